@@ -1,0 +1,108 @@
+/**
+ * Typed errors of the core. Each names the server and the call, says what went wrong and
+ * what to do next. None of them ever carries a request body: bodies hold unseal keys and
+ * tokens.
+ */
+
+/** Base class so callers can tell our errors from programming errors. */
+export class VaultOpError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** The server answered with an error status. */
+export class VaultApiError extends VaultOpError {
+  constructor(
+    readonly server: string,
+    readonly call: string,
+    readonly status: number,
+    readonly errors: string[],
+  ) {
+    super(`${call} on ${server} failed with HTTP ${status}: ${errors.join("; ") || "(no error text)"}`);
+  }
+
+  /** True when any of the server's error texts contains `fragment`. */
+  mentions(fragment: string): boolean {
+    return this.errors.some((e) => e.includes(fragment));
+  }
+}
+
+/** TLS failed: the CA is not trusted, the name does not match, or the client cert was refused. */
+export class VaultTlsError extends VaultOpError {
+  constructor(
+    readonly server: string,
+    readonly call: string,
+    readonly code: string,
+    advice: string,
+  ) {
+    super(`${call} on ${server}: TLS failed (${code}): ${advice}`);
+  }
+}
+
+/** Nothing answered: connection refused, DNS failure or timeout. */
+export class VaultUnreachableError extends VaultOpError {
+  constructor(
+    readonly server: string,
+    readonly call: string,
+    readonly code: string,
+    advice: string,
+  ) {
+    super(`${call}: ${server} is unreachable (${code}): ${advice}`);
+  }
+}
+
+/** Bad input caught before anything was sent; `key` names the offending parameter. */
+export class InputError extends VaultOpError {
+  constructor(
+    readonly key: string,
+    problem: string,
+  ) {
+    super(`${key}: ${problem}`);
+  }
+}
+
+/** init was asked of a cluster that is already initialized: nothing was changed. */
+export class AlreadyInitializedError extends VaultOpError {
+  constructor(readonly server: string) {
+    super(
+      `${server} is already initialized: refusing to init again (that would need new keys and ` +
+        `lose nothing only because the server refuses it too). Use the unseal/recovery keys and ` +
+        `root token from the first init (the Pulumi state or wherever you stored them).`,
+    );
+  }
+}
+
+/** The unseal keys given do not open the barrier. Progress was reset; nothing changed. */
+export class UnsealKeyRejectedError extends VaultOpError {
+  constructor(
+    readonly server: string,
+    detail: string,
+  ) {
+    super(
+      `${server} rejected the unseal keys (${detail}). The unseal progress was reset and the ` +
+        `node is still sealed with its data untouched: check that these are the keys returned ` +
+        `by this cluster's init (or its recovery keys after a migration to Shamir).`,
+    );
+  }
+}
+
+/** `migrate` was asked of a node whose running config still describes the stored seal. */
+export class NotInMigrationModeError extends VaultOpError {
+  constructor(readonly server: string) {
+    super(
+      `${server} is not in seal migration mode: the config it runs still has the seal it was ` +
+        `initialized with. Apply the new seal config and restart the node before unsealing ` +
+        `with migrate (the article's "'migrate' parameter set true" error: the ConfigMap still ` +
+        `held the old config).`,
+    );
+  }
+}
+
+/** A wait for a condition ran out of time; `state` describes what was last seen. */
+export class TimeoutError extends VaultOpError {
+  constructor(what: string, ms: number, state: string) {
+    super(`timed out after ${ms} ms waiting for ${what}; last seen: ${state}`);
+  }
+}

@@ -1,0 +1,36 @@
+/**
+ * How the core reaches and restarts the nodes of one cluster. Implemented by the
+ * local-process adapter (tests, lab) and the Kubernetes adapter (port-forward, pod delete).
+ */
+import { createHash } from "crypto";
+import { SealStanza } from "./render/seal";
+import { VaultClient } from "./vault-client";
+
+/** The seal part of a cluster's config: what a (re)started node will run with. */
+export interface SealSettings {
+  stanzas: SealStanza[];
+  /** Token of the enabled transit stanza. Goes to VAULT_TRANSIT_SEAL_TOKEN (a Secret on Kubernetes), never into a file. */
+  transitToken?: string;
+}
+
+export interface NodeControl {
+  /** Cluster name for messages, e.g. "vault-unlock". */
+  readonly name: string;
+  nodeIds(): string[];
+  /** A client for one node's API; `token` defaults to none. */
+  client(nodeId: string, token?: string): VaultClient;
+  /** The seal settings that (re)started nodes will run with. */
+  appliedSeal(): Promise<SealSettings>;
+  /** Makes `seal` the settings of future (re)starts (a ConfigMap and Secret on Kubernetes). */
+  applySeal(seal: SealSettings): Promise<void>;
+  /** True when the node's running process was started with the applied seal settings. */
+  upToDate(nodeId: string): Promise<boolean>;
+  /** Stops the node and starts it with the applied settings; resolves once its API answers. */
+  restart(nodeId: string): Promise<void>;
+}
+
+/** A digest of seal settings (key order ignored), to tell which nodes run them without keeping the token around. */
+export function sealSettingsDigest(s: SealSettings): string {
+  const canon = (o: object) => JSON.stringify(Object.keys(o).sort().reduce((acc, k) => ({ ...acc, [k]: (o as Record<string, unknown>)[k] }), {}));
+  return createHash("sha256").update(JSON.stringify({ stanzas: s.stanzas.map(canon), token: s.transitToken ?? "" })).digest("hex");
+}

@@ -1,0 +1,70 @@
+/**
+ * Init: the one step that cannot be undone or repeated, so it validates everything first
+ * and refuses to touch an initialized cluster.
+ */
+import { AlreadyInitializedError, InputError, VaultApiError } from "../errors";
+import { VaultClient } from "../vault-client";
+
+export interface InitOptions {
+  /** "shamir": the cluster is unsealed by hand with unseal keys. "recovery": it auto-unseals and gets recovery keys. */
+  kind: "shamir" | "recovery";
+  shares: number;
+  threshold: number;
+  /** Base64 PGP public keys, one per share: the keys come back encrypted to them. */
+  pgpKeys?: string[];
+  /** Base64 PGP public key the root token comes back encrypted to. */
+  rootTokenPgpKey?: string;
+}
+
+export interface InitResult {
+  kind: "shamir" | "recovery";
+  /** Unseal keys (shamir) or recovery keys (recovery), base64 (PGP-encrypted when pgpKeys were given). */
+  keys: string[];
+  rootToken: string;
+}
+
+/** Every problem with init options, each naming its key. */
+export function initProblems(o: InitOptions): InputError[] {
+  const p: InputError[] = [];
+  if (o.kind !== "shamir" && o.kind !== "recovery") p.push(new InputError("kind", `must be "shamir" or "recovery", got "${o.kind}"`));
+  if (!Number.isInteger(o.shares) || o.shares < 1) p.push(new InputError("shares", `must be a whole number ≥ 1, got ${o.shares}`));
+  if (!Number.isInteger(o.threshold) || o.threshold < 1) p.push(new InputError("threshold", `must be a whole number ≥ 1, got ${o.threshold}`));
+  if (o.threshold > o.shares) p.push(new InputError("threshold", `(${o.threshold}) is greater than shares (${o.shares}): the keys could never unseal. Lower threshold or raise shares`));
+  if (o.shares > 1 && o.threshold < 2) p.push(new InputError("threshold", `must be at least 2 when there are several shares (a single key would be enough to unseal)`));
+  if (o.pgpKeys && o.pgpKeys.length !== o.shares) p.push(new InputError("pgpKeys", `needs one key per share: ${o.shares} shares but ${o.pgpKeys.length} PGP keys`));
+  return p;
+}
+
+/**
+ * Initializes the cluster through `client` (any node; with Raft, the one the others join).
+ * Throws AlreadyInitializedError when it is initialized, InputError for bad options.
+ */
+export async function initCluster(client: VaultClient, o: InitOptions): Promise<InitResult> {
+  const problems = initProblems(o);
+  if (problems.length > 0) throw problems.length === 1 ? problems[0] : new InputError("init", problems.map((e) => e.message).join("; "));
+
+  const status = await client.sealStatus();
+  if (status.initialized) throw new AlreadyInitializedError(client.address);
+
+  // Auto-sealed clusters take recovery_*; sending secret_* is a 400. OpenBao ≥ 2.4
+  // defaults recovery_shares to 0, so both counts are always sent explicitly.
+  const body =
+    o.kind === "shamir"
+      ? { secret_shares: o.shares, secret_threshold: o.threshold, pgp_keys: o.pgpKeys, root_token_pgp_key: o.rootTokenPgpKey }
+      : { recovery_shares: o.shares, recovery_threshold: o.threshold, recovery_pgp_keys: o.pgpKeys, root_token_pgp_key: o.rootTokenPgpKey };
+  if (o.kind === "shamir" && status.type !== "shamir") {
+    throw new InputError("kind", `${client.address} has a ${status.type} seal: initialize it with kind "recovery" (recovery keys)`);
+  }
+  if (o.kind === "recovery" && status.type === "shamir") {
+    throw new InputError("kind", `${client.address} has a Shamir seal: initialize it with kind "shamir" (unseal keys)`);
+  }
+  try {
+    const res = await client.request<{ keys_base64?: string[]; recovery_keys_base64?: string[]; root_token: string }>("PUT", "sys/init", { body, timeoutMs: 120_000 });
+    const keys = o.kind === "shamir" ? res.body.keys_base64 : res.body.recovery_keys_base64;
+    return { kind: o.kind, keys: keys ?? [], rootToken: res.body.root_token };
+  } catch (e) {
+    // A concurrent init elsewhere wins the race: report it the same way.
+    if (e instanceof VaultApiError && e.mentions("already initialized")) throw new AlreadyInitializedError(client.address);
+    throw e;
+  }
+}

@@ -1,0 +1,53 @@
+/**
+ * Shared set-up for real-server tests: the binary, a private CA and a scratch folder per
+ * test file, and clusters that are always destroyed in afterAll, even when a test fails.
+ */
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { binaryFlavour, findServerBinary } from "../../adapters/local/bao-binary";
+import { LocalCluster, LocalClusterOptions } from "../../adapters/local/local-cluster";
+import { LocalPki } from "../../adapters/local/pki";
+import { ServiceProxy } from "../../adapters/local/service-proxy";
+
+export interface Lab {
+  dir: string;
+  bin: string;
+  flavour: "openbao" | "vault";
+  pki: LocalPki;
+  cluster(opts: Omit<LocalClusterOptions, "dir" | "bin" | "flavour" | "pki">): Promise<LocalCluster>;
+  service(cluster: LocalCluster): Promise<ServiceProxy>;
+  /** Stops every process and proxy this lab started and removes its folder. */
+  destroy(): Promise<void>;
+}
+
+export async function newLab(prefix: string): Promise<Lab> {
+  if (process.env.BAO_UNAVAILABLE) throw new Error(process.env.BAO_UNAVAILABLE);
+  const bin = findServerBinary();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `vmu-${prefix}-`));
+  const pki = await LocalPki.create(path.join(dir, "pki"));
+  const clusters: LocalCluster[] = [];
+  const proxies: ServiceProxy[] = [];
+  const flavour = binaryFlavour(bin);
+  return {
+    dir,
+    bin,
+    flavour,
+    pki,
+    async cluster(opts) {
+      const c = await LocalCluster.create({ ...opts, dir, bin, flavour, pki });
+      clusters.push(c);
+      return c;
+    },
+    async service(cluster) {
+      const p = await cluster.service();
+      proxies.push(p);
+      return p;
+    },
+    async destroy() {
+      await Promise.all(proxies.map((p) => p.stop()));
+      await Promise.all(clusters.map((c) => c.destroy()));
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
