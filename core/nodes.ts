@@ -23,8 +23,8 @@ export interface NodeControl {
   appliedSeal(): Promise<SealSettings>;
   /** Makes `seal` the settings of future (re)starts (a ConfigMap and Secret on Kubernetes). */
   applySeal(seal: SealSettings): Promise<void>;
-  /** True when the node's running process was started with the applied seal settings. */
-  upToDate(nodeId: string): Promise<boolean>;
+  /** Digest (sealSettingsDigest) of the settings the node's running process was started with; undefined when it is not running. */
+  runningSealDigest(nodeId: string): Promise<string | undefined>;
   /** Stops the node and starts it with the applied settings; resolves once its API answers. */
   restart(nodeId: string): Promise<void>;
 }
@@ -33,4 +33,9 @@ export interface NodeControl {
 export function sealSettingsDigest(s: SealSettings): string {
   const canon = (o: object) => JSON.stringify(Object.keys(o).sort().reduce((acc, k) => ({ ...acc, [k]: (o as Record<string, unknown>)[k] }), {}));
   return createHash("sha256").update(JSON.stringify({ stanzas: s.stanzas.map(canon), token: s.transitToken ?? "" })).digest("hex");
+}
+
+/** True when the node runs the cluster's applied seal settings. */
+export async function isUpToDate(cluster: NodeControl, nodeId: string): Promise<boolean> {
+  return (await cluster.runningSealDigest(nodeId)) === sealSettingsDigest(await cluster.appliedSeal());
 }

@@ -132,9 +132,8 @@ export class LocalCluster implements NodeControl {
     this.seal = seal;
   }
 
-  async upToDate(id: string): Promise<boolean> {
-    const n = this.node(id);
-    return this.isRunning(id) && n.runningDigest === sealSettingsDigest(this.seal);
+  async runningSealDigest(id: string): Promise<string | undefined> {
+    return this.isRunning(id) ? this.node(id).runningDigest : undefined;
   }
 
   isRunning(id: string): boolean {

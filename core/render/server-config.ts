@@ -34,6 +34,11 @@ export interface RaftStorage {
   path: string;
   nodeId: string;
   retryJoin: RaftJoin[];
+  /**
+   * Raft timing: 1 is the production setting (fast elections); the server's default, 5, is
+   * meant for slow development machines and makes a restarted cluster wait ~15 s for a leader.
+   */
+  performanceMultiplier?: number;
 }
 
 export interface ConsulStorage {
@@ -68,7 +73,7 @@ function storageBlock(s: RaftStorage | ConsulStorage): HclBlock {
     return {
       type: "storage",
       labels: ["raft"],
-      attrs: { path: s.path, node_id: s.nodeId },
+      attrs: { path: s.path, node_id: s.nodeId, performance_multiplier: s.performanceMultiplier ?? 1 },
       blocks: s.retryJoin.map((j) => ({
         type: "retry_join",
         attrs: {

@@ -46,8 +46,9 @@ export async function newLab(prefix: string): Promise<Lab> {
     },
     async destroy() {
       await Promise.all(proxies.map((p) => p.stop()));
-      await Promise.all(clusters.map((c) => c.destroy()));
-      fs.rmSync(dir, { recursive: true, force: true });
+      // VMU_KEEP_LOGS=1 keeps the folder (configs, logs) for a post-mortem; processes always stop.
+      await Promise.all(clusters.map((c) => (process.env.VMU_KEEP_LOGS ? c.stopAll("SIGKILL") : c.destroy())));
+      if (!process.env.VMU_KEEP_LOGS) fs.rmSync(dir, { recursive: true, force: true });
     },
   };
 }

@@ -1,0 +1,117 @@
+/**
+ * Rolling a cluster onto its applied seal settings: every node that does not run them is
+ * restarted, standbys first, the active node last after a step-down, so an HA cluster keeps
+ * an active node throughout. Resumable: nodes already up to date are left alone.
+ */
+import { VaultApiError } from "../errors";
+import { isUpToDate, NodeControl } from "../nodes";
+import { waitFor } from "../wait";
+import { describe, findActive, nodeState, observe } from "./node-state";
+import { unsealNode } from "./unseal";
+
+export interface RolloutOptions {
+  /** Token allowed to step the active node down (root or sudo on sys/step-down). */
+  adminToken: string;
+  /** Keys for nodes that do not auto-unseal under the applied settings (Shamir, or a disabled block present). */
+  keys?: string[];
+  /** Pass when the restarted nodes are in seal migration mode and must be unsealed with migrate. */
+  migrate?: boolean;
+  timeoutMs?: number;
+  log?: (msg: string) => void;
+  /** Only (re)start the nodes, do not wait for them to unseal (a cluster not initialized yet). */
+  startOnly?: boolean;
+}
+
+/** Waits until a restarted node is unsealed: by itself under an auto seal, else with the keys. */
+export async function bringUp(cluster: NodeControl, id: string, o: Omit<RolloutOptions, "adminToken">): Promise<void> {
+  const applied = await cluster.appliedSeal();
+  const autoUnseals = applied.stanzas.length === 1 && !applied.stanzas[0].disabled;
+  const client = cluster.client(id);
+  if (!autoUnseals || o.migrate) {
+    if (!o.keys) throw new Error(`${cluster.name}/${id} does not auto-unseal under the applied seal settings and no keys were given`);
+    await unsealNode(client, o.keys, { migrate: o.migrate, timeoutMs: o.timeoutMs });
+    return;
+  }
+  await waitFor(`${cluster.name}/${id} to auto-unseal`, async () => {
+    const s = await nodeState(id, client);
+    return { done: s.reachable && !s.sealed, state: describe([s]) };
+  }, { timeoutMs: o.timeoutMs ?? 60_000 });
+}
+
+/**
+ * With Raft, a step-down hands leadership to a voter; nodes that joined moments ago are
+ * non-voters until autopilot promotes them (~10 s), and a step-down then fails ("cannot
+ * find peer") and the old active takes the lock back. So wait for voters first.
+ * Clusters on other storage (Consul) have no Raft configuration and pass at once.
+ */
+export async function waitRaftVoters(cluster: NodeControl, activeId: string, adminToken: string, timeoutMs = 60_000): Promise<void> {
+  const client = cluster.client(activeId, adminToken);
+  await waitFor(`the nodes of ${cluster.name} to be Raft voters`, async () => {
+    let servers: { node_id: string; voter: boolean }[];
+    try {
+      servers = (await client.read<{ data: { config: { servers: { node_id: string; voter: boolean }[] } } }>("sys/storage/raft/configuration")).body.data.config.servers;
+    } catch (e) {
+      if (e instanceof VaultApiError && (e.status === 404 || e.mentions("unsupported") || e.mentions("raft storage is not in use"))) return { done: true, state: "not raft" };
+      throw e;
+    }
+    const voters = servers.filter((x) => x.voter).length;
+    return { done: voters === cluster.nodeIds().length, state: servers.map((x) => `${x.node_id}:${x.voter ? "voter" : "non-voter"}`).join(" ") };
+  }, { timeoutMs, intervalMs: 250 });
+}
+
+/** Steps the active node down and waits until another node is active. Returns the new active. */
+export async function stepDown(cluster: NodeControl, activeId: string, adminToken: string, timeoutMs = 60_000): Promise<string> {
+  await waitRaftVoters(cluster, activeId, adminToken, timeoutMs);
+  let next: string | undefined;
+  // A step-down whose leadership transfer fails leaves the old node active again; retry it.
+  for (let attempt = 1; ; attempt++) {
+    await cluster.client(activeId, adminToken).request("PUT", "sys/step-down");
+    try {
+      await waitFor(`another node of ${cluster.name} to become active after ${activeId} stepped down`, async () => {
+        const states = await observe(cluster);
+        next = states.find((s) => s.reachable && !s.sealed && !s.standby && s.id !== activeId)?.id;
+        return { done: next !== undefined, state: describe(states) };
+      }, { timeoutMs: Math.min(timeoutMs, 15_000) });
+      return next!;
+    } catch (e) {
+      if (attempt >= 3) throw e;
+      await waitFor(`${activeId} to be active again`, async () => ({ done: (await findActive(cluster)) === activeId, state: describe(await observe(cluster)) }), { timeoutMs: 20_000 });
+    }
+  }
+}
+
+/** Restarts every node not running the applied seal settings; see the file comment. */
+export async function rolloutSeal(cluster: NodeControl, o: RolloutOptions): Promise<void> {
+  const stale = async () => {
+    const out: string[] = [];
+    for (const id of cluster.nodeIds()) if (!(await isUpToDate(cluster, id))) out.push(id);
+    return out;
+  };
+  let todo = await stale();
+  if (todo.length === 0) return;
+  const active = await findActive(cluster);
+
+  if (!active) {
+    // Nothing serves anyway (a cold start or a deadlock): start them all at once, since
+    // Raft needs a quorum of running nodes before any of them can become active.
+    o.log?.(`${cluster.name}: no active node; starting ${todo.join(", ")} together`);
+    await Promise.all(todo.map((id) => cluster.restart(id)));
+    if (!o.startOnly) await Promise.all(todo.map((id) => bringUp(cluster, id, o)));
+    return;
+  }
+
+  for (const id of todo.filter((n) => n !== active)) {
+    o.log?.(`${cluster.name}: restarting standby ${id}`);
+    await cluster.restart(id);
+    await bringUp(cluster, id, o);
+  }
+  todo = await stale();
+  if (!todo.includes(active)) return;
+  if (cluster.nodeIds().length > 1) {
+    const next = await stepDown(cluster, active, o.adminToken, o.timeoutMs);
+    o.log?.(`${cluster.name}: ${active} stepped down, ${next} is active`);
+  }
+  o.log?.(`${cluster.name}: restarting former active ${active}`);
+  await cluster.restart(active);
+  await bringUp(cluster, active, o);
+}

@@ -1,0 +1,150 @@
+/**
+ * The transit link: everything an unsealer needs so that another cluster can be sealed by
+ * it. A transit mount, the key, a least-privilege policy and an orphan periodic token.
+ * Orphan, so revoking the root token that made it does not kill it; periodic, so it never
+ * reaches a max TTL (the article's 32-day failure) as long as the seal renews it.
+ */
+import { InputError, VaultApiError } from "../errors";
+import { VaultClient } from "../vault-client";
+import { tokenHealth, TokenHealth } from "./token-health";
+
+export interface TransitLinkOptions {
+  /** Mount path of the transit engine, e.g. "transit". */
+  mountPath: string;
+  keyName: string;
+  /** Policy name; defaults to `<keyName>-seal`. */
+  policyName?: string;
+  /**
+   * Let the key be copied to a helper (exportable + allow_plaintext_backup). Irreversible on
+   * the server: asked only when a helper copy is wanted.
+   */
+  allowBackup?: boolean;
+  /** Token period, e.g. "720h": how long the sealed cluster may be gone before its token dies. */
+  tokenPeriod?: string;
+  /** Shown in the token's metadata, e.g. "seal-of-vault". */
+  displayName?: string;
+  /** Create the key when missing (false on a helper, whose key is restored from a backup). */
+  createKey?: boolean;
+  /** A token from an earlier run: reused when it is still alive and right, so re-runs change nothing. */
+  existing?: { token: string; accessor: string };
+}
+
+export interface TransitLink {
+  mountPath: string;
+  keyName: string;
+  policyName: string;
+  /** The seal token (secret). */
+  token: string;
+  accessor: string;
+  health: TokenHealth;
+  /** True when this call created the token (false: an existing one was kept). */
+  tokenCreated: boolean;
+}
+
+export const normMount = (m: string) => m.replace(/^\/+|\/+$/g, "");
+
+/** The least-privilege policy a seal token needs: encrypt and decrypt with one key. */
+export function sealPolicy(mountPath: string, keyName: string): string {
+  const m = normMount(mountPath);
+  return [
+    `# Lets a transit seal wrap and unwrap its barrier keys with ${m}/${keyName}, nothing else.`,
+    `path "${m}/encrypt/${keyName}" {\n  capabilities = ["update"]\n}`,
+    `path "${m}/decrypt/${keyName}" {\n  capabilities = ["update"]\n}`,
+    "",
+  ].join("\n");
+}
+
+/** Parses "720h", "30m", "3600s" or "3600" into seconds. */
+export function durationSeconds(d: string, key = "tokenPeriod"): number {
+  const m = /^(\d+)(s|m|h)?$/.exec(d.trim());
+  if (!m) throw new InputError(key, `"${d}" is not a duration: use e.g. 720h, 30m or 3600s`);
+  return Number(m[1]) * ({ s: 1, m: 60, h: 3600 } as Record<string, number>)[m[2] ?? "s"];
+}
+
+/** Mounts transit at `mountPath` unless something is mounted there already (which must be transit). */
+export async function ensureTransitMount(admin: VaultClient, mountPath: string): Promise<void> {
+  const m = normMount(mountPath);
+  const mounts = (await admin.read<{ data?: Record<string, { type: string }> } & Record<string, unknown>>("sys/mounts")).body;
+  const table = (mounts.data ?? mounts) as Record<string, { type?: string }>;
+  const existing = table[`${m}/`];
+  if (existing) {
+    if (existing.type !== "transit") throw new InputError("mountPath", `${admin.address} already has a ${existing.type} engine at ${m}/: choose another mount path for transit`);
+    return;
+  }
+  await admin.write(`sys/mounts/${m}`, { type: "transit", description: "transit seal keys (vault-mutual-unseal)" });
+}
+
+/** Reads a transit key, or undefined when it does not exist. */
+export async function readTransitKey(client: VaultClient, mountPath: string, keyName: string): Promise<TransitKeyInfo | undefined> {
+  try {
+    const res = await client.read<{ data: TransitKeyInfo }>(`${normMount(mountPath)}/keys/${keyName}`);
+    return res.body.data;
+  } catch (e) {
+    if (e instanceof VaultApiError && e.status === 404) return undefined;
+    throw e;
+  }
+}
+
+export interface TransitKeyInfo {
+  latest_version: number;
+  min_decryption_version: number;
+  exportable: boolean;
+  allow_plaintext_backup: boolean;
+  deletion_allowed: boolean;
+  type: string;
+  keys: Record<string, unknown>;
+  backup_info?: { time: string; version: number };
+}
+
+/**
+ * Makes `admin`'s server ready to seal another cluster and returns the seal token.
+ * Idempotent: every piece is checked before it is created; a live `existing` token with the
+ * right policy is kept.
+ */
+export async function provisionTransitLink(admin: VaultClient, o: TransitLinkOptions): Promise<TransitLink> {
+  if (!admin.token) throw new InputError("token", `provisioning a transit link on ${admin.address} needs a root (or sudo) token`);
+  const mount = normMount(o.mountPath);
+  if (!mount) throw new InputError("mountPath", "is empty");
+  if (!/^[A-Za-z0-9_.-]+$/.test(o.keyName)) throw new InputError("keyName", `"${o.keyName}" may only hold letters, digits, '.', '_' and '-'`);
+  const policyName = o.policyName ?? `${o.keyName}-seal`;
+  const period = o.tokenPeriod ?? "720h";
+  const periodSeconds = durationSeconds(period);
+
+  await ensureTransitMount(admin, mount);
+
+  const key = await readTransitKey(admin, mount, o.keyName);
+  if (!key) {
+    if (o.createKey === false) throw new InputError("keyName", `${admin.address} has no transit key ${mount}/${o.keyName}: restore it from the unsealer's backup first`);
+    await admin.write(`${mount}/keys/${o.keyName}`, { type: "aes256-gcm96", exportable: o.allowBackup ?? false, allow_plaintext_backup: o.allowBackup ?? false });
+  } else if (o.allowBackup && (!key.exportable || !key.allow_plaintext_backup)) {
+    // Both flags are one-way switches on the server; asked for only when a helper copy is wanted.
+    await admin.write(`${mount}/keys/${o.keyName}/config`, { exportable: true, allow_plaintext_backup: true });
+  }
+
+  await admin.request("PUT", `sys/policies/acl/${policyName}`, { body: { policy: sealPolicy(mount, o.keyName) } });
+
+  if (o.existing) {
+    const health = await tokenHealth(admin, o.existing.accessor).catch(() => undefined);
+    if (health && health.policies.includes(policyName) && health.orphan && health.periodSeconds === periodSeconds) {
+      return { mountPath: mount, keyName: o.keyName, policyName, token: o.existing.token, accessor: o.existing.accessor, health, tokenCreated: false };
+    }
+  }
+
+  // create-orphan with a period needs root or sudo; the default policy lets the seal renew itself.
+  const created = await admin.write<{ auth: { client_token: string; accessor: string } }>("auth/token/create-orphan", {
+    policies: [policyName],
+    period,
+    renewable: true,
+    display_name: o.displayName ?? `seal-${o.keyName}`,
+    meta: { purpose: "transit-seal", key: `${mount}/${o.keyName}` },
+  });
+  const { client_token: token, accessor } = created.body.auth;
+  return { mountPath: mount, keyName: o.keyName, policyName, token, accessor, health: await tokenHealth(admin, accessor), tokenCreated: true };
+}
+
+/** Rotates the transit key; the sealed cluster re-wraps to the new version on its next leader change. */
+export async function rotateTransitKey(admin: VaultClient, mountPath: string, keyName: string): Promise<number> {
+  await admin.write(`${normMount(mountPath)}/keys/${keyName}/rotate`);
+  const key = await readTransitKey(admin, mountPath, keyName);
+  return key!.latest_version;
+}
