@@ -247,7 +247,9 @@ export class LocalCluster implements NodeControl {
     clearTimeout(timer);
   }
 
+  /** Stop, then start with the applied settings. A config that does not render leaves the node running. */
   async restart(id: string): Promise<void> {
+    this.renderConfig(id);
     await this.stop(id);
     await this.start(id);
   }
