@@ -1,0 +1,103 @@
+/**
+ * Seal migration of a live 3-node cluster, interrupted mid-way (the orchestrator stopped)
+ * and finished by a second run: Shamir → transit, then transit → Shamir. The secret written
+ * before stays readable and the keys keep working.
+ */
+import { LocalCluster } from "../../adapters/local/local-cluster";
+import { Seal } from "../../core/render/seal";
+import { initCluster } from "../../core/steps/init";
+import { describe as describeNodes, findActive, observe } from "../../core/steps/node-state";
+import { migrateSeal, MigrationOptions } from "../../core/steps/seal-migration";
+import { unsealCluster, waitClusterUnsealed } from "../../core/steps/unseal";
+import { waitFor } from "../../core/wait";
+import { Lab, newLab } from "../support/servers";
+import { Unsealer, unsealer } from "../support/pair";
+
+jest.setTimeout(240_000);
+
+let lab: Lab;
+let u: Unsealer;
+let c: LocalCluster;
+let keys: string[];
+let root: string;
+
+const transit = (): Seal => ({
+  type: "transit", address: u.cluster.address(u.cluster.nodeIds()[0]), keyName: "autounseal", mountPath: "transit",
+  tlsCaCert: lab.pki.caFile, tlsClientCert: c.clientCert.certFile, tlsClientKey: c.clientCert.keyFile, tlsServerName: "unsealer",
+});
+
+async function secretIntact(): Promise<void> {
+  await waitFor("the secret to be readable", async () => {
+    const active = await findActive(c);
+    if (!active) return { done: false, state: describeNodes(await observe(c)) };
+    const v = (await c.client(active, root).read<{ data: { v: string } }>("kv/s")).body.data.v;
+    return { done: v === "kept", state: v };
+  }, { timeoutMs: 30_000 });
+}
+
+/** Runs the migration, stopping it (as a crash would) when a progress line matches `at`. */
+async function interrupted(o: MigrationOptions, at: RegExp): Promise<string[]> {
+  const seen: string[] = [];
+  const err = await migrateSeal(c, { ...o, log: (m) => {
+    seen.push(m);
+    if (at.test(m)) throw new Error("orchestrator stopped");
+  } }).catch((e) => e);
+  expect(err?.message).toBe("orchestrator stopped");
+  return seen;
+}
+
+async function sealTypes(): Promise<string[]> {
+  return Promise.all(c.nodeIds().map(async (id) => (await c.client(id).sealStatus()).type));
+}
+
+beforeAll(async () => {
+  lab = await newLab("migration");
+  u = await unsealer(lab);
+  c = await lab.cluster({ name: "migrating", size: 3, seal: { stanzas: [] } });
+  await c.startAll();
+  const init = await initCluster(c.client(c.nodeIds()[0]), { kind: "shamir", shares: 3, threshold: 2 });
+  keys = init.keys;
+  root = init.rootToken;
+  await unsealCluster(c, keys);
+  const admin = c.client((await findActive(c))!, root);
+  await admin.write("sys/mounts/kv", { type: "kv" });
+  await admin.write("kv/s", { v: "kept" });
+});
+afterAll(() => lab?.destroy());
+
+test("Shamir → transit stopped after one standby is mid-migration completes on re-run; then every node auto-unseals", async () => {
+  const o: MigrationOptions = { from: { type: "shamir" }, to: transit(), toToken: u.link.token, keys, adminToken: root };
+  const seen = await interrupted(o, /restarting standby .*-2 /);
+  expect(seen.some((m) => /unsealing .*-1 in migration mode/.test(m))).toBe(true);
+
+  const result = await migrateSeal(c, o);
+  expect(result).toEqual({ changed: true, sealType: "transit" });
+  const status = await c.client(c.nodeIds()[0]).sealStatus();
+  expect({ recovery: status.recovery_seal, migration: status.migration }).toEqual({ recovery: true, migration: false });
+  await secretIntact();
+
+  // A third run finds nothing to do.
+  expect(await migrateSeal(c, o)).toEqual({ changed: false, sealType: "transit" });
+
+  await c.stopAll();
+  await c.startAll();
+  await waitClusterUnsealed(c, { timeoutMs: 60_000 });
+  expect(await sealTypes()).toEqual(["transit", "transit", "transit"]);
+  await secretIntact();
+});
+
+test("transit → Shamir stopped right after the step-down completes on re-run; the former recovery keys unseal it", async () => {
+  const o: MigrationOptions = { from: transit(), fromToken: u.link.token, to: { type: "shamir" }, keys, adminToken: root };
+  await interrupted(o, /is active and migrates the stored keys/);
+  const result = await migrateSeal(c, o);
+  expect(result).toEqual({ changed: true, sealType: "shamir" });
+  await secretIntact();
+  // No seal block is left in the config: a restarted node needs its keys again.
+  expect((await c.appliedSeal()).stanzas).toEqual([]);
+  await c.stopAll();
+  await c.startAll();
+  expect((await c.client(c.nodeIds()[0]).sealStatus()).sealed).toBe(true);
+  await unsealCluster(c, keys);
+  expect(await sealTypes()).toEqual(["shamir", "shamir", "shamir"]);
+  await secretIntact();
+});
