@@ -17,7 +17,7 @@ export async function waitFor(what: string, check: () => Promise<{ done: boolean
   const timeoutMs = opts.timeoutMs ?? 60_000;
   const intervalMs = opts.intervalMs ?? 100;
   const deadline = Date.now() + timeoutMs;
-  let state = "nothing yet";
+  let state: string;
   for (;;) {
     try {
       const r = await check();

@@ -35,7 +35,7 @@ export async function checkTransitPeer(seal: TransitSeal, token?: string): Promi
       await client.write(`${mount}/encrypt/${seal.keyName}`, { plaintext: Buffer.from("peer-gate").toString("base64") });
     } catch (e) {
       if (e instanceof VaultApiError && e.status === 403) {
-        throw new Error(`transit peer ${seal.address} refused the seal token for ${mount}/encrypt/${seal.keyName} (403): the token expired, was revoked, or lacks the transit policy; issue a new one`);
+        throw new Error(`transit peer ${seal.address} refused the seal token for ${mount}/encrypt/${seal.keyName} (403): the token expired, was revoked, or lacks the transit policy; issue a new one`, { cause: e });
       }
       throw e;
     }

@@ -45,7 +45,7 @@ export async function tokenHealth(admin: VaultClient, accessor: string): Promise
     d = (await admin.write<{ data: LookupData }>("auth/token/lookup-accessor", { accessor })).body.data;
   } catch (e) {
     if (e instanceof VaultApiError && e.status === 400 && e.mentions("invalid accessor")) {
-      throw new Error(`the transit token with accessor ${accessor} no longer exists on ${admin.address} (expired or revoked): provision the transit link again to issue a new one`);
+      throw new Error(`the transit token with accessor ${accessor} no longer exists on ${admin.address} (expired or revoked): provision the transit link again to issue a new one`, { cause: e });
     }
     throw e;
   }

@@ -10,6 +10,7 @@ import { recoverFromDeadlock } from "../../core/steps/deadlock-recovery";
 import { findActive } from "../../core/steps/node-state";
 import { stepDown } from "../../core/steps/rollout";
 import { rotateTransitKey } from "../../core/steps/transit-link";
+import { renewToken, tokenHealth } from "../../core/steps/token-health";
 import { waitClusterUnsealed } from "../../core/steps/unseal";
 import { BootstrapState } from "../../core/steps/bootstrap";
 import { VaultClient } from "../../core/vault-client";
@@ -153,4 +154,18 @@ test("5. after a key rotation the drift is detected, the copy re-synced, and the
     normal: m.normalSeal(), emergency: m.emergencySeal(), vaultAdminToken: m.state.vault!.rootToken,
   });
   expect(await readSecret()).toBe(SECRET.value);
+});
+
+test("6. every transit token is an orphan periodic token with no max TTL; its TTL is reported and renewal resets it", async () => {
+  const vuAdmin = m.vaultUnlock.client(m.vaultUnlock.nodeIds()[0], m.state.vaultUnlock!.rootToken);
+  const vAdmin = vaultAdmin();
+  for (const [admin, accessor] of [[vuAdmin, m.state.linkToVault!.accessor], [vAdmin, m.state.linkToVaultUnlock!.accessor]] as const) {
+    const h = await tokenHealth(admin, accessor);
+    expect({ orphan: h.orphan, period: h.periodSeconds, maxTtl: h.explicitMaxTtlSeconds, renewable: h.renewable, healthy: h.healthy })
+      .toEqual({ orphan: true, period: 720 * 3600, maxTtl: 0, renewable: true, healthy: true });
+    expect(h.ttlSeconds).toBeGreaterThan(0);
+    expect(h.verdict).toMatch(/^healthy: periodic orphan, \d+h\d\dm left of a 720h00m period/);
+    const renewed = await renewToken(admin, accessor);
+    expect(renewed.ttlSeconds).toBeGreaterThanOrEqual(h.ttlSeconds);
+  }
 });
