@@ -171,7 +171,14 @@ async function benchFullRestarts(cluster: LocalCluster, count: number): Promise<
   return out;
 }
 
-interface MigrationSample { migrationMs: number; keysMigratedMs: number; finalRolloutMs: number; bootstrapMs: number }
+interface MigrationSample {
+  migrationMs: number;
+  keysMigratedMs: number;
+  finalRolloutMs: number;
+  bootstrapMs: number;
+  /** migrateSeal's log lines (status messages only), ms after the migration began. */
+  log: { ms: number; msg: string }[];
+}
 
 const MIGRATION_START = "vault-unlock: seal migration Shamir → transit";
 const KEYS_MIGRATED = "vault-unlock: stored keys migrated to transit";
@@ -185,7 +192,8 @@ function migrationTiming(t: Topology): MigrationSample {
   const end = after.find((l) => l.msg.startsWith("helper:"))?.atMs ?? t.bootstrapEndMs;
   const keys = after.find((l) => l.msg === KEYS_MIGRATED)?.atMs;
   if (keys === undefined) throw new Error(`bootstrap never logged "${KEYS_MIGRATED}"`);
-  return { migrationMs: end - start, keysMigratedMs: keys - start, finalRolloutMs: end - keys, bootstrapMs: t.bootstrapEndMs - t.bootstrapStartMs };
+  const log = after.filter((l) => l.atMs <= end && !l.msg.startsWith("helper:")).map((l) => ({ ms: Math.round(l.atMs - start), msg: l.msg }));
+  return { migrationMs: end - start, keysMigratedMs: keys - start, finalRolloutMs: end - keys, bootstrapMs: t.bootstrapEndMs - t.bootstrapStartMs, log };
 }
 
 async function benchMigrations(bin: ServerBinary, count: number): Promise<MigrationSample[]> {
@@ -283,10 +291,9 @@ async function main(): Promise<void> {
   console.log("  reporting sealed=false (\"active\": sealed=false and standby=false). They include the peer gate");
   console.log("  (the transit peer is checked with an encrypt call before the process is spawned), as users get it.");
   console.log("- The migration is the migrateSeal call inside bootstrap: from its log line to bootstrap's next step.");
-  const activeRestarts = nodeRestarts.filter((s) => s.wasActive);
-  if (activeRestarts.length > 0) {
-    console.log(`- ${activeRestarts.length} of the ${nodeRestarts.length} single-node restarts stopped the active node (median start → unsealed ${stat("", "", activeRestarts.map((s) => s.unsealedMs)).medianMs} ms).`);
-  }
+  const split = (active: boolean) => nodeRestarts.filter((s) => s.wasActive === active).map((s) => s.unsealedMs);
+  const medianOf = (xs: number[]) => (xs.length > 0 ? `median ${stat("", "", xs).medianMs} ms` : "none");
+  console.log(`- Single-node restarts: ${split(true).length} of ${nodeRestarts.length} stopped the active node (${medianOf(split(true))}), ${split(false).length} a standby (${medianOf(split(false))}).`);
   console.log(`Total bench runtime: ${(totalMs / 1000).toFixed(1)} s`);
 
   const results = {
@@ -299,7 +306,7 @@ async function main(): Promise<void> {
     context: Object.fromEntries(context.map(({ key, ...rest }) => [key, rest])),
     samples: {
       nodeRestarts: nodeRestarts.map((s) => ({ node: s.node, wasActive: s.wasActive, stopMs: Math.round(s.stopMs), unsealedMs: Math.round(s.unsealedMs) })),
-      migrations: migrations.map((s) => ({ migrationMs: Math.round(s.migrationMs), keysMigratedMs: Math.round(s.keysMigratedMs), finalRolloutMs: Math.round(s.finalRolloutMs), bootstrapMs: Math.round(s.bootstrapMs) })),
+      migrations: migrations.map((s) => ({ migrationMs: Math.round(s.migrationMs), keysMigratedMs: Math.round(s.keysMigratedMs), finalRolloutMs: Math.round(s.finalRolloutMs), bootstrapMs: Math.round(s.bootstrapMs), log: s.log })),
       vaultFullRestarts: vaultFull.map(roundFull),
       vaultUnlockFullRestarts: vaultUnlockFull.map(roundFull),
     },

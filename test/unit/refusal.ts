@@ -10,8 +10,3 @@ export function refusal(f: () => unknown): InputError {
   }
   throw new Error("the input was accepted, but it should have been refused with an InputError");
 }
-
-/** Problems as `key: message` lines, so a failing expectation shows every problem at once. */
-export function described(problems: InputError[]): string[] {
-  return problems.map((p) => p.message);
-}
