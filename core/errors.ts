@@ -63,6 +63,19 @@ export class InputError extends VaultOpError {
   }
 }
 
+/** Several problems with the input, reported at once. */
+export class InputErrors extends VaultOpError {
+  constructor(readonly problems: InputError[]) {
+    super(problems.map((p) => p.message).join("; "));
+  }
+}
+
+/** Throws nothing for no problems, the problem itself for one, InputErrors for several. */
+export function throwProblems(problems: InputError[]): void {
+  if (problems.length === 1) throw problems[0];
+  if (problems.length > 1) throw new InputErrors(problems);
+}
+
 /** init was asked of a cluster that is already initialized: nothing was changed. */
 export class AlreadyInitializedError extends VaultOpError {
   constructor(readonly server: string) {

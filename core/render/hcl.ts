@@ -1,7 +1,8 @@
 /**
  * The few HCL shapes a Vault server config needs: attributes and labelled blocks.
- * Strings are written with JSON escaping, which HCL reads the same way, so a path or an
- * address can never break out of its quotes.
+ * Strings are written with JSON escaping, which HCL reads the same way, plus `${` written
+ * as `$\u007b`: the servers parse HCL 1, where `${` opens an interpolation. So a path or an
+ * address can never break out of its quotes or change meaning.
  */
 export type HclValue = string | number | boolean | string[];
 
@@ -12,9 +13,13 @@ export interface HclBlock {
   blocks?: HclBlock[];
 }
 
+function quote(s: string): string {
+  return JSON.stringify(s).replace(/\$\{/g, "$\\u007b");
+}
+
 function value(v: HclValue): string {
-  if (Array.isArray(v)) return `[${v.map((s) => JSON.stringify(s)).join(", ")}]`;
-  return typeof v === "string" ? JSON.stringify(v) : String(v);
+  if (Array.isArray(v)) return `[${v.map(quote).join(", ")}]`;
+  return typeof v === "string" ? quote(v) : String(v);
 }
 
 function body(attrs: Record<string, HclValue | undefined>, blocks: HclBlock[], indent: string): string {
@@ -27,7 +32,7 @@ function body(attrs: Record<string, HclValue | undefined>, blocks: HclBlock[], i
 }
 
 export function renderBlock(b: HclBlock, indent = ""): string {
-  const labels = (b.labels ?? []).map((l) => ` ${JSON.stringify(l)}`).join("");
+  const labels = (b.labels ?? []).map((l) => ` ${quote(l)}`).join("");
   const inner = body(b.attrs ?? {}, b.blocks ?? [], indent + "  ");
   return `${indent}${b.type}${labels} {\n${inner}${inner ? "\n" : ""}${indent}}`;
 }

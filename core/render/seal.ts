@@ -3,7 +3,7 @@
  * validation. Parameter names are the ones the transit seal really reads (design.md §3);
  * the token is never part of the stanza: it travels in VAULT_TRANSIT_SEAL_TOKEN.
  */
-import { InputError } from "../errors";
+import { InputError, throwProblems } from "../errors";
 import { HclBlock } from "./hcl";
 
 /** Where a cluster's barrier keys are wrapped: another server's transit key. */
@@ -86,8 +86,7 @@ export function sealProblems(stanzas: SealStanza[], keyPath = "seals"): InputErr
 
 /** Throws the first problem; use sealProblems to report them all. */
 export function assertValidSeals(stanzas: SealStanza[], keyPath = "seals"): void {
-  const problems = sealProblems(stanzas, keyPath);
-  if (problems.length > 0) throw problems.length === 1 ? problems[0] : new InputError(keyPath, problems.map((p) => p.message).join("; "));
+  throwProblems(sealProblems(stanzas, keyPath));
 }
 
 /** The HCL block for one stanza, with the exact parameter names the transit seal reads. */
@@ -116,6 +115,9 @@ const KNOWN_TRANSIT_KEYS = new Set([
   "tls_ca_cert", "tls_client_cert", "tls_client_key", "tls_server_name", "tls_skip_verify", "disabled",
 ]);
 
+/** What Go's strconv.ParseBool, which the seal uses, reads as true. */
+const GO_TRUE = new Set(["1", "t", "T", "true", "TRUE", "True"]);
+
 /**
  * Checks raw `seal "transit"` attributes (e.g. from a user's config) against what the
  * server reads. Unknown keys are silently ignored by the server, which is how the article's
@@ -126,7 +128,7 @@ export function transitAttributeProblems(attrs: Record<string, unknown>, keyPath
   for (const key of Object.keys(attrs)) {
     if (key === "tls_ca_file") problems.push(new InputError(`${keyPath}.tls_ca_file`, "the transit seal has no tls_ca_file and would silently ignore it: use tls_ca_cert"));
     else if (key === "token") problems.push(new InputError(`${keyPath}.token`, `never put the token in a config file: pass it in ${TRANSIT_TOKEN_ENV} from a Kubernetes Secret`));
-    else if (key === "tls_skip_verify" && String(attrs[key]) === "true") problems.push(new InputError(`${keyPath}.tls_skip_verify`, "TLS verification stays on: give the unsealer's CA in tls_ca_cert instead"));
+    else if (key === "tls_skip_verify" && GO_TRUE.has(String(attrs[key]))) problems.push(new InputError(`${keyPath}.tls_skip_verify`, "TLS verification stays on: give the unsealer's CA in tls_ca_cert instead"));
     else if (!KNOWN_TRANSIT_KEYS.has(key)) problems.push(new InputError(`${keyPath}.${key}`, `is not a transit seal parameter (known: ${[...KNOWN_TRANSIT_KEYS].join(", ")}); the server would silently ignore it`));
   }
   return problems;

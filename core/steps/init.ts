@@ -2,7 +2,7 @@
  * Init: the one step that cannot be undone or repeated, so it validates everything first
  * and refuses to touch an initialized cluster.
  */
-import { AlreadyInitializedError, InputError, VaultApiError } from "../errors";
+import { AlreadyInitializedError, InputError, throwProblems, VaultApiError } from "../errors";
 import { VaultClient } from "../vault-client";
 
 export interface InitOptions {
@@ -40,8 +40,7 @@ export function initProblems(o: InitOptions): InputError[] {
  * Throws AlreadyInitializedError when it is initialized, InputError for bad options.
  */
 export async function initCluster(client: VaultClient, o: InitOptions): Promise<InitResult> {
-  const problems = initProblems(o);
-  if (problems.length > 0) throw problems.length === 1 ? problems[0] : new InputError("init", problems.map((e) => e.message).join("; "));
+  throwProblems(initProblems(o));
 
   const status = await client.sealStatus();
   if (status.initialized) throw new AlreadyInitializedError(client.address);

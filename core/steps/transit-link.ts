@@ -109,6 +109,7 @@ export async function provisionTransitLink(admin: VaultClient, o: TransitLinkOpt
   const policyName = o.policyName ?? `${o.keyName}-seal`;
   const period = o.tokenPeriod ?? "720h";
   const periodSeconds = durationSeconds(period);
+  if (periodSeconds <= 0) throw new InputError("tokenPeriod", `"${period}" is not a period: a token without one dies at its max TTL (the article's 32 days); use e.g. 720h`);
 
   await ensureTransitMount(admin, mount);
 
