@@ -11,6 +11,8 @@ export interface SealSettings {
   stanzas: SealStanza[];
   /** Token of the enabled transit stanza. Goes to VAULT_TRANSIT_SEAL_TOKEN (a Secret on Kubernetes), never into a file. */
   transitToken?: string;
+  /** Tokens for seal blocks with `tokenEnv`, by env var name (Secrets on Kubernetes). */
+  tokenEnv?: Record<string, string>;
 }
 
 export interface NodeControl {
@@ -32,7 +34,7 @@ export interface NodeControl {
 /** A digest of seal settings (key order ignored), to tell which nodes run them without keeping the token around. */
 export function sealSettingsDigest(s: SealSettings): string {
   const canon = (o: object) => JSON.stringify(Object.keys(o).sort().reduce((acc, k) => ({ ...acc, [k]: (o as Record<string, unknown>)[k] }), {}));
-  return createHash("sha256").update(JSON.stringify({ stanzas: s.stanzas.map(canon), token: s.transitToken ?? "" })).digest("hex");
+  return createHash("sha256").update(JSON.stringify({ stanzas: s.stanzas.map(canon), token: s.transitToken ?? "", tokenEnv: canon(s.tokenEnv ?? {}) })).digest("hex");
 }
 
 /** True when the node runs the cluster's applied seal settings. */

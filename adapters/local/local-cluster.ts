@@ -197,6 +197,7 @@ export class LocalCluster implements NodeControl {
     // A clean environment: nothing of the caller's VAULT_*/BAO_* settings leaks in.
     const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: n.dir };
     if (seal.transitToken) env[TRANSIT_TOKEN_ENV] = seal.transitToken;
+    Object.assign(env, seal.tokenEnv ?? {});
     const proc = spawn(this.opts.bin, ["server", `-config=${configFile}`], { env, stdio: ["ignore", log, log] });
     fs.closeSync(log);
     running.add(proc);

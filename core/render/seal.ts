@@ -31,8 +31,13 @@ export interface ShamirSeal {
 
 export type Seal = ShamirSeal | TransitSeal;
 
-/** One configured seal block; `disabled` marks the seal being migrated away from. */
-export type SealStanza = TransitSeal & { disabled?: boolean };
+/**
+ * One configured seal block; `disabled` marks the seal being migrated away from.
+ * `tokenEnv` names an env var the block reads its token from (`token = "env://NAME"`, an
+ * OpenBao feature): needed only when two blocks need two different tokens, since
+ * VAULT_TRANSIT_SEAL_TOKEN would give both the same one.
+ */
+export type SealStanza = TransitSeal & { disabled?: boolean; tokenEnv?: string };
 
 /** The env var that carries the transit token, so no config file ever holds it. */
 export const TRANSIT_TOKEN_ENV = "VAULT_TRANSIT_SEAL_TOKEN";
@@ -79,6 +84,7 @@ export function sealProblems(stanzas: SealStanza[], keyPath = "seals"): InputErr
     if (url && url.protocol !== "https:") problems.push(new InputError(`${at}.address`, `"${s.address}" is not https: the transit link carries the keys that unseal a cluster and must use TLS`));
     if (!s.keyName) problems.push(new InputError(`${at}.keyName`, "is empty: name the transit key (e.g. autounseal)"));
     if (!s.mountPath) problems.push(new InputError(`${at}.mountPath`, "is empty: name the transit mount (e.g. transit/)"));
+    if (s.tokenEnv !== undefined && !/^[A-Z_][A-Z0-9_]*$/.test(s.tokenEnv)) problems.push(new InputError(`${at}.tokenEnv`, `"${s.tokenEnv}" is not an environment variable name (A-Z, 0-9, _)`));
     if (Boolean(s.tlsClientCert) !== Boolean(s.tlsClientKey)) problems.push(new InputError(`${at}.tlsClientCert`, "a client certificate needs its key and the key its certificate: set both tlsClientCert and tlsClientKey"));
   });
   return problems;
@@ -96,6 +102,8 @@ export function sealBlock(s: SealStanza): HclBlock {
     labels: ["transit"],
     attrs: {
       address: s.address,
+      // A reference to an env var, never the token itself.
+      token: s.tokenEnv ? `env://${s.tokenEnv}` : undefined,
       key_name: s.keyName,
       mount_path: s.mountPath,
       namespace: s.namespace,

@@ -116,6 +116,10 @@ export function renderServerConfig(c: ServerConfig): string {
     if (!url.startsWith("https://")) throw new InputError(key, `"${url}" must be an https:// URL: TLS everywhere`);
   }
   assertValidSeals(c.seals);
+  const withRef = c.seals.findIndex((s) => s.tokenEnv);
+  if (c.flavour === "vault" && withRef >= 0) {
+    throw new InputError(`seals[${withRef}].tokenEnv`, "env:// token references in seal blocks are an OpenBao feature (verified with OpenBao only): with Vault, give both seals one token in VAULT_TRANSIT_SEAL_TOKEN");
+  }
 
   const listener: HclBlock = {
     type: "listener",

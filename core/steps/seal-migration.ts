@@ -10,6 +10,7 @@
  */
 import { InputError } from "../errors";
 import { isUpToDate, NodeControl, SealSettings, sealSettingsDigest } from "../nodes";
+import { Flavour } from "../render/server-config";
 import { Seal, migrationSeal, sameTransitKey, steadySeal } from "../render/seal";
 import { waitFor } from "../wait";
 import { describe, findActive, nodeState, observe } from "./node-state";
@@ -26,6 +27,8 @@ export interface MigrationOptions {
   keys: string[];
   /** Root (or sudo) token, for step-down. */
   adminToken: string;
+  /** The server kind; needed for transit → transit with two tokens (OpenBao only). */
+  flavour?: Flavour;
   timeoutMs?: number;
   log?: (msg: string) => void;
 }
@@ -38,18 +41,26 @@ export interface MigrationResult {
 }
 
 /** The seal settings during the migration and after it. */
-export function migrationPlan(o: Pick<MigrationOptions, "from" | "to" | "toToken" | "fromToken">): { migrating: SealSettings; final: SealSettings } {
+export function migrationPlan(o: Pick<MigrationOptions, "from" | "to" | "toToken" | "fromToken" | "flavour">): { migrating: SealSettings; final: SealSettings } {
   if (o.from.type === "transit" && o.to.type === "transit" && sameTransitKey(o.from, o.to)) {
-    throw new InputError("to", "the new transit seal uses the same key as the old one: that is a re-pointing (apply the settings and roll the nodes), not a migration");
+    throw new InputError("to", "the new transit seal names the same key and mount as the old one: that is a re-pointing (apply the settings and roll the nodes), not a migration");
   }
   if (o.to.type === "transit" && !o.toToken) throw new InputError("toToken", "migrating to a transit seal needs the token of the new transit link");
   if (o.from.type === "transit" && !o.fromToken) throw new InputError("fromToken", "migrating away from a transit seal needs its token: the old seal must still decrypt the stored keys");
+  const final: SealSettings = { stanzas: steadySeal(o.to), transitToken: o.to.type === "transit" ? o.toToken : undefined };
   if (o.from.type === "transit" && o.to.type === "transit" && o.fromToken !== o.toToken) {
-    // Both blocks read VAULT_TRANSIT_SEAL_TOKEN; one token must be valid on both unsealers.
-    throw new InputError("toToken", "a transit → transit migration runs both seals with one token (VAULT_TRANSIT_SEAL_TOKEN); issue a token valid for both links, or migrate through Shamir");
+    // VAULT_TRANSIT_SEAL_TOKEN would give both blocks one token; OpenBao reads a per-block
+    // env:// reference instead, so each block gets its own variable and nothing is in the file.
+    if (o.flavour !== "openbao") {
+      throw new InputError("toToken", "a transit → transit migration with two tokens needs per-block env:// token references, an OpenBao feature: with Vault, issue one token valid on both unsealers or migrate through Shamir");
+    }
+    const [old, next] = migrationSeal(o.from, o.to);
+    return {
+      migrating: { stanzas: [{ ...old, tokenEnv: "BAO_OLD_SEAL_TOKEN" }, { ...next, tokenEnv: "BAO_NEW_SEAL_TOKEN" }], tokenEnv: { BAO_OLD_SEAL_TOKEN: o.fromToken!, BAO_NEW_SEAL_TOKEN: o.toToken! } },
+      final,
+    };
   }
   const migrating: SealSettings = { stanzas: migrationSeal(o.from, o.to), transitToken: o.to.type === "transit" ? o.toToken : o.fromToken };
-  const final: SealSettings = { stanzas: steadySeal(o.to), transitToken: o.to.type === "transit" ? o.toToken : undefined };
   return { migrating, final };
 }
 

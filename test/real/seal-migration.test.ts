@@ -1,6 +1,7 @@
 /**
  * Seal migration of a live 3-node cluster, interrupted mid-way (the orchestrator stopped)
- * and finished by a second run: Shamir → transit, then transit → Shamir. The secret written
+ * and finished by a second run: Shamir → transit, transit → transit (another unsealer),
+ * then transit → Shamir. The secret written
  * before stays readable and the keys keep working.
  */
 import { LocalCluster } from "../../adapters/local/local-cluster";
@@ -17,13 +18,14 @@ jest.setTimeout(240_000);
 
 let lab: Lab;
 let u: Unsealer;
+let u2: Unsealer;
 let c: LocalCluster;
 let keys: string[];
 let root: string;
 
-const transit = (): Seal => ({
-  type: "transit", address: u.cluster.address(u.cluster.nodeIds()[0]), keyName: "autounseal", mountPath: "transit",
-  tlsCaCert: lab.pki.caFile, tlsClientCert: c.clientCert.certFile, tlsClientKey: c.clientCert.keyFile, tlsServerName: "unsealer",
+const transit = (by: Unsealer = u): Seal => ({
+  type: "transit", address: by.cluster.address(by.cluster.nodeIds()[0]), keyName: by.link.keyName, mountPath: "transit",
+  tlsCaCert: lab.pki.caFile, tlsClientCert: c.clientCert.certFile, tlsClientKey: c.clientCert.keyFile, tlsServerName: by.cluster.name,
 });
 
 async function secretIntact(): Promise<void> {
@@ -53,6 +55,7 @@ async function sealTypes(): Promise<string[]> {
 beforeAll(async () => {
   lab = await newLab("migration");
   u = await unsealer(lab);
+  u2 = await unsealer(lab, "unsealer-2", "autounseal-2");
   c = await lab.cluster({ name: "migrating", size: 3, seal: { stanzas: [] } });
   await c.startAll();
   const init = await initCluster(c.client(c.nodeIds()[0]), { kind: "shamir", shares: 3, threshold: 2 });
@@ -86,8 +89,25 @@ test("Shamir → transit stopped after one standby is mid-migration completes on
   await secretIntact();
 });
 
+test("transit → transit to another unsealer, each block with its own token, ends with no trace of the old seal", async () => {
+  const o: MigrationOptions = { from: transit(u), fromToken: u.link.token, to: transit(u2), toToken: u2.link.token, keys, adminToken: root, flavour: lab.flavour };
+  expect(await migrateSeal(c, o)).toEqual({ changed: true, sealType: "transit" });
+  // The final config has one block, pointing at the new unsealer, and no token in the file.
+  const config = c.renderConfig(c.nodeIds()[0]);
+  expect(config).toContain(u2.cluster.address(u2.cluster.nodeIds()[0]));
+  expect(config).not.toContain(u.cluster.address(u.cluster.nodeIds()[0]));
+  expect(config).not.toContain(u2.link.token);
+  await secretIntact();
+  // The old unsealer is no longer needed: stop it, restart every node, all auto-unseal.
+  await u.cluster.stopAll();
+  await c.stopAll();
+  await c.startAll();
+  await waitClusterUnsealed(c, { timeoutMs: 60_000 });
+  await secretIntact();
+});
+
 test("transit → Shamir stopped right after the step-down completes on re-run; the former recovery keys unseal it", async () => {
-  const o: MigrationOptions = { from: transit(), fromToken: u.link.token, to: { type: "shamir" }, keys, adminToken: root };
+  const o: MigrationOptions = { from: transit(u2), fromToken: u2.link.token, to: { type: "shamir" }, keys, adminToken: root };
   await interrupted(o, /is active and migrates the stored keys/);
   const result = await migrateSeal(c, o);
   expect(result).toEqual({ changed: true, sealType: "shamir" });
