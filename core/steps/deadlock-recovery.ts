@@ -12,6 +12,7 @@ import { NodeControl, SealSettings } from "../nodes";
 import { sameTransitKey, TransitSeal } from "../render/seal";
 import { VaultClient } from "../vault-client";
 import { rolloutSeal } from "./rollout";
+import { provisionTransitLink } from "./transit-link";
 import { unsealNode, waitClusterUnsealed } from "./unseal";
 
 export interface DeadlockRecoveryOptions {
@@ -19,13 +20,19 @@ export interface DeadlockRecoveryOptions {
   vault: NodeControl;
   /** The cluster sealed by `vault`. */
   vaultUnlock: NodeControl;
-  /** The helper's API and its Shamir unseal keys (it is unsealed by hand by design). */
+  /** The helper's API with its root token, and its Shamir unseal keys (it is unsealed by hand by design). */
   helper: VaultClient;
   helperUnsealKeys: string[];
   /** `vault`'s usual seal settings (pointing at vault-unlock). */
   normal: SealSettings;
-  /** The same key on the helper: address and token differ, nothing else. */
-  emergency: SealSettings;
+  /** `vault`'s seal block pointing at the helper: the same key, another address. */
+  emergency: TransitSeal;
+  /**
+   * The helper's seal token from an earlier run. Nothing renews it while the helper is not
+   * in use, so it may have outlived its period: a dead one is replaced.
+   */
+  emergencyLink?: { token: string; accessor: string };
+  tokenPeriod?: string;
   /** `vault`'s root (or sudo) token, for the step-down when switching back. */
   vaultAdminToken: string;
   timeoutMs?: number;
@@ -33,6 +40,8 @@ export interface DeadlockRecoveryOptions {
 }
 
 export interface RecoveryReport {
+  /** The helper's seal token used (new when the earlier one had expired): store it. */
+  emergencyLink: { token: string; accessor: string };
   /** Milliseconds of each phase, for the lab report. */
   phases: { name: string; ms: number }[];
   totalMs: number;
@@ -46,7 +55,7 @@ function enabledTransit(s: SealSettings, key: string): TransitSeal {
 
 export async function recoverFromDeadlock(o: DeadlockRecoveryOptions): Promise<RecoveryReport> {
   const normal = enabledTransit(o.normal, "normal");
-  const emergency = enabledTransit(o.emergency, "emergency");
+  const emergency = o.emergency;
   if (!sameTransitKey(normal, emergency)) {
     throw new InputError("emergency", `points at key ${emergency.mountPath}/${emergency.keyName} but vault is sealed by ${normal.mountPath}/${normal.keyName}: the helper must hold a copy of the same key under the same mount and name`);
   }
@@ -61,9 +70,14 @@ export async function recoverFromDeadlock(o: DeadlockRecoveryOptions): Promise<R
   };
   const timeoutMs = o.timeoutMs ?? 60_000;
 
-  await phase("unseal the helper", () => unsealNode(o.helper, o.helperUnsealKeys, { timeoutMs }));
+  let link = o.emergencyLink;
+  await phase("unseal the helper", async () => {
+    await unsealNode(o.helper, o.helperUnsealKeys, { timeoutMs });
+    const l = await provisionTransitLink(o.helper, { mountPath: emergency.mountPath, keyName: emergency.keyName, createKey: false, tokenPeriod: o.tokenPeriod, displayName: "emergency-seal-of-vault", existing: link });
+    link = { token: l.token, accessor: l.accessor };
+  });
   await phase("point vault's seal at the helper and start vault", async () => {
-    await o.vault.applySeal(o.emergency);
+    await o.vault.applySeal({ stanzas: [emergency], transitToken: link!.token });
     await rolloutSeal(o.vault, { adminToken: o.vaultAdminToken, timeoutMs, log });
     await waitClusterUnsealed(o.vault, { timeoutMs });
   });
@@ -80,5 +94,5 @@ export async function recoverFromDeadlock(o: DeadlockRecoveryOptions): Promise<R
     await rolloutSeal(o.vault, { adminToken: o.vaultAdminToken, timeoutMs, log });
     await waitClusterUnsealed(o.vault, { timeoutMs });
   });
-  return { phases, totalMs: Date.now() - t0 };
+  return { emergencyLink: link!, phases, totalMs: Date.now() - t0 };
 }

@@ -15,13 +15,12 @@ import { waitClusterUnsealed } from "../../core/steps/unseal";
 import { BootstrapState } from "../../core/steps/bootstrap";
 import { VaultClient } from "../../core/vault-client";
 import { sleep, waitFor } from "../../core/wait";
-import { Lab, newLab } from "../support/servers";
-import { Mutual, mutualTopology } from "../support/mutual";
+import { Topology } from "../../lab/topology";
+import { labOptions } from "../support/servers";
 
 jest.setTimeout(180_000);
 
-let lab: Lab;
-let m: Mutual;
+let m: Topology;
 const vaultUnlockDuringBootstrap: string[] = [];
 const SECRET = { value: `written-at-start-${Date.now()}` };
 
@@ -33,7 +32,7 @@ async function sealStates(c: LocalCluster): Promise<string[]> {
 }
 
 function vaultAdmin(): VaultClient {
-  return new VaultClient({ address: m.vaultService.address, token: m.state.vault!.rootToken, tls: { caFile: lab.pki.caFile, serverName: "vault" } });
+  return m.admin("vault");
 }
 
 async function readSecret(): Promise<string> {
@@ -41,15 +40,16 @@ async function readSecret(): Promise<string> {
 }
 
 beforeAll(async () => {
-  lab = await newLab("mutual");
-  m = await mutualTopology(lab, {
-    onSave: async (s: BootstrapState, clusters) => {
+  m = await Topology.create({
+    ...labOptions("mutual"),
+    onSave: async (s: BootstrapState, t) => {
       // When vault's init result is saved, vault-unlock has not been migrated yet.
       if (s.vault && !s.linkToVaultUnlock && vaultUnlockDuringBootstrap.length === 0) {
-        vaultUnlockDuringBootstrap.push(...(await sealStates(clusters.vaultUnlock)));
+        vaultUnlockDuringBootstrap.push(...(await sealStates(t.vaultUnlock)));
       }
     },
   });
+  await m.bootstrap();
   const active = m.vault.client((await findActive(m.vault))!, m.state.vault!.rootToken);
   await active.write("sys/mounts/kv", { type: "kv" });
   await active.write("kv/probe", SECRET);
@@ -58,7 +58,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await lab?.destroy();
+  await m?.destroy(Boolean(process.env.VMU_KEEP_LOGS));
 });
 
 test("1. vault-unlock is Shamir-initialized and unsealed; vault is sealed by its transit, has recovery keys and auto-unseals", async () => {
@@ -117,14 +117,14 @@ test("4. deadlock: both clusters down stay sealed; one recovery call through the
   await deadlock();
   const report = await recoverFromDeadlock({
     vault: m.vault, vaultUnlock: m.vaultUnlock,
-    helper: m.helper.client(m.helper.nodeIds()[0]), helperUnsealKeys: m.state.helper!.unsealKeys,
+    helper: m.admin("helper"), helperUnsealKeys: m.state.helper!.unsealKeys, emergencyLink: m.state.helper!.link,
     normal: m.normalSeal(), emergency: m.emergencySeal(), vaultAdminToken: m.state.vault!.rootToken,
   });
   expect(report.phases.map((p) => p.name)).toHaveLength(4);
   await waitClusterUnsealed(m.vault, { timeoutMs: 30_000 });
   await waitClusterUnsealed(m.vaultUnlock, { timeoutMs: 30_000 });
   // vault runs its normal settings again: pointing at vault-unlock, not the helper.
-  for (const id of m.vault.nodeIds()) expect(m.vault.renderConfig(id)).toContain(m.vaultUnlockService.address);
+  for (const id of m.vault.nodeIds()) expect(m.vault.renderConfig(id)).toContain(m.linkToVaultUnlock.address);
   expect(await readSecret()).toBe(SECRET.value);
 });
 
@@ -150,7 +150,7 @@ test("5. after a key rotation the drift is detected, the copy re-synced, and the
   await deadlock();
   await recoverFromDeadlock({
     vault: m.vault, vaultUnlock: m.vaultUnlock,
-    helper: m.helper.client(m.helper.nodeIds()[0]), helperUnsealKeys: m.state.helper!.unsealKeys,
+    helper: m.admin("helper"), helperUnsealKeys: m.state.helper!.unsealKeys, emergencyLink: m.state.helper!.link,
     normal: m.normalSeal(), emergency: m.emergencySeal(), vaultAdminToken: m.state.vault!.rootToken,
   });
   expect(await readSecret()).toBe(SECRET.value);

@@ -21,6 +21,13 @@ export interface Lab {
   destroy(): Promise<void>;
 }
 
+/** Binary, flavour and a fresh folder for a lab Topology in a test. */
+export function labOptions(prefix: string): { dir: string; bin: string; flavour: "openbao" | "vault" } {
+  if (process.env.BAO_UNAVAILABLE) throw new Error(process.env.BAO_UNAVAILABLE);
+  const bin = findServerBinary();
+  return { dir: fs.mkdtempSync(path.join(os.tmpdir(), `vmu-${prefix}-`)), bin, flavour: binaryFlavour(bin) };
+}
+
 export async function newLab(prefix: string): Promise<Lab> {
   if (process.env.BAO_UNAVAILABLE) throw new Error(process.env.BAO_UNAVAILABLE);
   const bin = findServerBinary();

@@ -1,0 +1,123 @@
+/**
+ * The whole topology on one machine, wired as the primary and helper stacks wire it:
+ * vault-unlock (3 nodes, accepts only clients with a certificate from the CA), vault
+ * (3 nodes), the helper (1 node), TLS everywhere from a private CA, bootstrapped by the core
+ * (Shamir → transit migration of vault-unlock included). Each cluster has a client-facing
+ * Service and a separate "link" Service that the peer's seal uses, so the link between the
+ * clusters can be cut without blinding the prober.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import { LocalCluster } from "../adapters/local/local-cluster";
+import { LocalPki } from "../adapters/local/pki";
+import { ServiceProxy } from "../adapters/local/service-proxy";
+import { SealSettings } from "../core/nodes";
+import { Flavour } from "../core/render/server-config";
+import { TransitSeal } from "../core/render/seal";
+import { BootstrapState, bootstrapMutualUnseal, SealTemplate, transitSeal } from "../core/steps/bootstrap";
+import { VaultClient } from "../core/vault-client";
+
+export interface TopologyOptions {
+  /** Folder for certificates, configs, data and logs (created; removed by destroy). */
+  dir: string;
+  bin: string;
+  flavour: Flavour;
+  /** Period of the transit tokens (the lab uses short ones to prove renewal). */
+  tokenPeriod?: string;
+  /** How long a node waits at the peer gate before giving up. */
+  gateMs?: number;
+  log?: (msg: string) => void;
+  onSave?: (state: BootstrapState, t: Topology) => Promise<void>;
+}
+
+export class Topology {
+  state: BootstrapState = {};
+  readonly sealOfVault: SealTemplate;
+  readonly sealOfVaultUnlock: SealTemplate;
+  private readonly proxies: ServiceProxy[] = [];
+
+  private constructor(
+    readonly opts: TopologyOptions,
+    readonly pki: LocalPki,
+    readonly vaultUnlock: LocalCluster,
+    readonly vault: LocalCluster,
+    readonly helper: LocalCluster,
+    /** What clients (the prober, the operator) use. */
+    readonly vaultService: ServiceProxy,
+    readonly vaultUnlockService: ServiceProxy,
+    /** What the seals use: vault's seal reaches vault-unlock through linkToVaultUnlock and back. */
+    readonly linkToVault: ServiceProxy,
+    readonly linkToVaultUnlock: ServiceProxy,
+  ) {
+    this.proxies.push(vaultService, vaultUnlockService, linkToVault, linkToVaultUnlock);
+    const tls = { mountPath: "transit/", tlsCaCert: pki.caFile };
+    this.sealOfVault = { ...tls, keyName: "autounseal", tlsClientCert: vault.clientCert.certFile, tlsClientKey: vault.clientCert.keyFile, tlsServerName: "vault-unlock" };
+    this.sealOfVaultUnlock = { ...tls, keyName: "autounseal", tlsClientCert: vaultUnlock.clientCert.certFile, tlsClientKey: vaultUnlock.clientCert.keyFile, tlsServerName: "vault" };
+  }
+
+  /** Creates the clusters and Services (nodes not started yet). */
+  static async create(opts: TopologyOptions): Promise<Topology> {
+    fs.mkdirSync(opts.dir, { recursive: true });
+    const pki = await LocalPki.create(path.join(opts.dir, "pki"), "vault-mutual-unseal lab CA");
+    const peerGate = { timeoutMs: opts.gateMs ?? 60_000 };
+    const common = { dir: opts.dir, bin: opts.bin, flavour: opts.flavour, pki, seal: { stanzas: [] } };
+    const vaultUnlock = await LocalCluster.create({ ...common, name: "vault-unlock", size: 3, requireClientCert: true, peerGate });
+    const vault = await LocalCluster.create({ ...common, name: "vault", size: 3, peerGate });
+    const helper = await LocalCluster.create({ ...common, name: "helper", size: 1, requireClientCert: true });
+    const [vs, vus, lv, lvu] = await Promise.all([vault.service(), vaultUnlock.service(), vault.service(), vaultUnlock.service()]);
+    return new Topology(opts, pki, vaultUnlock, vault, helper, vs, vus, lv, lvu);
+  }
+
+  get clusters(): LocalCluster[] {
+    return [this.vault, this.vaultUnlock, this.helper];
+  }
+
+  get helperAddress(): string {
+    return this.helper.address(this.helper.nodeIds()[0]);
+  }
+
+  /** Starts the nodes and runs the core's bootstrap (design.md §2, steps 2–7). */
+  async bootstrap(): Promise<void> {
+    await Promise.all([this.vaultUnlock.startAll(), this.helper.startAll()]);
+    this.state = await bootstrapMutualUnseal({
+      vaultUnlock: this.vaultUnlock,
+      vault: this.vault,
+      vaultUnlockAddress: this.linkToVaultUnlock.address,
+      vaultAddress: this.linkToVault.address,
+      sealOfVault: this.sealOfVault,
+      sealOfVaultUnlock: this.sealOfVaultUnlock,
+      tokenPeriod: this.opts.tokenPeriod,
+      helper: { client: this.helper.client(this.helper.nodeIds()[0]), address: this.helperAddress },
+      log: this.opts.log,
+      save: async (s) => {
+        this.state = s;
+        await this.opts.onSave?.(s, this);
+      },
+    });
+  }
+
+  /** vault's usual seal settings: vault-unlock's key, through the link. */
+  normalSeal(): SealSettings {
+    return { stanzas: [transitSeal(this.linkToVaultUnlock.address, this.sealOfVault)], transitToken: this.state.linkToVault!.token };
+  }
+
+  /** vault's seal block pointing at the helper's copy of the same key. */
+  emergencySeal(): TransitSeal {
+    return transitSeal(this.helperAddress, { ...this.sealOfVault, tlsServerName: "helper" });
+  }
+
+  /** An admin client through a cluster's client-facing Service. */
+  admin(cluster: "vault" | "vault-unlock" | "helper"): VaultClient {
+    const token = cluster === "vault" ? this.state.vault!.rootToken : cluster === "vault-unlock" ? this.state.vaultUnlock!.rootToken : this.state.helper!.rootToken;
+    const address = cluster === "vault" ? this.vaultService.address : cluster === "vault-unlock" ? this.vaultUnlockService.address : this.helperAddress;
+    const client = cluster === "vault" ? this.vault : cluster === "vault-unlock" ? this.vaultUnlock : this.helper;
+    return new VaultClient({ address, token, timeoutMs: 5000, tls: { caFile: this.pki.caFile, serverName: cluster, certFile: client.clientCert.certFile, keyFile: client.clientCert.keyFile } });
+  }
+
+  /** Stops every process and Service; removes the folder unless `keepFiles`. */
+  async destroy(keepFiles = false): Promise<void> {
+    await Promise.all(this.proxies.map((p) => p.stop()));
+    await Promise.all(this.clusters.map((c) => (keepFiles ? c.stopAll("SIGKILL") : c.destroy())));
+    if (!keepFiles) fs.rmSync(this.opts.dir, { recursive: true, force: true });
+  }
+}
