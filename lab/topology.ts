@@ -11,6 +11,7 @@ import * as path from "path";
 import { LocalCluster } from "../adapters/local/local-cluster";
 import { LocalPki } from "../adapters/local/pki";
 import { ServiceProxy } from "../adapters/local/service-proxy";
+import { assertPortFree } from "../adapters/local/ports";
 import { SealSettings } from "../core/nodes";
 import { Flavour } from "../core/render/server-config";
 import { TransitSeal } from "../core/render/seal";
@@ -28,6 +29,31 @@ export interface TopologyOptions {
   gateMs?: number;
   log?: (msg: string) => void;
   onSave?: (state: BootstrapState, t: Topology) => Promise<void>;
+  /** Fixed ports from here on (see portPlan); free ones are picked when absent. */
+  basePort?: number;
+}
+
+/** Which fixed port serves what, from `base`: stable addresses for a kept lab. */
+export function portPlan(base: number) {
+  const node = (i: number) => ({ api: base + 2 * i, cluster: base + 2 * i + 1 });
+  return {
+    "vault-unlock": [0, 1, 2].map(node),
+    vault: [3, 4, 5].map(node),
+    helper: [node(6)],
+    services: { vault: base + 20, "vault-unlock": base + 21, linkToVault: base + 22, linkToVaultUnlock: base + 23 },
+  };
+}
+
+/** Fails before anything starts when a planned port is taken, naming its role. */
+export async function assertPlanFree(base: number): Promise<void> {
+  const plan = portPlan(base);
+  for (const cluster of ["vault-unlock", "vault", "helper"] as const) {
+    for (const [i, p] of plan[cluster].entries()) {
+      await assertPortFree(p.api, `${cluster}-${i} API`);
+      await assertPortFree(p.cluster, `${cluster}-${i} cluster`);
+    }
+  }
+  for (const [name, port] of Object.entries(plan.services)) await assertPortFree(port, `${name} Service`);
 }
 
 export class Topology {
@@ -57,14 +83,17 @@ export class Topology {
 
   /** Creates the clusters and Services (nodes not started yet). */
   static async create(opts: TopologyOptions): Promise<Topology> {
+    const plan = opts.basePort ? portPlan(opts.basePort) : undefined;
+    if (opts.basePort) await assertPlanFree(opts.basePort);
     fs.mkdirSync(opts.dir, { recursive: true });
     const pki = await LocalPki.create(path.join(opts.dir, "pki"), "vault-mutual-unseal lab CA");
     const peerGate = { timeoutMs: opts.gateMs ?? 60_000 };
     const common = { dir: opts.dir, bin: opts.bin, flavour: opts.flavour, pki, seal: { stanzas: [] } };
-    const vaultUnlock = await LocalCluster.create({ ...common, name: "vault-unlock", size: 3, requireClientCert: true, peerGate });
-    const vault = await LocalCluster.create({ ...common, name: "vault", size: 3, peerGate });
-    const helper = await LocalCluster.create({ ...common, name: "helper", size: 1, requireClientCert: true });
-    const [vs, vus, lv, lvu] = await Promise.all([vault.service(), vaultUnlock.service(), vault.service(), vaultUnlock.service()]);
+    const vaultUnlock = await LocalCluster.create({ ...common, name: "vault-unlock", size: 3, requireClientCert: true, peerGate, ports: plan?.["vault-unlock"] });
+    const vault = await LocalCluster.create({ ...common, name: "vault", size: 3, peerGate, ports: plan?.vault });
+    const helper = await LocalCluster.create({ ...common, name: "helper", size: 1, requireClientCert: true, ports: plan?.helper });
+    const sp = plan?.services;
+    const [vs, vus, lv, lvu] = await Promise.all([vault.service(sp?.vault), vaultUnlock.service(sp?.["vault-unlock"]), vault.service(sp?.linkToVault), vaultUnlock.service(sp?.linkToVaultUnlock)]);
     return new Topology(opts, pki, vaultUnlock, vault, helper, vs, vus, lv, lvu);
   }
 

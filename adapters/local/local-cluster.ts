@@ -38,6 +38,8 @@ export interface LocalClusterOptions {
   requireClientCert?: boolean;
   /** Hold a transit-sealed node before starting it until its peer answers (as the Kubernetes init container does). */
   peerGate?: { timeoutMs: number };
+  /** Fixed ports per node (API, cluster); free ones are picked when absent. */
+  ports?: { api: number; cluster: number }[];
 }
 
 /** Thrown when a server process exits instead of starting; carries the end of its log. */
@@ -81,7 +83,8 @@ export class LocalCluster implements NodeControl {
       const dir = path.join(opts.dir, id);
       fs.mkdirSync(path.join(dir, "data"), { recursive: true });
       const cert = await opts.pki.serverCert(id, [opts.name, id]);
-      nodes.push({ id, dir, apiPort: await freePort(), clusterPort: await freePort(), cert });
+      const fixed = opts.ports?.[i];
+      nodes.push({ id, dir, apiPort: fixed?.api ?? (await freePort()), clusterPort: fixed?.cluster ?? (await freePort()), cert });
     }
     const clientCert = await opts.pki.clientCert(`${opts.name}-client`);
     return new LocalCluster(opts, nodes, clientCert);
@@ -181,13 +184,13 @@ export class LocalCluster implements NodeControl {
   }
 
   /** Starts a stopped node with the applied seal settings; resolves once its API answers. */
-  async start(id: string, opts: { skipPeerGate?: boolean } = {}): Promise<void> {
+  async start(id: string, opts: { skipPeerGate?: boolean; gateTimeoutMs?: number } = {}): Promise<void> {
     const n = this.node(id);
     if (this.isRunning(id)) return;
     const seal = this.seal;
     const transit = seal.stanzas.find((s) => !s.disabled) as TransitSeal | undefined;
     if (transit && this.opts.peerGate && !opts.skipPeerGate) {
-      await waitForTransitPeer(transit, seal.transitToken, { timeoutMs: this.opts.peerGate.timeoutMs });
+      await waitForTransitPeer(transit, seal.transitToken, { timeoutMs: opts.gateTimeoutMs ?? this.opts.peerGate.timeoutMs });
     }
     const configFile = path.join(n.dir, "config.hcl");
     fs.writeFileSync(configFile, this.renderConfig(id), { mode: 0o600 });
@@ -238,12 +241,13 @@ export class LocalCluster implements NodeControl {
     }
   }
 
-  /** Stops a node: SIGTERM (graceful: an active node steps down), SIGKILL after 10 s. */
+  /** Stops a node: SIGTERM (graceful: an active node steps down), SIGKILL after 30 s. */
   async stop(id: string, signal: "SIGTERM" | "SIGKILL" = "SIGTERM"): Promise<void> {
     const n = this.node(id);
     if (!n.proc || !this.isRunning(id)) return;
     n.proc.kill(signal);
-    const timer = setTimeout(() => n.proc?.kill("SIGKILL"), 10_000);
+    // A stepped-down active node can take ~10 s to exit (its HA loop sleeps before it notices).
+    const timer = setTimeout(() => n.proc?.kill("SIGKILL"), 30_000);
     await n.exited;
     clearTimeout(timer);
   }
@@ -255,7 +259,7 @@ export class LocalCluster implements NodeControl {
     await this.start(id);
   }
 
-  async startAll(opts: { skipPeerGate?: boolean } = {}): Promise<void> {
+  async startAll(opts: { skipPeerGate?: boolean; gateTimeoutMs?: number } = {}): Promise<void> {
     await Promise.all(this.nodeIds().map((id) => this.start(id, opts)));
   }
 
@@ -267,11 +271,11 @@ export class LocalCluster implements NodeControl {
    * A Service in front of the cluster: one address that reaches an unsealed node, as the
    * transit seal of the peer reaches this cluster on Kubernetes. Stop it with `stop()`.
    */
-  async service(): Promise<ServiceProxy> {
+  async service(port?: number): Promise<ServiceProxy> {
     return ServiceProxy.start(this.nodes.map((n) => ({
       port: n.apiPort,
       ready: async () => this.isRunning(n.id) && !(await this.client(n.id).sealStatus()).sealed,
-    })));
+    })), 100, port);
   }
 
   /** Stops every process and removes the nodes' folders. */

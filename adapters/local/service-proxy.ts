@@ -23,8 +23,8 @@ export class ServiceProxy {
 
   private constructor(readonly port: number, private readonly backends: Backend[], private readonly probeMs: number) {}
 
-  static async start(backends: Backend[], probeMs = 100): Promise<ServiceProxy> {
-    const proxy = new ServiceProxy(await freePort(), backends, probeMs);
+  static async start(backends: Backend[], probeMs = 100, port?: number): Promise<ServiceProxy> {
+    const proxy = new ServiceProxy(port ?? (await freePort()), backends, probeMs);
     await proxy.listen();
     return proxy;
   }
