@@ -12,7 +12,7 @@ import * as path from "path";
 import { parseArgs } from "util";
 import { binaryFlavour, findServerBinary } from "../adapters/local/bao-binary";
 import { describe, observe } from "../core/steps/node-state";
-import { sleep } from "../core/wait";
+import { sleep, waitFor } from "../core/wait";
 import { assertNoLab, isLabProcess, LAB_DIR, readState, RUN_DIR, sendControl, serveControl, writeState } from "./control";
 import { Prober } from "./prober";
 import { LabReport, machine, renderSvg, renderTable, TARGETS } from "./report";
@@ -53,7 +53,7 @@ async function run(opts: { quick: boolean; keep: boolean; scenarios: boolean; js
   try {
     say(`${server}, ${binaryFlavour(bin)} flavour; data in ${RUN_DIR}`);
     // Short token periods prove that the seals renew their tokens through the whole run.
-    t = await Topology.create({ dir: RUN_DIR, bin, flavour: binaryFlavour(bin), tokenPeriod: "2m", gateMs: 60_000, log: say, basePort: opts.basePort });
+    t = await Topology.create({ dir: RUN_DIR, bin, flavour: binaryFlavour(bin), tokenPeriod: "2m", gateMs: 60_000, preStopMs: 300, log: say, basePort: opts.basePort });
     const bringUp = Date.now();
     await t.bootstrap();
     const bringUpMs = Date.now() - bringUp;
@@ -61,8 +61,12 @@ async function run(opts: { quick: boolean; keep: boolean; scenarios: boolean; js
 
     const secretValue = randomBytes(8).toString("hex");
     for (const c of ["vault", "vault-unlock"] as const) {
-      await t.admin(c).write("sys/mounts/kv", { type: "kv" }).catch(() => undefined);
-      await t.admin(c).write(SECRET_PATH, { value: secretValue });
+      await t.admin(c).write("sys/mounts/kv", { type: "kv" });
+      // A standby learns of the new mount from Raft a moment later; the Service may pick one.
+      await waitFor(`the probe secret to be written on ${c}`, async () => {
+        await t!.admin(c).write(SECRET_PATH, { value: secretValue });
+        return { done: true, state: "written" };
+      }, { timeoutMs: 30_000 });
     }
     const results: ScenarioResult[] = [];
     if (opts.scenarios) {

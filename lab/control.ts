@@ -10,7 +10,8 @@ import * as http from "http";
 import * as path from "path";
 import { PROJECT_ROOT } from "../adapters/local/bao-binary";
 
-export const LAB_DIR = path.join(PROJECT_ROOT, ".lab");
+/** VMU_LAB_DIR moves the lab's folder (the tests use their own). */
+export const LAB_DIR = process.env.VMU_LAB_DIR ?? path.join(PROJECT_ROOT, ".lab");
 export const STATE_FILE = path.join(LAB_DIR, "lab.json");
 export const RUN_DIR = path.join(LAB_DIR, "run");
 

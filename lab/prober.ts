@@ -85,6 +85,8 @@ export interface Availability {
   failed: number;
   /** Longest run of failed probes, from the first failure to the next success (ms). */
   longestOutageMs: number;
+  /** Failed probes by what they saw: sealed, unreachable, error (an HTTP error or a wrong answer). */
+  failedBy: Partial<Record<ProbeState, number>>;
 }
 
 /** Availability of one cluster between two prober times. */
@@ -100,5 +102,7 @@ export function availability(samples: Sample[], cluster: string, from: number, t
     }
   }
   if (outageStart !== undefined && mine.length > 0) longest = Math.max(longest, mine[mine.length - 1].t - outageStart);
-  return { probes: mine.length, failed: mine.filter((s) => s.state !== "ok").length, longestOutageMs: longest };
+  const failedBy: Partial<Record<ProbeState, number>> = {};
+  for (const s of mine) if (s.state !== "ok") failedBy[s.state] = (failedBy[s.state] ?? 0) + 1;
+  return { probes: mine.length, failed: mine.filter((s) => s.state !== "ok").length, longestOutageMs: longest, failedBy };
 }

@@ -57,6 +57,9 @@ export function renderTable(r: LabReport): string {
   for (const x of r.scenarios) {
     lines.push(`${x.id}: ${x.title}`);
     lines.push(`  target: ${r.targets[x.id] ?? "-"}`);
+    for (const [c, a] of Object.entries(x.availability)) {
+      if (a.failed > 0) lines.push(`  failed probes on ${c}: ${Object.entries(a.failedBy).map(([k, n]) => `${n} ${k}`).join(", ")}`);
+    }
     for (const [k, v] of Object.entries(x.details)) lines.push(`  ${k}: ${v}`);
   }
   lines.push("", "Transit tokens at the end of the run:");

@@ -7,7 +7,7 @@ import { LocalCluster } from "../adapters/local/local-cluster";
 import { checkKeyDrift, copyTransitKey } from "../core/steps/key-copy";
 import { recoverFromDeadlock, RecoveryReport } from "../core/steps/deadlock-recovery";
 import { findActive, observe, describe } from "../core/steps/node-state";
-import { stepDown } from "../core/steps/rollout";
+import { rollingRestart as rollNodes, stepDown } from "../core/steps/rollout";
 import { rotateTransitKey } from "../core/steps/transit-link";
 import { tokenHealth } from "../core/steps/token-health";
 import { waitClusterUnsealed } from "../core/steps/unseal";
@@ -119,15 +119,15 @@ export async function recover(t: Topology, log: (m: string) => void): Promise<Re
 
 export const rollingRestart: Scenario = {
   id: "rolling-restart",
-  title: "rolling restart of every node of both clusters, one at a time",
+  title: "rolling restart of every node of both clusters, one at a time (standbys first, the active after a step-down)",
   async run(ctx) {
     let last = 0;
     for (const c of both(ctx.t)) {
-      for (const id of c.nodeIds()) {
+      const adminToken = c === ctx.t.vault ? ctx.t.state.vault!.rootToken : ctx.t.state.vaultUnlock!.rootToken;
+      await rollNodes(c, { adminToken, log: (m) => {
         last = ctx.prober.now();
-        await c.restart(id);
-        await waitClusterUnsealed(c, { timeoutMs: 60_000, intervalMs: 50 });
-      }
+        ctx.log(`  ${m}`);
+      } });
     }
     return { disruptionEnd: last };
   },

@@ -31,6 +31,8 @@ export interface TopologyOptions {
   onSave?: (state: BootstrapState, t: Topology) => Promise<void>;
   /** Fixed ports from here on (see portPlan); free ones are picked when absent. */
   basePort?: number;
+  /** preStop delay of every node (the article's `sleep 6`; shorter here, the Service probes every 100 ms). */
+  preStopMs?: number;
 }
 
 /** Which fixed port serves what, from `base`: stable addresses for a kept lab. */
@@ -88,7 +90,7 @@ export class Topology {
     fs.mkdirSync(opts.dir, { recursive: true });
     const pki = await LocalPki.create(path.join(opts.dir, "pki"), "vault-mutual-unseal lab CA");
     const peerGate = { timeoutMs: opts.gateMs ?? 60_000 };
-    const common = { dir: opts.dir, bin: opts.bin, flavour: opts.flavour, pki, seal: { stanzas: [] } };
+    const common = { dir: opts.dir, bin: opts.bin, flavour: opts.flavour, pki, seal: { stanzas: [] }, preStopMs: opts.preStopMs };
     const vaultUnlock = await LocalCluster.create({ ...common, name: "vault-unlock", size: 3, requireClientCert: true, peerGate, ports: plan?.["vault-unlock"] });
     const vault = await LocalCluster.create({ ...common, name: "vault", size: 3, peerGate, ports: plan?.vault });
     const helper = await LocalCluster.create({ ...common, name: "helper", size: 1, requireClientCert: true, ports: plan?.helper });

@@ -38,6 +38,11 @@ export interface LocalClusterOptions {
   requireClientCert?: boolean;
   /** Hold a transit-sealed node before starting it until its peer answers (as the Kubernetes init container does). */
   peerGate?: { timeoutMs: number };
+  /**
+   * Like a pod's preStop sleep: before a node is stopped it leaves the Service (readiness
+   * fails) and gets this long for the Service to notice. 0 by default (tests).
+   */
+  preStopMs?: number;
   /** Fixed ports per node (API, cluster); free ones are picked when absent. */
   ports?: { api: number; cluster: number }[];
 }
@@ -60,6 +65,8 @@ interface LocalNode {
   exited?: Promise<number | null>;
   /** Digest of the seal settings the running process was started with. */
   runningDigest?: string;
+  /** Leaving the Service before a stop. */
+  draining?: boolean;
 }
 
 export class LocalCluster implements NodeControl {
@@ -245,11 +252,16 @@ export class LocalCluster implements NodeControl {
   async stop(id: string, signal: "SIGTERM" | "SIGKILL" = "SIGTERM"): Promise<void> {
     const n = this.node(id);
     if (!n.proc || !this.isRunning(id)) return;
+    if (signal === "SIGTERM" && this.opts.preStopMs) {
+      n.draining = true;
+      await sleep(this.opts.preStopMs);
+    }
     n.proc.kill(signal);
     // A stepped-down active node can take ~10 s to exit (its HA loop sleeps before it notices).
     const timer = setTimeout(() => n.proc?.kill("SIGKILL"), 30_000);
     await n.exited;
     clearTimeout(timer);
+    n.draining = false;
   }
 
   /** Stop, then start with the applied settings. A config that does not render leaves the node running. */
@@ -274,7 +286,7 @@ export class LocalCluster implements NodeControl {
   async service(port?: number): Promise<ServiceProxy> {
     return ServiceProxy.start(this.nodes.map((n) => ({
       port: n.apiPort,
-      ready: async () => this.isRunning(n.id) && !(await this.client(n.id).sealStatus()).sealed,
+      ready: async () => this.isRunning(n.id) && !n.draining && !(await this.client(n.id).health()).sealed,
     })), 100, port);
   }
 

@@ -82,12 +82,25 @@ export async function stepDown(cluster: NodeControl, activeId: string, adminToke
 
 /** Restarts every node not running the applied seal settings; see the file comment. */
 export async function rolloutSeal(cluster: NodeControl, o: RolloutOptions): Promise<void> {
-  const stale = async () => {
+  await roll(cluster, async () => {
     const out: string[] = [];
     for (const id of cluster.nodeIds()) if (!(await isUpToDate(cluster, id))) out.push(id);
     return out;
+  }, o);
+}
+
+/** Restarts every node, one at a time, the active last after a step-down (a rolling update without an outage). */
+export async function rollingRestart(cluster: NodeControl, o: RolloutOptions): Promise<void> {
+  const restarted = new Set<string>();
+  await roll(cluster, async () => cluster.nodeIds().filter((id) => !restarted.has(id)), { ...o, onRestarted: (id) => restarted.add(id) });
+}
+
+async function roll(cluster: NodeControl, pending: () => Promise<string[]>, o: RolloutOptions & { onRestarted?: (id: string) => void }): Promise<void> {
+  const restart = async (id: string) => {
+    await cluster.restart(id);
+    o.onRestarted?.(id);
   };
-  let todo = await stale();
+  let todo = await pending();
   if (todo.length === 0) return;
   const active = await findActive(cluster);
 
@@ -95,23 +108,23 @@ export async function rolloutSeal(cluster: NodeControl, o: RolloutOptions): Prom
     // Nothing serves anyway (a cold start or a deadlock): start them all at once, since
     // Raft needs a quorum of running nodes before any of them can become active.
     o.log?.(`${cluster.name}: no active node; starting ${todo.join(", ")} together`);
-    await Promise.all(todo.map((id) => cluster.restart(id)));
+    await Promise.all(todo.map(restart));
     if (!o.startOnly) await Promise.all(todo.map((id) => bringUp(cluster, id, o)));
     return;
   }
 
   for (const id of todo.filter((n) => n !== active)) {
     o.log?.(`${cluster.name}: restarting standby ${id}`);
-    await cluster.restart(id);
+    await restart(id);
     await bringUp(cluster, id, o);
   }
-  todo = await stale();
+  todo = await pending();
   if (!todo.includes(active)) return;
   if (cluster.nodeIds().length > 1) {
     const next = await stepDown(cluster, active, o.adminToken, o.timeoutMs);
     o.log?.(`${cluster.name}: ${active} stepped down, ${next} is active`);
   }
   o.log?.(`${cluster.name}: restarting former active ${active}`);
-  await cluster.restart(active);
+  await restart(active);
   await bringUp(cluster, active, o);
 }
