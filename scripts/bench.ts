@@ -20,7 +20,7 @@ import { LocalCluster } from "../adapters/local/local-cluster";
 import { describe, findActive, observe } from "../core/steps/node-state";
 import { waitClusterUnsealed } from "../core/steps/unseal";
 import { sleep, waitFor } from "../core/wait";
-import { buildTopology, destroyAll, Scratch, ServerBinary, Topology } from "./bench-topology";
+import { BenchTopology, destroyAll, ServerBinary } from "./bench-topology";
 
 const POLL_MS = 20;
 const WAIT_MS = 120_000;
@@ -136,21 +136,21 @@ async function settle(cluster: LocalCluster): Promise<void> {
 
 interface NodeRestartSample { node: string; wasActive: boolean; stopMs: number; unsealedMs: number }
 
-async function benchNodeRestarts(t: Topology, count: number): Promise<NodeRestartSample[]> {
+async function benchNodeRestarts(vault: LocalCluster, count: number): Promise<NodeRestartSample[]> {
   const out: NodeRestartSample[] = [];
-  const ids = t.vault.nodeIds();
+  const ids = vault.nodeIds();
   for (let i = 0; i < count; i++) {
     const id = ids[i % ids.length];
-    await settle(t.vault);
-    const wasActive = (await findActive(t.vault)) === id;
+    await settle(vault);
+    const wasActive = (await findActive(vault)) === id;
     const s0 = performance.now();
-    await t.vault.stop(id);
+    await vault.stop(id);
     const stopMs = performance.now() - s0;
-    const w = await startAndWatch(t.vault, [id], false);
+    const w = await startAndWatch(vault, [id], false);
     out.push({ node: id, wasActive, stopMs, unsealedMs: w.unsealedMs[id] });
     say(`  vault node restart ${i + 1}/${count}: ${id}${wasActive ? " (was active)" : ""} unsealed after ${Math.round(w.unsealedMs[id])} ms`);
   }
-  await settle(t.vault);
+  await settle(vault);
   return out;
 }
 
@@ -184,7 +184,7 @@ const MIGRATION_START = "vault-unlock: seal migration Shamir → transit";
 const KEYS_MIGRATED = "vault-unlock: stored keys migrated to transit";
 
 /** The migrateSeal phase of the bootstrap: from its log line to bootstrap's next step (the helper) or its end. */
-function migrationTiming(t: Topology): MigrationSample {
+function migrationTiming(t: BenchTopology): MigrationSample {
   const startIdx = t.log.findIndex((l) => l.msg === MIGRATION_START);
   if (startIdx < 0) throw new Error(`bootstrap never logged "${MIGRATION_START}"`);
   const start = t.log[startIdx].atMs;
@@ -199,14 +199,14 @@ function migrationTiming(t: Topology): MigrationSample {
 async function benchMigrations(bin: ServerBinary, count: number): Promise<MigrationSample[]> {
   const out: MigrationSample[] = [];
   for (let i = 0; i < count; i++) {
-    const scratch = await Scratch.create(bin);
+    const t = await BenchTopology.create(bin, process.env.BENCH_VERBOSE ? (l) => say(`    ${l.msg}`) : undefined);
     try {
-      const t = await buildTopology(scratch, process.env.BENCH_VERBOSE ? (l) => say(`    ${l.msg}`) : undefined);
+      await t.bootstrap();
       const m = migrationTiming(t);
       out.push(m);
       say(`  migration ${i + 1}/${count}: ${Math.round(m.migrationMs)} ms (keys migrated after ${Math.round(m.keysMigratedMs)} ms; whole bootstrap ${Math.round(m.bootstrapMs)} ms)`);
     } finally {
-      await scratch.destroy();
+      await t.destroy();
     }
   }
   return out;
@@ -243,20 +243,21 @@ async function main(): Promise<void> {
   const migrations = await benchMigrations(bin, counts.migrations);
 
   say("building the topology for the restart benchmarks");
-  const scratch = await Scratch.create(bin);
+  const t = await BenchTopology.create(bin);
   let nodeRestarts: NodeRestartSample[];
   let vaultFull: FullRestartSample[];
   let vaultUnlockFull: FullRestartSample[];
   try {
-    const t = await buildTopology(scratch);
+    await t.bootstrap();
+    const { vault, vaultUnlock } = t.topology;
     say(`1. single vault node restarts (${counts.nodeRestarts})`);
-    nodeRestarts = await benchNodeRestarts(t, counts.nodeRestarts);
+    nodeRestarts = await benchNodeRestarts(vault, counts.nodeRestarts);
     say(`3. full restarts of vault (${counts.fullRestarts})`);
-    vaultFull = await benchFullRestarts(t.vault, counts.fullRestarts);
+    vaultFull = await benchFullRestarts(vault, counts.fullRestarts);
     say(`3. full restarts of vault-unlock (${counts.fullRestarts})`);
-    vaultUnlockFull = await benchFullRestarts(t.vaultUnlock, counts.fullRestarts);
+    vaultUnlockFull = await benchFullRestarts(vaultUnlock, counts.fullRestarts);
   } finally {
-    await scratch.destroy();
+    await t.destroy();
   }
   const totalMs = performance.now() - began;
 

@@ -1,0 +1,431 @@
+/**
+ * One Vault (or OpenBao) cluster on Kubernetes: the article's StatefulSet, Services, probes
+ * and Consul sidecar, with its failures designed out. The config file is rendered by the
+ * core's renderer (what the real-server tests prove is what gets deployed); the transit
+ * token only ever travels in a Secret; a peer gate holds a transit-sealed pod until its
+ * unsealer answers instead of letting it crash-loop into a 5-minute back-off.
+ *
+ * Seal settings reach the pods in one of two ways, both referenced by the pod template from
+ * the start so that no object changes twice in one `pulumi up`:
+ * - `seals`: the cluster is born with this seal (`vault`, sealed by `vault-unlock`); the
+ *   stanza is part of the rendered server.hcl;
+ * - the optional ConfigMap `sealConfigMapName` (data from `lateSealConfigData`): the seal a
+ *   later migration applies (`vault-unlock`, Shamir first). Use one or the other, not both.
+ */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { InputError } from "../core/errors";
+import { sealSettingsDigest } from "../core/nodes";
+import { renderBlock, renderFile } from "../core/render/hcl";
+import { SealStanza, TRANSIT_TOKEN_ENV, TransitSeal, assertValidSeals, sealBlock } from "../core/render/seal";
+import { ConsulStorage, Flavour, RaftStorage, ServerConfig, renderServerConfig } from "../core/render/server-config";
+import { CONSUL_HTTPS_PORT, ConsulAgentSettings, antiAffinity, checkOddReplicas, consulContainer, containerSecurityContext, podSecurityContext, renderConsulConfig, tlsSecretData } from "./consul-cluster";
+import { TlsBundle } from "./pki";
+
+type Input<T> = pulumi.Input<T>;
+type EnvVar = k8s.types.input.core.v1.EnvVar;
+type Meta = (n: Input<string>) => k8s.types.input.meta.v1.ObjectMeta;
+
+export const API_PORT = 8200;
+export const CLUSTER_PORT = 8201;
+/** Where things live inside a Vault pod. */
+export const VAULT_DIRS = { config: "/vault/config", seal: "/vault/seal", tls: "/vault/tls", transitTls: "/vault/transit-tls", consulTls: "/vault/consul-tls", data: "/vault/data", tmp: "/tmp" };
+/** The transit seal's TLS files, from the Secret made of `transitTls`. */
+export const TRANSIT_TLS_FILES = { tlsCaCert: `${VAULT_DIRS.transitTls}/ca.crt`, tlsClientCert: `${VAULT_DIRS.transitTls}/tls.crt`, tlsClientKey: `${VAULT_DIRS.transitTls}/tls.key` };
+/** Key of the transit token in its Secret. */
+export const TRANSIT_TOKEN_KEY = "token";
+export const SEAL_CHECKSUM_ANNOTATION = "vault-mutual-unseal/seal-checksum";
+
+export type VaultStorageArgs =
+  | { type: "raft"; storageClassName?: Input<string>; size?: Input<string> }
+  | {
+      type: "consul";
+      /** `ConsulCluster.agentSettings` of this cluster's own Consul (same namespace). */
+      agent: Input<ConsulAgentSettings>;
+      /** Certificate of the client agent sidecar (server+client auth, `127.0.0.1`); Vault uses it towards the agent too. */
+      agentTls: Input<TlsBundle>;
+      /** KV path of Vault's data in Consul; default `vault/`. */
+      path?: Input<string>;
+    };
+
+export interface VaultIngressArgs {
+  host: Input<string>;
+  className?: Input<string>;
+  /** Secret with the certificate the Ingress presents for `host`. */
+  tlsSecretName?: Input<string>;
+  annotations?: Input<Record<string, string>>;
+}
+
+/** For a cluster that exists only to unseal: only its peer's pods (and the operator's port-forward, which NetworkPolicies do not see) reach it. */
+export interface VaultNetworkPolicyArgs {
+  peerNamespace: Input<string>;
+  /** Labels of the peer's Vault pods (`VaultCluster.podLabels`). */
+  peerPodLabels: Input<Record<string, string>>;
+  /** Source ranges of a peer in another Kubernetes cluster. */
+  peerCidrs?: Input<string[]>;
+}
+
+export interface VaultClusterArgs {
+  namespace: Input<string>;
+  /** Prefix of Kubernetes object and DNS names (certificates are issued for them); default: the Pulumi name. */
+  clusterName?: string;
+  flavour: Flavour;
+  /** Default `hashicorp/vault:1.20.0` or `quay.io/openbao/openbao:2.7.2` (the version the real-server tests run). */
+  image?: Input<string>;
+  /** Default 3; odd with raft. */
+  replicas?: Input<number>;
+  storage: VaultStorageArgs;
+  /** Server certificate for `vaultServiceNames(clusterName)` and the CA that issued it. */
+  tls: Input<TlsBundle>;
+  /** The seal this cluster is born with (none: Shamir). Paths from TRANSIT_TLS_FILES. Never a token. */
+  seals?: Input<SealStanza[]>;
+  /** The peer's CA and this cluster's transit client certificate, mounted at TRANSIT_TLS_FILES. */
+  transitTls?: Input<TlsBundle>;
+  /** Secret (key `token`) whose value becomes VAULT_TRANSIT_SEAL_TOKEN; optional, so it may appear later. Default `<clusterName>-transit-token`. */
+  transitTokenSecretName?: Input<string>;
+  /** Optional ConfigMap with a later seal (`lateSealConfigData`). Default `<clusterName>-seal`. */
+  sealConfigMapName?: Input<string>;
+  resources?: Input<k8s.types.input.core.v1.ResourceRequirements>;
+  ingress?: VaultIngressArgs;
+  networkPolicy?: VaultNetworkPolicyArgs;
+  spreadZones?: boolean;
+  ui?: boolean;
+  logLevel?: ServerConfig["logLevel"];
+}
+
+export function vaultServiceNames(clusterName: string) {
+  return { active: `${clusterName}-active`, standby: `${clusterName}-standby`, headless: `${clusterName}-internal` };
+}
+
+/** A transit seal towards `address` using the mounted transit TLS files. */
+export function transitSealTo(address: string, o: { serverName?: string; keyName?: string; mountPath?: string } = {}): TransitSeal {
+  return { type: "transit", address, keyName: o.keyName ?? "autounseal", mountPath: o.mountPath ?? "transit/", tlsServerName: o.serverName, ...TRANSIT_TLS_FILES };
+}
+
+/** The files the peer gate reads: the enabled transit stanza's address and server name. */
+export function peerGateData(stanzas: SealStanza[]): Record<string, string> {
+  const seal = stanzas.find((s) => !s.disabled);
+  if (!seal) return {};
+  return { "peer-address": seal.address, ...(seal.tlsServerName ? { "peer-server-name": seal.tlsServerName } : {}) };
+}
+
+/** Data of the optional seal ConfigMap for a seal applied after the cluster exists (rendered by the core). */
+export function lateSealConfigData(flavour: Flavour, stanzas: SealStanza[]): Record<string, string> {
+  assertValidSeals(stanzas);
+  const withRef = stanzas.findIndex((s) => s.tokenEnv);
+  if (flavour === "vault" && withRef >= 0) throw new InputError(`seals[${withRef}].tokenEnv`, "env:// token references are an OpenBao feature: with Vault use VAULT_TRANSIT_SEAL_TOKEN");
+  return { "seal.hcl": renderFile({}, stanzas.map(sealBlock)), ...peerGateData(stanzas) };
+}
+
+/**
+ * server.hcl for every pod. Per-pod values (api_addr, cluster_addr, Raft node_id) come from
+ * env vars, which both servers prefer over the file; the file holds cluster-wide fallbacks.
+ */
+export function renderVaultConfig(c: {
+  flavour: Flavour; clusterName: string; namespace: string; replicas: number; seals: SealStanza[];
+  storage: { type: "raft" } | { type: "consul"; path: string }; ui?: boolean; logLevel?: ServerConfig["logLevel"];
+}): string {
+  const svc = vaultServiceNames(c.clusterName);
+  const pod = (i: number) => `${c.clusterName}-${i}.${svc.headless}.${c.namespace}.svc`;
+  const storage: RaftStorage | ConsulStorage = c.storage.type === "raft"
+    ? { type: "raft", path: VAULT_DIRS.data, nodeId: "", retryJoin: Array.from({ length: c.replicas }, (_, i) => ({ leaderApiAddr: `https://${pod(i)}:${API_PORT}`, leaderCaCertFile: `${VAULT_DIRS.tls}/ca.crt` })) }
+    : { type: "consul", address: `127.0.0.1:${CONSUL_HTTPS_PORT}`, path: c.storage.path, scheme: "https", tlsCaFile: `${VAULT_DIRS.consulTls}/ca.crt`, tlsCertFile: `${VAULT_DIRS.consulTls}/tls.crt`, tlsKeyFile: `${VAULT_DIRS.consulTls}/tls.key` };
+  const server = renderServerConfig({
+    flavour: c.flavour,
+    listener: { address: `0.0.0.0:${API_PORT}`, clusterAddress: `0.0.0.0:${CLUSTER_PORT}`, tlsCertFile: `${VAULT_DIRS.tls}/tls.crt`, tlsKeyFile: `${VAULT_DIRS.tls}/tls.key`, tlsClientCaFile: `${VAULT_DIRS.tls}/ca.crt` },
+    apiAddr: `https://${svc.active}.${c.namespace}.svc:${API_PORT}`,
+    clusterAddr: `https://${svc.headless}.${c.namespace}.svc:${CLUSTER_PORT}`,
+    storage,
+    seals: c.seals,
+    // Non-root with no_new_privs cannot gain IPC_LOCK from file capabilities, and Kubernetes nodes run without swap.
+    disableMlock: c.flavour === "vault" ? true : undefined,
+    ui: c.ui,
+    logLevel: c.logLevel,
+  });
+  // Labels pods active/standby/sealed, which the active and standby Services select on.
+  return `${server}\n${renderBlock({ type: "service_registration", labels: ["kubernetes"] })}\n`;
+}
+
+/**
+ * The peer gate: exits 0 at once without a transit seal, else waits until `<cli> status` says
+ * the peer is unsealed (exit 0). The seal files are read again on every round, so an
+ * emergency switch to the helper reaches a pod that is already waiting.
+ */
+function peerGateScript(cli: string, env: string): string {
+  return [
+    "last=''",
+    "while :; do",
+    `  dir=''; for d in ${VAULT_DIRS.seal} ${VAULT_DIRS.config}; do if [ -s "$d/peer-address" ]; then dir="$d"; break; fi; done`,
+    `  if [ -z "$dir" ]; then echo "peer gate: no transit seal configured, nothing to wait for"; exit 0; fi`,
+    `  ${env}ADDR="$(cat "$dir/peer-address")"; export ${env}ADDR`,
+    `  ${env}TLS_SERVER_NAME="$(cat "$dir/peer-server-name" 2>/dev/null || true)"; export ${env}TLS_SERVER_NAME`,
+    `  if ${cli} status >/dev/null; then echo "peer gate: transit peer $${env}ADDR is unsealed"; exit 0; fi`,
+    `  if [ "$last" != "$${env}ADDR" ]; then echo "peer gate: waiting until transit peer $${env}ADDR is unsealed"; last="$${env}ADDR"; fi`,
+    "  sleep 1",
+    "done",
+  ].join("\n");
+}
+
+function serverScript(cli: string): string {
+  return [
+    `if [ -s ${VAULT_DIRS.seal}/seal.hcl ]; then`,
+    `  exec ${cli} server -config=${VAULT_DIRS.config}/server.hcl -config=${VAULT_DIRS.seal}/seal.hcl`,
+    "fi",
+    `exec ${cli} server -config=${VAULT_DIRS.config}/server.hcl`,
+  ].join("\n");
+}
+
+function checkReplicas(storage: VaultStorageArgs["type"], n: number): number {
+  if (storage === "raft") return checkOddReplicas(n);
+  if (!Number.isInteger(n) || n < 1) throw new InputError("replicas", `${n} is not a positive whole number of pods`);
+  return n;
+}
+
+/** The checks that need no resolved Output: they fail before any resource is registered. */
+function checkKnownArgs(args: VaultClusterArgs): void {
+  if (args.flavour === "openbao" && args.storage.type === "consul") throw new InputError("storage.type", "OpenBao has no Consul storage backend: use raft with OpenBao");
+  if (args.ingress && args.networkPolicy) throw new InputError("networkPolicy", "a NetworkPolicy is for a cluster that exists only to unseal: it would cut off the Ingress");
+  if (typeof args.replicas === "number") checkReplicas(args.storage.type, args.replicas);
+  if (Array.isArray(args.seals)) assertValidSeals(args.seals as SealStanza[]);
+}
+
+export class VaultCluster extends pulumi.ComponentResource {
+  readonly clusterName: string;
+  readonly namespace: pulumi.Output<string>;
+  /** https address of the active node's Service: what a peer's transit seal points at. */
+  readonly address: pulumi.Output<string>;
+  readonly podNames: pulumi.Output<string[]>;
+  /** Labels of the server pods (for a peer's NetworkPolicy). */
+  readonly podLabels: Record<string, string>;
+  readonly headlessServiceName: pulumi.Output<string>;
+  readonly configMapName: pulumi.Output<string>;
+  readonly sealConfigMapName: pulumi.Output<string>;
+  readonly transitTokenSecretName: pulumi.Output<string>;
+
+  constructor(name: string, args: VaultClusterArgs, opts?: pulumi.ComponentResourceOptions) {
+    checkKnownArgs(args); // before anything is registered
+    super("vault-mutual-unseal:index:VaultCluster", name, {}, opts);
+    const cn = args.clusterName ?? name;
+    const { flavour, storage } = args;
+    const cli = flavour === "vault" ? "vault" : "bao";
+    const env = flavour === "vault" ? "VAULT_" : "BAO_";
+    const ns = pulumi.output(args.namespace);
+    const svc = vaultServiceNames(cn);
+    const replicas = pulumi.output(args.replicas ?? 3).apply((n) => checkReplicas(storage.type, n));
+    const seals = pulumi.output(args.seals ?? []) as pulumi.Output<SealStanza[]>;
+    const image = args.image ?? (flavour === "vault" ? "hashicorp/vault:1.20.0" : "quay.io/openbao/openbao:2.7.2");
+    const labels: Record<string, string> = { "app.kubernetes.io/name": cli === "vault" ? "vault" : "openbao", "app.kubernetes.io/instance": cn, "app.kubernetes.io/component": "server", "app.kubernetes.io/part-of": "vault-mutual-unseal" };
+    const activeLabel = flavour === "vault" ? "vault-active" : "openbao-active";
+    const meta: Meta = (n) => ({ name: n, namespace: ns, labels });
+    const child = { parent: this };
+    const tokenSecretName = pulumi.output(args.transitTokenSecretName ?? `${cn}-transit-token`);
+    const sealConfigMapName = pulumi.output(args.sealConfigMapName ?? `${cn}-seal`);
+
+    // Service registration labels its own pod: the Role allows exactly that.
+    const sa = new k8s.core.v1.ServiceAccount(`${name}-sa`, { metadata: meta(cn) }, child);
+    const role = new k8s.rbac.v1.Role(`${name}-role`, { metadata: meta(cn), rules: [{ apiGroups: [""], resources: ["pods"], verbs: ["get", "update", "patch"] }] }, child);
+    new k8s.rbac.v1.RoleBinding(`${name}-rolebinding`, {
+      metadata: meta(cn),
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: role.metadata.name },
+      subjects: [{ kind: "ServiceAccount", name: sa.metadata.name, namespace: ns }],
+    }, child);
+
+    const storagePath = storage.type === "consul" ? pulumi.output(storage.path ?? "vault/") : pulumi.output("");
+    const config = new k8s.core.v1.ConfigMap(`${name}-config`, {
+      metadata: meta(`${cn}-config`),
+      data: pulumi.all([ns, replicas, seals, storagePath]).apply(([n, r, s, path]) => ({
+        "server.hcl": renderVaultConfig({ flavour, clusterName: cn, namespace: n, replicas: r, seals: s, storage: storage.type === "raft" ? { type: "raft" } : { type: "consul", path }, ui: args.ui, logLevel: args.logLevel }),
+        ...peerGateData(s),
+      })),
+    }, child);
+    const tlsSecret = new k8s.core.v1.Secret(`${name}-tls`, { metadata: meta(`${cn}-tls`), type: "kubernetes.io/tls", stringData: tlsSecretData(args.tls) }, child);
+    if (args.transitTls) {
+      new k8s.core.v1.Secret(`${name}-transit-tls`, { metadata: meta(`${cn}-transit-tls`), type: "kubernetes.io/tls", stringData: tlsSecretData(args.transitTls) }, child);
+    }
+
+    const port = (n: string, p: number) => ({ name: n, port: p, targetPort: n });
+    const headless = new k8s.core.v1.Service(`${name}-internal`, {
+      metadata: meta(svc.headless),
+      // Sealed and uninitialized pods must be reachable by name: Raft joins, cluster_addr, the core's unseal.
+      spec: { clusterIP: "None", publishNotReadyAddresses: true, selector: labels, ports: [port("https", API_PORT), port("cluster", CLUSTER_PORT)] },
+    }, child);
+    const active = new k8s.core.v1.Service(`${name}-active`, {
+      metadata: meta(svc.active),
+      spec: { type: "ClusterIP", publishNotReadyAddresses: false, selector: { ...labels, [activeLabel]: "true" }, ports: [port("https", API_PORT), port("cluster", CLUSTER_PORT)] },
+    }, child);
+    new k8s.core.v1.Service(`${name}-standby`, {
+      metadata: meta(svc.standby),
+      spec: { type: "ClusterIP", publishNotReadyAddresses: false, selector: { ...labels, [activeLabel]: "false" }, ports: [port("https", API_PORT), port("cluster", CLUSTER_PORT)] },
+    }, child);
+    new k8s.policy.v1.PodDisruptionBudget(`${name}-pdb`, { metadata: meta(cn), spec: { maxUnavailable: 1, selector: { matchLabels: labels } } }, child);
+
+    const fieldEnv = (n: string, fieldPath: string): EnvVar => ({ name: n, valueFrom: { fieldRef: { fieldPath } } });
+    const podDns = pulumi.interpolate`$(POD_NAME).${svc.headless}.${ns}.svc`;
+    const caEnv = (file: string): EnvVar[] => [{ name: "VAULT_CACERT", value: file }, ...(flavour === "openbao" ? [{ name: "BAO_CACERT", value: file }] : [])];
+    const serverEnv: EnvVar[] = [
+      fieldEnv("POD_NAME", "metadata.name"),
+      { name: `${env}API_ADDR`, value: pulumi.interpolate`https://${podDns}:${API_PORT}` },
+      { name: `${env}CLUSTER_ADDR`, value: pulumi.interpolate`https://${podDns}:${CLUSTER_PORT}` },
+      ...(storage.type === "raft" ? [fieldEnv(`${env}RAFT_NODE_ID`, "metadata.name")] : []),
+      fieldEnv(`${env}K8S_POD_NAME`, "metadata.name"),
+      fieldEnv(`${env}K8S_NAMESPACE`, "metadata.namespace"),
+      { name: `${env}ADDR`, value: `https://127.0.0.1:${API_PORT}` },
+      // The article's first failure: the CLI and clients in the pod trust our CA explicitly.
+      ...caEnv(`${VAULT_DIRS.tls}/ca.crt`),
+      // Optional: the pod template is the same before and after the token Secret exists.
+      { name: TRANSIT_TOKEN_ENV, valueFrom: { secretKeyRef: { name: tokenSecretName, key: TRANSIT_TOKEN_KEY, optional: true } } },
+      { name: "HOME", value: VAULT_DIRS.tmp },
+    ];
+    const mounts = [
+      { name: "config", mountPath: VAULT_DIRS.config, readOnly: true },
+      { name: "seal", mountPath: VAULT_DIRS.seal, readOnly: true },
+      { name: "tls", mountPath: VAULT_DIRS.tls, readOnly: true },
+      { name: "transit-tls", mountPath: VAULT_DIRS.transitTls, readOnly: true },
+      { name: "tmp", mountPath: VAULT_DIRS.tmp },
+    ];
+    const health = (query: string) => ({ httpGet: { path: `/v1/sys/health?${query}`, port: API_PORT, scheme: "HTTPS" } });
+    const vaultContainer: k8s.types.input.core.v1.Container = {
+      name: cli,
+      image,
+      command: ["/bin/sh", "-ec", serverScript(cli)],
+      env: serverEnv,
+      ports: [{ name: "https", containerPort: API_PORT }, { name: "cluster", containerPort: CLUSTER_PORT }],
+      volumeMounts: [...mounts, ...(storage.type === "raft" ? [{ name: "data", mountPath: VAULT_DIRS.data }] : [{ name: "consul-tls", mountPath: VAULT_DIRS.consulTls, readOnly: true }])],
+      // Sealed or uninitialized is healthy (204): only a hung process is restarted, never a sealed one.
+      livenessProbe: { ...health("standbyok=true&sealedcode=204&uninitcode=204"), initialDelaySeconds: 30, periodSeconds: 10, timeoutSeconds: 3, failureThreshold: 3 },
+      // Sealed (503) and uninitialized (501) pods are kept out of the Services.
+      readinessProbe: { ...health("standbyok=true"), periodSeconds: 2, timeoutSeconds: 2, failureThreshold: 2, successThreshold: 1 },
+      lifecycle: { preStop: { exec: { command: ["/bin/sh", "-c", "sleep 6"] } } },
+      resources: args.resources ?? { requests: { cpu: "250m", memory: "256Mi" }, limits: { memory: "512Mi" } },
+      securityContext: containerSecurityContext(["IPC_LOCK"]),
+    };
+    const peerGate: k8s.types.input.core.v1.Container = {
+      name: "peer-gate",
+      image,
+      command: ["/bin/sh", "-c", peerGateScript(cli, env)],
+      // The seal's own TLS settings: the gate passes only if the seal itself could connect.
+      env: [
+        ...caEnv(TRANSIT_TLS_FILES.tlsCaCert),
+        { name: `${env}CLIENT_CERT`, value: TRANSIT_TLS_FILES.tlsClientCert },
+        { name: `${env}CLIENT_KEY`, value: TRANSIT_TLS_FILES.tlsClientKey },
+        { name: "HOME", value: VAULT_DIRS.tmp },
+      ],
+      volumeMounts: mounts,
+      resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: { memory: "64Mi" } },
+      securityContext: containerSecurityContext(),
+    };
+
+    const volumes: k8s.types.input.core.v1.Volume[] = [
+      { name: "config", configMap: { name: config.metadata.name } },
+      { name: "seal", configMap: { name: sealConfigMapName, optional: true } },
+      { name: "tls", secret: { secretName: tlsSecret.metadata.name } },
+      { name: "transit-tls", secret: { secretName: `${cn}-transit-tls`, optional: true } },
+      { name: "tmp", emptyDir: { medium: "Memory", sizeLimit: "64Mi" } },
+    ];
+    const containers = [vaultContainer];
+    if (storage.type === "consul") {
+      const agent = pulumi.output(storage.agent);
+      const agentConfig = new k8s.core.v1.ConfigMap(`${name}-consul-agent`, {
+        metadata: meta(`${cn}-consul-agent`),
+        data: { "consul.json": agent.apply((a) => renderConsulConfig({ server: false, datacenter: a.datacenter, retryJoin: a.retryJoin })) },
+      }, child);
+      const agentTls = new k8s.core.v1.Secret(`${name}-consul-tls`, { metadata: meta(`${cn}-consul-tls`), type: "kubernetes.io/tls", stringData: tlsSecretData(storage.agentTls) }, child);
+      containers.push(consulContainer({ name: "consul-agent", image: agent.image, server: false, volumes: { config: "consul-config", gossip: "consul-gossip", tls: "consul-tls", data: "consul-data" } }));
+      volumes.push(
+        { name: "consul-config", configMap: { name: agentConfig.metadata.name } },
+        { name: "consul-gossip", secret: { secretName: agent.gossipSecretName } },
+        { name: "consul-tls", secret: { secretName: agentTls.metadata.name } },
+        { name: "consul-data", emptyDir: {} },
+      );
+    }
+
+    new k8s.apps.v1.StatefulSet(`${name}-statefulset`, {
+      metadata: meta(cn),
+      spec: {
+        serviceName: headless.metadata.name,
+        replicas,
+        // Sealed pods are not ready: an ordered start would wait for pod 0 to be unsealed before creating pod 1.
+        podManagementPolicy: "Parallel",
+        // The core restarts pods itself, one by one, during seal migrations and rollouts.
+        updateStrategy: { type: "OnDelete" },
+        selector: { matchLabels: labels },
+        template: {
+          metadata: { labels, annotations: { [SEAL_CHECKSUM_ANNOTATION]: seals.apply((s) => sealSettingsDigest({ stanzas: s })) } },
+          spec: {
+            serviceAccountName: sa.metadata.name,
+            securityContext: podSecurityContext(),
+            affinity: antiAffinity(labels, args.spreadZones),
+            terminationGracePeriodSeconds: 30,
+            initContainers: [peerGate],
+            containers,
+            volumes,
+          },
+        },
+        volumeClaimTemplates: storage.type === "raft"
+          ? [{ metadata: { name: "data", labels }, spec: { accessModes: ["ReadWriteOnce"], storageClassName: storage.storageClassName, resources: { requests: { storage: storage.size ?? "10Gi" } } } }]
+          : undefined,
+      },
+    }, child);
+
+    if (args.ingress) this.ingress(name, cn, ns, meta, active.metadata.name, args.ingress);
+    if (args.networkPolicy) this.networkPolicy(name, meta, labels, storage.type === "consul", args.networkPolicy);
+
+    this.clusterName = cn;
+    this.namespace = ns;
+    this.address = pulumi.interpolate`https://${active.metadata.name}.${ns}.svc:${API_PORT}`;
+    this.podNames = replicas.apply((r) => Array.from({ length: r }, (_, i) => `${cn}-${i}`));
+    this.podLabels = labels;
+    this.headlessServiceName = headless.metadata.name;
+    this.configMapName = config.metadata.name;
+    this.sealConfigMapName = sealConfigMapName;
+    this.transitTokenSecretName = tokenSecretName;
+    this.registerOutputs({
+      namespace: ns, address: this.address, podNames: this.podNames, headlessServiceName: this.headlessServiceName,
+      configMapName: this.configMapName, sealConfigMapName, transitTokenSecretName: tokenSecretName,
+    });
+  }
+
+  private ingress(name: string, cn: string, ns: pulumi.Output<string>, meta: Meta, service: pulumi.Output<string>, i: VaultIngressArgs): void {
+    // ingress-nginx re-encrypts to Vault and verifies Vault's certificate against our CA (its default is not to verify).
+    const verify = {
+      "nginx.ingress.kubernetes.io/backend-protocol": "HTTPS",
+      "nginx.ingress.kubernetes.io/proxy-ssl-verify": "on",
+      "nginx.ingress.kubernetes.io/proxy-ssl-secret": pulumi.interpolate`${ns}/${cn}-tls`,
+      "nginx.ingress.kubernetes.io/proxy-ssl-name": pulumi.interpolate`${service}.${ns}.svc`,
+      "nginx.ingress.kubernetes.io/proxy-ssl-server-name": "on",
+    };
+    new k8s.networking.v1.Ingress(`${name}-ingress`, {
+      metadata: { ...meta(cn), annotations: pulumi.all([i.annotations ?? {}, verify]).apply(([user, v]) => ({ ...user, ...v })) },
+      spec: {
+        ingressClassName: i.className,
+        tls: i.tlsSecretName ? [{ hosts: [i.host], secretName: i.tlsSecretName }] : undefined,
+        rules: [{ host: i.host, http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: service, port: { number: API_PORT } } } }] } }],
+      },
+    }, { parent: this });
+  }
+
+  private networkPolicy(name: string, meta: Meta, labels: Record<string, string>, consul: boolean, p: VaultNetworkPolicyArgs): void {
+    const tcp = (port: number) => ({ protocol: "TCP", port });
+    new k8s.networking.v1.NetworkPolicy(`${name}-netpol`, {
+      metadata: meta(`${labels["app.kubernetes.io/instance"]}-unseal-only`),
+      spec: {
+        podSelector: { matchLabels: labels },
+        policyTypes: ["Ingress"],
+        ingress: [
+          // Its own pods: request forwarding and Raft.
+          { from: [{ podSelector: { matchLabels: labels } }], ports: [tcp(API_PORT), tcp(CLUSTER_PORT)] },
+          // The peer's pods (its transit seal and peer gate), and a peer in another Kubernetes cluster.
+          {
+            from: pulumi.all([p.peerNamespace, p.peerPodLabels, p.peerCidrs ?? []]).apply(([peerNs, peerLabels, cidrs]) => [
+              { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": peerNs } }, podSelector: { matchLabels: peerLabels } },
+              ...cidrs.map((cidr) => ({ ipBlock: { cidr } })),
+            ]),
+            ports: [tcp(API_PORT)],
+          },
+          // Consul servers gossip with the client agent sidecar.
+          ...(consul ? [{ from: [{ podSelector: { matchLabels: { "app.kubernetes.io/name": "consul" } } }], ports: [tcp(8301), { protocol: "UDP", port: 8301 }] }] : []),
+        ],
+      },
+    }, { parent: this });
+  }
+}
