@@ -209,7 +209,8 @@ export const keyRotation: Scenario = {
   title: "transit key rotated on vault-unlock: drift detected, copy re-synced, deadlock recovery still works after vault's leader changed",
   async run(ctx) {
     const t = ctx.t;
-    const vu = t.admin("vault-unlock");
+    // Reads must see the rotation: ask the active node, not any node behind the Service.
+    const vu = await t.activeAdmin("vault-unlock");
     const helper = t.admin("helper");
     const latest = await rotateTransitKey(vu, t.sealOfVault.mountPath, t.sealOfVault.keyName);
     const drift = await checkKeyDrift(vu, t.sealOfVault, helper);

@@ -17,6 +17,7 @@ import { Flavour } from "../core/render/server-config";
 import { TransitSeal } from "../core/render/seal";
 import { BootstrapState, bootstrapMutualUnseal, SealTemplate, transitSeal } from "../core/steps/bootstrap";
 import { VaultClient } from "../core/vault-client";
+import { activeClient } from "../core/steps/node-state";
 
 export interface TopologyOptions {
   /** Folder for certificates, configs, data and logs (created; removed by destroy). */
@@ -143,6 +144,12 @@ export class Topology {
     const address = cluster === "vault" ? this.vaultService.address : cluster === "vault-unlock" ? this.vaultUnlockService.address : this.helperAddress;
     const client = cluster === "vault" ? this.vault : cluster === "vault-unlock" ? this.vaultUnlock : this.helper;
     return new VaultClient({ address, token, timeoutMs: 5000, tls: { caFile: this.pki.caFile, serverName: cluster, certFile: client.clientCert.certFile, keyFile: client.clientCert.keyFile } });
+  }
+
+  /** An admin client for the active node: for reads that must see the latest writes. */
+  async activeAdmin(cluster: "vault" | "vault-unlock"): Promise<VaultClient> {
+    const c = cluster === "vault" ? this.vault : this.vaultUnlock;
+    return activeClient(c, cluster === "vault" ? this.state.vault!.rootToken : this.state.vaultUnlock!.rootToken);
   }
 
   /** Stops every process and Service; removes the folder unless `keepFiles`. */

@@ -9,6 +9,7 @@ import { NodeControl, SealSettings } from "../nodes";
 import { TransitSeal } from "../render/seal";
 import { VaultClient } from "../vault-client";
 import { initCluster } from "./init";
+import { activeClient } from "./node-state";
 import { copyTransitKey } from "./key-copy";
 import { migrateSeal } from "./seal-migration";
 import { rolloutSeal } from "./rollout";
@@ -59,6 +60,8 @@ export async function bootstrapMutualUnseal(o: BootstrapOptions): Promise<Bootst
   const shares = o.shares ?? 3;
   const threshold = o.threshold ?? 2;
   const timeoutMs = o.timeoutMs ?? 120_000;
+  // Init goes to the first node (the one the others join); later admin calls go to the
+  // active node, since OpenBao standbys may serve reads from a state a moment behind.
   const vu = o.vaultUnlock.client(o.vaultUnlock.nodeIds()[0]);
   const v = o.vault.client(o.vault.nodeIds()[0]);
 
@@ -73,7 +76,7 @@ export async function bootstrapMutualUnseal(o: BootstrapOptions): Promise<Bootst
     log("vault-unlock: unseal every node");
     await unsealCluster(o.vaultUnlock, state.vaultUnlock.unsealKeys, { timeoutMs });
   }
-  const vuAdmin = vu.withToken(state.vaultUnlock.rootToken);
+  let vuAdmin = await activeClient(o.vaultUnlock, state.vaultUnlock.rootToken, timeoutMs);
 
   // 3. The link vault-unlock → vault, with a backup-able key when a helper copy is wanted.
   log("vault-unlock: transit link for vault");
@@ -97,7 +100,7 @@ export async function bootstrapMutualUnseal(o: BootstrapOptions): Promise<Bootst
   }
   await rolloutSeal(o.vault, { adminToken: state.vault.rootToken, timeoutMs, log });
   await waitClusterUnsealed(o.vault, { timeoutMs });
-  const vAdmin = v.withToken(state.vault.rootToken);
+  const vAdmin = await activeClient(o.vault, state.vault.rootToken, timeoutMs);
 
   // 5. The link vault → vault-unlock.
   log("vault: transit link for vault-unlock");
@@ -129,6 +132,7 @@ export async function bootstrapMutualUnseal(o: BootstrapOptions): Promise<Bootst
     await unsealNode(h, state.helper.unsealKeys, { timeoutMs });
     const hAdmin = h.withToken(state.helper.rootToken);
     log("helper: copy of vault's transit key");
+    vuAdmin = await activeClient(o.vaultUnlock, state.vaultUnlock.rootToken, timeoutMs);
     const { version } = await copyTransitKey(vuAdmin, hAdmin, o.sealOfVault);
     const link = await provisionTransitLink(hAdmin, {
       mountPath: o.sealOfVault.mountPath, keyName: o.sealOfVault.keyName, createKey: false,

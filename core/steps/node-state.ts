@@ -8,6 +8,7 @@
 import { VaultApiError } from "../errors";
 import { NodeControl } from "../nodes";
 import { VaultClient } from "../vault-client";
+import { waitFor } from "../wait";
 
 export interface NodeState {
   id: string;
@@ -53,4 +54,18 @@ export function describe(states: NodeState[]): string {
 /** The active node, or undefined. */
 export async function findActive(cluster: NodeControl): Promise<string | undefined> {
   return (await observe(cluster)).find((s) => s.reachable && !s.sealed && !s.standby)?.id;
+}
+
+/**
+ * A client for the active node, waiting for one. Use it for reads that must see the latest
+ * writes: OpenBao standbys may answer reads themselves, from a state a moment behind.
+ */
+export async function activeClient(cluster: NodeControl, token?: string, timeoutMs = 60_000): Promise<VaultClient> {
+  let active: string | undefined;
+  await waitFor(`an active node in ${cluster.name}`, async () => {
+    const states = await observe(cluster);
+    active = states.find((s) => s.reachable && !s.sealed && !s.standby)?.id;
+    return { done: active !== undefined, state: describe(states) };
+  }, { timeoutMs });
+  return cluster.client(active!, token);
 }

@@ -129,7 +129,7 @@ test("4. deadlock: both clusters down stay sealed; one recovery call through the
 });
 
 test("5. after a key rotation the drift is detected, the copy re-synced, and the deadlock path still works after vault's leader changed", async () => {
-  const vuAdmin = m.vaultUnlock.client(m.vaultUnlock.nodeIds()[0], m.state.vaultUnlock!.rootToken);
+  const vuAdmin = await m.activeAdmin("vault-unlock");
   const helperAdmin = m.helper.client(m.helper.nodeIds()[0], m.state.helper!.rootToken);
   const before = await checkKeyDrift(vuAdmin, m.sealOfVault, helperAdmin);
   expect(before.inSync).toBe(true);
@@ -157,8 +157,8 @@ test("5. after a key rotation the drift is detected, the copy re-synced, and the
 });
 
 test("6. every transit token is an orphan periodic token with no max TTL; its TTL is reported and renewal resets it", async () => {
-  const vuAdmin = m.vaultUnlock.client(m.vaultUnlock.nodeIds()[0], m.state.vaultUnlock!.rootToken);
-  const vAdmin = vaultAdmin();
+  const vuAdmin = await m.activeAdmin("vault-unlock");
+  const vAdmin = await m.activeAdmin("vault");
   for (const [admin, accessor] of [[vuAdmin, m.state.linkToVault!.accessor], [vAdmin, m.state.linkToVaultUnlock!.accessor]] as const) {
     const h = await tokenHealth(admin, accessor);
     expect({ orphan: h.orphan, period: h.periodSeconds, maxTtl: h.explicitMaxTtlSeconds, renewable: h.renewable, healthy: h.healthy })
