@@ -23,7 +23,8 @@ export interface LabReport {
 export const TARGETS: Record<string, string> = {
   "rolling-restart": "0 failed probes at 100 ms",
   "kill-active": "0 failed probes on the other cluster",
-  "full-restart": "0 failed probes on the other cluster; restarted cluster unsealed < 5 s after its processes start",
+  "full-restart-vault-unlock": "0 failed probes on vault; vault-unlock unsealed < 5 s after its processes start",
+  "full-restart-vault": "0 failed probes on vault-unlock; vault unsealed < 5 s after its processes start",
   partition: "< 5 s from the link's return to unsealed (peer gate; CrashLoopBackOff would be up to 300 s)",
   deadlock: "one command, < 30 s, no data lost",
   "key-rotation": "drift detected; recovery still works after the leader change",
