@@ -6,38 +6,25 @@ import { randomBytes } from "crypto";
 import { LocalCluster } from "../../adapters/local/local-cluster";
 import { AlreadyInitializedError, InputError, NotInMigrationModeError, UnsealKeyRejectedError } from "../../core/errors";
 import { initCluster } from "../../core/steps/init";
-import { findActive } from "../../core/steps/node-state";
-import { unsealCluster, unsealNode, waitClusterUnsealed } from "../../core/steps/unseal";
-import { waitFor } from "../../core/wait";
+import { unsealNode, waitClusterUnsealed } from "../../core/steps/unseal";
+import { ShamirCluster, shamirClusterWithSecret } from "../support/pair";
 import { Lab, newLab } from "../support/servers";
 
 jest.setTimeout(120_000);
 
 let lab: Lab;
+let sc: ShamirCluster;
 let c: LocalCluster;
 let keys: string[];
-let root: string;
 
 async function secretIntact(): Promise<void> {
-  await waitFor("the secret to be readable", async () => {
-    const active = await findActive(c);
-    if (!active) return { done: false, state: "no active node" };
-    const v = (await c.client(active, root).read<{ data: { v: string } }>("kv/s")).body.data.v;
-    return { done: v === "kept", state: v };
-  }, { timeoutMs: 30_000 });
+  await sc.secretIntact();
 }
 
 beforeAll(async () => {
   lab = await newLab("bad-input");
-  c = await lab.cluster({ name: "vault-unlock", size: 3, seal: { stanzas: [] } });
-  await c.startAll();
-  const init = await initCluster(c.client(c.nodeIds()[0]), { kind: "shamir", shares: 3, threshold: 2 });
-  keys = init.keys;
-  root = init.rootToken;
-  await unsealCluster(c, keys);
-  const admin = c.client((await findActive(c))!, root);
-  await admin.write("sys/mounts/kv", { type: "kv" });
-  await admin.write("kv/s", { v: "kept" });
+  sc = await shamirClusterWithSecret(lab, "vault-unlock");
+  ({ cluster: c, keys } = sc);
 });
 afterAll(() => lab?.destroy());
 

@@ -6,19 +6,17 @@
  */
 import { LocalCluster } from "../../adapters/local/local-cluster";
 import { Seal } from "../../core/render/seal";
-import { initCluster } from "../../core/steps/init";
-import { describe as describeNodes, findActive, observe } from "../../core/steps/node-state";
 import { migrateSeal, MigrationOptions } from "../../core/steps/seal-migration";
 import { unsealCluster, waitClusterUnsealed } from "../../core/steps/unseal";
-import { waitFor } from "../../core/wait";
 import { Lab, newLab } from "../support/servers";
-import { Unsealer, unsealer } from "../support/pair";
+import { ShamirCluster, shamirClusterWithSecret, Unsealer, unsealer } from "../support/pair";
 
 jest.setTimeout(240_000);
 
 let lab: Lab;
 let u: Unsealer;
 let u2: Unsealer;
+let sc: ShamirCluster;
 let c: LocalCluster;
 let keys: string[];
 let root: string;
@@ -29,12 +27,7 @@ const transit = (by: Unsealer = u): Seal => ({
 });
 
 async function secretIntact(): Promise<void> {
-  await waitFor("the secret to be readable", async () => {
-    const active = await findActive(c);
-    if (!active) return { done: false, state: describeNodes(await observe(c)) };
-    const v = (await c.client(active, root).read<{ data: { v: string } }>("kv/s")).body.data.v;
-    return { done: v === "kept", state: v };
-  }, { timeoutMs: 30_000 });
+  await sc.secretIntact();
 }
 
 /** Runs the migration, stopping it (as a crash would) when a progress line matches `at`. */
@@ -56,15 +49,8 @@ beforeAll(async () => {
   lab = await newLab("migration");
   u = await unsealer(lab);
   u2 = await unsealer(lab, "unsealer-2", "autounseal-2");
-  c = await lab.cluster({ name: "migrating", size: 3, seal: { stanzas: [] } });
-  await c.startAll();
-  const init = await initCluster(c.client(c.nodeIds()[0]), { kind: "shamir", shares: 3, threshold: 2 });
-  keys = init.keys;
-  root = init.rootToken;
-  await unsealCluster(c, keys);
-  const admin = c.client((await findActive(c))!, root);
-  await admin.write("sys/mounts/kv", { type: "kv" });
-  await admin.write("kv/s", { v: "kept" });
+  sc = await shamirClusterWithSecret(lab, "migrating");
+  ({ cluster: c, keys, root } = sc);
 });
 afterAll(() => lab?.destroy());
 

@@ -1,6 +1,8 @@
 /** A small real topology for focused tests: one unsealer node with a transit link ready. */
 import { LocalCluster } from "../../adapters/local/local-cluster";
 import { initCluster } from "../../core/steps/init";
+import { describe, findActive, observe } from "../../core/steps/node-state";
+import { waitFor } from "../../core/wait";
 import { provisionTransitLink, TransitLink } from "../../core/steps/transit-link";
 import { unsealCluster } from "../../core/steps/unseal";
 import { Lab } from "./servers";
@@ -20,4 +22,34 @@ export async function unsealer(lab: Lab, name = "unsealer", keyName = "autounsea
   await unsealCluster(cluster, init.keys);
   const link = await provisionTransitLink(cluster.client(cluster.nodeIds()[0], init.rootToken), { mountPath: "transit", keyName });
   return { cluster, unsealKeys: init.keys, rootToken: init.rootToken, link };
+}
+
+/** A running, unsealed 3-node Shamir cluster holding the secret kv/s = "kept". */
+export interface ShamirCluster {
+  cluster: LocalCluster;
+  keys: string[];
+  root: string;
+  /** Waits until the active node serves the secret unchanged (throws after 30 s). */
+  secretIntact(): Promise<void>;
+}
+
+export async function shamirClusterWithSecret(lab: Lab, name: string): Promise<ShamirCluster> {
+  const cluster = await lab.cluster({ name, size: 3, seal: { stanzas: [] } });
+  await cluster.startAll();
+  const init = await initCluster(cluster.client(cluster.nodeIds()[0]), { kind: "shamir", shares: 3, threshold: 2 });
+  await unsealCluster(cluster, init.keys);
+  const admin = cluster.client((await findActive(cluster))!, init.rootToken);
+  await admin.write("sys/mounts/kv", { type: "kv" });
+  await admin.write("kv/s", { v: "kept" });
+  return {
+    cluster,
+    keys: init.keys,
+    root: init.rootToken,
+    secretIntact: () => waitFor("the secret to be readable", async () => {
+      const active = await findActive(cluster);
+      if (!active) return { done: false, state: describe(await observe(cluster)) };
+      const v = (await cluster.client(active, init.rootToken).read<{ data: { v: string } }>("kv/s")).body.data.v;
+      return { done: v === "kept", state: v };
+    }, { timeoutMs: 30_000 }),
+  };
 }
