@@ -1,0 +1,138 @@
+/**
+ * Each stack's config, parsed once into a typed object with a schema. Every problem is
+ * reported at once, each with its key path, before any resource is registered: a bad
+ * value must never leave half a deployment behind.
+ */
+import { z } from "zod";
+
+const NS = "vault-mutual-unseal";
+
+const httpsUrl = z.string().refine((s) => {
+  try {
+    return new URL(s).protocol === "https:";
+  } catch {
+    return false;
+  }
+}, "must be an https:// URL: the transit link carries the keys that unseal a cluster");
+
+const duration = z.string().regex(/^[1-9]\d*(s|m|h)$/, "must be a duration such as 720h, 30m or 3600s (not 0)");
+
+const oddReplicas = z.number().int().min(1).refine((n) => n % 2 === 1, "must be odd (Raft and Consul need a majority: 1, 3, 5)");
+
+const dnsLabel = z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, "must be a Kubernetes name (lower-case letters, digits, '-')");
+
+/** Where one Vault cluster of the pair runs. */
+const clusterPlacement = z.object({
+  /** kubeconfig context of the Kubernetes cluster it runs in. */
+  context: z.string().min(1, "name a kubeconfig context (kubectl config get-contexts)"),
+  namespace: dnsLabel,
+  /**
+   * How the peer cluster's seal reaches this one when the two run in different Kubernetes
+   * clusters (e.g. a LoadBalancer or Ingress address); in one Kubernetes cluster the
+   * Service DNS name is used.
+   */
+  transitAddress: httpsUrl.optional(),
+}).strict();
+
+export const primarySchema = z.object({
+  flavour: z.enum(["vault", "openbao"]),
+  storage: z.enum(["raft", "consul"]),
+  image: z.string().min(1).optional(),
+  replicas: oddReplicas.default(3),
+  consulReplicas: oddReplicas.default(3),
+  storageClass: z.string().min(1).optional(),
+  keyShares: z.number().int().min(1).max(255).default(3),
+  keyThreshold: z.number().int().min(1).default(2),
+  /** The seals renew their tokens; a token dies only after this long without renewal. */
+  transitTokenPeriod: duration.default("720h"),
+  vault: clusterPlacement,
+  vaultUnlock: clusterPlacement,
+  /** Public host name of `vault`'s Ingress (vault-unlock has none). */
+  ingressHost: z.string().min(1).optional(),
+  /** The helper's transit address (the helper stack's output, given here to avoid a reference cycle). */
+  helperAddress: httpsUrl.optional(),
+  /** true: `vault`'s seal points at the helper (deadlock recovery); false/absent: at vault-unlock. */
+  emergency: z.boolean().default(false),
+}).strict();
+
+export const helperSchema = z.object({
+  flavour: z.enum(["vault", "openbao"]),
+  storage: z.enum(["raft", "consul"]),
+  image: z.string().min(1).optional(),
+  replicas: oddReplicas.default(1),
+  consulReplicas: oddReplicas.default(3),
+  storageClass: z.string().min(1).optional(),
+  context: z.string().min(1, "name a kubeconfig context (kubectl config get-contexts)"),
+  namespace: dnsLabel,
+  /** The primary stack, as organization/project/stack, for its outputs (the key backup). */
+  primaryStack: z.string().regex(/^[^/\s]+\/[^/\s]+\/[^/\s]+$/, "must be organization/project/stack"),
+  keyShares: z.number().int().min(1).max(255).default(3),
+  keyThreshold: z.number().int().min(1).default(2),
+}).strict();
+
+export type PrimaryConfig = z.infer<typeof primarySchema>;
+export type HelperConfig = z.infer<typeof helperSchema>;
+
+/** Every problem of a stack's config, each with its key path, in one error. */
+export class ConfigError extends Error {
+  constructor(readonly problems: { key: string; message: string }[]) {
+    super(`invalid stack config (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n` + problems.map((p) => `  ${p.key}: ${p.message}`).join("\n"));
+    this.name = "ConfigError";
+  }
+}
+
+type Problem = { key: string; message: string };
+const num = (v: unknown): number | undefined => (typeof v === "number" ? v : undefined);
+const obj = (v: unknown): Record<string, unknown> => (typeof v === "object" && v !== null ? (v as Record<string, unknown>) : {});
+
+/**
+ * Rules between keys. They read the raw values defensively, so they are reported together
+ * with the per-key problems instead of after those are fixed.
+ */
+function commonProblems(raw: Record<string, unknown>, defaults: { shares: number; threshold: number }): Problem[] {
+  const p: Problem[] = [];
+  const shares = raw.keyShares === undefined ? defaults.shares : num(raw.keyShares);
+  const threshold = raw.keyThreshold === undefined ? defaults.threshold : num(raw.keyThreshold);
+  if (shares !== undefined && threshold !== undefined) {
+    if (threshold > shares) p.push({ key: "keyThreshold", message: `(${threshold}) is greater than keyShares (${shares}): the keys could never unseal` });
+    else if (shares > 1 && threshold < 2) p.push({ key: "keyThreshold", message: "must be at least 2 when there are several key shares" });
+  }
+  if (raw.flavour === "openbao" && raw.storage === "consul") p.push({ key: "storage", message: "OpenBao has no Consul storage: use raft, or flavour vault" });
+  return p;
+}
+
+function primaryProblems(raw: Record<string, unknown>): Problem[] {
+  const p = commonProblems(raw, { shares: 3, threshold: 2 });
+  if (raw.emergency === true && !raw.helperAddress) p.push({ key: "emergency", message: "needs helperAddress: the emergency seal points at the helper" });
+  const v = obj(raw.vault);
+  const vu = obj(raw.vaultUnlock);
+  if (typeof v.context === "string" && typeof vu.context === "string") {
+    if (v.context !== vu.context) {
+      for (const [name, c] of [["vault", v], ["vaultUnlock", vu]] as const) {
+        if (!c.transitAddress) p.push({ key: `${name}.transitAddress`, message: "is required when vault and vaultUnlock run in different Kubernetes clusters (their contexts differ)" });
+      }
+    } else if (v.namespace !== undefined && v.namespace === vu.namespace) {
+      p.push({ key: "vaultUnlock.namespace", message: "must differ from vault.namespace when both run in one Kubernetes cluster" });
+    }
+  }
+  return p;
+}
+
+function parse<T>(schema: z.ZodType<T>, raw: Record<string, unknown>, cross: Problem[]): T {
+  const r = schema.safeParse(raw);
+  const problems: Problem[] = r.success ? [] : r.error.issues.map((i) => {
+    const path = i.path.map(String).join(".");
+    const unknown = i.code === "unrecognized_keys" ? `unknown key(s) ${(i as { keys: string[] }).keys.join(", ")}: check the spelling (see the README's config reference)` : undefined;
+    return { key: path || "(config)", message: unknown ?? i.message };
+  });
+  problems.push(...cross);
+  if (problems.length > 0) throw new ConfigError(problems.map((x) => ({ key: `${NS}:${x.key}`, message: x.message })));
+  return (r as { data: T }).data;
+}
+
+export const parsePrimaryConfig = (raw: Record<string, unknown>): PrimaryConfig => parse(primarySchema, raw, primaryProblems(raw));
+export const parseHelperConfig = (raw: Record<string, unknown>): HelperConfig => parse(helperSchema, raw, commonProblems(raw, { shares: 3, threshold: 2 }));
+
+/** The keys each stack reads, so a stack's program can gather them from pulumi.Config. */
+export const PRIMARY_KEYS = Object.keys(primarySchema.shape);
+export const HELPER_KEYS = Object.keys(helperSchema.shape);

@@ -1,0 +1,84 @@
+/**
+ * Stack config: every bad value is reported at once, each with its key path, before any
+ * resource exists. Table tests: each bad input and the message it gets.
+ */
+import * as fs from "fs";
+import * as yaml from "js-yaml";
+import * as path from "path";
+import { ConfigError, parseHelperConfig, parsePrimaryConfig } from "../../stacks/config";
+
+const primary = {
+  flavour: "vault",
+  storage: "consul",
+  vault: { context: "prod", namespace: "vault" },
+  vaultUnlock: { context: "prod", namespace: "vault-unlock" },
+  helperAddress: "https://vault-helper.example.internal:8200",
+};
+
+function problems(f: () => unknown): string[] {
+  try {
+    f();
+  } catch (e) {
+    if (e instanceof ConfigError) return e.problems.map((p) => `${p.key}: ${p.message}`);
+    throw e;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+describe("primary stack config", () => {
+  test("a valid config gets the documented defaults", () => {
+    const c = parsePrimaryConfig(primary);
+    expect({ replicas: c.replicas, consulReplicas: c.consulReplicas, keyShares: c.keyShares, keyThreshold: c.keyThreshold, period: c.transitTokenPeriod, emergency: c.emergency })
+      .toEqual({ replicas: 3, consulReplicas: 3, keyShares: 3, keyThreshold: 2, period: "720h", emergency: false });
+  });
+
+  test.each<[string, Record<string, unknown>, RegExp]>([
+    ["an even replica count", { replicas: 4 }, /^vault-mutual-unseal:replicas: must be odd/],
+    ["an even Consul replica count", { consulReplicas: 2 }, /^vault-mutual-unseal:consulReplicas: must be odd/],
+    ["threshold above shares", { keyShares: 3, keyThreshold: 5 }, /^vault-mutual-unseal:keyThreshold: \(5\) is greater than keyShares \(3\)/],
+    ["a helper address that is not https", { helperAddress: "http://helper:8200" }, /^vault-mutual-unseal:helperAddress: must be an https:\/\/ URL/],
+    ["an unknown storage type", { storage: "etcd" }, /^vault-mutual-unseal:storage: /],
+    ["OpenBao on Consul", { flavour: "openbao" }, /^vault-mutual-unseal:storage: OpenBao has no Consul storage/],
+    ["a missing kubeconfig context", { vault: { namespace: "vault" } }, /^vault-mutual-unseal:vault.context: /],
+    ["an empty kubeconfig context", { vault: { context: "", namespace: "vault" } }, /^vault-mutual-unseal:vault.context: name a kubeconfig context/],
+    ["two Kubernetes clusters without transit addresses", { vaultUnlock: { context: "unlock", namespace: "vault-unlock" } }, /^vault-mutual-unseal:vault.transitAddress: is required when vault and vaultUnlock run in different Kubernetes clusters/],
+    ["one namespace for both in one cluster", { vaultUnlock: { context: "prod", namespace: "vault" } }, /^vault-mutual-unseal:vaultUnlock.namespace: must differ from vault.namespace/],
+    ["the emergency switch without a helper", { emergency: true, helperAddress: undefined }, /^vault-mutual-unseal:emergency: needs helperAddress/],
+    ["a zero token period", { transitTokenPeriod: "0h" }, /^vault-mutual-unseal:transitTokenPeriod: must be a duration/],
+    ["a misspelt key", { keyTreshold: 2 }, /^vault-mutual-unseal:\(config\): unknown key\(s\) keyTreshold: check the spelling/],
+  ])("refuses %s", (_what, change, message) => {
+    const found = problems(() => parsePrimaryConfig({ ...primary, ...change }));
+    expect(found.some((p) => message.test(p))).toBe(true);
+  });
+
+  test("every problem is reported at once, not only the first", () => {
+    const found = problems(() => parsePrimaryConfig({ ...primary, replicas: 2, keyShares: 2, keyThreshold: 3, helperAddress: "http://x", storage: "etcd" }));
+    expect(found.map((p) => p.split(":")[1])).toEqual(expect.arrayContaining(["replicas", "keyThreshold", "helperAddress", "storage"]));
+  });
+});
+
+describe("helper stack config", () => {
+  const helper = { flavour: "vault", storage: "raft", context: "backup", namespace: "vault-helper", primaryStack: "acme/vault-mutual-unseal/primary" };
+
+  test("a valid config: one node by default", () => {
+    expect(parseHelperConfig(helper).replicas).toBe(1);
+  });
+
+  test.each<[string, Record<string, unknown>, RegExp]>([
+    ["a primary stack that is not organization/project/stack", { primaryStack: "primary" }, /^vault-mutual-unseal:primaryStack: must be organization\/project\/stack/],
+    ["an even replica count", { replicas: 2 }, /^vault-mutual-unseal:replicas: must be odd/],
+    ["OpenBao on Consul", { flavour: "openbao", storage: "consul" }, /^vault-mutual-unseal:storage: OpenBao has no Consul storage/],
+  ])("refuses %s", (_what, change, message) => {
+    expect(problems(() => parseHelperConfig({ ...helper, ...change })).some((p) => message.test(p))).toBe(true);
+  });
+});
+
+describe("the example stack files", () => {
+  // The documented examples must parse: a reader copies them.
+  const config = (file: string): Record<string, unknown> => {
+    const doc = yaml.load(fs.readFileSync(path.join(__dirname, "../..", file), "utf8")) as { config: Record<string, unknown> };
+    return Object.fromEntries(Object.entries(doc.config).map(([k, v]) => [k.replace(/^vault-mutual-unseal:/, ""), v]));
+  };
+  test("Pulumi.primary.yaml parses", () => expect(() => parsePrimaryConfig(config("Pulumi.primary.yaml"))).not.toThrow());
+  test("Pulumi.helper.yaml parses", () => expect(() => parseHelperConfig(config("Pulumi.helper.yaml"))).not.toThrow());
+});
