@@ -16,11 +16,15 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { InputError } from "../core/errors";
 import { sealSettingsDigest } from "../core/nodes";
-import { renderBlock, renderFile } from "../core/render/hcl";
-import { SealStanza, TRANSIT_TOKEN_ENV, TransitSeal, assertValidSeals, sealBlock } from "../core/render/seal";
+import { renderBlock } from "../core/render/hcl";
+import { SealStanza, TRANSIT_TOKEN_ENV, TransitSeal, assertValidSeals } from "../core/render/seal";
+import { lateSealConfigData, peerGateData } from "../adapters/kubernetes/seal-config";
 import { ConsulStorage, Flavour, RaftStorage, ServerConfig, renderServerConfig } from "../core/render/server-config";
 import { CONSUL_HTTPS_PORT, ConsulAgentSettings, antiAffinity, checkOddReplicas, consulContainer, containerSecurityContext, podSecurityContext, renderConsulConfig, tlsSecretData } from "./consul-cluster";
 import { TlsBundle } from "./pki";
+
+// The seal ConfigMap's data is shared with the Kubernetes node adapter, which writes it at run time.
+export { lateSealConfigData, peerGateData };
 
 type Input<T> = pulumi.Input<T>;
 type EnvVar = k8s.types.input.core.v1.EnvVar;
@@ -100,21 +104,6 @@ export function vaultServiceNames(clusterName: string) {
 /** A transit seal towards `address` using the mounted transit TLS files. */
 export function transitSealTo(address: string, o: { serverName?: string; keyName?: string; mountPath?: string } = {}): TransitSeal {
   return { type: "transit", address, keyName: o.keyName ?? "autounseal", mountPath: o.mountPath ?? "transit/", tlsServerName: o.serverName, ...TRANSIT_TLS_FILES };
-}
-
-/** The files the peer gate reads: the enabled transit stanza's address and server name. */
-export function peerGateData(stanzas: SealStanza[]): Record<string, string> {
-  const seal = stanzas.find((s) => !s.disabled);
-  if (!seal) return {};
-  return { "peer-address": seal.address, ...(seal.tlsServerName ? { "peer-server-name": seal.tlsServerName } : {}) };
-}
-
-/** Data of the optional seal ConfigMap for a seal applied after the cluster exists (rendered by the core). */
-export function lateSealConfigData(flavour: Flavour, stanzas: SealStanza[]): Record<string, string> {
-  assertValidSeals(stanzas);
-  const withRef = stanzas.findIndex((s) => s.tokenEnv);
-  if (flavour === "vault" && withRef >= 0) throw new InputError(`seals[${withRef}].tokenEnv`, "env:// token references are an OpenBao feature: with Vault use VAULT_TRANSIT_SEAL_TOKEN");
-  return { "seal.hcl": renderFile({}, stanzas.map(sealBlock)), ...peerGateData(stanzas) };
 }
 
 /**

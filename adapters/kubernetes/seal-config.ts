@@ -1,0 +1,25 @@
+/**
+ * The data of a cluster's optional seal ConfigMap: the `seal "transit"` blocks rendered by
+ * the core, plus the files the peer gate reads. Pure and free of Pulumi, so the Pulumi
+ * component (components/vault-cluster.ts) and the Kubernetes node adapter write exactly the
+ * same ConfigMap.
+ */
+import { InputError } from "../../core/errors";
+import { renderFile } from "../../core/render/hcl";
+import { SealStanza, assertValidSeals, sealBlock } from "../../core/render/seal";
+import { Flavour } from "../../core/render/server-config";
+
+/** The files the peer gate reads: the enabled transit stanza's address and server name. */
+export function peerGateData(stanzas: SealStanza[]): Record<string, string> {
+  const seal = stanzas.find((s) => !s.disabled);
+  if (!seal) return {};
+  return { "peer-address": seal.address, ...(seal.tlsServerName ? { "peer-server-name": seal.tlsServerName } : {}) };
+}
+
+/** Data of the optional seal ConfigMap for a seal applied after the cluster exists (rendered by the core). */
+export function lateSealConfigData(flavour: Flavour, stanzas: SealStanza[]): Record<string, string> {
+  assertValidSeals(stanzas);
+  const withRef = stanzas.findIndex((s) => s.tokenEnv);
+  if (flavour === "vault" && withRef >= 0) throw new InputError(`seals[${withRef}].tokenEnv`, "env:// token references are an OpenBao feature: with Vault use VAULT_TRANSIT_SEAL_TOKEN");
+  return { "seal.hcl": renderFile({}, stanzas.map(sealBlock)), ...peerGateData(stanzas) };
+}
