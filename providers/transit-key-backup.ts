@@ -1,0 +1,117 @@
+/**
+ * TransitKeyBackup: a plaintext backup of the transit key that unseals `vault`, taken on its
+ * unsealer (`vault-unlock`), as a secret output of the primary stack. The helper stack reads
+ * it through a StackReference and restores it (TransitKeyRestore), so the helper stack needs
+ * no access to the primary's Kubernetes cluster.
+ *
+ * - create/update take a backup (the core's backupTransitKey); the key must have been made
+ *   exportable with plaintext backup (TransitLink allowBackup, irreversible on the server).
+ * - read (refresh) records the key's latest version; `diff` turns a backup older than that
+ *   (the key was rotated) into an update, which takes a new backup.
+ * - delete does nothing: the key stays, and a backup that was handed out cannot be recalled.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { backupTransitKey, checkKeyDrift, KeyRef } from "../core/steps/key-copy";
+import { activeClient, findActive } from "../core/steps/node-state";
+import { normMount } from "../core/steps/transit-link";
+import { clusterIdentity, NodeAccess, NodeAccessArgs, nodeAccessProblems, withNodes } from "./node-access";
+import { ProviderOps, trampoline } from "./project-require";
+import { changedKeys, checked, checkVersion, Failures, requiredString, withSecretOutputs } from "./provider-inputs";
+
+export const TRANSIT_KEY_BACKUP_VERSION = 1;
+
+export interface TransitKeyBackupArgs {
+  /** The unsealer holding the key (vault-unlock). */
+  nodes: pulumi.Input<NodeAccessArgs>;
+  /** A token that may read `<mount>/keys/<key>` and `<mount>/backup/<key>` (root). */
+  token: pulumi.Input<string>;
+  mountPath: pulumi.Input<string>;
+  keyName: pulumi.Input<string>;
+}
+
+export interface TransitKeyBackupInputs {
+  version?: number;
+  nodes: NodeAccess;
+  token: string;
+  mountPath: string;
+  keyName: string;
+}
+
+export interface TransitKeyBackupOutputs extends TransitKeyBackupInputs {
+  /** The backup (secret: it is the key). */
+  backup: string;
+  /** Key version the backup holds. */
+  keyVersion: number;
+  /** The key's latest version when last looked at (refresh). */
+  latestVersion: number;
+}
+
+const INPUT_KEYS = ["version", "nodes", "token", "mountPath", "keyName"] as const;
+const keyNameOk = (v: unknown) => requiredString(v) ?? (/^[A-Za-z0-9_.-]+$/.test(v as string) ? undefined : `"${v}" may only hold letters, digits, '.', '_' and '-'`);
+
+async function check(_olds: Partial<TransitKeyBackupInputs>, news: TransitKeyBackupInputs): Promise<pulumi.dynamic.CheckResult<TransitKeyBackupInputs>> {
+  const f = new Failures();
+  const n = news as unknown as Record<string, unknown>;
+  checkVersion(news, TRANSIT_KEY_BACKUP_VERSION, f);
+  nodeAccessProblems(news.nodes, "nodes", f);
+  f.field(n, "token", "token", requiredString);
+  f.field(n, "mountPath", "mountPath", (v) => requiredString(v) ?? (normMount(v as string) === "" ? "must name a mount, e.g. transit" : undefined));
+  f.field(n, "keyName", "keyName", keyNameOk);
+  return checked(news, f);
+}
+
+async function diff(_id: string, olds: TransitKeyBackupOutputs, news: TransitKeyBackupInputs): Promise<pulumi.dynamic.DiffResult> {
+  const stale = typeof olds.latestVersion === "number" && typeof olds.keyVersion === "number" && olds.keyVersion < olds.latestVersion;
+  return { changes: changedKeys<TransitKeyBackupInputs>(olds, news, INPUT_KEYS).length > 0 || stale, replaces: [] };
+}
+
+async function take(inputs: TransitKeyBackupInputs): Promise<TransitKeyBackupOutputs> {
+  const ref: KeyRef = { mountPath: inputs.mountPath, keyName: inputs.keyName };
+  return withNodes(inputs.nodes, async (nodes) => {
+    const admin = await activeClient(nodes, inputs.token);
+    const { backup, version } = await backupTransitKey(admin, ref);
+    return { ...inputs, backup, keyVersion: version, latestVersion: version };
+  });
+}
+
+async function create(inputs: TransitKeyBackupInputs): Promise<pulumi.dynamic.CreateResult<TransitKeyBackupOutputs>> {
+  return { id: `transit-key-backup:${clusterIdentity(inputs.nodes)}:${normMount(inputs.mountPath)}/${inputs.keyName}`, outs: await take(inputs) };
+}
+
+async function update(_id: string, _olds: TransitKeyBackupOutputs, news: TransitKeyBackupInputs): Promise<pulumi.dynamic.UpdateResult<TransitKeyBackupOutputs>> {
+  return { outs: await take(news) };
+}
+
+/** Records the key's latest version; a sealed unsealer keeps what is known. */
+async function read(id: string, props?: TransitKeyBackupOutputs): Promise<pulumi.dynamic.ReadResult<TransitKeyBackupOutputs>> {
+  if (!props?.nodes) throw new Error(`TransitKeyBackup ${id}: import is not supported; declare the resource in the program instead`);
+  return withNodes(props.nodes, async (nodes) => {
+    const active = await findActive(nodes);
+    if (!active) return { id, props };
+    const drift = await checkKeyDrift(nodes.client(active, props.token), { mountPath: props.mountPath, keyName: props.keyName });
+    return { id, props: { ...props, latestVersion: drift.latestVersion } };
+  });
+}
+
+async function remove(): Promise<void> {}
+
+export const transitKeyBackupOps: ProviderOps<TransitKeyBackupInputs, TransitKeyBackupOutputs> = { check, diff, create, update, read, delete: remove };
+
+export const transitKeyBackupProvider = trampoline<TransitKeyBackupInputs, TransitKeyBackupOutputs>("providers/transit-key-backup", "transitKeyBackupOps", { read: true });
+
+export class TransitKeyBackup extends pulumi.dynamic.Resource {
+  declare readonly backup: pulumi.Output<string>;
+  declare readonly keyVersion: pulumi.Output<number>;
+  declare readonly latestVersion: pulumi.Output<number>;
+
+  constructor(name: string, args: TransitKeyBackupArgs, opts?: pulumi.CustomResourceOptions) {
+    super(
+      transitKeyBackupProvider,
+      name,
+      { ...args, version: TRANSIT_KEY_BACKUP_VERSION, backup: undefined, keyVersion: undefined, latestVersion: undefined },
+      withSecretOutputs(opts, ["backup", "token", "nodes"]),
+      "vault-mutual-unseal",
+      "TransitKeyBackup",
+    );
+  }
+}

@@ -1,0 +1,212 @@
+/**
+ * TransitLink: on the unsealer, the transit mount, the key, a least-privilege policy and an
+ * orphan periodic token that another cluster's seal uses (the core's provisionTransitLink).
+ *
+ * - create/update are idempotent: update hands the stored token to the core as `existing`,
+ *   which keeps it while it is alive, orphan, periodic with the asked period and holds the
+ *   policy. Otherwise a new token is issued; the old one is NOT revoked, since nodes still
+ *   running with it would lose their seal: once nothing renews it, it dies after one period.
+ * - A different unsealer cluster, mount or key is another link: replacement (the new token
+ *   is made first, the old one revoked when the old resource is deleted at the end of the run).
+ *   Everything else (root token, policy name, period, allowBackup, display name, how the
+ *   cluster is reached) is an update.
+ * - delete revokes the token by accessor (a credential, not Vault data) and keeps the mount,
+ *   the key and the policy: the key wraps the sealed cluster's root key.
+ * - read (refresh) records the token's TTL and health; a dead token (expired, revoked) makes
+ *   the next `up` issue a new one.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { InputError, VaultApiError } from "../core/errors";
+import { activeClient, findActive } from "../core/steps/node-state";
+import { tokenHealth } from "../core/steps/token-health";
+import { durationSeconds, normMount, provisionTransitLink } from "../core/steps/transit-link";
+import { clusterIdentity, NodeAccess, NodeAccessArgs, nodeAccessProblems, withNodes } from "./node-access";
+import { ProviderOps, trampoline } from "./project-require";
+import {
+  changedKeys, checked, checkVersion, containsUnknown, Failures, isUnknown, optionalBoolean, optionalString, reasonOf, requiredString,
+  withSecretOutputs,
+} from "./provider-inputs";
+
+export const TRANSIT_LINK_VERSION = 1;
+
+export interface TransitLinkArgs {
+  /** The unsealer: the cluster whose transit engine seals the other one. */
+  nodes: pulumi.Input<NodeAccessArgs>;
+  /** Root (or sudo) token of the unsealer: periodic orphan tokens need it. */
+  rootToken: pulumi.Input<string>;
+  /** Transit mount path, e.g. "transit". */
+  mountPath: pulumi.Input<string>;
+  keyName: pulumi.Input<string>;
+  /** Policy name; default `<keyName>-seal`. */
+  policyName?: pulumi.Input<string>;
+  /** Make the key exportable with plaintext backup, for the helper's copy. Irreversible on the server. Default false. */
+  allowBackup?: pulumi.Input<boolean>;
+  /** Token period, e.g. "720h" (default): how long the sealed cluster may be gone before its token dies. */
+  tokenPeriod?: pulumi.Input<string>;
+  /** Display name of new tokens, e.g. "seal-of-vault". */
+  displayName?: pulumi.Input<string>;
+  /** Create the key when missing (default true; false on a helper, whose key is restored from a backup). */
+  createKey?: pulumi.Input<boolean>;
+}
+
+export interface TransitLinkInputs {
+  version?: number;
+  nodes: NodeAccess;
+  rootToken: string;
+  mountPath: string;
+  keyName: string;
+  policyName?: string;
+  allowBackup?: boolean;
+  tokenPeriod?: string;
+  displayName?: string;
+  createKey?: boolean;
+}
+
+export interface TransitLinkOutputs extends TransitLinkInputs {
+  /** The seal token (secret). */
+  token: string;
+  accessor: string;
+  policyName: string;
+  /** Seconds the token has left unless renewed, when last looked at. */
+  ttlSeconds: number;
+  periodSeconds: number;
+  /** False when the last look found the token at risk or gone. */
+  tokenHealthy: boolean;
+  tokenVerdict: string;
+}
+
+const INPUT_KEYS = ["version", "nodes", "rootToken", "mountPath", "keyName", "policyName", "allowBackup", "tokenPeriod", "displayName", "createKey"] as const;
+
+async function check(_olds: Partial<TransitLinkInputs>, news: TransitLinkInputs): Promise<pulumi.dynamic.CheckResult<TransitLinkInputs>> {
+  const f = new Failures();
+  const n = news as unknown as Record<string, unknown>;
+  checkVersion(news, TRANSIT_LINK_VERSION, f);
+  nodeAccessProblems(news.nodes, "nodes", f);
+  f.field(n, "rootToken", "rootToken", (v) => (requiredString(v) ? "must be the unsealer's root (or sudo) token: periodic orphan tokens need it" : undefined));
+  f.field(n, "mountPath", "mountPath", (v) => requiredString(v) ?? (normMount(v as string) === "" ? "must name a mount, e.g. transit" : undefined));
+  f.field(n, "keyName", "keyName", (v) => requiredString(v) ?? (/^[A-Za-z0-9_.-]+$/.test(v as string) ? undefined : `"${v}" may only hold letters, digits, '.', '_' and '-'`));
+  f.field(n, "policyName", "policyName", optionalString);
+  f.field(n, "allowBackup", "allowBackup", optionalBoolean);
+  f.field(n, "createKey", "createKey", optionalBoolean);
+  f.field(n, "displayName", "displayName", optionalString);
+  f.field(n, "tokenPeriod", "tokenPeriod", (v) => {
+    if (v === undefined) return undefined;
+    if (typeof v !== "string") return "must be a duration such as 720h";
+    try {
+      return durationSeconds(v) > 0 ? undefined : `"${v}" is not a period: a token without one dies at its max TTL (the article's 32 days); use e.g. 720h`;
+    } catch (e) {
+      return e instanceof InputError ? reasonOf(e) : String(e);
+    }
+  });
+  // Defaults made explicit, so that the stored inputs compare equal on the next run.
+  const inputs: TransitLinkInputs = {
+    ...news,
+    policyName: news.policyName ?? (typeof news.keyName === "string" && !isUnknown(news.keyName) ? `${news.keyName}-seal` : news.policyName),
+    tokenPeriod: news.tokenPeriod ?? "720h",
+    allowBackup: news.allowBackup ?? false,
+    createKey: news.createKey ?? true,
+  };
+  return checked(inputs, f);
+}
+
+async function diff(_id: string, olds: TransitLinkOutputs, news: TransitLinkInputs): Promise<pulumi.dynamic.DiffResult> {
+  const changed = changedKeys<TransitLinkInputs>(olds, news, INPUT_KEYS);
+  const replaces: string[] = [];
+  const newCluster = clusterIdentity(news.nodes);
+  if (newCluster !== undefined && newCluster !== clusterIdentity(olds.nodes)) replaces.push("nodes");
+  if (!containsUnknown(news.mountPath) && normMount(news.mountPath) !== normMount(olds.mountPath)) replaces.push("mountPath");
+  if (!containsUnknown(news.keyName) && news.keyName !== olds.keyName) replaces.push("keyName");
+  return { changes: changed.length > 0 || olds.tokenHealthy === false, replaces, deleteBeforeReplace: false };
+}
+
+async function provision(inputs: TransitLinkInputs, existing?: { token: string; accessor: string }): Promise<TransitLinkOutputs> {
+  return withNodes(inputs.nodes, async (nodes) => {
+    const admin = await activeClient(nodes, inputs.rootToken);
+    const link = await provisionTransitLink(admin, {
+      mountPath: inputs.mountPath,
+      keyName: inputs.keyName,
+      policyName: inputs.policyName,
+      allowBackup: inputs.allowBackup,
+      tokenPeriod: inputs.tokenPeriod,
+      displayName: inputs.displayName,
+      createKey: inputs.createKey,
+      existing,
+    });
+    const h = link.health;
+    return { ...inputs, token: link.token, accessor: link.accessor, policyName: link.policyName, ttlSeconds: h.ttlSeconds, periodSeconds: h.periodSeconds, tokenHealthy: h.healthy, tokenVerdict: h.verdict };
+  });
+}
+
+async function create(inputs: TransitLinkInputs): Promise<pulumi.dynamic.CreateResult<TransitLinkOutputs>> {
+  return { id: `transit-link:${clusterIdentity(inputs.nodes)}:${normMount(inputs.mountPath)}/${inputs.keyName}`, outs: await provision(inputs) };
+}
+
+async function update(_id: string, olds: TransitLinkOutputs, news: TransitLinkInputs): Promise<pulumi.dynamic.UpdateResult<TransitLinkOutputs>> {
+  const existing = olds.token && olds.accessor ? { token: olds.token, accessor: olds.accessor } : undefined;
+  return { outs: await provision(news, existing) };
+}
+
+const gone = (e: unknown) => e instanceof VaultApiError && e.status === 400 && e.mentions("invalid accessor");
+
+async function read(id: string, props?: TransitLinkOutputs): Promise<pulumi.dynamic.ReadResult<TransitLinkOutputs>> {
+  if (!props?.nodes || !props.accessor) throw new Error(`TransitLink ${id}: import is not supported; declare the resource in the program instead`);
+  return withNodes(props.nodes, async (nodes) => {
+    // A sealed unsealer cannot be asked; keep what is known rather than fail the refresh.
+    const active = await findActive(nodes);
+    if (!active) return { id, props };
+    const admin = nodes.client(active, props.rootToken);
+    try {
+      const h = await tokenHealth(admin, props.accessor);
+      return { id, props: { ...props, ttlSeconds: h.ttlSeconds, periodSeconds: h.periodSeconds, tokenHealthy: h.healthy, tokenVerdict: h.verdict } };
+    } catch (e) {
+      if (!gone((e as Error).cause)) throw e;
+      return { id, props: { ...props, ttlSeconds: 0, tokenHealthy: false, tokenVerdict: `gone: the token with accessor ${props.accessor} expired or was revoked; the next update issues a new one` } };
+    }
+  });
+}
+
+/** Revokes the token by accessor; the mount, the key and the policy stay. */
+async function remove(id: string, props: TransitLinkOutputs): Promise<void> {
+  if (!props.accessor) return;
+  try {
+    await withNodes(props.nodes, async (nodes) => {
+      const admin = await activeClient(nodes, props.rootToken);
+      try {
+        await admin.write("auth/token/revoke-accessor", { accessor: props.accessor });
+      } catch (e) {
+        if (!gone(e)) throw e;
+      }
+    });
+  } catch (e) {
+    throw new Error(
+      `TransitLink ${id}: could not revoke the seal token (accessor ${props.accessor}): ${(e as Error).message}. ` +
+        `Revoke it by hand (bao token revoke -accessor ${props.accessor}) and drop the resource with pulumi state delete.`,
+      { cause: e },
+    );
+  }
+}
+
+export const transitLinkOps: ProviderOps<TransitLinkInputs, TransitLinkOutputs> = { check, diff, create, update, read, delete: remove };
+
+export const transitLinkProvider = trampoline<TransitLinkInputs, TransitLinkOutputs>("providers/transit-link", "transitLinkOps", { read: true });
+
+export class TransitLink extends pulumi.dynamic.Resource {
+  declare readonly token: pulumi.Output<string>;
+  declare readonly accessor: pulumi.Output<string>;
+  declare readonly policyName: pulumi.Output<string>;
+  declare readonly ttlSeconds: pulumi.Output<number>;
+  declare readonly periodSeconds: pulumi.Output<number>;
+  declare readonly tokenHealthy: pulumi.Output<boolean>;
+  declare readonly tokenVerdict: pulumi.Output<string>;
+
+  constructor(name: string, args: TransitLinkArgs, opts?: pulumi.CustomResourceOptions) {
+    super(
+      transitLinkProvider,
+      name,
+      { ...args, policyName: args.policyName, version: TRANSIT_LINK_VERSION, token: undefined, accessor: undefined, ttlSeconds: undefined, periodSeconds: undefined, tokenHealthy: undefined, tokenVerdict: undefined },
+      withSecretOutputs(opts, ["token", "rootToken", "nodes"]),
+      "vault-mutual-unseal",
+      "TransitLink",
+    );
+  }
+}

@@ -1,0 +1,196 @@
+/**
+ * VaultInit: `operator init` of a cluster, once. Its outputs (unseal or recovery keys, root
+ * token) exist nowhere else, so:
+ * - create refuses a cluster that is already initialized (the core's AlreadyInitializedError:
+ *   the keys of an earlier init cannot be recovered), unless the inputs carry `adopt` with
+ *   those keys and root token, which are then checked against the cluster and kept;
+ * - kind, shares, threshold and the PGP keys cannot change after init (that is a rekey):
+ *   `check` and `update` fail with a clear message instead of a replacement, which would
+ *   try to init again;
+ * - only a different cluster (another namespace/StatefulSet, another local cluster) replaces
+ *   the resource; a new kubeconfig, port or replica count is an update that changes nothing;
+ * - delete forgets the keys and touches nothing on the server. Give the resource
+ *   `protect: true` (or keep the keys elsewhere): without them a Shamir cluster cannot be
+ *   unsealed after a restart.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { AlreadyInitializedError, InputError, VaultOpError } from "../core/errors";
+import { initCluster, initProblems } from "../core/steps/init";
+import { VaultClient } from "../core/vault-client";
+import { clusterIdentity, NodeAccess, NodeAccessArgs, nodeAccessProblems, withNodes } from "./node-access";
+import { ProviderOps, trampoline } from "./project-require";
+import {
+  changedKeys, checked, checkVersion, containsUnknown, describeValue, Failures, isUnknown, optionalString, reasonOf,
+  sameValue, stringList, wholeNumber, withSecretOutputs,
+} from "./provider-inputs";
+
+/** Provider behaviour version; raise it when a state written by this code must be read differently. */
+export const VAULT_INIT_VERSION = 1;
+
+export interface VaultInitArgs {
+  /** The cluster to initialize; init runs on its first node (the one Raft followers join). */
+  nodes: pulumi.Input<NodeAccessArgs>;
+  /** "shamir": unseal keys. "recovery": the cluster auto-unseals (transit) and gets recovery keys. */
+  kind: pulumi.Input<"shamir" | "recovery">;
+  shares: pulumi.Input<number>;
+  threshold: pulumi.Input<number>;
+  /** Base64 PGP public keys, one per share: the keys come back encrypted to them. */
+  pgpKeys?: pulumi.Input<pulumi.Input<string>[]>;
+  /** Base64 PGP public key the root token comes back encrypted to. */
+  rootTokenPgpKey?: pulumi.Input<string>;
+  /** The keys and root token of an earlier init, to take over an initialized cluster instead of refusing it. */
+  adopt?: pulumi.Input<{ keys: pulumi.Input<pulumi.Input<string>[]>; rootToken: pulumi.Input<string> }>;
+}
+
+export interface VaultInitInputs {
+  version?: number;
+  nodes: NodeAccess;
+  kind: "shamir" | "recovery";
+  shares: number;
+  threshold: number;
+  pgpKeys?: string[];
+  rootTokenPgpKey?: string;
+  adopt?: { keys: string[]; rootToken: string };
+}
+
+export interface VaultInitOutputs extends VaultInitInputs {
+  /** Unseal keys (shamir) or recovery keys (recovery), base64 (PGP-encrypted when pgpKeys were given). */
+  keys: string[];
+  rootToken: string;
+  /** True when the keys came from `adopt` rather than from an init by this resource. */
+  adopted: boolean;
+}
+
+/** What an init fixes for good. */
+const FIXED_AT_INIT = ["kind", "shares", "threshold", "pgpKeys", "rootTokenPgpKey"] as const;
+const INPUT_KEYS = ["version", "nodes", ...FIXED_AT_INIT, "adopt"] as const;
+
+function fixedAtInitProblems(olds: Partial<VaultInitInputs>, news: Partial<VaultInitInputs>, failures: Failures): void {
+  // Only for the same cluster: another cluster is a replacement, initialized afresh.
+  if (olds.nodes === undefined || clusterIdentity(olds.nodes) !== clusterIdentity(news.nodes)) return;
+  for (const key of FIXED_AT_INIT) {
+    if (containsUnknown(news[key]) || sameValue(olds[key], news[key])) continue;
+    const was = key === "pgpKeys" || key === "rootTokenPgpKey" ? (olds[key] === undefined ? "none" : "the PGP key(s) given then") : String(olds[key]);
+    failures.add(
+      key,
+      `cannot change after init: ${clusterIdentity(olds.nodes)} was initialized with ${key} = ${was}. Changing it needs a rekey ` +
+        `(bao/vault operator rekey), which this resource does not do, and a replacement would try to init again. Set ${key} back to ${was === "none" ? "nothing" : was}.`,
+    );
+  }
+}
+
+async function check(olds: Partial<VaultInitInputs>, news: VaultInitInputs): Promise<pulumi.dynamic.CheckResult<VaultInitInputs>> {
+  const f = new Failures();
+  const n = news as unknown as Record<string, unknown>;
+  checkVersion(news, VAULT_INIT_VERSION, f);
+  nodeAccessProblems(news.nodes, "nodes", f);
+  f.field(n, "kind", "kind", (v) => (v === "shamir" || v === "recovery" ? undefined : `must be "shamir" (unseal keys) or "recovery" (recovery keys of an auto-sealed cluster), got ${typeof v === "string" ? `"${v}"` : describeValue(v)}`));
+  f.field(n, "shares", "shares", wholeNumber(1));
+  f.field(n, "threshold", "threshold", wholeNumber(1));
+  f.field(n, "pgpKeys", "pgpKeys", (v) => (v === undefined ? undefined : stringList("base64 PGP public keys")(v)));
+  f.field(n, "rootTokenPgpKey", "rootTokenPgpKey", optionalString);
+  f.field(n, "adopt", "adopt", (v) => (v === undefined || (typeof v === "object" && v !== null && !Array.isArray(v)) ? undefined : "must be { keys, rootToken } from the earlier init"));
+  if (news.adopt && typeof news.adopt === "object" && !isUnknown(news.adopt)) {
+    const a = news.adopt as unknown as Record<string, unknown>;
+    f.field(a, "keys", "adopt.keys", stringList("the keys returned by the earlier init"));
+    f.field(a, "rootToken", "adopt.rootToken", (v) => (typeof v === "string" && v !== "" ? undefined : "must be the root token returned by the earlier init"));
+  }
+  // The core's rules across fields (threshold ≤ shares, one PGP key per share), once each field is sound.
+  if (f.list.length === 0 && ![news.kind, news.shares, news.threshold, news.pgpKeys].some(containsUnknown)) {
+    for (const p of initProblems({ kind: news.kind, shares: news.shares, threshold: news.threshold, pgpKeys: news.pgpKeys })) f.add(p.key, reasonOf(p));
+  }
+  fixedAtInitProblems(olds, news, f);
+  return checked(news, f);
+}
+
+async function diff(_id: string, olds: VaultInitOutputs, news: VaultInitInputs): Promise<pulumi.dynamic.DiffResult> {
+  const changed = changedKeys<VaultInitInputs>(olds, news, INPUT_KEYS);
+  const oldCluster = clusterIdentity(olds.nodes);
+  const newCluster = clusterIdentity(news.nodes);
+  // Another cluster: init it afresh. An unknown identity is only a possible change: the diff
+  // that runs with known values during the update decides.
+  const replaces = newCluster !== undefined && oldCluster !== newCluster ? ["nodes"] : [];
+  // FIXED_AT_INIT changes are no replacement: check refuses them, and update would too.
+  return { changes: changed.length > 0, replaces, stables: [...FIXED_AT_INIT], deleteBeforeReplace: false };
+}
+
+/** Checks `adopt` against what the cluster reports; throws InputError naming the property that does not match. */
+async function verifyAdopt(client: VaultClient, inputs: VaultInitInputs, adopt: { keys: string[]; rootToken: string }): Promise<void> {
+  const s = await client.sealStatus();
+  const where = client.address;
+  if (inputs.kind === "recovery" && !s.recovery_seal) throw new InputError("kind", `${where} has a ${s.type} seal without recovery keys: adopt it with kind "shamir"`);
+  // A Shamir cluster migrated to an auto seal keeps its keys as recovery keys: either kind fits it then.
+  if (inputs.kind === "shamir" && s.type !== "shamir" && !s.recovery_seal) throw new InputError("kind", `${where} has a ${s.type} seal: adopt it with kind "recovery"`);
+  if (s.n !== inputs.shares || s.t !== inputs.threshold) {
+    throw new InputError("shares", `${where} was initialized with ${s.n} shares and threshold ${s.t}, not ${inputs.shares}/${inputs.threshold}: set shares and threshold to what the cluster has`);
+  }
+  if (adopt.keys.length < s.t) throw new InputError("adopt.keys", `${where} needs ${s.t} keys to unseal or recover; adopt gives ${adopt.keys.length}`);
+  if (!s.sealed) {
+    try {
+      await client.withToken(adopt.rootToken).read("auth/token/lookup-self");
+    } catch (e) {
+      if (e instanceof VaultOpError && !(e instanceof InputError)) throw new InputError("adopt.rootToken", `is not a valid token on ${where} (${e.message})`);
+      throw e;
+    }
+  }
+}
+
+async function create(inputs: VaultInitInputs): Promise<pulumi.dynamic.CreateResult<VaultInitOutputs>> {
+  return withNodes(inputs.nodes, async (nodes) => {
+    const client = nodes.client(nodes.nodeIds()[0]);
+    const id = `vault-init:${clusterIdentity(inputs.nodes)}`;
+    const status = await client.sealStatus();
+    if (status.initialized) {
+      if (!inputs.adopt) {
+        const refused = new AlreadyInitializedError(client.address);
+        refused.message += ` To manage this cluster with this resource anyway, pass those keys and root token as adopt: { keys, rootToken }.`;
+        throw refused;
+      }
+      await verifyAdopt(client, inputs, inputs.adopt);
+      return { id, outs: { ...inputs, keys: inputs.adopt.keys, rootToken: inputs.adopt.rootToken, adopted: true } };
+    }
+    if (inputs.adopt) throw new InputError("adopt", `${client.address} is not initialized, so there is nothing to adopt: remove adopt to initialize it`);
+    const result = await initCluster(client, { kind: inputs.kind, shares: inputs.shares, threshold: inputs.threshold, pgpKeys: inputs.pgpKeys, rootTokenPgpKey: inputs.rootTokenPgpKey });
+    return { id, outs: { ...inputs, keys: result.keys, rootToken: result.rootToken, adopted: false } };
+  });
+}
+
+async function update(_id: string, olds: VaultInitOutputs, news: VaultInitInputs): Promise<pulumi.dynamic.UpdateResult<VaultInitOutputs>> {
+  const f = new Failures();
+  fixedAtInitProblems(olds, news, f);
+  if (f.list.length > 0) throw new InputError(f.list[0].property, f.list[0].reason);
+  // A changed adopt (e.g. keys rekeyed outside Pulumi) replaces the stored keys once the cluster agrees.
+  if (news.adopt && !sameValue(olds.adopt, news.adopt)) {
+    const adopt = news.adopt;
+    await withNodes(news.nodes, async (nodes) => verifyAdopt(nodes.client(nodes.nodeIds()[0]), news, adopt));
+    return { outs: { ...news, keys: adopt.keys, rootToken: adopt.rootToken, adopted: true } };
+  }
+  return { outs: { ...news, keys: olds.keys, rootToken: olds.rootToken, adopted: olds.adopted ?? false } };
+}
+
+/** Forgets the keys; never touches the cluster. */
+async function remove(): Promise<void> {}
+
+/** The implementation the serialized provider calls (loaded from this file at run time). */
+export const vaultInitOps: ProviderOps<VaultInitInputs, VaultInitOutputs> = { check, diff, create, update, delete: remove };
+
+/** The provider object Pulumi serializes into the state (see project-require.ts). */
+export const vaultInitProvider = trampoline<VaultInitInputs, VaultInitOutputs>("providers/vault-init", "vaultInitOps");
+
+export class VaultInit extends pulumi.dynamic.Resource {
+  declare readonly keys: pulumi.Output<string[]>;
+  declare readonly rootToken: pulumi.Output<string>;
+  declare readonly adopted: pulumi.Output<boolean>;
+  declare readonly kind: pulumi.Output<"shamir" | "recovery">;
+
+  constructor(name: string, args: VaultInitArgs, opts?: pulumi.CustomResourceOptions) {
+    super(
+      vaultInitProvider,
+      name,
+      { ...args, version: VAULT_INIT_VERSION, keys: undefined, rootToken: undefined, adopted: undefined },
+      withSecretOutputs(opts, ["keys", "rootToken", "adopt", "nodes"]),
+      "vault-mutual-unseal",
+      "VaultInit",
+    );
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * The resource classes under Pulumi mocks: each registers its own type token with the
+ * serialized provider and the `version` input, and asks the engine to keep every key,
+ * token and credential secret in the state (`additionalSecretOutputs`, read off the
+ * registration request, which the mocks themselves ignore).
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { installMocks, registered, settle } from "../pulumi/harness";
+
+type Providers = {
+  init: typeof import("../../providers/vault-init");
+  unseal: typeof import("../../providers/unseal");
+  link: typeof import("../../providers/transit-link");
+  migration: typeof import("../../providers/seal-migration");
+  copy: typeof import("../../providers/transit-key-copy");
+};
+let m: Providers;
+const secretOutputs = new Map<string, string[]>();
+
+interface RegisterRequest {
+  getName(): string;
+  getAdditionalsecretoutputsList(): string[];
+}
+
+beforeAll(async () => {
+  await installMocks();
+  const settings = (await import("@pulumi/pulumi/runtime/settings")) as unknown as { getMonitor(): { registerResource(req: RegisterRequest, cb: unknown): unknown } };
+  const monitor = settings.getMonitor();
+  const register = monitor.registerResource.bind(monitor);
+  monitor.registerResource = (req, cb) => {
+    secretOutputs.set(req.getName(), req.getAdditionalsecretoutputsList());
+    return register(req, cb);
+  };
+  m = {
+    init: await import("../../providers/vault-init"),
+    unseal: await import("../../providers/unseal"),
+    link: await import("../../providers/transit-link"),
+    migration: await import("../../providers/seal-migration"),
+    copy: await import("../../providers/transit-key-copy"),
+  };
+});
+
+const nodes = (statefulSet: string) => ({
+  kind: "kubernetes" as const, kubeconfig: pulumi.secret("apiVersion: v1"), namespace: statefulSet, statefulSet, replicas: 3, port: 8200,
+  tls: { caPem: "ca", serverName: statefulSet }, sealConfigMap: `${statefulSet}-seal`, sealTokenSecret: `${statefulSet}-seal-token`,
+});
+
+test("each resource registers its type, version and provider, and keeps its secrets secret", async () => {
+  const init = new m.init.VaultInit("vault-unlock-init", { nodes: nodes("vault-unlock"), kind: "shamir", shares: 3, threshold: 2 });
+  new m.unseal.Unseal("vault-unlock-unseal", { nodes: nodes("vault-unlock"), keys: init.keys });
+  const link = new m.link.TransitLink("seal-of-vault", { nodes: nodes("vault-unlock"), rootToken: init.rootToken, mountPath: "transit", keyName: "autounseal" });
+  new m.migration.SealMigration("vault-unlock-migration", {
+    nodes: nodes("vault-unlock"), from: { type: "shamir" }, to: { type: "transit", address: "https://vault-active.vault.svc:8200", keyName: "k", mountPath: "transit" },
+    toToken: link.token, keys: init.keys, rootToken: init.rootToken,
+  });
+  new m.copy.TransitKeyCopy("helper-copy", { unsealer: nodes("vault-unlock"), unsealerToken: init.rootToken, helper: nodes("helper"), helperToken: "h", mountPath: "transit", keyName: "autounseal" });
+  await settle();
+
+  const expected: Record<string, [string, string[]]> = {
+    "vault-unlock-init": ["VaultInit", ["keys", "rootToken", "adopt", "nodes"]],
+    "vault-unlock-unseal": ["Unseal", ["keys", "nodes"]],
+    "seal-of-vault": ["TransitLink", ["token", "rootToken", "nodes"]],
+    "vault-unlock-migration": ["SealMigration", ["keys", "rootToken", "toToken", "fromToken", "nodes"]],
+    "helper-copy": ["TransitKeyCopy", ["unsealerToken", "helperToken", "unsealer", "helper"]],
+  };
+  for (const [name, [type, secrets]] of Object.entries(expected)) {
+    const r = registered.find((x) => x.name === name)!;
+    expect(r.type).toBe(`pulumi-nodejs:dynamic/vault-mutual-unseal:${type}`);
+    expect(r.inputs.version).toBe(1);
+    expect(r.inputs.__provider).toContain("projectRequire");
+    expect([...(secretOutputs.get(name) ?? [])].sort()).toEqual([...secrets].sort());
+  }
+  // A secret kubeconfig makes the whole access a secret on its way in.
+  expect(registered.find((x) => x.name === "vault-unlock-init")!.secretPaths).toContain("nodes");
+});

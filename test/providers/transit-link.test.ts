@@ -1,0 +1,98 @@
+/**
+ * TransitLink through its provider object on a real unsealer: create issues a periodic
+ * orphan token that can encrypt with the key; update keeps it; a new period issues a new
+ * one and leaves the old alive (nodes may still run with it); read sees a revoked token and
+ * the update that follows replaces it; delete revokes the token and keeps mount, key and policy.
+ */
+import { LocalCluster } from "../../adapters/local/local-cluster";
+import { VaultApiError } from "../../core/errors";
+import { initCluster } from "../../core/steps/init";
+import { unsealCluster } from "../../core/steps/unseal";
+import { VaultClient } from "../../core/vault-client";
+import { TransitLinkInputs, TransitLinkOutputs, transitLinkProvider as provider } from "../../providers/transit-link";
+import { Lab, newLab } from "../support/servers";
+import { checkNew, create, LocalAccess, read, State, update } from "./harness";
+
+jest.setTimeout(120_000);
+
+let lab: Lab;
+let c: LocalCluster;
+let admin: VaultClient;
+let inputs: TransitLinkInputs;
+const access = new LocalAccess();
+
+beforeAll(async () => {
+  lab = await newLab("prov-link");
+  c = await lab.cluster({ name: "link-unsealer", size: 1, seal: { stanzas: [] } });
+  await c.startAll();
+  const init = await initCluster(c.client(c.nodeIds()[0]), { kind: "shamir", shares: 1, threshold: 1 });
+  await unsealCluster(c, init.keys);
+  admin = c.client(c.nodeIds()[0], init.rootToken);
+  inputs = await checkNew(provider, { version: 1, nodes: access.of(c), rootToken: init.rootToken, mountPath: "transit", keyName: "autounseal", displayName: "seal-of-vault" });
+});
+afterAll(async () => {
+  access.clear();
+  await lab?.destroy();
+});
+
+/** Whether a token still exists, looked up by accessor. */
+async function alive(accessor: string): Promise<boolean> {
+  try {
+    await admin.write("auth/token/lookup-accessor", { accessor });
+    return true;
+  } catch (e) {
+    if (e instanceof VaultApiError && e.mentions("invalid accessor")) return false;
+    throw e;
+  }
+}
+
+let created: State<TransitLinkOutputs>;
+
+test("create: mount, key, policy and a periodic orphan token that encrypts with the key", async () => {
+  created = await create(provider, inputs);
+  expect(created.id).toBe("transit-link:local/link-unsealer:transit/autounseal");
+  expect(created.outs).toMatchObject({ policyName: "autounseal-seal", periodSeconds: 720 * 3600, tokenHealthy: true });
+  expect(created.outs.ttlSeconds).toBeGreaterThan(719 * 3600);
+  const seal = c.client(c.nodeIds()[0], created.outs.token);
+  await seal.write("transit/encrypt/autounseal", { plaintext: Buffer.from("x").toString("base64") });
+  // Least privilege: nothing but its key.
+  await expect(seal.read("sys/mounts")).rejects.toThrow(/403/);
+});
+
+test("update with the same inputs keeps the token; a new period issues a new one and leaves the old one alive", async () => {
+  const same = await update(provider, created, inputs);
+  expect({ token: same.outs.token, accessor: same.outs.accessor }).toEqual({ token: created.outs.token, accessor: created.outs.accessor });
+
+  const shorter = await update(provider, same, { ...inputs, tokenPeriod: "1h" });
+  expect(shorter.outs.accessor).not.toBe(created.outs.accessor);
+  expect(shorter.outs).toMatchObject({ periodSeconds: 3600, tokenHealthy: true });
+  expect(await alive(created.outs.accessor)).toBe(true);
+  created = shorter;
+  inputs = { ...inputs, tokenPeriod: "1h" };
+});
+
+test("read records a revoked token; diff asks for an update, which issues a new token", async () => {
+  const read0 = await read(provider, created);
+  expect(read0.outs).toMatchObject({ tokenHealthy: true, periodSeconds: 3600 });
+  expect(await provider.diff!(created.id, read0.outs, inputs)).toEqual({ changes: false, replaces: [], deleteBeforeReplace: false });
+
+  await admin.write("auth/token/revoke-accessor", { accessor: created.outs.accessor });
+  const read1 = await read(provider, created);
+  expect(read1.outs).toMatchObject({ tokenHealthy: false, ttlSeconds: 0 });
+  expect(read1.outs.tokenVerdict).toContain("expired or was revoked");
+  expect((await provider.diff!(created.id, read1.outs, inputs)).changes).toBe(true);
+
+  const renewed = await update(provider, read1, inputs);
+  expect(renewed.outs.accessor).not.toBe(created.outs.accessor);
+  expect(renewed.outs.tokenHealthy).toBe(true);
+  created = renewed;
+});
+
+test("delete revokes the token and keeps the mount, the key and the policy; a second delete is fine", async () => {
+  const before = (await admin.read<{ data: { latest_version: number } }>("transit/keys/autounseal")).body.data.latest_version;
+  await provider.delete!(created.id, created.outs);
+  expect(await alive(created.outs.accessor)).toBe(false);
+  expect((await admin.read<{ data: { latest_version: number } }>("transit/keys/autounseal")).body.data.latest_version).toBe(before);
+  expect((await admin.read<{ policy?: string; data?: { policy: string } }>("sys/policies/acl/autounseal-seal")).status).toBe(200);
+  await provider.delete!(created.id, created.outs);
+});
