@@ -1,13 +1,21 @@
 /**
- * Entry point of both stacks. The orchestration core (core/), proven on real servers, is
- * what the stacks will drive; the components, dynamic providers and stack programs arrive
- * with the issue "Pulumi components, dynamic providers and the primary/helper stacks".
- * Until then this program refuses to run rather than pretend to deploy anything.
+ * Entry point of both stacks: the stack's name picks its program (stacks/primary.ts,
+ * stacks/helper.ts). Each program parses its config first and fails before any resource is
+ * registered when a value is wrong.
  */
 import * as pulumi from "@pulumi/pulumi";
+import { helperProgram } from "./stacks/helper";
+import { primaryProgram } from "./stacks/primary";
 
-const stack = pulumi.getStack();
-throw new Error(
-  `stack "${stack}": the Pulumi program (components, dynamic providers, primary/helper stacks) is not built yet. ` +
-    `Today this repository provides the orchestration core and its real-server tests (npm test).`,
-);
+const programs: Record<string, () => Record<string, unknown>> = { primary: primaryProgram, helper: helperProgram };
+
+function run(): Record<string, unknown> {
+  const stack = pulumi.getStack();
+  const program = programs[stack];
+  if (!program) {
+    throw new Error(`stack "${stack}" has no program: this project has the stacks ${Object.keys(programs).map((s) => `"${s}"`).join(" and ")} (pulumi stack select primary | helper)`);
+  }
+  return program();
+}
+
+export = run();

@@ -329,7 +329,9 @@ export class VaultCluster extends pulumi.ComponentResource {
     }
 
     new k8s.apps.v1.StatefulSet(`${name}-statefulset`, {
-      metadata: meta(cn),
+      // Sealed pods are never ready until later resources (init, unseal, the peer's transit)
+      // unseal them: Pulumi must not wait for readiness here; the providers wait themselves.
+      metadata: { ...meta(cn), annotations: { "pulumi.com/skipAwait": "true" } },
       spec: {
         serviceName: headless.metadata.name,
         replicas,

@@ -51,6 +51,8 @@ export const primarySchema = z.object({
   ingressHost: z.string().min(1).optional(),
   /** The helper's transit address (the helper stack's output, given here to avoid a reference cycle). */
   helperAddress: httpsUrl.optional(),
+  /** The helper stack (organization/project/stack): its emergency seal token, read only when `emergency` is true. */
+  helperStack: z.string().regex(/^[^/\s]+\/[^/\s]+\/[^/\s]+$/, "must be organization/project/stack").optional(),
   /** true: `vault`'s seal points at the helper (deadlock recovery); false/absent: at vault-unlock. */
   emergency: z.boolean().default(false),
 }).strict();
@@ -104,6 +106,7 @@ function commonProblems(raw: Record<string, unknown>, defaults: { shares: number
 function primaryProblems(raw: Record<string, unknown>): Problem[] {
   const p = commonProblems(raw, { shares: 3, threshold: 2 });
   if (raw.emergency === true && !raw.helperAddress) p.push({ key: "emergency", message: "needs helperAddress: the emergency seal points at the helper" });
+  if (raw.emergency === true && !raw.helperStack) p.push({ key: "emergency", message: "needs helperStack: the emergency seal uses the helper stack's emergencySealToken output" });
   const v = obj(raw.vault);
   const vu = obj(raw.vaultUnlock);
   if (typeof v.context === "string" && typeof vu.context === "string") {

@@ -74,6 +74,8 @@ describe("VaultCluster objects", () => {
     const spec = one("StatefulSet", "vault-unlock").inputs.spec;
     expect(spec).toMatchObject({ replicas: 3, podManagementPolicy: "Parallel", updateStrategy: { type: "OnDelete" }, serviceName: "vault-unlock-internal", selector: { matchLabels: VAULT_UNLOCK_LABELS } });
     expect(spec.template.metadata.labels).toEqual(VAULT_UNLOCK_LABELS);
+    // Sealed pods are not ready until later resources unseal them: pulumi up must not wait for them.
+    expect(one("StatefulSet", "vault-unlock").inputs.metadata.annotations).toEqual({ "pulumi.com/skipAwait": "true" });
     expect(spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution).toEqual([{ labelSelector: { matchLabels: VAULT_UNLOCK_LABELS }, topologyKey: "kubernetes.io/hostname" }]);
     expect(one("PodDisruptionBudget", "vault-unlock").inputs.spec).toEqual({ maxUnavailable: 1, selector: { matchLabels: VAULT_UNLOCK_LABELS } });
     expect(spec.volumeClaimTemplates[0].spec).toEqual({ accessModes: ["ReadWriteOnce"], storageClassName: "fast-ssd", resources: { requests: { storage: "10Gi" } } });

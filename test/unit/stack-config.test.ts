@@ -44,11 +44,17 @@ describe("primary stack config", () => {
     ["two Kubernetes clusters without transit addresses", { vaultUnlock: { context: "unlock", namespace: "vault-unlock" } }, /^vault-mutual-unseal:vault.transitAddress: is required when vault and vaultUnlock run in different Kubernetes clusters/],
     ["one namespace for both in one cluster", { vaultUnlock: { context: "prod", namespace: "vault" } }, /^vault-mutual-unseal:vaultUnlock.namespace: must differ from vault.namespace/],
     ["the emergency switch without a helper", { emergency: true, helperAddress: undefined }, /^vault-mutual-unseal:emergency: needs helperAddress/],
+    ["the emergency switch without the helper stack", { emergency: true }, /^vault-mutual-unseal:emergency: needs helperStack/],
+    ["a helper stack that is not organization/project/stack", { helperStack: "helper" }, /^vault-mutual-unseal:helperStack: must be organization\/project\/stack/],
     ["a zero token period", { transitTokenPeriod: "0h" }, /^vault-mutual-unseal:transitTokenPeriod: must be a duration/],
     ["a misspelt key", { keyTreshold: 2 }, /^vault-mutual-unseal:\(config\): unknown key\(s\) keyTreshold: check the spelling/],
   ])("refuses %s", (_what, change, message) => {
     const found = problems(() => parsePrimaryConfig({ ...primary, ...change }));
     expect(found.some((p) => message.test(p))).toBe(true);
+  });
+
+  test("the emergency switch with the helper's address and stack is accepted", () => {
+    expect(parsePrimaryConfig({ ...primary, emergency: true, helperStack: "acme/vault-mutual-unseal/helper" }).emergency).toBe(true);
   });
 
   test("every problem is reported at once, not only the first", () => {

@@ -1,0 +1,40 @@
+/**
+ * How the dynamic providers reach the pods of a VaultCluster from wherever `pulumi up` runs:
+ * port-forwards through the Kubernetes API server with only the kubeconfig (kind
+ * "kubernetes" of providers/node-access.ts). TLS stays verified: the pods' CA and a name in
+ * their certificate.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { NodeAccessArgs } from "../providers/node-access";
+import { API_PORT } from "./vault-cluster";
+
+export interface ClusterAccessArgs {
+  /** kubeconfig content (secret: it holds credentials). */
+  kubeconfig: pulumi.Input<string>;
+  context?: pulumi.Input<string>;
+  namespace: pulumi.Input<string>;
+  /** VaultCluster clusterName (the StatefulSet and the prefix of its objects). */
+  clusterName: string;
+  replicas: pulumi.Input<number>;
+  /** CA of the pods' server certificates, and a name in them. */
+  caPem: pulumi.Input<string>;
+  serverName: pulumi.Input<string>;
+}
+
+export function clusterAccess(a: ClusterAccessArgs): NodeAccessArgs {
+  return {
+    kind: "kubernetes",
+    kubeconfig: pulumi.secret(a.kubeconfig),
+    context: a.context as pulumi.Input<string>,
+    namespace: a.namespace,
+    statefulSet: a.clusterName,
+    replicas: a.replicas,
+    port: API_PORT,
+    tls: pulumi.all([a.caPem, a.serverName]).apply(([caPem, serverName]) => ({ caPem, serverName })),
+    sealConfigMap: `${a.clusterName}-seal`,
+    sealTokenSecret: `${a.clusterName}-transit-token`,
+  };
+}
+
+/** The name in a VaultCluster's certificate the providers check: its active Service's DNS name. */
+export const activeServerName = (clusterName: string, namespace: pulumi.Input<string>) => pulumi.interpolate`${clusterName}-active.${namespace}.svc`;

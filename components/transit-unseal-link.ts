@@ -1,0 +1,163 @@
+/**
+ * TransitUnsealLink (unsealer → sealed): everything that makes one cluster's seal work
+ * through another cluster's transit engine.
+ *
+ * On the unsealer: the TransitLink dynamic resource (the core's provisionTransitLink):
+ * transit mount, key, least-privilege policy (`update` on encrypt/decrypt of that key only)
+ * and an orphan periodic token, so the token never dies while the sealed cluster renews it
+ * (the article's 32-day failure). It reaches the unsealer by a port-forward through the
+ * Kubernetes API server (providers/node-access.ts, kind "kubernetes").
+ *
+ * Why the core through a dynamic provider, not `@pulumi/vault` resources:
+ * - one access path, and it needs only a kubeconfig: `vault-unlock` has no Ingress, and a
+ *   `@pulumi/vault` provider would need an address reachable from wherever `pulumi up` runs,
+ *   i.e. a port-forward held open for the whole run outside the engine's control;
+ * - `@pulumi/vault` cannot make a periodic orphan token whose period is checked and kept
+ *   alive across runs (its vault_token resource re-creates expired tokens only on refresh,
+ *   and its provider itself logs in with a child token that dies with the run);
+ * - the same code is proven on real servers (test/real, test/providers), including
+ *   idempotent re-runs and a dead token being replaced.
+ *
+ * On the sealed side, in the sealed cluster's namespace (names as VaultCluster's pod
+ * template references them, all optional there, so the StatefulSet never changes for them):
+ * - `<clusterName>-transit-tls`: the unsealer's CA and this cluster's client certificate;
+ * - with `bornSealed`: `<clusterName>-seal` (ConfigMap, `lateSealConfigData`) and
+ *   `<clusterName>-transit-token` (Secret, key `token`). The sealed cluster must be created
+ *   after them (`dependsOn: link.sealObjects`) so its pods start on this seal. `vault` takes
+ *   its seal from here, never from server.hcl, so that the emergency switch (`redirect`:
+ *   the same key on the helper) is a ConfigMap/Secret change plus a rolling restart
+ *   (SealRollout). The ConfigMap also carries the stanzas as the node adapter records them,
+ *   so the adapter can read the settings back;
+ * - without `bornSealed` (a cluster running on another seal now, e.g. `vault-unlock` on
+ *   Shamir): the seal ConfigMap and token Secret are written by the node adapter when
+ *   SealMigration migrates the cluster pod by pod (`seal`, `token` are its inputs). The
+ *   adapter records which pod started on which settings; a second writer would hide that.
+ */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { SEAL_ANNOTATIONS } from "../adapters/kubernetes/seal-record";
+import { sealSettingsDigest } from "../core/nodes";
+import { TransitSeal } from "../core/render/seal";
+import { Flavour } from "../core/render/server-config";
+import { NodeAccessArgs } from "../providers/node-access";
+import { TransitLink } from "../providers/transit-link";
+import { tlsSecretData } from "./consul-cluster";
+import { TlsBundle } from "./pki";
+import { TRANSIT_TOKEN_KEY, lateSealConfigData, transitSealTo } from "./vault-cluster";
+
+type Input<T> = pulumi.Input<T>;
+
+export interface TransitUnsealLinkArgs {
+  flavour: Flavour;
+  /** The unsealer's pods, reached by port-forward (kind "kubernetes"). */
+  unsealer: Input<NodeAccessArgs>;
+  /** Root token of the unsealer: periodic orphan tokens need root or sudo. */
+  unsealerRootToken: Input<string>;
+  /** https address the sealed cluster's seal reaches the unsealer at (its active Service, or transitAddress across clusters). */
+  unsealerAddress: Input<string>;
+  /** Name in the unsealer's certificate (tls_server_name); default: the address's host. */
+  unsealerServerName?: Input<string>;
+  /** Default "transit/". */
+  mountPath?: string;
+  /** Default "autounseal". */
+  keyName?: string;
+  /** Token period; default 720h. */
+  tokenPeriod?: Input<string>;
+  /** Make the key exportable with plaintext backup (for the helper's copy); irreversible. Default false. */
+  allowBackup?: Input<boolean>;
+  /** The sealed cluster: its namespace and VaultCluster clusterName. */
+  sealedNamespace: Input<string>;
+  sealedClusterName: string;
+  /** The unsealer's CA and the sealed cluster's transit client certificate (secret). */
+  transitTls: Input<TlsBundle>;
+  /** The sealed cluster starts on this seal: write its seal ConfigMap and token Secret here. */
+  bornSealed: boolean;
+  /**
+   * The emergency switch (only with bornSealed): the seal points at another holder of the
+   * same key (the helper), with that holder's token. The link on the unsealer stays.
+   */
+  redirect?: { address: Input<string>; serverName?: Input<string>; token: Input<string> };
+}
+
+const hostOf = (address: string) => new URL(address).hostname;
+
+export class TransitUnsealLink extends pulumi.ComponentResource {
+  /** The seal token on the unsealer (secret). */
+  readonly token: pulumi.Output<string>;
+  readonly accessor: pulumi.Output<string>;
+  readonly tokenTtlSeconds: pulumi.Output<number>;
+  /** The seal stanza towards the unsealer (TLS file paths as mounted in the sealed pods). */
+  readonly seal: pulumi.Output<TransitSeal>;
+  /** The stanza the sealed cluster runs: `seal`, or the redirect's. */
+  readonly activeSeal: pulumi.Output<TransitSeal>;
+  /** sealSettingsDigest of what the sealed pods run (for SealRollout). */
+  readonly sealDigest: pulumi.Output<string>;
+  /** The sealed-side objects the sealed cluster must be created after. */
+  readonly sealObjects: pulumi.Resource[];
+  readonly sealConfigMapName: string;
+  readonly tokenSecretName: string;
+
+  constructor(name: string, args: TransitUnsealLinkArgs, opts?: pulumi.ComponentResourceOptions) {
+    if (args.redirect && !args.bornSealed) throw new Error(`TransitUnsealLink ${name}: redirect needs bornSealed (the seal objects are written by this component only then)`);
+    super("vault-mutual-unseal:index:TransitUnsealLink", name, {}, opts);
+    const cn = args.sealedClusterName;
+    const mountPath = args.mountPath ?? "transit/";
+    const keyName = args.keyName ?? "autounseal";
+    const child = { parent: this };
+    const labels = { "app.kubernetes.io/instance": cn, "app.kubernetes.io/part-of": "vault-mutual-unseal", "app.kubernetes.io/component": "seal" };
+    const meta = (n: string) => ({ name: n, namespace: args.sealedNamespace, labels });
+
+    const link = new TransitLink(`${name}-transit`, {
+      nodes: args.unsealer,
+      rootToken: args.unsealerRootToken,
+      mountPath,
+      keyName,
+      policyName: `${keyName}-seal-of-${cn}`,
+      allowBackup: args.allowBackup ?? false,
+      tokenPeriod: args.tokenPeriod ?? "720h",
+      displayName: `seal-of-${cn}`,
+    }, child);
+    this.token = pulumi.secret(link.token);
+    this.accessor = link.accessor;
+    this.tokenTtlSeconds = link.ttlSeconds;
+
+    const stanza = (address: Input<string>, serverName?: Input<string>) =>
+      pulumi.all([address, serverName]).apply(([a, s]) => transitSealTo(a, { serverName: s ?? hostOf(a), keyName, mountPath }));
+    this.seal = stanza(args.unsealerAddress, args.unsealerServerName);
+    this.activeSeal = args.redirect ? stanza(args.redirect.address, args.redirect.serverName) : this.seal;
+    const activeToken = pulumi.secret(args.redirect ? pulumi.output(args.redirect.token) : link.token);
+    this.sealDigest = pulumi.all([this.activeSeal, activeToken]).apply(([s, t]) => sealSettingsDigest({ stanzas: [s], transitToken: t }));
+
+    const tlsSecret = new k8s.core.v1.Secret(`${name}-transit-tls`, {
+      metadata: meta(`${cn}-transit-tls`), type: "kubernetes.io/tls", stringData: tlsSecretData(args.transitTls),
+    }, child);
+    this.sealObjects = [tlsSecret];
+    this.sealConfigMapName = `${cn}-seal`;
+    this.tokenSecretName = `${cn}-transit-token`;
+    if (args.bornSealed) {
+      const tokenSecret = new k8s.core.v1.Secret(`${name}-token`, {
+        metadata: meta(this.tokenSecretName), type: "Opaque", stringData: { [TRANSIT_TOKEN_KEY]: activeToken },
+      }, child);
+      const configMap = new k8s.core.v1.ConfigMap(`${name}-seal`, {
+        metadata: {
+          ...meta(this.sealConfigMapName),
+          // The node adapter reads the applied settings back from this annotation (seal-record.ts).
+          annotations: this.activeSeal.apply((s) => ({ [SEAL_ANNOTATIONS.stanzas]: stanzasJson([s]) })),
+        },
+        data: this.activeSeal.apply((s) => lateSealConfigData(args.flavour, [s])),
+      }, child);
+      this.sealObjects.push(tokenSecret, configMap);
+    }
+    this.registerOutputs({
+      token: this.token, accessor: this.accessor, tokenTtlSeconds: this.tokenTtlSeconds, seal: this.seal, activeSeal: this.activeSeal, sealDigest: this.sealDigest,
+    });
+  }
+}
+
+/** Stanzas as the node adapter records them: sorted keys, unset ones left out. */
+export function stanzasJson(stanzas: TransitSeal[]): string {
+  return JSON.stringify(stanzas.map((s) => {
+    const o = s as unknown as Record<string, unknown>;
+    return Object.fromEntries(Object.keys(o).filter((k) => o[k] !== undefined).sort().map((k) => [k, o[k]]));
+  }));
+}

@@ -1,0 +1,69 @@
+/**
+ * The helper stack program (index.ts on stack "helper") under mocks: the backup unsealer,
+ * its key copy restored from the primary stack's outputs (StackReference), and its outputs.
+ */
+import { TLS_OFF, kindName, strings, validateK8s } from "../pulumi/harness";
+import { CERT, KUBECONFIG, StackRun, resolved, runStack } from "./stack-mocks";
+
+const HELPER = {
+  flavour: "vault", storage: "raft", context: "backup-cluster", namespace: "vault-helper",
+  primaryStack: "acme/vault-mutual-unseal/primary", kubeconfig: KUBECONFIG,
+};
+const PRIMARY_OUTPUTS = {
+  helperTls: { caCertPem: CERT("primary-ca"), certPem: CERT("helper"), keyPem: "HELPER-SERVER-KEY" },
+  helperServerName: "vault-helper.example.internal",
+  transitKeyBackup: "BACKUP-OF-THE-KEY",
+  transitKeyLatestVersion: 3,
+  transitMount: "transit/",
+  transitKeyName: "autounseal",
+};
+
+describe("helper stack", () => {
+  let run: StackRun;
+  beforeAll(async () => {
+    run = await runStack("helper", HELPER, PRIMARY_OUTPUTS);
+    if (run.error) throw run.error;
+  });
+  const named = (name: string) => run.registered.find((r) => r.name === name)!;
+
+  it("reads the primary stack's outputs and registers exactly the helper's resources", () => {
+    expect(run.registered.filter((r) => r.type === "pulumi:pulumi:StackReference").map((r) => r.name)).toEqual(["acme/vault-mutual-unseal/primary"]);
+    expect(run.registered.filter((r) => !r.custom).map((r) => `${r.type.split(":")[2]} ${r.name}`).sort()).toEqual(["HelperBackup helper", "VaultCluster helper-vault"]);
+    expect(run.registered.filter((r) => r.type.startsWith("pulumi-nodejs:dynamic")).map((r) => `${r.type.split(":")[2]} ${r.name}`).sort()).toEqual([
+      "TransitKeyRestore helper-key-copy", "TransitLink helper-emergency-link", "Unseal helper-unseal", "VaultInit helper-init",
+    ]);
+    const objects = run.registered.filter((r) => r.type.startsWith("kubernetes:"));
+    expect(objects.map((r) => `${r.inputs.metadata?.namespace ?? "-"}/${kindName(r)}`).sort()).toEqual([
+      "-/Namespace vault-helper",
+      ...["ConfigMap vault-helper-config", "PodDisruptionBudget vault-helper", "Role vault-helper", "RoleBinding vault-helper", "Secret vault-helper-tls",
+        "Service vault-helper-active", "Service vault-helper-internal", "Service vault-helper-standby", "ServiceAccount vault-helper", "StatefulSet vault-helper"].map((x) => `vault-helper/${x}`),
+    ].sort());
+    for (const r of objects) validateK8s(r);
+    for (const r of objects) for (const s of strings(r.inputs)) for (const off of TLS_OFF) expect([kindName(r), s.path, off.test(s.value)]).toEqual([kindName(r), s.path, false]);
+  });
+
+  it("is one Shamir node serving the primary CA's certificate, restoring the backup with the drift check on", () => {
+    expect(named("helper-init").inputs).toMatchObject({ kind: "shamir", shares: 3, threshold: 2 });
+    expect(named("helper-init").inputs.nodes).toMatchObject({ kind: "kubernetes", context: "backup-cluster", namespace: "vault-helper", statefulSet: "vault-helper", replicas: 1, tls: { caPem: CERT("primary-ca"), serverName: "vault-helper.example.internal" } });
+    const restore = named("helper-key-copy");
+    expect(restore.inputs).toMatchObject({ backup: "BACKUP-OF-THE-KEY", latestVersion: 3, mountPath: "transit/", keyName: "autounseal", failOnDrift: true });
+    expect(restore.secretPaths).toEqual(expect.arrayContaining(["backup", "token", "nodes"]));
+    expect(named("helper-emergency-link").inputs).toMatchObject({ createKey: false, allowBackup: false, mountPath: "transit/", keyName: "autounseal" });
+    const tls = run.registered.find((r) => r.inputs.kind === "Secret" && r.inputs.metadata?.name === "vault-helper-tls")!;
+    expect(tls.inputs.stringData).toEqual({ "ca.crt": CERT("primary-ca"), "tls.crt": CERT("helper"), "tls.key": "HELPER-SERVER-KEY" });
+    expect(tls.secretPaths).toContain("stringData");
+  });
+
+  it("outputs the helper's root token, unseal keys and emergency token as secrets", async () => {
+    const o = run.outputs!;
+    for (const key of ["helperRootToken", "helperUnsealKeys", "emergencySealToken"]) expect([key, (await resolved(o[key])).secret]).toEqual([key, true]);
+    expect((await resolved(o.emergencySealToken)).value).toBe("token-helper-emergency-link");
+    expect((await resolved(o.helperAddress)).value).toBe("https://vault-helper-active.vault-helper.svc:8200");
+  });
+
+  it("refuses a bad config before any resource", async () => {
+    const bad = await runStack("helper", { ...HELPER, replicas: 2, primaryStack: "primary" }, PRIMARY_OUTPUTS);
+    expect((bad.error as Error).message).toMatch(/vault-mutual-unseal:replicas[\s\S]*vault-mutual-unseal:primaryStack/);
+    expect(bad.registered).toEqual([]);
+  });
+});

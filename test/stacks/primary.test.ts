@@ -1,0 +1,183 @@
+/**
+ * The primary stack program (index.ts on stack "primary") under mocks: the exact resources
+ * of the bootstrap, their order by data flow, the key properties, secret outputs, the
+ * emergency switch, and refusal of a bad config before any resource.
+ */
+import { Registered, TLS_OFF, kindName, strings, validateK8s } from "../pulumi/harness";
+import { KUBECONFIG, StackRun, resolved, runStack } from "./stack-mocks";
+
+const HELPER = "https://vault-helper.example.internal:8200";
+export const PRIMARY = {
+  flavour: "vault",
+  storage: "consul",
+  vault: { context: "prod", namespace: "vault" },
+  vaultUnlock: { context: "prod", namespace: "vault-unlock" },
+  ingressHost: "vault.example.internal",
+  helperAddress: HELPER,
+  kubeconfig: KUBECONFIG,
+};
+
+const k8s = (run: StackRun) => run.registered.filter((r) => r.type.startsWith("kubernetes:") && r.type !== "pulumi:providers:kubernetes");
+/** Dynamic provider resources (`pulumi-nodejs:dynamic/<module>:<Type>` once they name their type). */
+const dynamic = (run: StackRun) => run.registered.filter((r) => r.type.startsWith("pulumi-nodejs:dynamic"));
+const named = (run: StackRun, name: string): Registered => {
+  const r = run.registered.find((x) => x.name === name);
+  if (!r) throw new Error(`no resource ${name}; have ${run.registered.map((x) => x.name).join(", ")}`);
+  return r;
+};
+const object = (run: StackRun, kind: string, name: string, namespace: string) => {
+  const found = k8s(run).filter((r) => r.inputs.kind === kind && r.inputs.metadata?.name === name && r.inputs.metadata?.namespace === namespace);
+  if (found.length !== 1) throw new Error(`expected one ${kind} ${namespace}/${name}, found ${found.length}`);
+  return found[0];
+};
+
+const HELPER_OUTPUTS = { emergencySealToken: "HELPER-EMERGENCY-TOKEN" };
+
+describe("primary stack", () => {
+  let run: StackRun;
+  beforeAll(async () => {
+    run = await runStack("primary", PRIMARY);
+    if (run.error) throw run.error;
+  });
+
+  it("registers exactly the bootstrap's components and dynamic resources, and one Kubernetes provider per context", () => {
+    const components = run.registered.filter((r) => !r.custom).map((r) => `${r.type.split(":")[2]} ${r.name}`).sort();
+    expect(components).toEqual([
+      "ConsulCluster consul-vault", "ConsulCluster consul-vault-unlock", "Pki pki",
+      "TransitUnsealLink seal-of-vault", "TransitUnsealLink seal-of-vault-unlock",
+      "VaultCluster vault", "VaultCluster vault-unlock",
+    ]);
+    expect(dynamic(run).map((r) => `${r.type.split(":")[2]} ${r.name}`).sort()).toEqual([
+      "SealMigration vault-unlock-seal-migration", "SealRollout vault-seal-rollout", "TransitKeyBackup vault-transit-key-backup",
+      "TransitLink seal-of-vault-transit", "TransitLink seal-of-vault-unlock-transit",
+      "Unseal vault-unlock-unseal", "VaultInit vault-init", "VaultInit vault-unlock-init",
+    ]);
+    expect(run.registered.filter((r) => r.type === "pulumi:providers:kubernetes").map((r) => [r.name, r.inputs.context])).toEqual([["k8s-prod", "prod"]]);
+    expect(run.registered.filter((r) => r.type === "pulumi:pulumi:StackReference")).toEqual([]);
+  });
+
+  it("renders exactly these Kubernetes objects, each valid against the Kubernetes schema", () => {
+    expect(k8s(run).map((r) => `${r.inputs.metadata?.namespace ?? "-"}/${kindName(r)}`).sort()).toEqual([
+      "-/Namespace vault", "-/Namespace vault-unlock",
+      ...["ConfigMap consul-vault-unlock-config", "ConfigMap vault-unlock-config", "ConfigMap vault-unlock-consul-agent", "NetworkPolicy vault-unlock-unseal-only",
+        "PodDisruptionBudget consul-vault-unlock", "PodDisruptionBudget vault-unlock", "Role vault-unlock", "RoleBinding vault-unlock",
+        "Secret consul-vault-unlock-gossip", "Secret consul-vault-unlock-tls", "Secret vault-unlock-consul-tls", "Secret vault-unlock-tls", "Secret vault-unlock-transit-tls",
+        "Service consul-vault-unlock", "Service consul-vault-unlock-server", "Service vault-unlock-active", "Service vault-unlock-internal", "Service vault-unlock-standby",
+        "ServiceAccount vault-unlock", "StatefulSet consul-vault-unlock-server", "StatefulSet vault-unlock"].map((x) => `vault-unlock/${x}`),
+      ...["ConfigMap consul-vault-config", "ConfigMap vault-config", "ConfigMap vault-consul-agent", "ConfigMap vault-seal", "Ingress vault",
+        "PodDisruptionBudget consul-vault", "PodDisruptionBudget vault", "Role vault", "RoleBinding vault",
+        "Secret consul-vault-gossip", "Secret consul-vault-tls", "Secret vault-consul-tls", "Secret vault-tls", "Secret vault-transit-tls", "Secret vault-transit-token",
+        "Service consul-vault", "Service consul-vault-server", "Service vault-active", "Service vault-internal", "Service vault-standby",
+        "ServiceAccount vault", "StatefulSet consul-vault-server", "StatefulSet vault"].map((x) => `vault/${x}`),
+    ].sort());
+    for (const r of k8s(run)) validateK8s(r);
+  });
+
+  it("takes vault's seal from the seal ConfigMap (pointing at vault-unlock), never from server.hcl", () => {
+    const seal = object(run, "ConfigMap", "vault-seal", "vault").inputs;
+    expect(seal.data["seal.hcl"]).toContain('address = "https://vault-unlock-active.vault-unlock.svc:8200"');
+    expect(seal.data["seal.hcl"]).toContain('tls_ca_cert = "/vault/transit-tls/ca.crt"');
+    expect(seal.data["peer-address"]).toBe("https://vault-unlock-active.vault-unlock.svc:8200");
+    expect(JSON.parse(seal.metadata.annotations["vault-mutual-unseal/seal-stanzas"])[0].address).toBe("https://vault-unlock-active.vault-unlock.svc:8200");
+    expect(object(run, "ConfigMap", "vault-config", "vault").inputs.data["server.hcl"]).not.toMatch(/seal "transit"/);
+    // The pod template reads exactly these names.
+    const pod = object(run, "StatefulSet", "vault", "vault").inputs.spec.template.spec;
+    expect(pod.volumes.find((v: { name: string }) => v.name === "seal").configMap.name).toBe("vault-seal");
+    expect(pod.volumes.find((v: { name: string }) => v.name === "transit-tls").secret.secretName).toBe("vault-transit-tls");
+    const tokenEnv = pod.containers[0].env.find((e: { name: string }) => e.name === "VAULT_TRANSIT_SEAL_TOKEN");
+    expect(tokenEnv.valueFrom.secretKeyRef).toMatchObject({ name: "vault-transit-token", key: "token" });
+  });
+
+  it("keeps the transit tokens only in Secrets, as secrets, and never switches TLS verification off", () => {
+    const token = object(run, "Secret", "vault-transit-token", "vault");
+    expect(token.inputs.stringData).toEqual({ token: "token-seal-of-vault-transit" });
+    expect(token.secretPaths).toContain("stringData");
+    for (const r of run.registered) {
+      for (const s of strings(r.inputs)) {
+        if (/^token-seal-of/.test(s.value)) expect([r.name, s.path]).toEqual([r.name, r.type === "kubernetes:core/v1:Secret" ? "stringData.token" : "toToken"]);
+      }
+    }
+    // A token reaching the migration provider travels as a secret.
+    expect(named(run, "vault-unlock-seal-migration").secretPaths).toEqual(expect.arrayContaining(["toToken", "keys", "rootToken", "nodes"]));
+    for (const r of k8s(run)) for (const s of strings(r.inputs)) for (const off of TLS_OFF) expect([kindName(r), s.path, off.test(s.value)]).toEqual([kindName(r), s.path, false]);
+  });
+
+  it("orders the bootstrap of design.md §2 by data flow and dependsOn", () => {
+    const at = (name: string) => run.registered.findIndex((r) => r.name === name);
+    const order = ["vault-unlock-statefulset", "vault-unlock-init", "vault-unlock-unseal", "seal-of-vault-transit", "vault-statefulset", "vault-init", "vault-seal-rollout", "seal-of-vault-unlock-transit", "vault-unlock-seal-migration", "vault-transit-key-backup"];
+    expect(order.map(at)).toEqual([...order.map(at)].sort((a, b) => a - b));
+    expect(named(run, "vault-unlock-init").inputs).toMatchObject({ kind: "shamir", shares: 3, threshold: 2 });
+    expect(named(run, "vault-init").inputs).toMatchObject({ kind: "recovery", shares: 3, threshold: 2 });
+    expect(named(run, "seal-of-vault-transit").inputs).toMatchObject({ allowBackup: true, tokenPeriod: "720h", rootToken: "root-vault-unlock-init", mountPath: "transit/", keyName: "autounseal" });
+    expect(named(run, "seal-of-vault-unlock-transit").inputs).toMatchObject({ allowBackup: false, rootToken: "root-vault-init" });
+    expect(named(run, "vault-unlock-seal-migration").inputs).toMatchObject({ from: { type: "shamir" }, to: { type: "transit", address: "https://vault-active.vault.svc:8200", tlsServerName: "vault-active.vault.svc" }, toToken: "token-seal-of-vault-unlock-transit" });
+    // Sealed pods are not ready until later resources unseal them: the provider must not wait for readiness.
+    for (const sts of ["vault", "vault-unlock"]) expect(object(run, "StatefulSet", sts, sts).inputs.metadata.annotations).toEqual({ "pulumi.com/skipAwait": "true" });
+    // The providers reach the pods by port-forward with the kubeconfig, TLS verified against the CA.
+    const nodes = named(run, "vault-init").inputs.nodes;
+    expect(nodes).toMatchObject({ kind: "kubernetes", kubeconfig: KUBECONFIG, context: "prod", namespace: "vault", statefulSet: "vault", replicas: 3, port: 8200, sealConfigMap: "vault-seal", sealTokenSecret: "vault-transit-token" });
+    expect(nodes.tls).toEqual({ caPem: expect.stringContaining("BEGIN CERTIFICATE"), serverName: "vault-active.vault.svc" });
+  });
+
+  it("outputs the root tokens, recovery keys, key backup and helper TLS as secrets", async () => {
+    const o = run.outputs!;
+    for (const key of ["vaultRootToken", "vaultRecoveryKeys", "vaultUnlockRootToken", "vaultUnlockRecoveryKeys", "transitKeyBackup", "helperTls"]) {
+      expect([key, (await resolved(o[key])).secret]).toEqual([key, true]);
+    }
+    expect((await resolved(o.transitKeyBackup)).value).toBe("BACKUP-OF-THE-KEY");
+    expect((await resolved(o.vaultAddress)).value).toBe("https://vault-active.vault.svc:8200");
+    expect((await resolved(o.sealOfVaultTokenAccessor)).value).toBe("accessor-seal-of-vault-transit");
+    expect((await resolved(o.sealOfVaultUnlockTokenAccessor)).value).toBe("accessor-seal-of-vault-unlock-transit");
+    expect((await resolved(o.vaultSealAddress)).value).toBe("https://vault-unlock-active.vault-unlock.svc:8200");
+  });
+});
+
+describe("primary stack, emergency switch", () => {
+  let normal: StackRun;
+  let emergency: StackRun;
+  beforeAll(async () => {
+    normal = await runStack("primary", PRIMARY);
+    emergency = await runStack("primary", { ...PRIMARY, emergency: true, helperStack: "acme/vault-mutual-unseal/helper" }, HELPER_OUTPUTS);
+    if (emergency.error) throw emergency.error;
+  });
+
+  it("re-points vault's seal ConfigMap and token Secret at the helper, and rolls vault's pods onto them", () => {
+    const seal = object(emergency, "ConfigMap", "vault-seal", "vault").inputs;
+    expect(seal.data["seal.hcl"]).toContain(`address = "${HELPER}"`);
+    expect(seal.data["seal.hcl"]).toContain('tls_server_name = "vault-helper.example.internal"');
+    expect(seal.data["seal.hcl"]).toContain('key_name = "autounseal"');
+    expect(seal.data["peer-address"]).toBe(HELPER);
+    expect(object(emergency, "Secret", "vault-transit-token", "vault").inputs.stringData).toEqual({ token: "HELPER-EMERGENCY-TOKEN" });
+    expect(named(emergency, "vault-seal-rollout").inputs.sealDigest).not.toEqual(named(normal, "vault-seal-rollout").inputs.sealDigest);
+    expect(emergency.registered.filter((r) => r.type === "pulumi:pulumi:StackReference").map((r) => r.name)).toEqual(["acme/vault-mutual-unseal/helper"]);
+  });
+
+  it("changes nothing else: the same resources, the link on vault-unlock kept", () => {
+    const names = (r: StackRun) => r.registered.map((x) => `${x.type} ${x.name}`).filter((x) => !x.includes("StackReference")).sort();
+    expect(names(emergency)).toEqual(names(normal));
+    expect(named(emergency, "seal-of-vault-transit").inputs).toEqual(named(normal, "seal-of-vault-transit").inputs);
+    // Only the two seal objects differ: no StatefulSet or other object changes for the switch.
+    const byName = (r: StackRun) => new Map(k8s(r).map((x) => [x.name, JSON.stringify(x.inputs)]));
+    const before = byName(normal);
+    const changed = [...byName(emergency)].filter(([name, inputs]) => before.get(name) !== inputs).map(([name]) => name);
+    expect(changed.sort()).toEqual(["seal-of-vault-seal", "seal-of-vault-token"]);
+  });
+});
+
+describe("primary stack, bad config", () => {
+  it("fails with every problem before any resource is registered", async () => {
+    const run = await runStack("primary", { ...PRIMARY, replicas: 2, keyThreshold: 5, helperAddress: "http://helper:8200", emergency: true });
+    expect(run.error).toBeInstanceOf(Error);
+    const message = (run.error as Error).message;
+    for (const key of ["replicas", "keyThreshold", "helperAddress", "emergency"]) expect(message).toContain(`vault-mutual-unseal:${key}`);
+    expect(run.registered).toEqual([]);
+  });
+});
+
+describe("index.ts", () => {
+  it("refuses a stack it has no program for, naming the ones it has", async () => {
+    const run = await runStack("staging", PRIMARY);
+    expect((run.error as Error).message).toMatch(/stack "staging" has no program: .* "primary" and "helper"/);
+    expect(run.registered).toEqual([]);
+  });
+});

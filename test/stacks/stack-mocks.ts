@@ -1,0 +1,110 @@
+/**
+ * Mocks for running a whole stack program (index.ts) under `pulumi.runtime.setMocks`: the
+ * stack name and config are set first, every registration is recorded (secrets unwrapped,
+ * their paths kept), dynamic resources and StackReferences answer with plausible outputs,
+ * and any provider function call fails the test. Each scenario gets fresh modules
+ * (jest.resetModules), so the program runs again from its first line.
+ */
+import type * as PulumiModule from "@pulumi/pulumi";
+import type { Registered } from "../pulumi/harness";
+
+const SIG_KEY = "4dabf18193072939515e22adb298388d";
+const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
+
+function unwrap(v: unknown, path: string, secrets: string[]): unknown {
+  if (Array.isArray(v)) return v.map((x, i) => unwrap(x, `${path}[${i}]`, secrets));
+  if (v && typeof v === "object") {
+    const o = v as Record<string, unknown>;
+    if (o[SIG_KEY] === SECRET_SIG) {
+      secrets.push(path);
+      return unwrap(o.value, path, []);
+    }
+    return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, unwrap(x, path ? `${path}.${k}` : k, secrets)]));
+  }
+  return v;
+}
+
+export const CERT = (n: string) => `-----BEGIN CERTIFICATE-----\nmock-${n}\n-----END CERTIFICATE-----\n`;
+export const KUBECONFIG = "apiVersion: v1\nkind: Config\n# mock kubeconfig with credentials\n";
+
+/** What the dynamic resources and StackReferences answer, by resource name. */
+function outputsFor(type: string, name: string, stackOutputs: Record<string, unknown>): Record<string, unknown> {
+  switch (type) {
+    case "tls:index/privateKey:PrivateKey":
+      return { privateKeyPem: `-----BEGIN EC PRIVATE KEY-----\nmock-${name}\n-----END EC PRIVATE KEY-----\n` };
+    case "tls:index/selfSignedCert:SelfSignedCert":
+    case "tls:index/locallySignedCert:LocallySignedCert":
+      return { certPem: CERT(name) };
+    case "tls:index/certRequest:CertRequest":
+      return { certRequestPem: `csr-${name}` };
+    case "random:index/randomBytes:RandomBytes":
+      return { base64: Buffer.alloc(32, 7).toString("base64") };
+    case "pulumi:pulumi:StackReference":
+      return { outputs: stackOutputs, secretOutputNames: Object.keys(stackOutputs) };
+  }
+  if (!type.startsWith("pulumi-nodejs:dynamic")) return {};
+  if (name.endsWith("-init")) return { keys: [`key1-${name}`, `key2-${name}`, `key3-${name}`], rootToken: `root-${name}`, adopted: false };
+  if (name.endsWith("-transit") || name.endsWith("-emergency-link")) return { token: `token-${name}`, accessor: `accessor-${name}`, ttlSeconds: 2592000, periodSeconds: 2592000, tokenHealthy: true, tokenVerdict: "healthy" };
+  if (name.endsWith("-unseal")) return { unsealedNodes: ["pod-0"], sealedNodes: [], sealType: "shamir" };
+  if (name.endsWith("-seal-migration")) return { sealType: "transit", changed: true };
+  if (name.endsWith("-transit-key-backup")) return { backup: `BACKUP-OF-THE-KEY`, keyVersion: 1, latestVersion: 1 };
+  if (name.endsWith("-key-copy")) return { helperVersion: 1, inSync: true, verdict: "in sync" };
+  if (name.endsWith("-seal-rollout")) return { rolledDigest: "digest" };
+  throw new Error(`no mock outputs for dynamic resource ${name}`);
+}
+
+export interface StackRun {
+  registered: Registered[];
+  /** The program's exports, or the error it threw. */
+  outputs?: Record<string, unknown>;
+  error?: unknown;
+  pulumi: typeof PulumiModule;
+}
+
+/** Config values as Pulumi stores them: objects, numbers and booleans as JSON text. */
+const asConfig = (config: Record<string, unknown>) =>
+  Object.fromEntries(Object.entries(config).map(([k, v]) => [`vault-mutual-unseal:${k}`, typeof v === "string" ? v : JSON.stringify(v)]));
+
+export async function runStack(stack: string, config: Record<string, unknown>, stackOutputs: Record<string, unknown> = {}): Promise<StackRun> {
+  jest.resetModules();
+  const pulumi = (await import("@pulumi/pulumi")) as typeof PulumiModule;
+  const registered: Registered[] = [];
+  await pulumi.runtime.setMocks({
+    newResource(args) {
+      const secretPaths: string[] = [];
+      const inputs = unwrap(args.inputs, "", secretPaths) as Record<string, unknown>;
+      registered.push({ type: args.type, name: args.name, custom: args.custom ?? true, inputs, secretPaths });
+      return { id: `${args.name}-id`, state: { ...inputs, ...outputsFor(args.type, args.name, stackOutputs) } };
+    },
+    call(args) {
+      throw new Error(`unexpected provider function call ${args.token}: the stacks must not read live state`);
+    },
+  }, "vault-mutual-unseal", stack, false);
+  const secretKeys = "kubeconfig" in config ? ["vault-mutual-unseal:kubeconfig"] : [];
+  pulumi.runtime.setAllConfig(asConfig(config), secretKeys);
+  const run: StackRun = { registered, pulumi };
+  try {
+    run.outputs = (await import("../../index")) as unknown as Record<string, unknown>;
+  } catch (e) {
+    run.error = e;
+  }
+  // Registrations wait for their dependencies (and dynamic providers are serialized first):
+  // settle until the set of registrations stops growing.
+  const settings = (await import("@pulumi/pulumi/runtime/settings")) as unknown as { waitForRPCs(): Promise<void> };
+  for (let stable = 0, last = -1; stable < 3;) {
+    await settings.waitForRPCs();
+    await new Promise((r) => setTimeout(r, 50));
+    stable = registered.length === last ? stable + 1 : 0;
+    last = registered.length;
+  }
+  return run;
+}
+
+/** The resolved value of an output and whether it is secret. */
+export async function resolved<T>(o: unknown): Promise<{ value: T; secret: boolean }> {
+  const out = o as PulumiModule.Output<T>;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const secret = await (out as any).isSecret;
+  const value = await new Promise<T>((resolve) => out.apply((v) => resolve(v)));
+  return { value, secret };
+}
