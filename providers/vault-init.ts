@@ -16,6 +16,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { AlreadyInitializedError, InputError, VaultOpError } from "../core/errors";
 import { initCluster, initProblems } from "../core/steps/init";
+import { SealStatus } from "../core/vault-client";
+import { waitFor } from "../core/wait";
 import { VaultClient } from "../core/vault-client";
 import { clusterIdentity, NodeAccess, NodeAccessArgs, nodeAccessProblems, withNodes } from "./node-access";
 import { ProviderOps, trampoline } from "./project-require";
@@ -139,7 +141,13 @@ async function create(inputs: VaultInitInputs): Promise<pulumi.dynamic.CreateRes
   return withNodes(inputs.nodes, async (nodes) => {
     const client = nodes.client(nodes.nodeIds()[0]);
     const id = `vault-init:${clusterIdentity(inputs.nodes)}`;
-    const status = await client.sealStatus();
+    // On a first `pulumi up` the pod was created moments ago (its StatefulSet does not wait
+    // for readiness): wait until its API answers before asking anything of it.
+    let status!: SealStatus;
+    await waitFor(`${client.address} to answer before init`, async () => {
+      status = await client.sealStatus();
+      return { done: true, state: "answering" };
+    }, { timeoutMs: 300_000, intervalMs: 1000 });
     if (status.initialized) {
       if (!inputs.adopt) {
         const refused = new AlreadyInitializedError(client.address);
