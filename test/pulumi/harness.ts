@@ -22,7 +22,8 @@ export interface Registered {
 const SIG_KEY = "4dabf18193072939515e22adb298388d";
 const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
 
-function unwrap(v: unknown, path: string, secrets: string[]): unknown {
+/** Resolves secret wrappers in mock inputs, recording the paths that were secret. */
+export function unwrap(v: unknown, path: string, secrets: string[]): unknown {
   if (Array.isArray(v)) return v.map((x, i) => unwrap(x, `${path}[${i}]`, secrets));
   if (v && typeof v === "object") {
     const o = v as Record<string, unknown>;

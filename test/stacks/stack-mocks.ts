@@ -6,23 +6,7 @@
  * (jest.resetModules), so the program runs again from its first line.
  */
 import type * as PulumiModule from "@pulumi/pulumi";
-import type { Registered } from "../pulumi/harness";
-
-const SIG_KEY = "4dabf18193072939515e22adb298388d";
-const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
-
-function unwrap(v: unknown, path: string, secrets: string[]): unknown {
-  if (Array.isArray(v)) return v.map((x, i) => unwrap(x, `${path}[${i}]`, secrets));
-  if (v && typeof v === "object") {
-    const o = v as Record<string, unknown>;
-    if (o[SIG_KEY] === SECRET_SIG) {
-      secrets.push(path);
-      return unwrap(o.value, path, []);
-    }
-    return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, unwrap(x, path ? `${path}.${k}` : k, secrets)]));
-  }
-  return v;
-}
+import { unwrap, type Registered } from "../pulumi/harness";
 
 export const CERT = (n: string) => `-----BEGIN CERTIFICATE-----\nmock-${n}\n-----END CERTIFICATE-----\n`;
 export const KUBECONFIG = "apiVersion: v1\nkind: Config\n# mock kubeconfig with credentials\n";
