@@ -42,6 +42,8 @@ export interface VaultInitArgs {
   rootTokenPgpKey?: pulumi.Input<string>;
   /** The keys and root token of an earlier init, to take over an initialized cluster instead of refusing it. */
   adopt?: pulumi.Input<{ keys: pulumi.Input<pulumi.Input<string>[]>; rootToken: pulumi.Input<string> }>;
+  /** How long create waits for the first node's API (a pod created moments ago); default 300000. */
+  startTimeoutMs?: pulumi.Input<number>;
 }
 
 export interface VaultInitInputs {
@@ -53,6 +55,7 @@ export interface VaultInitInputs {
   pgpKeys?: string[];
   rootTokenPgpKey?: string;
   adopt?: { keys: string[]; rootToken: string };
+  startTimeoutMs?: number;
 }
 
 export interface VaultInitOutputs extends VaultInitInputs {
@@ -147,7 +150,7 @@ async function create(inputs: VaultInitInputs): Promise<pulumi.dynamic.CreateRes
     await waitFor(`${client.address} to answer before init`, async () => {
       status = await client.sealStatus();
       return { done: true, state: "answering" };
-    }, { timeoutMs: 300_000, intervalMs: 1000 });
+    }, { timeoutMs: inputs.startTimeoutMs ?? 300_000, intervalMs: 1000 });
     if (status.initialized) {
       if (!inputs.adopt) {
         const refused = new AlreadyInitializedError(client.address);

@@ -222,7 +222,8 @@ export class LocalCluster implements NodeControl {
 
   private async waitApi(n: LocalNode, logFile: string): Promise<void> {
     const client = this.client(n.id);
-    const deadline = Date.now() + 30_000;
+    // Generous: on a loaded 2-core machine a starting server can take many seconds.
+    const deadline = Date.now() + 90_000;
     for (;;) {
       const p = n.proc!;
       if (p.exitCode !== null || p.signalCode !== null) {
@@ -232,7 +233,7 @@ export class LocalCluster implements NodeControl {
         await client.sealStatus();
         return;
       } catch {
-        if (Date.now() > deadline) throw new Error(`${n.id} did not answer on ${this.address(n.id)} within 30 s. End of its log:\n${this.logTail(logFile)}`);
+        if (Date.now() > deadline) throw new Error(`${n.id} did not answer on ${this.address(n.id)} within 90 s. End of its log:\n${this.logTail(logFile)}`);
         await sleep(50);
       }
     }
