@@ -35,8 +35,18 @@ function vaultAdmin(): VaultClient {
   return m.admin("vault");
 }
 
+/**
+ * Reads the secret through vault's Service. Like a Kubernetes Service, it routes to a node
+ * only after its readiness probe (every 100 ms) saw it unsealed, so a read right after a
+ * restart may find no ready node yet: allow the Service that moment (a few seconds at most).
+ */
 async function readSecret(): Promise<string> {
-  return ((await vaultAdmin().read<{ data: { value: string } }>("kv/probe")).body.data.value);
+  let value = "";
+  await waitFor("the secret through vault's Service", async () => {
+    value = (await vaultAdmin().read<{ data: { value: string } }>("kv/probe")).body.data.value;
+    return { done: true, state: "read" };
+  }, { timeoutMs: 5_000, intervalMs: 100 });
+  return value;
 }
 
 beforeAll(async () => {
@@ -55,6 +65,7 @@ beforeAll(async () => {
   await active.write("kv/probe", SECRET);
   // Standbys learn the new mount from Raft a moment later; reads go through the Service.
   await waitFor("the secret to be readable through vault's Service", async () => ({ done: (await readSecret()) === SECRET.value, state: "not yet" }), { timeoutMs: 30_000 });
+  // (Standbys learn of the new mount a moment after the active node.)
 });
 
 afterAll(async () => {
