@@ -29,6 +29,12 @@ export interface NodeControl {
   runningSealDigest(nodeId: string): Promise<string | undefined>;
   /** Stops the node and starts it with the applied settings; resolves once its API answers. */
   restart(nodeId: string): Promise<void>;
+  /**
+   * Optional: take the node out of client traffic before it steps down and is restarted,
+   * so clients meet only standbys while leadership moves (a preStop on Kubernetes does the
+   * same for the stop itself). Undone by the node's restart.
+   */
+  drain?(nodeId: string): Promise<void>;
 }
 
 /** A digest of seal settings (key order ignored), to tell which nodes run them without keeping the token around. */

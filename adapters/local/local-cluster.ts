@@ -253,16 +253,21 @@ export class LocalCluster implements NodeControl {
   async stop(id: string, signal: "SIGTERM" | "SIGKILL" = "SIGTERM"): Promise<void> {
     const n = this.node(id);
     if (!n.proc || !this.isRunning(id)) return;
-    if (signal === "SIGTERM" && this.opts.preStopMs) {
-      n.draining = true;
-      await sleep(this.opts.preStopMs);
-    }
+    if (signal === "SIGTERM") await this.drain(id);
     n.proc.kill(signal);
     // A stepped-down active node can take ~10 s to exit (its HA loop sleeps before it notices).
     const timer = setTimeout(() => n.proc?.kill("SIGKILL"), 30_000);
     await n.exited;
     clearTimeout(timer);
     n.draining = false;
+  }
+
+  /** Leaves the Service (readiness fails) and gives it preStopMs to notice. */
+  async drain(id: string): Promise<void> {
+    const n = this.node(id);
+    if (n.draining || !this.opts.preStopMs) return;
+    n.draining = true;
+    await sleep(this.opts.preStopMs);
   }
 
   /** Stop, then start with the applied settings. A config that does not render leaves the node running. */

@@ -121,6 +121,7 @@ async function roll(cluster: NodeControl, pending: () => Promise<string[]>, o: R
   todo = await pending();
   if (!todo.includes(active)) return;
   if (cluster.nodeIds().length > 1) {
+    await cluster.drain?.(active);
     const next = await stepDown(cluster, active, o.adminToken, o.timeoutMs);
     o.log?.(`${cluster.name}: ${active} stepped down, ${next} is active`);
   }
