@@ -19,7 +19,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { InputError, VaultApiError } from "../core/errors";
 import { activeClient, findActive } from "../core/steps/node-state";
 import { tokenHealth } from "../core/steps/token-health";
-import { durationSeconds, normMount, provisionTransitLink } from "../core/steps/transit-link";
+import { durationSeconds, normMount, provisionTransitLink, TransitLinkOptions } from "../core/steps/transit-link";
 import { clusterIdentity, NodeAccess, NodeAccessArgs, nodeAccessProblems, withNodes } from "./node-access";
 import { ProviderOps, trampoline } from "./project-require";
 import {
@@ -49,17 +49,11 @@ export interface TransitLinkArgs {
   createKey?: pulumi.Input<boolean>;
 }
 
-export interface TransitLinkInputs {
+/** The core's link options (documented there), minus the earlier token, which comes from the state. */
+export interface TransitLinkInputs extends Omit<TransitLinkOptions, "existing"> {
   version?: number;
   nodes: NodeAccess;
   rootToken: string;
-  mountPath: string;
-  keyName: string;
-  policyName?: string;
-  allowBackup?: boolean;
-  tokenPeriod?: string;
-  displayName?: string;
-  createKey?: boolean;
 }
 
 export interface TransitLinkOutputs extends TransitLinkInputs {
