@@ -96,7 +96,7 @@ export class HelperBackup extends pulumi.ComponentResource {
     const emergency = new TransitLink(`${name}-emergency-link`, {
       nodes, rootToken: this.rootToken, mountPath: args.mountPath ?? "transit/", keyName: args.keyName ?? "autounseal",
       policyName: "autounseal-seal-of-vault", createKey: false, allowBackup: false, tokenPeriod: args.tokenPeriod ?? "720h",
-      displayName: "emergency-seal-of-vault",
+      displayName: "emergency-seal-of-vault", keepAlive: true,
     }, { ...child, dependsOn: [restore] });
 
     this.address = cluster.address;

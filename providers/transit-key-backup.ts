@@ -6,8 +6,9 @@
  *
  * - create/update take a backup (the core's backupTransitKey); the key must have been made
  *   exportable with plaintext backup (TransitLink allowBackup, irreversible on the server).
- * - read (refresh) records the key's latest version; `diff` turns a backup older than that
- *   (the key was rotated) into an update, which takes a new backup.
+ * - read (refresh) records the key's latest version, and diff takes the same look on every
+ *   `up` and preview (live-state.ts): a backup older than that (the key was rotated) is an
+ *   update, which takes a new backup, with no `--refresh` needed.
  * - delete does nothing: the key stays, and a backup that was handed out cannot be recalled.
  */
 import * as pulumi from "@pulumi/pulumi";
@@ -15,6 +16,7 @@ import { backupTransitKey, checkKeyDrift, KeyRef } from "../core/steps/key-copy"
 import { activeClient, findActive } from "../core/steps/node-state";
 import { normMount } from "../core/steps/transit-link";
 import { clusterIdentity, NodeAccess, NodeAccessArgs, nodeAccessProblems, withNodes } from "./node-access";
+import { stateNow } from "./live-state";
 import { ProviderOps, trampoline } from "./project-require";
 import { changedKeys, checked, checkVersion, Failures, requiredString, withSecretOutputs } from "./provider-inputs";
 
@@ -60,9 +62,12 @@ async function check(_olds: Partial<TransitKeyBackupInputs>, news: TransitKeyBac
   return checked(news, f);
 }
 
-async function diff(_id: string, olds: TransitKeyBackupOutputs, news: TransitKeyBackupInputs): Promise<pulumi.dynamic.DiffResult> {
-  const stale = typeof olds.latestVersion === "number" && typeof olds.keyVersion === "number" && olds.keyVersion < olds.latestVersion;
-  return { changes: changedKeys<TransitKeyBackupInputs>(olds, news, INPUT_KEYS).length > 0 || stale, replaces: [] };
+async function diff(id: string, olds: TransitKeyBackupOutputs, news: TransitKeyBackupInputs): Promise<pulumi.dynamic.DiffResult> {
+  if (changedKeys<TransitKeyBackupInputs>(olds, news, INPUT_KEYS).length > 0) return { changes: true, replaces: [] };
+  // The key as it is now on the unsealer: rotated since the backup means a new backup.
+  const now = await stateNow(read, id, olds);
+  const stale = typeof now.latestVersion === "number" && typeof now.keyVersion === "number" && now.keyVersion < now.latestVersion;
+  return { changes: stale, replaces: [] };
 }
 
 async function take(inputs: TransitKeyBackupInputs): Promise<TransitKeyBackupOutputs> {

@@ -9,9 +9,9 @@
  * the unsealer tells. So `read` (pulumi refresh, `up --refresh`, or every run with
  * `options: refresh: always` in Pulumi.yaml) asks the unsealer for the key's latest version
  * and the helper for its copy's (or, when the helper is sealed, the unsealer's record of its
- * last backup) and stores `inSync`/`verdict`; `diff` then reports a change, and the update
- * copies again. Without a refresh a stale copy goes unnoticed until the next one: that is
- * the documented cost of keeping `diff` free of network calls (previews in pull requests).
+ * last backup) and stores `inSync`/`verdict`; `diff` takes the same look on every `up` and
+ * preview (live-state.ts; the recorded state decides when the servers cannot be asked), and
+ * a drift is a change: the update copies again, with no `--refresh` needed.
  * With `failOnDrift` (default) a copy that is still behind after the update fails the run
  * loudly instead of leaving a deadlock path that breaks at the next leader change.
  *
@@ -26,6 +26,7 @@ import { activeClient, findActive } from "../core/steps/node-state";
 import { normMount } from "../core/steps/transit-link";
 import { VaultClient } from "../core/vault-client";
 import { clusterIdentity, NodeAccess, NodeAccessArgs, nodeAccessProblems, withNodes } from "./node-access";
+import { stateNow } from "./live-state";
 import { ProviderOps, trampoline } from "./project-require";
 import { changedKeys, checked, checkVersion, Failures, optionalBoolean, requiredString, withSecretOutputs } from "./provider-inputs";
 
@@ -90,9 +91,11 @@ async function check(_olds: Partial<TransitKeyCopyInputs>, news: TransitKeyCopyI
   return checked({ ...news, failOnDrift: news.failOnDrift ?? true }, f);
 }
 
-async function diff(_id: string, olds: TransitKeyCopyOutputs, news: TransitKeyCopyInputs): Promise<pulumi.dynamic.DiffResult> {
-  // A drift recorded by read is a change: the update copies again.
-  return { changes: changedKeys<TransitKeyCopyInputs>(olds, news, INPUT_KEYS).length > 0 || olds.inSync === false, replaces: [] };
+async function diff(id: string, olds: TransitKeyCopyOutputs, news: TransitKeyCopyInputs): Promise<pulumi.dynamic.DiffResult> {
+  if (changedKeys<TransitKeyCopyInputs>(olds, news, INPUT_KEYS).length > 0) return { changes: true, replaces: [] };
+  // A drift seen now (or recorded by a refresh) is a change: the update copies again.
+  const now = await stateNow(read, id, olds);
+  return { changes: now.inSync === false, replaces: [] };
 }
 
 /** An unsealed helper node, waiting as for any node; says plainly that the helper must be unsealed. */

@@ -6,7 +6,8 @@
  *   then compare the helper's version with `latestVersion` (the key's latest version on the
  *   unsealer, as the primary stack last saw it). A copy behind it FAILS the run: a stale copy
  *   breaks the deadlock path silently at `vault`'s next leader change (design.md §3).
- * - read (refresh) records the helper's version; diff turns "behind" into an update.
+ * - read (refresh) records the helper's version, and diff takes the same look on every `up`
+ *   and preview (live-state.ts): a copy behind (or lost) is an update, which restores again.
  * - delete leaves the copy on the helper: it is Vault data, the last resort in a deadlock.
  */
 import * as pulumi from "@pulumi/pulumi";
@@ -15,6 +16,7 @@ import { KeyRef, restoreTransitKey } from "../core/steps/key-copy";
 import { activeClient, findActive } from "../core/steps/node-state";
 import { normMount, readTransitKey } from "../core/steps/transit-link";
 import { clusterIdentity, NodeAccess, NodeAccessArgs, nodeAccessProblems, withNodes } from "./node-access";
+import { stateNow } from "./live-state";
 import { ProviderOps, trampoline } from "./project-require";
 import { changedKeys, checked, checkVersion, Failures, optionalBoolean, requiredString, wholeNumber, withSecretOutputs } from "./provider-inputs";
 
@@ -64,7 +66,7 @@ export function restoreVerdict(ref: KeyRef, helperVersion: number, latestVersion
         inSync: false,
         verdict:
           `DRIFT: the helper holds version ${helperVersion} of ${where} but the unsealer's key is at version ${latestVersion}; the deadlock path breaks ` +
-          `at vault's next leader change. Run \`pulumi up --refresh\` on the primary stack (it takes a new backup), then \`pulumi up\` on the helper stack.`,
+          `at vault's next leader change. Run \`pulumi up\` on the primary stack (it takes a new backup of the rotated key), then \`pulumi up\` on the helper stack.`,
       };
 }
 
@@ -82,8 +84,11 @@ async function check(_olds: Partial<TransitKeyRestoreInputs>, news: TransitKeyRe
   return checked({ ...news, failOnDrift: news.failOnDrift ?? true }, f);
 }
 
-async function diff(_id: string, olds: TransitKeyRestoreOutputs, news: TransitKeyRestoreInputs): Promise<pulumi.dynamic.DiffResult> {
-  return { changes: changedKeys<TransitKeyRestoreInputs>(olds, news, INPUT_KEYS).length > 0 || olds.inSync === false, replaces: [] };
+async function diff(id: string, olds: TransitKeyRestoreOutputs, news: TransitKeyRestoreInputs): Promise<pulumi.dynamic.DiffResult> {
+  if (changedKeys<TransitKeyRestoreInputs>(olds, news, INPUT_KEYS).length > 0) return { changes: true, replaces: [] };
+  // The helper's copy as it is now: lost or behind (a rebuilt helper) is a change, and the update restores it.
+  const now = await stateNow(read, id, olds);
+  return { changes: now.inSync === false, replaces: [] };
 }
 
 async function restore(inputs: TransitKeyRestoreInputs): Promise<TransitKeyRestoreOutputs> {

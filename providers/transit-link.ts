@@ -12,8 +12,9 @@
  *   cluster is reached) is an update.
  * - delete revokes the token by accessor (a credential, not Vault data) and keeps the mount,
  *   the key and the policy: the key wraps the sealed cluster's root key.
- * - read (refresh) records the token's TTL and health; a dead token (expired, revoked) makes
- *   the next `up` issue a new one.
+ * - read (refresh) records the token's TTL and health, and diff takes the same look on every
+ *   `up` and preview (live-state.ts): a dead token (expired, revoked) makes the update issue
+ *   a new one; with `keepAlive`, a token below half its period is renewed (renew-self).
  */
 import * as pulumi from "@pulumi/pulumi";
 import { InputError, VaultApiError } from "../core/errors";
@@ -21,6 +22,7 @@ import { activeClient, findActive } from "../core/steps/node-state";
 import { tokenHealth } from "../core/steps/token-health";
 import { durationSeconds, normMount, provisionTransitLink, TransitLinkOptions } from "../core/steps/transit-link";
 import { clusterIdentity, NodeAccess, NodeAccessArgs, nodeAccessProblems, withNodes } from "./node-access";
+import { stateNow } from "./live-state";
 import { ProviderOps, trampoline } from "./project-require";
 import {
   changedKeys, checked, checkVersion, containsUnknown, Failures, isUnknown, optionalBoolean, optionalString, reasonOf, requiredString,
@@ -47,6 +49,11 @@ export interface TransitLinkArgs {
   displayName?: pulumi.Input<string>;
   /** Create the key when missing (default true; false on a helper, whose key is restored from a backup). */
   createKey?: pulumi.Input<boolean>;
+  /**
+   * Renew the token whenever a `pulumi up` finds it below half its period (default false).
+   * For a token no seal renews while it waits: the helper's emergency token.
+   */
+  keepAlive?: pulumi.Input<boolean>;
 }
 
 /** The core's link options (documented there), minus the earlier token, which comes from the state. */
@@ -54,6 +61,7 @@ export interface TransitLinkInputs extends Omit<TransitLinkOptions, "existing"> 
   version?: number;
   nodes: NodeAccess;
   rootToken: string;
+  keepAlive?: boolean;
 }
 
 export interface TransitLinkOutputs extends TransitLinkInputs {
@@ -69,7 +77,12 @@ export interface TransitLinkOutputs extends TransitLinkInputs {
   tokenVerdict: string;
 }
 
-const INPUT_KEYS = ["version", "nodes", "rootToken", "mountPath", "keyName", "policyName", "allowBackup", "tokenPeriod", "displayName", "createKey"] as const;
+const INPUT_KEYS = ["version", "nodes", "rootToken", "mountPath", "keyName", "policyName", "allowBackup", "tokenPeriod", "displayName", "createKey", "keepAlive"] as const;
+
+/** A kept-alive token below half its period: the next update renews it. */
+function needsRenewal(o: TransitLinkOutputs): boolean {
+  return o.keepAlive === true && o.periodSeconds > 0 && o.ttlSeconds < o.periodSeconds / 2;
+}
 
 async function check(_olds: Partial<TransitLinkInputs>, news: TransitLinkInputs): Promise<pulumi.dynamic.CheckResult<TransitLinkInputs>> {
   const f = new Failures();
@@ -82,6 +95,7 @@ async function check(_olds: Partial<TransitLinkInputs>, news: TransitLinkInputs)
   f.field(n, "policyName", "policyName", optionalString);
   f.field(n, "allowBackup", "allowBackup", optionalBoolean);
   f.field(n, "createKey", "createKey", optionalBoolean);
+  f.field(n, "keepAlive", "keepAlive", optionalBoolean);
   f.field(n, "displayName", "displayName", optionalString);
   f.field(n, "tokenPeriod", "tokenPeriod", (v) => {
     if (v === undefined) return undefined;
@@ -99,18 +113,22 @@ async function check(_olds: Partial<TransitLinkInputs>, news: TransitLinkInputs)
     tokenPeriod: news.tokenPeriod ?? "720h",
     allowBackup: news.allowBackup ?? false,
     createKey: news.createKey ?? true,
+    keepAlive: news.keepAlive ?? false,
   };
   return checked(inputs, f);
 }
 
-async function diff(_id: string, olds: TransitLinkOutputs, news: TransitLinkInputs): Promise<pulumi.dynamic.DiffResult> {
+async function diff(id: string, olds: TransitLinkOutputs, news: TransitLinkInputs): Promise<pulumi.dynamic.DiffResult> {
   const changed = changedKeys<TransitLinkInputs>(olds, news, INPUT_KEYS);
   const replaces: string[] = [];
   const newCluster = clusterIdentity(news.nodes);
   if (newCluster !== undefined && newCluster !== clusterIdentity(olds.nodes)) replaces.push("nodes");
   if (!containsUnknown(news.mountPath) && normMount(news.mountPath) !== normMount(olds.mountPath)) replaces.push("mountPath");
   if (!containsUnknown(news.keyName) && news.keyName !== olds.keyName) replaces.push("keyName");
-  return { changes: changed.length > 0 || olds.tokenHealthy === false, replaces, deleteBeforeReplace: false };
+  if (changed.length > 0) return { changes: true, replaces, deleteBeforeReplace: false };
+  // The token as it is now: dead or at risk means the update issues or renews one.
+  const now = await stateNow(read, id, olds);
+  return { changes: now.tokenHealthy === false || needsRenewal(now), replaces, deleteBeforeReplace: false };
 }
 
 async function provision(inputs: TransitLinkInputs, existing?: { token: string; accessor: string }): Promise<TransitLinkOutputs> {
@@ -126,7 +144,12 @@ async function provision(inputs: TransitLinkInputs, existing?: { token: string; 
       createKey: inputs.createKey,
       existing,
     });
-    const h = link.health;
+    let h = link.health;
+    if (inputs.keepAlive && !link.tokenCreated && h.ttlSeconds < h.periodSeconds / 2) {
+      // renew-self: the token's default policy allows it, and a renewal by the token itself is what a seal does.
+      await admin.withToken(link.token).write("auth/token/renew-self", {});
+      h = await tokenHealth(admin, link.accessor);
+    }
     return { ...inputs, token: link.token, accessor: link.accessor, policyName: link.policyName, ttlSeconds: h.ttlSeconds, periodSeconds: h.periodSeconds, tokenHealthy: h.healthy, tokenVerdict: h.verdict };
   });
 }

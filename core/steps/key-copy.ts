@@ -24,10 +24,37 @@ export async function backupTransitKey(unsealer: VaultClient, ref: KeyRef): Prom
   return { backup: res.body.data.backup, version: key.latest_version };
 }
 
-/** Restores a backup on the helper under the same mount and name, replacing an older copy. */
+/**
+ * The newest key version a backup holds, read from the backup itself (base64 of the transit
+ * engine's JSON `{ policy: { latest_version, ... }, archived_keys }`); undefined when it is
+ * not in that shape (the server then judges the backup when it is restored).
+ */
+export function backupVersion(backup: string): number | undefined {
+  try {
+    const v = (JSON.parse(Buffer.from(backup, "base64").toString("utf8")) as { policy?: { latest_version?: unknown } }).policy?.latest_version;
+    return typeof v === "number" && Number.isInteger(v) && v > 0 ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Restores a backup on the helper under the same mount and name, replacing an older copy.
+ * Refuses a backup older than the copy already there: `force` would replace the copy and
+ * lose the newer versions, which the sealed cluster may already wrap its root key with.
+ */
 export async function restoreTransitKey(helper: VaultClient, ref: KeyRef, backup: string): Promise<number> {
   const mount = normMount(ref.mountPath);
   await ensureTransitMount(helper, mount);
+  const held = (await readTransitKey(helper, mount, ref.keyName))?.latest_version;
+  const offered = backupVersion(backup);
+  if (held !== undefined && offered !== undefined && offered < held) {
+    throw new InputError(
+      "backup",
+      `the backup of ${mount}/${ref.keyName} holds version ${offered} but ${helper.address} already has version ${held}: restoring it would lose the newer versions. ` +
+        `Take a fresh backup on the unsealer (\`pulumi up\` on the primary stack) and restore that.`,
+    );
+  }
   await helper.write(`${mount}/restore/${ref.keyName}`, { backup, force: true });
   return (await readTransitKey(helper, mount, ref.keyName))!.latest_version;
 }

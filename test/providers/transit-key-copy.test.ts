@@ -1,6 +1,6 @@
 /**
  * TransitKeyCopy through its provider object: the key is copied to a helper; after a
- * rotation on the unsealer `read` reports the drift, `diff` asks for an update, and the
+ * rotation on the unsealer `diff` (no refresh) and `read` see the drift, and the
  * update copies the new version. With the helper sealed, read falls back to the unsealer's
  * record of its last backup. A key that may not be backed up fails with the core's advice.
  */
@@ -63,9 +63,11 @@ test("create copies the key to the helper, in sync", async () => {
   expect(Buffer.from(pt, "base64").toString()).toBe("barrier");
 });
 
-test("after a rotation read reports the drift, diff asks for an update, the update copies the new version", async () => {
+test("after a rotation diff asks for an update with no refresh; read reports the drift; the update copies the new version", async () => {
   expect(await provider.diff!(state.id, state.outs, inputs)).toEqual({ changes: false, replaces: [] });
   await rotateTransitKey(unsealerAdmin, "transit", "autounseal");
+  // The state still says "in sync": diff looks at the servers itself (a plain `pulumi up` sees the drift).
+  expect(await provider.diff!(state.id, state.outs, inputs)).toEqual({ changes: true, replaces: [] });
 
   const found = await read(provider, state);
   expect(found.outs).toMatchObject({ latestVersion: 2, helperVersion: 1, inSync: false });

@@ -2,13 +2,15 @@
  * TransitLink through its provider object on a real unsealer: create issues a periodic
  * orphan token that can encrypt with the key; update keeps it; a new period issues a new
  * one and leaves the old alive (nodes may still run with it); read sees a revoked token and
- * the update that follows replaces it; delete revokes the token and keeps mount, key and policy.
+ * the update that follows replaces it (diff alone sees it too); keepAlive renews a token no
+ * seal renews; delete revokes the token and keeps mount, key and policy.
  */
 import { LocalCluster } from "../../adapters/local/local-cluster";
 import { VaultApiError } from "../../core/errors";
 import { initCluster } from "../../core/steps/init";
 import { unsealCluster } from "../../core/steps/unseal";
 import { VaultClient } from "../../core/vault-client";
+import { sleep } from "../../core/wait";
 import { TransitLinkInputs, TransitLinkOutputs, transitLinkProvider as provider } from "../../providers/transit-link";
 import { Lab, newLab } from "../support/servers";
 import { checkNew, create, LocalAccess, read, State, update } from "./harness";
@@ -77,6 +79,8 @@ test("read records a revoked token; diff asks for an update, which issues a new 
   expect(await provider.diff!(created.id, read0.outs, inputs)).toEqual({ changes: false, replaces: [], deleteBeforeReplace: false });
 
   await admin.write("auth/token/revoke-accessor", { accessor: created.outs.accessor });
+  // No refresh needed: diff itself finds the token gone.
+  expect((await provider.diff!(created.id, created.outs, inputs)).changes).toBe(true);
   const read1 = await read(provider, created);
   expect(read1.outs).toMatchObject({ tokenHealthy: false, ttlSeconds: 0 });
   expect(read1.outs.tokenVerdict).toContain("expired or was revoked");
@@ -86,6 +90,26 @@ test("read records a revoked token; diff asks for an update, which issues a new 
   expect(renewed.outs.accessor).not.toBe(created.outs.accessor);
   expect(renewed.outs.tokenHealthy).toBe(true);
   created = renewed;
+});
+
+test("keepAlive: a token no seal renews is renewed by the update once below half its period; without it nothing changes", async () => {
+  const kept = await checkNew(provider, { ...inputs, keyName: "standby-key", tokenPeriod: "10s", keepAlive: true });
+  const made = await create(provider, kept);
+  expect(made.outs).toMatchObject({ keepAlive: true, periodSeconds: 10 });
+  expect(await provider.diff!(made.id, made.outs, kept)).toMatchObject({ changes: false });
+
+  // Nothing renews it (no seal uses it): past half its period.
+  await sleep(6000);
+  const unkept = { ...kept, keepAlive: false };
+  expect(await provider.diff!(made.id, { ...made.outs, keepAlive: false }, unkept)).toMatchObject({ changes: false });
+  expect(await provider.diff!(made.id, made.outs, kept)).toMatchObject({ changes: true });
+
+  const renewed = await update(provider, made, kept);
+  expect(renewed.outs.accessor).toBe(made.outs.accessor);
+  expect(renewed.outs.ttlSeconds).toBeGreaterThan(5);
+  const ttl = (await admin.write<{ data: { ttl: number } }>("auth/token/lookup-accessor", { accessor: made.outs.accessor })).body.data.ttl;
+  expect(ttl).toBeGreaterThan(5);
+  await provider.delete!(renewed.id, renewed.outs);
 });
 
 test("delete revokes the token and keeps the mount, the key and the policy; a second delete is fine", async () => {

@@ -43,7 +43,7 @@ describe("helper key drift check", () => {
   it.each([
     [2, 2, true, /^in sync: the helper holds version 2 of transit\/autounseal, the unsealer's latest is 2/],
     [3, 2, true, /^in sync/],
-    [1, 2, false, /^DRIFT: the helper holds version 1 of transit\/autounseal but the unsealer's key is at version 2; .*pulumi up --refresh` on the primary stack/],
+    [1, 2, false, /^DRIFT: the helper holds version 1 of transit\/autounseal but the unsealer's key is at version 2; .*pulumi up` on the primary stack \(it takes a new backup of the rotated key\)/],
   ])("helper at version %i, key at %i: in sync %s", async (helper, latest, inSync, verdict) => {
     const { restoreVerdict } = await import("../../providers/transit-key-restore");
     const v = restoreVerdict({ mountPath: "transit/", keyName: "autounseal" }, helper, latest);
