@@ -18,6 +18,10 @@ type Input<T> = pulumi.Input<T>;
 type Container = k8s.types.input.core.v1.Container;
 
 export const CONSUL_HTTPS_PORT = 8501;
+/** Gossip between every agent and server (TCP and UDP); bound on the pod IP. */
+export const SERF_LAN_PORT = 8301;
+/** Server RPC, from agents and other servers. */
+export const CONSUL_SERVER_PORT = 8300;
 const CONSUL_DIRS = { config: "/consul/config", gossip: "/consul/gossip", tls: "/consul/tls", data: "/consul/data" };
 
 /** What a Consul client agent needs to join a ConsulCluster (an output of ConsulCluster). */
@@ -48,8 +52,13 @@ export interface ConsulClusterArgs {
   /** Size of each data volume; default `10Gi`. */
   storageSize?: Input<string>;
   resources?: Input<k8s.types.input.core.v1.ResourceRequirements>;
-  /** Also prefer spreading pods over zones (hosts are always required to differ). */
-  spreadZones?: boolean;
+  /** Zones too: "preferred" spreads pods over zones where it can, "required" puts at most one per zone; default "none" (hosts always differ). */
+  zoneSpread?: ZoneSpread;
+  /**
+   * Labels of the pods whose client agents use this Consul (`vaultPodLabels` of its Vault
+   * cluster). When set, a NetworkPolicy admits only those pods and the servers themselves.
+   */
+  clientPodLabels?: Record<string, string>;
 }
 
 /** Throws unless `n` is a positive odd integer; returns it. */
@@ -104,14 +113,20 @@ export function containerSecurityContext(add: string[] = []): k8s.types.input.co
   };
 }
 
-/** No two pods of one cluster on a host (required); optionally spread over zones (preferred). */
-export function antiAffinity(labels: Record<string, string>, spreadZones = false): k8s.types.input.core.v1.Affinity {
+/** How a cluster's pods spread over zones: not at all, where the scheduler can, or one per zone. */
+export type ZoneSpread = "none" | "preferred" | "required";
+
+/**
+ * No two pods of one cluster on a host (required), and the zone rule: "required" needs as
+ * many zones as pods (a lost zone then costs one member, never a quorum).
+ */
+export function antiAffinity(labels: Record<string, string>, zoneSpread: ZoneSpread = "none"): k8s.types.input.core.v1.Affinity {
+  const term = (topologyKey: string) => ({ labelSelector: { matchLabels: labels }, topologyKey });
+  const zone = "topology.kubernetes.io/zone";
   return {
     podAntiAffinity: {
-      requiredDuringSchedulingIgnoredDuringExecution: [{ labelSelector: { matchLabels: labels }, topologyKey: "kubernetes.io/hostname" }],
-      ...(spreadZones
-        ? { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: { labelSelector: { matchLabels: labels }, topologyKey: "topology.kubernetes.io/zone" } }] }
-        : {}),
+      requiredDuringSchedulingIgnoredDuringExecution: [term("kubernetes.io/hostname"), ...(zoneSpread === "required" ? [term(zone)] : [])],
+      ...(zoneSpread === "preferred" ? { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: term(zone) }] } : {}),
     },
   };
 }
@@ -143,9 +158,9 @@ export function consulContainer(c: {
     env: [fieldEnv("POD_IP", "status.podIP"), fieldEnv("POD_NAME", "metadata.name"), ...consulCliEnv()],
     ports: [
       { name: "https", containerPort: CONSUL_HTTPS_PORT },
-      { name: "serflan-tcp", containerPort: 8301, protocol: "TCP" },
-      { name: "serflan-udp", containerPort: 8301, protocol: "UDP" },
-      ...(c.server ? [{ name: "server", containerPort: 8300 }] : []),
+      { name: "serflan-tcp", containerPort: SERF_LAN_PORT, protocol: "TCP" },
+      { name: "serflan-udp", containerPort: SERF_LAN_PORT, protocol: "UDP" },
+      ...(c.server ? [{ name: "server", containerPort: CONSUL_SERVER_PORT }] : []),
     ],
     volumeMounts: [
       { name: c.volumes.config, mountPath: CONSUL_DIRS.config, readOnly: true },
@@ -155,8 +170,9 @@ export function consulContainer(c: {
     ],
     // Ready = this server sees a leader (list-peers is answered by the leader only).
     readinessProbe: c.server ? { exec: { command: ["consul", "operator", "raft", "list-peers"] }, periodSeconds: 3, timeoutSeconds: 5, failureThreshold: 2 } : undefined,
-    // Alive = the agent answers; never tied to the leader, or a lost quorum would restart every server.
-    livenessProbe: { tcpSocket: { port: CONSUL_HTTPS_PORT }, initialDelaySeconds: 10, periodSeconds: 10, failureThreshold: 3 },
+    // Alive = the agent answers gossip; never tied to the leader, or a lost quorum would restart every server.
+    // Serf LAN (8301) listens on the pod IP for servers and agents alike; an agent's HTTPS API only on loopback, out of the kubelet's reach.
+    livenessProbe: { tcpSocket: { port: SERF_LAN_PORT }, initialDelaySeconds: 10, periodSeconds: 10, failureThreshold: 3 },
     // The article's sidecar: let the Vault container drain for 6 s, then leave the gossip pool cleanly.
     lifecycle: { preStop: { exec: { command: c.server ? ["consul", "leave"] : ["/bin/sh", "-c", "sleep 6 && consul leave"] } } },
     resources: c.resources ?? { requests: { cpu: "100m", memory: "128Mi" }, limits: { memory: "256Mi" } },
@@ -206,9 +222,9 @@ export class ConsulCluster extends pulumi.ComponentResource {
 
     const ports = [
       { name: "https", port: CONSUL_HTTPS_PORT, targetPort: "https" },
-      { name: "server", port: 8300, targetPort: "server" },
-      { name: "serflan-tcp", port: 8301, targetPort: "serflan-tcp", protocol: "TCP" },
-      { name: "serflan-udp", port: 8301, targetPort: "serflan-udp", protocol: "UDP" },
+      { name: "server", port: CONSUL_SERVER_PORT, targetPort: "server" },
+      { name: "serflan-tcp", port: SERF_LAN_PORT, targetPort: "serflan-tcp", protocol: "TCP" },
+      { name: "serflan-udp", port: SERF_LAN_PORT, targetPort: "serflan-udp", protocol: "UDP" },
     ];
     // Servers must find each other before there is a leader, i.e. before any is ready.
     const headlessSvc = new k8s.core.v1.Service(`${name}-headless`, {
@@ -234,7 +250,7 @@ export class ConsulCluster extends pulumi.ComponentResource {
           metadata: { labels, annotations: { "vault-mutual-unseal/config-checksum": config.data.apply((d) => checksum(JSON.stringify(d))) } },
           spec: {
             securityContext: podSecurityContext(),
-            affinity: antiAffinity(labels, args.spreadZones),
+            affinity: antiAffinity(labels, args.zoneSpread),
             terminationGracePeriodSeconds: 30,
             automountServiceAccountToken: false,
             containers: [consulContainer({ name: "consul", image, server: true, volumes: { config: "config", gossip: "gossip", tls: "tls", data: "data" }, resources: args.resources })],
@@ -251,6 +267,22 @@ export class ConsulCluster extends pulumi.ComponentResource {
         }],
       },
     }, { parent: this });
+
+    if (args.clientPodLabels) {
+      const tcp = (port: number) => ({ protocol: "TCP", port });
+      // Server RPC, gossip and the HTTPS API: from the other servers and from its Vault cluster's agents, nothing else.
+      new k8s.networking.v1.NetworkPolicy(`${name}-netpol`, {
+        metadata: meta(`${cn}-servers`),
+        spec: {
+          podSelector: { matchLabels: labels },
+          policyTypes: ["Ingress"],
+          ingress: [{
+            from: [{ podSelector: { matchLabels: labels } }, { podSelector: { matchLabels: args.clientPodLabels } }],
+            ports: [tcp(CONSUL_SERVER_PORT), tcp(SERF_LAN_PORT), { protocol: "UDP", port: SERF_LAN_PORT }, tcp(CONSUL_HTTPS_PORT)],
+          }],
+        },
+      }, { parent: this });
+    }
 
     this.namespace = ns;
     this.serviceName = svc.metadata.name;

@@ -16,13 +16,15 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { Flavour } from "../core/render/server-config";
+import { AuditDevice } from "../providers/audit-device";
 import { TransitKeyRestore } from "../providers/transit-key-restore";
 import { TransitLink } from "../providers/transit-link";
 import { Unseal } from "../providers/unseal";
 import { VaultInit } from "../providers/vault-init";
 import { clusterAccess } from "./cluster-access";
 import { TlsBundle } from "./pki";
-import { VaultCluster, VaultStorageArgs } from "./vault-cluster";
+import { ZoneSpread } from "./consul-cluster";
+import { VaultCluster, VaultExposeArgs, VaultStorageArgs } from "./vault-cluster";
 
 type Input<T> = pulumi.Input<T>;
 
@@ -36,6 +38,9 @@ export interface HelperBackupArgs {
   replicas?: number;
   /** Default Raft. */
   storage?: VaultStorageArgs;
+  zoneSpread?: ZoneSpread;
+  /** How `vault`'s emergency seal reaches the helper from its Kubernetes cluster. */
+  expose?: VaultExposeArgs;
   /** The helper's server certificate, issued by the primary's CA (which `vault`'s seal trusts). */
   tls: Input<TlsBundle>;
   /** A name in that certificate, checked by the providers' port-forwards and by `vault`'s emergency seal. */
@@ -76,7 +81,7 @@ export class HelperBackup extends pulumi.ComponentResource {
 
     const cluster = new VaultCluster(`${name}-vault`, {
       clusterName: cn, namespace: args.namespace, flavour: args.flavour, image: args.image, replicas,
-      storage: args.storage ?? { type: "raft" }, tls: args.tls,
+      storage: args.storage ?? { type: "raft" }, tls: args.tls, zoneSpread: args.zoneSpread, expose: args.expose,
     }, { parent: this });
     const nodes = clusterAccess({
       kubeconfig: args.kubeconfig, context: args.context, namespace: args.namespace, clusterName: cn, replicas,
@@ -89,6 +94,7 @@ export class HelperBackup extends pulumi.ComponentResource {
     this.rootToken = pulumi.secret(init.rootToken);
     this.unsealKeys = pulumi.secret(init.keys);
     const unseal = new Unseal(`${name}-unseal`, { nodes, keys: this.unsealKeys }, child);
+    new AuditDevice(`${name}-audit`, { nodes, rootToken: this.rootToken }, { ...child, dependsOn: [unseal] });
     const restore = new TransitKeyRestore(`${name}-key-copy`, {
       nodes, token: this.rootToken, mountPath: args.mountPath ?? "transit/", keyName: args.keyName ?? "autounseal",
       backup: pulumi.secret(args.backup), latestVersion: args.latestVersion, failOnDrift: true,

@@ -20,7 +20,7 @@ import { renderBlock } from "../core/render/hcl";
 import { SealStanza, TRANSIT_TOKEN_ENV, TransitSeal, assertValidSeals } from "../core/render/seal";
 import { lateSealConfigData, peerGateData } from "../adapters/kubernetes/seal-config";
 import { ConsulStorage, Flavour, RaftStorage, ServerConfig, renderServerConfig } from "../core/render/server-config";
-import { CONSUL_HTTPS_PORT, ConsulAgentSettings, antiAffinity, checkOddReplicas, consulContainer, containerSecurityContext, podSecurityContext, renderConsulConfig, tlsSecretData } from "./consul-cluster";
+import { CONSUL_HTTPS_PORT, ConsulAgentSettings, SERF_LAN_PORT, ZoneSpread, antiAffinity, checkOddReplicas, consulContainer, containerSecurityContext, podSecurityContext, renderConsulConfig, tlsSecretData } from "./consul-cluster";
 import { TlsBundle } from "./pki";
 
 // The seal ConfigMap's data is shared with the Kubernetes node adapter, which writes it at run time.
@@ -60,6 +60,19 @@ export interface VaultIngressArgs {
   annotations?: Input<Record<string, string>>;
 }
 
+/**
+ * A Service reaching the active node from outside the Kubernetes cluster (a peer's transit
+ * seal in another cluster, `vault`'s emergency seal at the helper). TLS passes through to
+ * Vault: its certificate must name the host the peer dials.
+ */
+export interface VaultExposeArgs {
+  type: "LoadBalancer" | "NodePort";
+  loadBalancerIP?: Input<string>;
+  annotations?: Input<Record<string, string>>;
+  /** loadBalancerSourceRanges: who may connect. */
+  sourceRanges?: Input<string[]>;
+}
+
 /** For a cluster that exists only to unseal: only its peer's pods (and the operator's port-forward, which NetworkPolicies do not see) reach it. */
 export interface VaultNetworkPolicyArgs {
   peerNamespace: Input<string>;
@@ -91,14 +104,28 @@ export interface VaultClusterArgs {
   sealConfigMapName?: Input<string>;
   resources?: Input<k8s.types.input.core.v1.ResourceRequirements>;
   ingress?: VaultIngressArgs;
+  expose?: VaultExposeArgs;
   networkPolicy?: VaultNetworkPolicyArgs;
-  spreadZones?: boolean;
+  /** Zone rule of the anti-affinity (see ConsulCluster); default "none". */
+  zoneSpread?: ZoneSpread;
   ui?: boolean;
   logLevel?: ServerConfig["logLevel"];
 }
 
 export function vaultServiceNames(clusterName: string) {
-  return { active: `${clusterName}-active`, standby: `${clusterName}-standby`, headless: `${clusterName}-internal` };
+  return { active: `${clusterName}-active`, standby: `${clusterName}-standby`, headless: `${clusterName}-internal`, external: `${clusterName}-external` };
+}
+
+/**
+ * Pulumi must not wait for the endpoints of what selects Vault pods: they become ready only
+ * when later resources of the same run (init, unseal, the peer's transit) unseal them, so
+ * waiting here would deadlock the bootstrap. The providers wait for the pods themselves.
+ */
+const SKIP_AWAIT = { "pulumi.com/skipAwait": "true" };
+
+/** Labels of a VaultCluster's server pods, known before it exists (for a peer's or its Consul's NetworkPolicy). */
+export function vaultPodLabels(flavour: Flavour, clusterName: string): Record<string, string> {
+  return { "app.kubernetes.io/name": flavour === "vault" ? "vault" : "openbao", "app.kubernetes.io/instance": clusterName, "app.kubernetes.io/component": "server", "app.kubernetes.io/part-of": "vault-mutual-unseal" };
 }
 
 /** A transit seal towards `address` using the mounted transit TLS files. */
@@ -128,6 +155,8 @@ export function renderVaultConfig(c: {
     seals: c.seals,
     // Non-root with no_new_privs cannot gain IPC_LOCK from file capabilities, and Kubernetes nodes run without swap.
     disableMlock: c.flavour === "vault" ? true : undefined,
+    // OpenBao reads audit devices from its config only (AuditDevice confirms it; Vault's is enabled through the API).
+    auditToStdout: c.flavour === "openbao" ? true : undefined,
     ui: c.ui,
     logLevel: c.logLevel,
   });
@@ -203,9 +232,10 @@ export class VaultCluster extends pulumi.ComponentResource {
     const replicas = pulumi.output(args.replicas ?? 3).apply((n) => checkReplicas(storage.type, n));
     const seals = pulumi.output(args.seals ?? []) as pulumi.Output<SealStanza[]>;
     const image = args.image ?? (flavour === "vault" ? "hashicorp/vault:1.20.0" : "quay.io/openbao/openbao:2.7.2");
-    const labels: Record<string, string> = { "app.kubernetes.io/name": cli === "vault" ? "vault" : "openbao", "app.kubernetes.io/instance": cn, "app.kubernetes.io/component": "server", "app.kubernetes.io/part-of": "vault-mutual-unseal" };
+    const labels = vaultPodLabels(flavour, cn);
     const activeLabel = flavour === "vault" ? "vault-active" : "openbao-active";
     const meta: Meta = (n) => ({ name: n, namespace: ns, labels });
+    const serviceMeta: Meta = (n) => ({ ...meta(n), annotations: SKIP_AWAIT });
     const child = { parent: this };
     const tokenSecretName = pulumi.output(args.transitTokenSecretName ?? `${cn}-transit-token`);
     const sealConfigMapName = pulumi.output(args.sealConfigMapName ?? `${cn}-seal`);
@@ -234,18 +264,33 @@ export class VaultCluster extends pulumi.ComponentResource {
 
     const port = (n: string, p: number) => ({ name: n, port: p, targetPort: n });
     const headless = new k8s.core.v1.Service(`${name}-internal`, {
-      metadata: meta(svc.headless),
+      metadata: serviceMeta(svc.headless),
       // Sealed and uninitialized pods must be reachable by name: Raft joins, cluster_addr, the core's unseal.
       spec: { clusterIP: "None", publishNotReadyAddresses: true, selector: labels, ports: [port("https", API_PORT), port("cluster", CLUSTER_PORT)] },
     }, child);
     const active = new k8s.core.v1.Service(`${name}-active`, {
-      metadata: meta(svc.active),
+      metadata: serviceMeta(svc.active),
       spec: { type: "ClusterIP", publishNotReadyAddresses: false, selector: { ...labels, [activeLabel]: "true" }, ports: [port("https", API_PORT), port("cluster", CLUSTER_PORT)] },
     }, child);
     new k8s.core.v1.Service(`${name}-standby`, {
-      metadata: meta(svc.standby),
+      metadata: serviceMeta(svc.standby),
       spec: { type: "ClusterIP", publishNotReadyAddresses: false, selector: { ...labels, [activeLabel]: "false" }, ports: [port("https", API_PORT), port("cluster", CLUSTER_PORT)] },
     }, child);
+    if (args.expose) {
+      const e = args.expose;
+      new k8s.core.v1.Service(`${name}-external`, {
+        metadata: { ...meta(svc.external), annotations: pulumi.output(e.annotations ?? {}).apply((a) => ({ ...a, ...SKIP_AWAIT })) },
+        spec: {
+          type: e.type,
+          selector: { ...labels, [activeLabel]: "true" },
+          ports: [port("https", API_PORT)],
+          // Local: the client's source address survives, for sourceRanges and the NetworkPolicy's peer ranges.
+          externalTrafficPolicy: "Local",
+          loadBalancerIP: e.loadBalancerIP,
+          loadBalancerSourceRanges: e.sourceRanges,
+        },
+      }, child);
+    }
     new k8s.policy.v1.PodDisruptionBudget(`${name}-pdb`, { metadata: meta(cn), spec: { maxUnavailable: 1, selector: { matchLabels: labels } } }, child);
 
     const fieldEnv = (n: string, fieldPath: string): EnvVar => ({ name: n, valueFrom: { fieldRef: { fieldPath } } });
@@ -331,7 +376,7 @@ export class VaultCluster extends pulumi.ComponentResource {
     new k8s.apps.v1.StatefulSet(`${name}-statefulset`, {
       // Sealed pods are never ready until later resources (init, unseal, the peer's transit)
       // unseal them: Pulumi must not wait for readiness here; the providers wait themselves.
-      metadata: { ...meta(cn), annotations: { "pulumi.com/skipAwait": "true" } },
+      metadata: { ...meta(cn), annotations: SKIP_AWAIT },
       spec: {
         serviceName: headless.metadata.name,
         replicas,
@@ -345,7 +390,7 @@ export class VaultCluster extends pulumi.ComponentResource {
           spec: {
             serviceAccountName: sa.metadata.name,
             securityContext: podSecurityContext(),
-            affinity: antiAffinity(labels, args.spreadZones),
+            affinity: antiAffinity(labels, args.zoneSpread),
             terminationGracePeriodSeconds: 30,
             initContainers: [peerGate],
             containers,
@@ -386,7 +431,7 @@ export class VaultCluster extends pulumi.ComponentResource {
       "nginx.ingress.kubernetes.io/proxy-ssl-server-name": "on",
     };
     new k8s.networking.v1.Ingress(`${name}-ingress`, {
-      metadata: { ...meta(cn), annotations: pulumi.all([i.annotations ?? {}, verify]).apply(([user, v]) => ({ ...user, ...v })) },
+      metadata: { ...meta(cn), annotations: pulumi.all([i.annotations ?? {}, verify]).apply(([user, v]) => ({ ...user, ...v, ...SKIP_AWAIT })) },
       spec: {
         ingressClassName: i.className,
         tls: i.tlsSecretName ? [{ hosts: [i.host], secretName: i.tlsSecretName }] : undefined,
@@ -413,8 +458,13 @@ export class VaultCluster extends pulumi.ComponentResource {
             ]),
             ports: [tcp(API_PORT)],
           },
-          // Consul servers gossip with the client agent sidecar.
-          ...(consul ? [{ from: [{ podSelector: { matchLabels: { "app.kubernetes.io/name": "consul" } } }], ports: [tcp(8301), { protocol: "UDP", port: 8301 }] }] : []),
+          // Consul: every agent gossips with every other agent and server (the sidecars of its own pods included).
+          ...(consul
+            ? [{
+                from: [{ podSelector: { matchLabels: labels } }, { podSelector: { matchLabels: { "app.kubernetes.io/name": "consul" } } }],
+                ports: [tcp(SERF_LAN_PORT), { protocol: "UDP", port: SERF_LAN_PORT }],
+              }]
+            : []),
         ],
       },
     }, { parent: this });

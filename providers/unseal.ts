@@ -3,9 +3,9 @@
  * leader while being unsealed). Create and update are the core's unsealCluster, which
  * leaves unsealed nodes alone and resets a half-done attempt, so re-running is harmless.
  *
- * Drift: `read` (pulumi refresh, or `up --refresh`) records the nodes it finds sealed, e.g.
- * pods restarted since the last run; `diff` turns a non-empty list into an update, which
- * unseals them. Once the cluster has an auto seal (after its migration to transit) there is
+ * Drift: `read` (pulumi refresh) records the nodes it finds sealed, e.g. pods restarted
+ * since the last run, and `diff` takes the same look on every `up` (live-state.ts): sealed
+ * nodes make an update, which unseals them. Once the cluster has an auto seal (after its migration to transit) there is
  * nothing to unseal by hand: the keys are recovery keys then, and the resource does nothing.
  * Nothing ever replaces it; delete does not seal anything.
  */
@@ -14,6 +14,7 @@ import { NodeControl } from "../core/nodes";
 import { observe } from "../core/steps/node-state";
 import { unsealCluster } from "../core/steps/unseal";
 import { clusterIdentity, NodeAccess, NodeAccessArgs, nodeAccessProblems, withNodes } from "./node-access";
+import { stateNow } from "./live-state";
 import { ProviderOps, trampoline } from "./project-require";
 import { changedKeys, checked, checkVersion, Failures, stringList, withSecretOutputs } from "./provider-inputs";
 
@@ -62,9 +63,11 @@ async function check(_olds: Partial<UnsealInputs>, news: UnsealInputs): Promise<
   return checked(news, f);
 }
 
-async function diff(_id: string, olds: UnsealOutputs, news: UnsealInputs): Promise<pulumi.dynamic.DiffResult> {
-  const changed = changedKeys<UnsealInputs>(olds, news, INPUT_KEYS);
-  return { changes: changed.length > 0 || (olds.sealedNodes ?? []).length > 0, replaces: [] };
+async function diff(id: string, olds: UnsealOutputs, news: UnsealInputs): Promise<pulumi.dynamic.DiffResult> {
+  if (changedKeys<UnsealInputs>(olds, news, INPUT_KEYS).length > 0) return { changes: true, replaces: [] };
+  // Nodes sealed now (restarted pods), seen with no refresh (live-state.ts): the update unseals them.
+  const now = await stateNow(read, id, olds);
+  return { changes: (now.sealedNodes ?? []).length > 0, replaces: [] };
 }
 
 async function unseal(inputs: UnsealInputs): Promise<UnsealOutputs> {

@@ -21,6 +21,24 @@ const oddReplicas = z.number().int().min(1).refine((n) => n % 2 === 1, "must be 
 
 const dnsLabel = z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, "must be a Kubernetes name (lower-case letters, digits, '-')");
 
+const cidr = z.string().regex(/^(\d{1,3}(\.\d{1,3}){3}\/\d{1,2}|[0-9A-Fa-f:]+\/\d{1,3})$/, "must be a CIDR range such as 10.20.0.0/16");
+
+/**
+ * A Service that reaches the cluster's active node from outside its Kubernetes cluster,
+ * with TLS passed through to Vault (its certificate names the address's host).
+ * "none": the address is routed by other means (a mesh, a TLS-passthrough Ingress).
+ */
+const expose = z.object({
+  type: z.enum(["LoadBalancer", "NodePort", "none"]),
+  loadBalancerIP: z.string().min(1).optional(),
+  annotations: z.record(z.string(), z.string()).optional(),
+  /** Who may connect (loadBalancerSourceRanges); default: anyone the network lets through. */
+  sourceRanges: z.array(cidr).min(1).optional(),
+}).strict();
+
+/** "preferred": pods spread over zones where the scheduler can; "required": at most one per zone (as many zones as pods). Hosts always differ. */
+const zoneSpread = z.enum(["none", "preferred", "required"]).default("none");
+
 /** Where one Vault cluster of the pair runs. */
 const clusterPlacement = z.object({
   /** kubeconfig context of the Kubernetes cluster it runs in. */
@@ -32,6 +50,14 @@ const clusterPlacement = z.object({
    * Service DNS name is used.
    */
   transitAddress: httpsUrl.optional(),
+  /** How transitAddress reaches it; default LoadBalancer when the two run in different Kubernetes clusters. */
+  expose: expose.optional(),
+}).strict();
+
+/** vault-unlock exists only to unseal `vault`: a NetworkPolicy admits only vault's pods, or these ranges. */
+const unlockPlacement = clusterPlacement.extend({
+  /** Source ranges of vault's traffic when it runs in another Kubernetes cluster (its nodes' or NAT egress addresses). */
+  peerCidrs: z.array(cidr).min(1).optional(),
 }).strict();
 
 export const primarySchema = z.object({
@@ -45,12 +71,21 @@ export const primarySchema = z.object({
   keyThreshold: z.number().int().min(1).default(2),
   /** The seals renew their tokens; a token dies only after this long without renewal. */
   transitTokenPeriod: duration.default("720h"),
+  zoneSpread,
   vault: clusterPlacement,
-  vaultUnlock: clusterPlacement,
+  vaultUnlock: unlockPlacement,
   /** Public host name of `vault`'s Ingress (vault-unlock has none). */
   ingressHost: z.string().min(1).optional(),
-  /** The helper's transit address (the helper stack's output, given here to avoid a reference cycle). */
+  /** Secret (in vault's namespace) with the certificate the Ingress presents; default `vault-tls`, vault's own certificate, which names ingressHost. */
+  ingressTlsSecret: z.string().min(1).optional(),
+  /**
+   * Where `vault`'s emergency seal reaches the helper (the address of the helper stack's
+   * exposed Service), https. Set here, not read from the helper stack: no reference cycle.
+   * The helper's certificate is issued here for its host.
+   */
   helperAddress: httpsUrl.optional(),
+  /** The helper stack's namespace: its certificate names its Services there. The helper stack reads it from here. */
+  helperNamespace: dnsLabel.default("vault-helper"),
   /** The helper stack (organization/project/stack): its emergency seal token, read only when `emergency` is true. */
   helperStack: z.string().regex(/^[^/\s]+\/[^/\s]+\/[^/\s]+$/, "must be organization/project/stack").optional(),
   /** true: `vault`'s seal points at the helper (deadlock recovery); false/absent: at vault-unlock. */
@@ -64,9 +99,11 @@ export const helperSchema = z.object({
   replicas: oddReplicas.default(1),
   consulReplicas: oddReplicas.default(3),
   storageClass: z.string().min(1).optional(),
+  zoneSpread,
   context: z.string().min(1, "name a kubeconfig context (kubectl config get-contexts)"),
-  namespace: dnsLabel,
-  /** The primary stack, as organization/project/stack, for its outputs (the key backup). */
+  /** How `vault`'s emergency seal reaches the helper from its Kubernetes cluster (at the primary's helperAddress). */
+  expose: expose.default({ type: "LoadBalancer" }),
+  /** The primary stack, as organization/project/stack, for its outputs (the key backup, the helper's certificate and namespace). */
   primaryStack: z.string().regex(/^[^/\s]+\/[^/\s]+\/[^/\s]+$/, "must be organization/project/stack"),
   keyShares: z.number().int().min(1).max(255).default(3),
   keyThreshold: z.number().int().min(1).default(2),
@@ -83,7 +120,7 @@ export class ConfigError extends Error {
   }
 }
 
-type Problem = { key: string; message: string };
+export type Problem = { key: string; message: string };
 const num = (v: unknown): number | undefined => (typeof v === "number" ? v : undefined);
 const obj = (v: unknown): Record<string, unknown> => (typeof v === "object" && v !== null ? (v as Record<string, unknown>) : {});
 
@@ -114,6 +151,12 @@ function primaryProblems(raw: Record<string, unknown>): Problem[] {
       for (const [name, c] of [["vault", v], ["vaultUnlock", vu]] as const) {
         if (!c.transitAddress) p.push({ key: `${name}.transitAddress`, message: "is required when vault and vaultUnlock run in different Kubernetes clusters (their contexts differ)" });
       }
+      if (!vu.peerCidrs) {
+        p.push({
+          key: "vaultUnlock.peerCidrs",
+          message: "is required when vault runs in another Kubernetes cluster: vault-unlock's NetworkPolicy admits only vault's pods, so name the ranges vault's traffic arrives from (its nodes' or NAT egress addresses)",
+        });
+      }
     } else if (v.namespace !== undefined && v.namespace === vu.namespace) {
       p.push({ key: "vaultUnlock.namespace", message: "must differ from vault.namespace when both run in one Kubernetes cluster" });
     }
@@ -133,9 +176,13 @@ function parse<T>(schema: z.ZodType<T>, raw: Record<string, unknown>, cross: Pro
   return (r as { data: T }).data;
 }
 
-export const parsePrimaryConfig = (raw: Record<string, unknown>): PrimaryConfig => parse(primarySchema, raw, primaryProblems(raw));
-export const parseHelperConfig = (raw: Record<string, unknown>): HelperConfig => parse(helperSchema, raw, commonProblems(raw, { shares: 3, threshold: 2 }));
+/** `more`: problems found outside the schema (the kubeconfig's contexts), reported with the rest. */
+export const parsePrimaryConfig = (raw: Record<string, unknown>, more: Problem[] = []): PrimaryConfig => parse(primarySchema, raw, [...primaryProblems(raw), ...more]);
+export const parseHelperConfig = (raw: Record<string, unknown>, more: Problem[] = []): HelperConfig =>
+  parse(helperSchema, raw, [...commonProblems(raw, { shares: 3, threshold: 2 }), ...more]);
 
-/** The keys each stack reads, so a stack's program can gather them from pulumi.Config. */
-export const PRIMARY_KEYS = Object.keys(primarySchema.shape);
-export const HELPER_KEYS = Object.keys(helperSchema.shape);
+/** The kubeconfig contexts a raw config names, with their key paths (read defensively: the schema judges the values). */
+export function primaryContexts(raw: Record<string, unknown>): [string, unknown][] {
+  return [["vault.context", obj(raw.vault).context], ["vaultUnlock.context", obj(raw.vaultUnlock).context]];
+}
+export const helperContexts = (raw: Record<string, unknown>): [string, unknown][] => [["context", raw.context]];

@@ -14,21 +14,34 @@ import { activeServerName } from "../components/cluster-access";
 import { ConsulCluster } from "../components/consul-cluster";
 import { HelperBackup } from "../components/helper-backup";
 import { Pki } from "../components/pki";
-import { TlsBundle } from "../components/pki";
-import { VaultStorageArgs } from "../components/vault-cluster";
-import { HELPER_KEYS, parseHelperConfig } from "./config";
-import { rawConfig, readKubeconfig } from "./read-config";
+import { ServerCertSpec, TlsBundle } from "../components/pki";
+import { vaultPodLabels, vaultServiceNames, VaultStorageArgs } from "../components/vault-cluster";
+import { helperContexts, parseHelperConfig } from "./config";
+import { contextProblems, rawConfig, readKubeconfig } from "./read-config";
 
 export const HELPER_CLUSTER = "vault-helper";
 
+/**
+ * The helper's server certificate, issued by the primary stack (from the CA `vault`'s seal
+ * trusts): the host `vault`'s emergency seal dials, its Services, and its pods for Raft.
+ */
+export function helperCertSpec(namespace: string, host: string): ServerCertSpec {
+  const svc = vaultServiceNames(HELPER_CLUSTER);
+  return { namespace, services: [svc.active, svc.standby], headlessService: svc.headless, extraDnsNames: [host] };
+}
+
 export function helperProgram() {
-  const cfg = parseHelperConfig(rawConfig(HELPER_KEYS));
-  const kubeconfig = readKubeconfig();
+  const raw = rawConfig();
+  const kubeconfigText = readKubeconfig();
+  const cfg = parseHelperConfig(raw, contextProblems(kubeconfigText, helperContexts(raw)));
+  const kubeconfig = pulumi.secret(kubeconfigText);
   const provider = new k8s.Provider(`k8s-${cfg.context.replace(/[^A-Za-z0-9-]/g, "-")}`, { kubeconfig, context: cfg.context });
   const opts = { providers: { kubernetes: provider } };
-  const ns = new k8s.core.v1.Namespace(`${HELPER_CLUSTER}-namespace`, { metadata: { name: cfg.namespace } }, { provider }).metadata.name;
-
   const primary = new pulumi.StackReference(cfg.primaryStack);
+  // The primary issued the helper's certificate for its Services in this namespace.
+  const namespace = primary.requireOutput("helperNamespace") as pulumi.Output<string>;
+  const ns = new k8s.core.v1.Namespace(`${HELPER_CLUSTER}-namespace`, { metadata: { name: namespace } }, { provider }).metadata.name;
+
   const tls = primary.requireOutput("helperTls") as pulumi.Output<TlsBundle>;
   const serverName = primary.requireOutput("helperServerName") as pulumi.Output<string>;
 
@@ -37,16 +50,20 @@ export function helperProgram() {
     const pki = new Pki("helper-consul-pki", {
       caCommonName: "vault-mutual-unseal helper Consul CA",
       servers: {
-        consul: { namespace: cfg.namespace, services: [`consul-${HELPER_CLUSTER}`], headlessService: `consul-${HELPER_CLUSTER}-server`, extraDnsNames: ["server.dc1.consul"], clientAuth: true },
-        agent: { namespace: cfg.namespace, services: [], extraDnsNames: ["client.dc1.consul"], clientAuth: true },
+        consul: { namespace, services: [`consul-${HELPER_CLUSTER}`], headlessService: `consul-${HELPER_CLUSTER}-server`, extraDnsNames: ["server.dc1.consul"], clientAuth: true },
+        agent: { namespace, services: [], extraDnsNames: ["client.dc1.consul"], clientAuth: true },
       },
     });
-    const consul = new ConsulCluster(`consul-${HELPER_CLUSTER}`, { namespace: ns, replicas: cfg.consulReplicas, tls: pki.serverBundle("consul"), storageClassName: cfg.storageClass }, opts);
+    const consul = new ConsulCluster(`consul-${HELPER_CLUSTER}`, {
+      namespace: ns, replicas: cfg.consulReplicas, tls: pki.serverBundle("consul"), storageClassName: cfg.storageClass,
+      clientPodLabels: vaultPodLabels(cfg.flavour, HELPER_CLUSTER), zoneSpread: cfg.zoneSpread,
+    }, opts);
     storage = { type: "consul", agent: consul.agentSettings, agentTls: pki.serverBundle("agent") };
   }
 
   const helper = new HelperBackup("helper", {
-    flavour: cfg.flavour, namespace: ns, clusterName: HELPER_CLUSTER, image: cfg.image, replicas: cfg.replicas, storage,
+    flavour: cfg.flavour, namespace: ns, clusterName: HELPER_CLUSTER, image: cfg.image, replicas: cfg.replicas, storage, zoneSpread: cfg.zoneSpread,
+    expose: cfg.expose.type === "none" ? undefined : { ...cfg.expose, type: cfg.expose.type },
     tls, serverName, kubeconfig, context: cfg.context, keyShares: cfg.keyShares, keyThreshold: cfg.keyThreshold,
     backup: primary.requireOutput("transitKeyBackup") as pulumi.Output<string>,
     latestVersion: primary.requireOutput("transitKeyLatestVersion") as pulumi.Output<number>,
@@ -56,7 +73,7 @@ export function helperProgram() {
 
   return {
     helperAddress: helper.address,
-    helperInternalServerName: activeServerName(HELPER_CLUSTER, cfg.namespace),
+    helperInternalServerName: activeServerName(HELPER_CLUSTER, namespace),
     helperRootToken: helper.rootToken,
     helperUnsealKeys: helper.unsealKeys,
     emergencySealToken: helper.emergencyToken,

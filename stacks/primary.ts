@@ -5,12 +5,12 @@
  * by data flow and dependsOn only:
  *
  *  1. namespaces, PKI, one Consul cluster per Vault cluster (storage consul);
- *  2. vault-unlock (Shamir): VaultCluster → VaultInit → Unseal;
+ *  2. vault-unlock (Shamir): VaultCluster → VaultInit → Unseal → audit device to stdout;
  *  3. link vault-unlock → vault (TransitUnsealLink, bornSealed): transit key (backup-able, for
  *     the helper), policy, orphan periodic token, and vault's seal ConfigMap/Secret;
  *  4. vault (created after its seal objects, so its pods start transit-sealed) → VaultInit
- *     with recovery keys; its pods auto-unseal. SealRollout restarts them when the seal
- *     objects change later (the emergency switch);
+ *     with recovery keys; its pods auto-unseal; audit device to stdout. SealRollout
+ *     restarts them when the seal objects change later (the emergency switch);
  *  5. link vault → vault-unlock;
  *  6. SealMigration of vault-unlock Shamir → transit, pod by pod (its keys become recovery keys);
  *  7. TransitKeyBackup: the key that unseals vault, a secret output for the helper stack.
@@ -24,14 +24,16 @@ import { activeServerName, clusterAccess } from "../components/cluster-access";
 import { ConsulCluster } from "../components/consul-cluster";
 import { Pki } from "../components/pki";
 import { TransitUnsealLink } from "../components/transit-unseal-link";
-import { VaultCluster, VaultStorageArgs } from "../components/vault-cluster";
+import { VaultCluster, VaultExposeArgs, vaultPodLabels, VaultStorageArgs } from "../components/vault-cluster";
+import { AuditDevice } from "../providers/audit-device";
 import { SealMigration } from "../providers/seal-migration";
 import { SealRollout } from "../providers/seal-rollout";
 import { TransitKeyBackup } from "../providers/transit-key-backup";
 import { Unseal } from "../providers/unseal";
 import { VaultInit } from "../providers/vault-init";
-import { PRIMARY_KEYS, PrimaryConfig, parsePrimaryConfig } from "./config";
-import { hostOf, rawConfig, readKubeconfig } from "./read-config";
+import { PrimaryConfig, parsePrimaryConfig, primaryContexts } from "./config";
+import { helperCertSpec } from "./helper";
+import { contextProblems, hostOf, rawConfig, readKubeconfig } from "./read-config";
 
 export const TRANSIT_MOUNT = "transit/";
 export const TRANSIT_KEY = "autounseal";
@@ -42,8 +44,10 @@ type Placement = PrimaryConfig["vault"];
 
 export function primaryProgram() {
   // Config first: a bad value fails here, before any resource is registered.
-  const cfg = parsePrimaryConfig(rawConfig(PRIMARY_KEYS));
-  const kubeconfig = readKubeconfig();
+  const raw = rawConfig();
+  const kubeconfigText = readKubeconfig();
+  const cfg = parsePrimaryConfig(raw, contextProblems(kubeconfigText, primaryContexts(raw)));
+  const kubeconfig = pulumi.secret(kubeconfigText);
 
   const providers = new Map<string, k8s.Provider>();
   const providerFor = (context: string) => {
@@ -71,12 +75,16 @@ export function primaryProgram() {
     }
   }
   // The helper's certificate comes from this CA, which vault's seal trusts; the helper stack reads it.
-  if (cfg.helperAddress) servers.helper = { namespace: "", services: [], extraDnsNames: [hostOf(cfg.helperAddress)] };
+  // Its names: the host vault's emergency seal dials, and its Services and pods in the helper stack's namespace.
+  if (cfg.helperAddress) servers.helper = helperCertSpec(cfg.helperNamespace, hostOf(cfg.helperAddress));
   const pki = new Pki("pki", { servers, clients: { [`transit-${VAULT}`]: { commonName: `${VAULT} transit seal` }, [`transit-${VAULT_UNLOCK}`]: { commonName: `${VAULT_UNLOCK} transit seal` } } });
 
   const storage = (cn: string, c: Placement): VaultStorageArgs => {
     if (!consul) return { type: "raft", storageClassName: cfg.storageClass };
-    const cluster = new ConsulCluster(`consul-${cn}`, { namespace: ns[cn], replicas: cfg.consulReplicas, tls: pki.serverBundle(`consul-${cn}`), storageClassName: cfg.storageClass }, on(c));
+    const cluster = new ConsulCluster(`consul-${cn}`, {
+      namespace: ns[cn], replicas: cfg.consulReplicas, tls: pki.serverBundle(`consul-${cn}`), storageClassName: cfg.storageClass,
+      clientPodLabels: vaultPodLabels(cfg.flavour, cn), zoneSpread: cfg.zoneSpread,
+    }, on(c));
     return { type: "consul", agent: cluster.agentSettings, agentTls: pki.serverBundle(`consul-agent-${cn}`) };
   };
   const access = (cn: string, c: Placement) => clusterAccess({
@@ -84,12 +92,18 @@ export function primaryProgram() {
   });
   // Where each cluster's peer seal reaches it: its active Service, or transitAddress across Kubernetes clusters.
   const transitAddress = (cn: string, c: Placement) => (sameCluster || !c.transitAddress ? `https://${cn}-active.${c.namespace}.svc:8200` : c.transitAddress);
-  const vaultPods = { "app.kubernetes.io/name": cfg.flavour === "vault" ? "vault" : "openbao", "app.kubernetes.io/instance": VAULT, "app.kubernetes.io/component": "server", "app.kubernetes.io/part-of": "vault-mutual-unseal" };
+
+  // Reached from outside its Kubernetes cluster: by default a LoadBalancer when the two clusters run apart.
+  const exposeOf = (c: Placement): VaultExposeArgs | undefined => {
+    const e = c.expose ?? (sameCluster ? undefined : { type: "LoadBalancer" as const });
+    return e && e.type !== "none" ? { ...e, type: e.type } : undefined;
+  };
 
   // 2. vault-unlock, Shamir first: init, unseal.
   const unlock = new VaultCluster(VAULT_UNLOCK, {
     namespace: ns[VAULT_UNLOCK], flavour: cfg.flavour, image: cfg.image, replicas: cfg.replicas, storage: storage(VAULT_UNLOCK, cfg.vaultUnlock),
-    tls: pki.serverBundle(VAULT_UNLOCK), networkPolicy: { peerNamespace: cfg.vault.namespace, peerPodLabels: vaultPods },
+    tls: pki.serverBundle(VAULT_UNLOCK), zoneSpread: cfg.zoneSpread, expose: exposeOf(cfg.vaultUnlock),
+    networkPolicy: { peerNamespace: cfg.vault.namespace, peerPodLabels: vaultPodLabels(cfg.flavour, VAULT), peerCidrs: cfg.vaultUnlock.peerCidrs },
   }, { ...on(cfg.vaultUnlock) });
   const unlockNodes = access(VAULT_UNLOCK, cfg.vaultUnlock);
   const unlockInit = new VaultInit(`${VAULT_UNLOCK}-init`, { nodes: unlockNodes, kind: "shamir", shares: cfg.keyShares, threshold: cfg.keyThreshold }, { dependsOn: [unlock], protect: true });
@@ -97,6 +111,7 @@ export function primaryProgram() {
   const unlockKeys = pulumi.secret(unlockInit.keys);
   const unlockRoot = pulumi.secret(unlockInit.rootToken);
   const unlockUnseal = new Unseal(`${VAULT_UNLOCK}-unseal`, { nodes: unlockNodes, keys: unlockKeys });
+  new AuditDevice(`${VAULT_UNLOCK}-audit`, { nodes: unlockNodes, rootToken: unlockRoot }, { dependsOn: [unlockUnseal] });
 
   // 3. Link vault-unlock → vault, and vault's seal objects (pointing at the helper in an emergency).
   const redirect = cfg.emergency
@@ -111,11 +126,14 @@ export function primaryProgram() {
   // 4. vault, born sealed by vault-unlock: its pods start only once their seal objects exist.
   const vault = new VaultCluster(VAULT, {
     namespace: ns[VAULT], flavour: cfg.flavour, image: cfg.image, replicas: cfg.replicas, storage: storage(VAULT, cfg.vault), tls: pki.serverBundle(VAULT),
-    ingress: cfg.ingressHost ? { host: cfg.ingressHost } : undefined,
+    zoneSpread: cfg.zoneSpread, expose: exposeOf(cfg.vault),
+    // TLS at the edge too: by default vault's own certificate, which names ingressHost.
+    ingress: cfg.ingressHost ? { host: cfg.ingressHost, tlsSecretName: cfg.ingressTlsSecret ?? `${VAULT}-tls` } : undefined,
   }, { ...on(cfg.vault), dependsOn: sealOfVault.sealObjects });
   const vaultNodes = access(VAULT, cfg.vault);
   const vaultInit = new VaultInit(`${VAULT}-init`, { nodes: vaultNodes, kind: "recovery", shares: cfg.keyShares, threshold: cfg.keyThreshold }, { dependsOn: [vault], protect: true });
   const vaultRoot = pulumi.secret(vaultInit.rootToken);
+  new AuditDevice(`${VAULT}-audit`, { nodes: vaultNodes, rootToken: vaultRoot }, { dependsOn: [vaultInit] });
   const vaultRollout = new SealRollout(`${VAULT}-seal-rollout`, { nodes: vaultNodes, sealDigest: sealOfVault.sealDigest, rootToken: vaultRoot }, { dependsOn: sealOfVault.sealObjects });
 
   // 5. Link vault → vault-unlock (its seal objects are written by the migration, through the node adapter).
@@ -153,6 +171,7 @@ export function primaryProgram() {
     sealOfVaultUnlockTokenAccessor: sealOfUnlock.accessor,
     helperTls: cfg.helperAddress ? pki.serverBundle("helper") : undefined,
     helperServerName: cfg.helperAddress ? hostOf(cfg.helperAddress) : undefined,
+    helperNamespace: cfg.helperNamespace,
     emergency: cfg.emergency,
     vaultSealAddress: sealOfVault.activeSeal.apply((s) => s.address),
   };

@@ -1,23 +1,26 @@
 /**
- * Reading a stack's config from Pulumi: the documented keys through the zod schema (every
- * problem at once, before any resource), and the kubeconfig the providers' port-forwards use
- * (a secret: the `kubeconfig` secret config key, else the file kubectl would read).
+ * Reading a stack's config from Pulumi: every key of the project's namespace through the zod
+ * schema (so a misspelt key is named, not ignored), and the kubeconfig the providers'
+ * port-forwards use (a secret: the `kubeconfig` secret config key, else the file kubectl
+ * would read), whose contexts are checked against the config with the other problems.
  */
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { KubeConfig } from "@kubernetes/client-node";
 import * as pulumi from "@pulumi/pulumi";
-import { ConfigError } from "./config";
+import { ConfigError, Problem } from "./config";
 
 export const CONFIG_NAMESPACE = "vault-mutual-unseal";
+const KUBECONFIG_KEY = "kubeconfig";
 
-/** The raw values of `keys`: YAML objects, numbers and booleans arrive as JSON text. */
-export function rawConfig(keys: string[]): Record<string, unknown> {
-  const config = new pulumi.Config(CONFIG_NAMESPACE);
+/** Every value under the project's namespace but the kubeconfig; YAML objects, numbers and booleans arrive as JSON text. */
+export function rawConfig(): Record<string, unknown> {
   const raw: Record<string, unknown> = {};
-  for (const key of keys) {
-    const text = config.get(key);
-    if (text === undefined) continue;
+  for (const [full, text] of Object.entries(pulumi.runtime.allConfig())) {
+    if (!full.startsWith(`${CONFIG_NAMESPACE}:`)) continue;
+    const key = full.slice(CONFIG_NAMESPACE.length + 1);
+    if (key === KUBECONFIG_KEY) continue;
     try {
       raw[key] = JSON.parse(text);
     } catch {
@@ -28,21 +31,39 @@ export function rawConfig(keys: string[]): Record<string, unknown> {
 }
 
 /**
- * The kubeconfig for the dynamic providers, which reach the pods by port-forward (the
- * Kubernetes provider gets the same content, so both act with the same credentials).
+ * The kubeconfig's text (the caller keeps it secret): the `kubeconfig` secret config key,
+ * else the first file of $KUBECONFIG, else ~/.kube/config. The Kubernetes provider gets the
+ * same content as the port-forwards, so both act with the same credentials.
  */
-export function readKubeconfig(): pulumi.Output<string> {
-  const fromConfig = new pulumi.Config(CONFIG_NAMESPACE).getSecret("kubeconfig");
+export function readKubeconfig(): string {
+  const fromConfig = pulumi.runtime.getConfig(`${CONFIG_NAMESPACE}:${KUBECONFIG_KEY}`);
   if (fromConfig) return fromConfig;
   const file = (process.env.KUBECONFIG ?? "").split(path.delimiter).find((f) => f !== "") ?? path.join(os.homedir(), ".kube", "config");
   try {
-    return pulumi.secret(fs.readFileSync(file, "utf8"));
+    return fs.readFileSync(file, "utf8");
   } catch (e) {
     throw new ConfigError([{
-      key: `${CONFIG_NAMESPACE}:kubeconfig`,
+      key: `${CONFIG_NAMESPACE}:${KUBECONFIG_KEY}`,
       message: `not set, and ${file} cannot be read (${(e as Error).message}): pulumi config set --secret kubeconfig "$(cat ~/.kube/config)", or set KUBECONFIG`,
     }]);
   }
+}
+
+/** A problem for each `[key, context]` the kubeconfig does not define (or for the kubeconfig itself). */
+export function contextProblems(kubeconfig: string, wanted: [key: string, context: unknown][]): Problem[] {
+  const kc = new KubeConfig();
+  try {
+    kc.loadFromString(kubeconfig);
+  } catch (e) {
+    return [{ key: KUBECONFIG_KEY, message: `cannot be parsed as a kubeconfig (${(e as Error).message})` }];
+  }
+  const known = kc.getContexts().map((c) => c.name);
+  return wanted
+    .filter(([, context]) => typeof context === "string" && context !== "" && !known.includes(context))
+    .map(([key, context]) => ({
+      key,
+      message: `"${context}" is not a context of the kubeconfig (it has: ${known.length ? known.join(", ") : "none"}); kubectl config get-contexts lists them`,
+    }));
 }
 
 /** The host of an https address (for certificate names and tls_server_name). */

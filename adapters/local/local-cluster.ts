@@ -43,6 +43,8 @@ export interface LocalClusterOptions {
    * fails) and gets this long for the Service to notice. 0 by default (tests).
    */
   preStopMs?: number;
+  /** OpenBao's audit settings in the rendered config (ServerConfig auditToStdout / allowApiAuditCreation). */
+  audit?: { toStdout?: boolean; allowApiCreation?: boolean };
   /** Fixed ports per node (API, cluster); free ones are picked when absent. */
   ports?: { api: number; cluster: number }[];
 }
@@ -187,6 +189,8 @@ export class LocalCluster implements NodeControl {
       seals: this.seal.stanzas,
       disableMlock: this.opts.flavour === "vault" ? true : undefined,
       logLevel: "info",
+      auditToStdout: this.opts.audit?.toStdout,
+      allowApiAuditCreation: this.opts.audit?.allowApiCreation,
     });
   }
 

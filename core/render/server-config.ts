@@ -66,6 +66,29 @@ export interface ServerConfig {
   disableMlock?: boolean;
   ui?: boolean;
   logLevel?: "trace" | "debug" | "info" | "warn" | "error";
+  /**
+   * OpenBao only: the audit device to stdout (the container log), declared in the file,
+   * the only way OpenBao (2.x) enables audit devices by default. Vault enables it through
+   * its API instead (core/steps/audit.ts).
+   */
+  auditToStdout?: boolean;
+  /**
+   * OpenBao only: `unsafe_allow_api_audit_creation`, which lets the API enable audit
+   * devices as Vault's does. For tests that prove that API call; never in a deployment.
+   */
+  allowApiAuditCreation?: boolean;
+}
+
+/** Path (and device name) of the audit device that writes to stdout. */
+export const STDOUT_AUDIT_PATH = "stdout";
+
+function stdoutAuditBlock(): HclBlock {
+  return {
+    type: "audit",
+    labels: ["file", STDOUT_AUDIT_PATH],
+    attrs: { description: "every request and response (HMAC'd secrets), to the container log" },
+    blocks: [{ type: "options", attrs: { file_path: "stdout" } }],
+  };
 }
 
 function storageBlock(s: RaftStorage | ConsulStorage): HclBlock {
@@ -115,6 +138,9 @@ export function renderServerConfig(c: ServerConfig): string {
   for (const [key, url] of [["apiAddr", c.apiAddr], ["clusterAddr", c.clusterAddr]] as const) {
     if (!url.startsWith("https://")) throw new InputError(key, `"${url}" must be an https:// URL: TLS everywhere`);
   }
+  for (const key of ["auditToStdout", "allowApiAuditCreation"] as const) {
+    if (c.flavour === "vault" && c[key]) throw new InputError(key, "is OpenBao's config-file audit management: with Vault, enable the audit device through the API (core/steps/audit.ts)");
+  }
   assertValidSeals(c.seals);
   const withRef = c.seals.findIndex((s) => s.tokenEnv);
   if (c.flavour === "vault" && withRef >= 0) {
@@ -140,7 +166,8 @@ export function renderServerConfig(c: ServerConfig): string {
       api_addr: c.apiAddr,
       cluster_addr: c.clusterAddr,
       log_level: c.logLevel,
+      unsafe_allow_api_audit_creation: c.allowApiAuditCreation ? true : undefined,
     },
-    [listener, storageBlock(c.storage), ...c.seals.map(sealBlock)],
+    [listener, storageBlock(c.storage), ...c.seals.map(sealBlock), ...(c.auditToStdout ? [stdoutAuditBlock()] : [])],
   );
 }

@@ -62,7 +62,8 @@ describe("ConsulCluster", () => {
     await deploy();
     const c = serverContainer();
     expect(c.readinessProbe.exec.command).toEqual(["consul", "operator", "raft", "list-peers"]);
-    expect(c.livenessProbe).toMatchObject({ tcpSocket: { port: 8501 } });
+    // Gossip (on the pod IP), not HTTPS: an agent's HTTPS API listens on loopback only, out of the kubelet's reach.
+    expect(c.livenessProbe).toMatchObject({ tcpSocket: { port: 8301 } });
     expect(c.livenessProbe.exec).toBeUndefined();
     expect(c.lifecycle.preStop.exec.command).toEqual(["consul", "leave"]);
     expect(c.env).toEqual(expect.arrayContaining([{ name: "CONSUL_HTTP_ADDR", value: "https://127.0.0.1:8501" }, { name: "CONSUL_CACERT", value: "/consul/tls/ca.crt" }]));
@@ -116,8 +117,29 @@ describe("ConsulCluster", () => {
   });
 
   it("prefers spreading over zones when asked", async () => {
-    await deploy({ spreadZones: true });
+    await deploy({ zoneSpread: "preferred" });
     const anti = serverPod().affinity.podAntiAffinity;
     expect(anti.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm.topologyKey).toBe("topology.kubernetes.io/zone");
+    expect(anti.requiredDuringSchedulingIgnoredDuringExecution.map((t: { topologyKey: string }) => t.topologyKey)).toEqual(["kubernetes.io/hostname"]);
+  });
+
+  it("with its Vault pods' labels, admits only them and its own servers", async () => {
+    const vaultPods = { "app.kubernetes.io/name": "vault", "app.kubernetes.io/instance": "vault" };
+    await deploy({ clientPodLabels: vaultPods });
+    const np = one("NetworkPolicy", "consul-vault-servers");
+    validateK8s(np);
+    const labels = one("StatefulSet", "consul-vault-server").inputs.spec.selector.matchLabels;
+    expect(np.inputs.spec.podSelector).toEqual({ matchLabels: labels });
+    expect(np.inputs.spec.ingress).toEqual([{
+      from: [{ podSelector: { matchLabels: labels } }, { podSelector: { matchLabels: vaultPods } }],
+      ports: [{ protocol: "TCP", port: 8300 }, { protocol: "TCP", port: 8301 }, { protocol: "UDP", port: 8301 }, { protocol: "TCP", port: 8501 }],
+    }]);
+  });
+
+  it("requires one pod per zone when asked", async () => {
+    await deploy({ zoneSpread: "required" });
+    const anti = serverPod().affinity.podAntiAffinity;
+    expect(anti.requiredDuringSchedulingIgnoredDuringExecution.map((t: { topologyKey: string }) => t.topologyKey)).toEqual(["kubernetes.io/hostname", "topology.kubernetes.io/zone"]);
+    expect(anti.preferredDuringSchedulingIgnoredDuringExecution).toBeUndefined();
   });
 });

@@ -150,5 +150,12 @@ describe("VaultCluster seal and config", () => {
     expect(env("vault-unlock", "peer-gate")).toMatchObject({ BAO_CLIENT_CERT: "/vault/transit-tls/tls.crt", BAO_CACERT: "/vault/transit-tls/ca.crt" });
     expect(one("Service", "vault-unlock-active").inputs.spec.selector["openbao-active"]).toBe("true");
     expect(serverHcl("vault-unlock").attrs.disable_mlock).toBeUndefined();
+    // OpenBao takes its audit device from the file (AuditDevice confirms it); Vault's goes through the API.
+    expect(serverHcl("vault-unlock").blocks.filter((x) => x.type === "audit").map((x) => x.labels)).toEqual([["file", "stdout"]]);
+  });
+
+  it("declares no audit device in Vault's file (the API enables it)", async () => {
+    await deployVaultUnlock(m);
+    expect(serverHcl("vault-unlock").blocks.filter((x) => x.type === "audit")).toEqual([]);
   });
 });

@@ -131,6 +131,29 @@ describe("VaultCluster objects", () => {
     });
   });
 
+  it("with Consul storage, lets the client agents in its own pods gossip with each other and with its Consul servers", async () => {
+    await deployVaultUnlock(m, { storage: { type: "consul", agent: { image: "hashicorp/consul:1.20.0", datacenter: "dc1", retryJoin: [], gossipSecretName: "g" }, agentTls: { caCertPem: "", certPem: "", keyPem: "" } } });
+    const rule = one("NetworkPolicy", "vault-unlock-unseal-only").inputs.spec.ingress[2];
+    expect(rule).toEqual({
+      from: [{ podSelector: { matchLabels: VAULT_UNLOCK_LABELS } }, { podSelector: { matchLabels: { "app.kubernetes.io/name": "consul" } } }],
+      ports: [{ protocol: "TCP", port: 8301 }, { protocol: "UDP", port: 8301 }],
+    });
+    // The sidecar's liveness probe dials gossip on the pod IP: its HTTPS API listens on loopback only.
+    const agent = one("StatefulSet", "vault-unlock").inputs.spec.template.spec.containers.find((c: { name: string }) => c.name === "consul-agent");
+    expect(agent.livenessProbe.tcpSocket).toEqual({ port: 8301 });
+  });
+
+  it("exposes the active node outside the Kubernetes cluster with TLS passed through, for a peer's seal", async () => {
+    await deployVaultUnlock(m, { expose: { type: "LoadBalancer", sourceRanges: ["192.0.2.0/24"], annotations: { "lb/internal": "true" } } });
+    const svc = one("Service", "vault-unlock-external");
+    validateK8s(svc);
+    expect(svc.inputs.metadata.annotations).toEqual({ "lb/internal": "true", "pulumi.com/skipAwait": "true" });
+    expect(svc.inputs.spec).toEqual({
+      type: "LoadBalancer", selector: { ...VAULT_UNLOCK_LABELS, "vault-active": "true" }, ports: [{ name: "https", port: 8200, targetPort: "https" }],
+      externalTrafficPolicy: "Local", loadBalancerSourceRanges: ["192.0.2.0/24"],
+    });
+  });
+
   it("exposes vault through an Ingress that re-encrypts and verifies Vault's certificate", async () => {
     await deployVault(m, { ingress: { host: "vault.example.org", className: "nginx", tlsSecretName: "vault-ingress-tls", annotations: { "nginx.ingress.kubernetes.io/proxy-ssl-verify": "off", "x/y": "z" } } });
     const ing = one("Ingress", "vault").inputs;
@@ -141,6 +164,8 @@ describe("VaultCluster objects", () => {
       "nginx.ingress.kubernetes.io/proxy-ssl-secret": "vault/vault-tls",
       "nginx.ingress.kubernetes.io/proxy-ssl-name": "vault-active.vault.svc",
       "nginx.ingress.kubernetes.io/proxy-ssl-server-name": "on",
+      // Sealed pods are never behind it until later resources unseal them: no waiting for its endpoints.
+      "pulumi.com/skipAwait": "true",
     });
     expect(ing.spec).toEqual({
       ingressClassName: "nginx",

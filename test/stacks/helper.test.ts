@@ -6,12 +6,13 @@ import { TLS_OFF, kindName, strings, validateK8s } from "../pulumi/harness";
 import { CERT, KUBECONFIG, StackRun, resolved, runStack } from "./stack-mocks";
 
 const HELPER = {
-  flavour: "vault", storage: "raft", context: "backup-cluster", namespace: "vault-helper",
+  flavour: "vault", storage: "raft", context: "backup-cluster",
   primaryStack: "acme/vault-mutual-unseal/primary", kubeconfig: KUBECONFIG,
 };
 const PRIMARY_OUTPUTS = {
   helperTls: { caCertPem: CERT("primary-ca"), certPem: CERT("helper"), keyPem: "HELPER-SERVER-KEY" },
   helperServerName: "vault-helper.example.internal",
+  helperNamespace: "vault-helper",
   transitKeyBackup: "BACKUP-OF-THE-KEY",
   transitKeyLatestVersion: 3,
   transitMount: "transit/",
@@ -30,13 +31,13 @@ describe("helper stack", () => {
     expect(run.registered.filter((r) => r.type === "pulumi:pulumi:StackReference").map((r) => r.name)).toEqual(["acme/vault-mutual-unseal/primary"]);
     expect(run.registered.filter((r) => !r.custom).map((r) => `${r.type.split(":")[2]} ${r.name}`).sort()).toEqual(["HelperBackup helper", "VaultCluster helper-vault"]);
     expect(run.registered.filter((r) => r.type.startsWith("pulumi-nodejs:dynamic")).map((r) => `${r.type.split(":")[2]} ${r.name}`).sort()).toEqual([
-      "TransitKeyRestore helper-key-copy", "TransitLink helper-emergency-link", "Unseal helper-unseal", "VaultInit helper-init",
+      "AuditDevice helper-audit", "TransitKeyRestore helper-key-copy", "TransitLink helper-emergency-link", "Unseal helper-unseal", "VaultInit helper-init",
     ]);
     const objects = run.registered.filter((r) => r.type.startsWith("kubernetes:"));
     expect(objects.map((r) => `${r.inputs.metadata?.namespace ?? "-"}/${kindName(r)}`).sort()).toEqual([
       "-/Namespace vault-helper",
       ...["ConfigMap vault-helper-config", "PodDisruptionBudget vault-helper", "Role vault-helper", "RoleBinding vault-helper", "Secret vault-helper-tls",
-        "Service vault-helper-active", "Service vault-helper-internal", "Service vault-helper-standby", "ServiceAccount vault-helper", "StatefulSet vault-helper"].map((x) => `vault-helper/${x}`),
+        "Service vault-helper-active", "Service vault-helper-external", "Service vault-helper-internal", "Service vault-helper-standby", "ServiceAccount vault-helper", "StatefulSet vault-helper"].map((x) => `vault-helper/${x}`),
     ].sort());
     for (const r of objects) validateK8s(r);
     for (const r of objects) for (const s of strings(r.inputs)) for (const off of TLS_OFF) expect([kindName(r), s.path, off.test(s.value)]).toEqual([kindName(r), s.path, false]);
@@ -52,6 +53,16 @@ describe("helper stack", () => {
     const tls = run.registered.find((r) => r.inputs.kind === "Secret" && r.inputs.metadata?.name === "vault-helper-tls")!;
     expect(tls.inputs.stringData).toEqual({ "ca.crt": CERT("primary-ca"), "tls.crt": CERT("helper"), "tls.key": "HELPER-SERVER-KEY" });
     expect(tls.secretPaths).toContain("stringData");
+  });
+
+  it("is reachable by vault's emergency seal through a LoadBalancer on its active pod, in the namespace the primary names", () => {
+    const svc = run.registered.find((r) => r.inputs.kind === "Service" && r.inputs.metadata?.name === "vault-helper-external")!;
+    expect(svc.inputs.metadata.namespace).toBe("vault-helper");
+    expect(svc.inputs.spec).toMatchObject({ type: "LoadBalancer", selector: { "vault-active": "true" }, ports: [{ port: 8200 }] });
+  });
+
+  it("keeps the emergency token alive: renewed by its own runs, since no seal renews it while it waits", () => {
+    expect(named("helper-emergency-link").inputs).toMatchObject({ keepAlive: true });
   });
 
   it("outputs the helper's root token, unseal keys and emergency token as secrets", async () => {

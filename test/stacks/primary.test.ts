@@ -48,6 +48,7 @@ describe("primary stack", () => {
       "VaultCluster vault", "VaultCluster vault-unlock",
     ]);
     expect(dynamic(run).map((r) => `${r.type.split(":")[2]} ${r.name}`).sort()).toEqual([
+      "AuditDevice vault-audit", "AuditDevice vault-unlock-audit",
       "SealMigration vault-unlock-seal-migration", "SealRollout vault-seal-rollout", "TransitKeyBackup vault-transit-key-backup",
       "TransitLink seal-of-vault-transit", "TransitLink seal-of-vault-unlock-transit",
       "Unseal vault-unlock-unseal", "VaultInit vault-init", "VaultInit vault-unlock-init",
@@ -59,12 +60,13 @@ describe("primary stack", () => {
   it("renders exactly these Kubernetes objects, each valid against the Kubernetes schema", () => {
     expect(k8s(run).map((r) => `${r.inputs.metadata?.namespace ?? "-"}/${kindName(r)}`).sort()).toEqual([
       "-/Namespace vault", "-/Namespace vault-unlock",
-      ...["ConfigMap consul-vault-unlock-config", "ConfigMap vault-unlock-config", "ConfigMap vault-unlock-consul-agent", "NetworkPolicy vault-unlock-unseal-only",
+      ...["ConfigMap consul-vault-unlock-config", "ConfigMap vault-unlock-config", "ConfigMap vault-unlock-consul-agent",
+        "NetworkPolicy consul-vault-unlock-servers", "NetworkPolicy vault-unlock-unseal-only",
         "PodDisruptionBudget consul-vault-unlock", "PodDisruptionBudget vault-unlock", "Role vault-unlock", "RoleBinding vault-unlock",
         "Secret consul-vault-unlock-gossip", "Secret consul-vault-unlock-tls", "Secret vault-unlock-consul-tls", "Secret vault-unlock-tls", "Secret vault-unlock-transit-tls",
         "Service consul-vault-unlock", "Service consul-vault-unlock-server", "Service vault-unlock-active", "Service vault-unlock-internal", "Service vault-unlock-standby",
         "ServiceAccount vault-unlock", "StatefulSet consul-vault-unlock-server", "StatefulSet vault-unlock"].map((x) => `vault-unlock/${x}`),
-      ...["ConfigMap consul-vault-config", "ConfigMap vault-config", "ConfigMap vault-consul-agent", "ConfigMap vault-seal", "Ingress vault",
+      ...["ConfigMap consul-vault-config", "ConfigMap vault-config", "ConfigMap vault-consul-agent", "ConfigMap vault-seal", "Ingress vault", "NetworkPolicy consul-vault-servers",
         "PodDisruptionBudget consul-vault", "PodDisruptionBudget vault", "Role vault", "RoleBinding vault",
         "Secret consul-vault-gossip", "Secret consul-vault-tls", "Secret vault-consul-tls", "Secret vault-tls", "Secret vault-transit-tls", "Secret vault-transit-token",
         "Service consul-vault", "Service consul-vault-server", "Service vault-active", "Service vault-internal", "Service vault-standby",
@@ -104,7 +106,7 @@ describe("primary stack", () => {
 
   it("orders the bootstrap of design.md §2 by data flow and dependsOn", () => {
     const at = (name: string) => run.registered.findIndex((r) => r.name === name);
-    const order = ["vault-unlock-statefulset", "vault-unlock-init", "vault-unlock-unseal", "seal-of-vault-transit", "vault-statefulset", "vault-init", "vault-seal-rollout", "seal-of-vault-unlock-transit", "vault-unlock-seal-migration", "vault-transit-key-backup"];
+    const order = ["vault-unlock-statefulset", "vault-unlock-init", "vault-unlock-unseal", "vault-unlock-audit", "seal-of-vault-transit", "vault-statefulset", "vault-init", "vault-audit", "vault-seal-rollout", "seal-of-vault-unlock-transit", "vault-unlock-seal-migration", "vault-transit-key-backup"];
     expect(order.map(at)).toEqual([...order.map(at)].sort((a, b) => a - b));
     expect(named(run, "vault-unlock-init").inputs).toMatchObject({ kind: "shamir", shares: 3, threshold: 2 });
     expect(named(run, "vault-init").inputs).toMatchObject({ kind: "recovery", shares: 3, threshold: 2 });
@@ -117,6 +119,31 @@ describe("primary stack", () => {
     const nodes = named(run, "vault-init").inputs.nodes;
     expect(nodes).toMatchObject({ kind: "kubernetes", kubeconfig: KUBECONFIG, context: "prod", namespace: "vault", statefulSet: "vault", replicas: 3, port: 8200, sealConfigMap: "vault-seal", sealTokenSecret: "vault-transit-token" });
     expect(nodes.tls).toEqual({ caPem: expect.stringContaining("BEGIN CERTIFICATE"), serverName: "vault-active.vault.svc" });
+  });
+
+  it("serves the Ingress with TLS (vault's own certificate, which names the host) and never waits on Services of sealed pods", () => {
+    expect(object(run, "Ingress", "vault", "vault").inputs.spec.tls).toEqual([{ hosts: ["vault.example.internal"], secretName: "vault-tls" }]);
+    expect(named(run, "pki-server-vault-csr").inputs.dnsNames).toContain("vault.example.internal");
+    for (const [ns, kind, name] of [["vault", "Service", "vault-active"], ["vault", "Service", "vault-standby"], ["vault", "Service", "vault-internal"], ["vault", "Ingress", "vault"], ["vault-unlock", "Service", "vault-unlock-active"]]) {
+      expect([name, object(run, kind, name, ns).inputs.metadata.annotations["pulumi.com/skipAwait"]]).toEqual([name, "true"]);
+    }
+  });
+
+  it("issues the helper's certificate for the host vault dials, its Services and its pods in the helper's namespace", () => {
+    expect(named(run, "pki-server-helper-csr").inputs.dnsNames).toEqual(expect.arrayContaining([
+      "vault-helper.example.internal", "vault-helper-active.vault-helper.svc", "*.vault-helper-internal.vault-helper.svc",
+    ]));
+    expect(run.outputs!.helperNamespace).toBe("vault-helper");
+  });
+
+  it("lets only vault's pods reach vault-unlock, and only each Vault cluster's pods reach its Consul", () => {
+    const unlock = object(run, "NetworkPolicy", "vault-unlock-unseal-only", "vault-unlock").inputs.spec;
+    const vaultPods = object(run, "StatefulSet", "vault", "vault").inputs.spec.selector.matchLabels;
+    expect(unlock.ingress[1].from).toEqual([{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "vault" } }, podSelector: { matchLabels: vaultPods } }]);
+    // The client agents in vault-unlock's own pods gossip with each other too.
+    expect(unlock.ingress[2].ports).toEqual([{ protocol: "TCP", port: 8301 }, { protocol: "UDP", port: 8301 }]);
+    const consul = object(run, "NetworkPolicy", "consul-vault-servers", "vault").inputs.spec;
+    expect(consul.ingress[0].from[1]).toEqual({ podSelector: { matchLabels: vaultPods } });
   });
 
   it("outputs the root tokens, recovery keys, key backup and helper TLS as secrets", async () => {
@@ -164,7 +191,45 @@ describe("primary stack, emergency switch", () => {
   });
 });
 
+describe("primary stack, two Kubernetes clusters", () => {
+  let run: StackRun;
+  beforeAll(async () => {
+    run = await runStack("primary", {
+      ...PRIMARY,
+      vault: { context: "prod", namespace: "vault", transitAddress: "https://vault-transit.prod.example:8200" },
+      vaultUnlock: { context: "dc2", namespace: "vault-unlock", transitAddress: "https://vault-unlock.dc2.example:8200", peerCidrs: ["192.0.2.0/24"], expose: { type: "LoadBalancer", sourceRanges: ["192.0.2.0/24"] } },
+    });
+    if (run.error) throw run.error;
+  });
+
+  it("uses one Kubernetes provider per context and exposes each cluster to its peer at its transit address", () => {
+    expect(run.registered.filter((r) => r.type === "pulumi:providers:kubernetes").map((r) => r.inputs.context).sort()).toEqual(["dc2", "prod"]);
+    const unlock = object(run, "Service", "vault-unlock-external", "vault-unlock");
+    validateK8s(unlock);
+    expect(unlock.inputs.spec).toMatchObject({ type: "LoadBalancer", externalTrafficPolicy: "Local", loadBalancerSourceRanges: ["192.0.2.0/24"], ports: [{ port: 8200 }] });
+    expect(unlock.inputs.spec.selector).toMatchObject({ "vault-active": "true" });
+    expect(object(run, "Service", "vault-external", "vault").inputs.spec.type).toBe("LoadBalancer");
+    // vault's seal dials vault-unlock's address, whose host its certificate names.
+    expect(object(run, "ConfigMap", "vault-seal", "vault").inputs.data["peer-address"]).toBe("https://vault-unlock.dc2.example:8200");
+    expect(named(run, "pki-server-vault-unlock-csr").inputs.dnsNames).toContain("vault-unlock.dc2.example");
+  });
+
+  it("admits vault's traffic to vault-unlock from the configured ranges", () => {
+    const from = object(run, "NetworkPolicy", "vault-unlock-unseal-only", "vault-unlock").inputs.spec.ingress[1].from;
+    expect(from).toContainEqual({ ipBlock: { cidr: "192.0.2.0/24" } });
+  });
+});
+
 describe("primary stack, bad config", () => {
+  it("names a kubeconfig context that does not exist and a misspelt key, with the other problems, before any resource", async () => {
+    const run = await runStack("primary", { ...PRIMARY, vault: { context: "staging", namespace: "vault" }, replicaz: 3, replicas: 2 });
+    const message = (run.error as Error).message;
+    expect(message).toMatch(/vault-mutual-unseal:vault\.context: "staging" is not a context of the kubeconfig \(it has: prod, dc2, backup-cluster\)/);
+    expect(message).toMatch(/unknown key\(s\) replicaz/);
+    expect(message).toContain("vault-mutual-unseal:replicas");
+    expect(run.registered).toEqual([]);
+  });
+
   it("fails with every problem before any resource is registered", async () => {
     const run = await runStack("primary", { ...PRIMARY, replicas: 2, keyThreshold: 5, helperAddress: "http://helper:8200", emergency: true });
     expect(run.error).toBeInstanceOf(Error);

@@ -9,7 +9,21 @@ import type * as PulumiModule from "@pulumi/pulumi";
 import { unwrap, type Registered } from "../pulumi/harness";
 
 export const CERT = (n: string) => `-----BEGIN CERTIFICATE-----\nmock-${n}\n-----END CERTIFICATE-----\n`;
-export const KUBECONFIG = "apiVersion: v1\nkind: Config\n# mock kubeconfig with credentials\n";
+/** A kubeconfig with the contexts the tests name (the stacks check them before any resource). */
+export const KUBECONFIG = [
+  "apiVersion: v1",
+  "kind: Config",
+  "# mock kubeconfig with credentials",
+  "clusters:",
+  ...["prod", "dc2", "backup-cluster"].flatMap((c) => [`- name: ${c}`, "  cluster:", `    server: https://${c}.example:6443`]),
+  "users:",
+  "- name: admin",
+  "  user:",
+  "    token: mock-credential",
+  "contexts:",
+  ...["prod", "dc2", "backup-cluster"].flatMap((c) => [`- name: ${c}`, "  context:", `    cluster: ${c}`, "    user: admin"]),
+  "",
+].join("\n");
 
 /** What the dynamic resources and StackReferences answer, by resource name. */
 function outputsFor(type: string, name: string, stackOutputs: Record<string, unknown>): Record<string, unknown> {
@@ -34,6 +48,7 @@ function outputsFor(type: string, name: string, stackOutputs: Record<string, unk
   if (name.endsWith("-transit-key-backup")) return { backup: `BACKUP-OF-THE-KEY`, keyVersion: 1, latestVersion: 1 };
   if (name.endsWith("-key-copy")) return { helperVersion: 1, inSync: true, verdict: "in sync" };
   if (name.endsWith("-seal-rollout")) return { rolledDigest: "digest" };
+  if (name.endsWith("-audit")) return { outcome: "enabled" };
   throw new Error(`no mock outputs for dynamic resource ${name}`);
 }
 

@@ -192,6 +192,17 @@ describe("flavours", () => {
     expect(blockOf(config, "seal", "transit").attrs.tls_ca_cert).toBe("/vault/tls/unsealer-ca.pem");
   });
 
+  test("OpenBao declares the audit device to stdout in the file (its only default way); the API switch only when asked", () => {
+    const config = read(raftNode({ auditToStdout: true }));
+    const audit = blockOf(config, "audit", "file");
+    expect(audit.labels).toEqual(["file", "stdout"]);
+    expect(audit.attrs.description).toMatch(/container log/);
+    expect(blockOf(audit, "options").attrs).toEqual({ file_path: "stdout" });
+    expect(config.attrs).not.toHaveProperty("unsafe_allow_api_audit_creation");
+    expect(blocksOf(read(raftNode()), "audit")).toEqual([]);
+    expect(read(raftNode({ allowApiAuditCreation: true })).attrs.unsafe_allow_api_audit_creation).toBe(true);
+  });
+
   test("ui and log level are written as given", () => {
     const top = read(raftNode({ ui: true, logLevel: "debug" })).attrs;
     expect(top.ui).toBe(true);
@@ -211,6 +222,7 @@ describe("refused before anything is deployed", () => {
     ["client certificates required without their CA", raftNode({ listener: { ...base.listener, requireClientCert: true } }), "listener.tlsClientCaFile", /requireClientCert needs the CA/],
     ["two enabled seals", raftNode({ seals: [unsealer(), unsealer({ keyName: "other" })] }), "seals", /2 seal blocks are enabled; only one may be/],
     ["a seal over plain http", raftNode({ seals: [unsealer({ address: "http://vault-unlock:8200" })] }), "seals[0].address", /is not https/],
+    ["a config-file audit device with Vault", raftNode({ flavour: "vault", auditToStdout: true }), "auditToStdout", /enable the audit device through the API/],
     ["a seal client certificate without its key", raftNode({ seals: [unsealer({ tlsClientKey: undefined })] }), "seals[0].tlsClientCert", /set both tlsClientCert and tlsClientKey/],
   ])("%s", (_what, config, key, message) => {
     const e = refusal(() => renderServerConfig(config));

@@ -48,9 +48,30 @@ describe("primary stack config", () => {
     ["a helper stack that is not organization/project/stack", { helperStack: "helper" }, /^vault-mutual-unseal:helperStack: must be organization\/project\/stack/],
     ["a zero token period", { transitTokenPeriod: "0h" }, /^vault-mutual-unseal:transitTokenPeriod: must be a duration/],
     ["a misspelt key", { keyTreshold: 2 }, /^vault-mutual-unseal:\(config\): unknown key\(s\) keyTreshold: check the spelling/],
+    [
+      "two Kubernetes clusters without vault's source ranges for vault-unlock's NetworkPolicy",
+      { vault: { context: "a", namespace: "vault", transitAddress: "https://vault.a.example:8200" }, vaultUnlock: { context: "b", namespace: "vault-unlock", transitAddress: "https://unlock.b.example:8200" } },
+      /^vault-mutual-unseal:vaultUnlock.peerCidrs: is required when vault runs in another Kubernetes cluster/,
+    ],
+    ["a peer range that is not a CIDR", { vaultUnlock: { context: "prod", namespace: "vault-unlock", peerCidrs: ["10.0.0.1"] } }, /^vault-mutual-unseal:vaultUnlock.peerCidrs.0: must be a CIDR range/],
+    ["peer ranges on vault, which has no NetworkPolicy", { vault: { context: "prod", namespace: "vault", peerCidrs: ["10.0.0.0/8"] } }, /^vault-mutual-unseal:vault: .*peerCidrs/],
+    ["an unknown Service type", { vault: { context: "prod", namespace: "vault", expose: { type: "ExternalName" } } }, /^vault-mutual-unseal:vault.expose.type: /],
+    ["an unknown zone rule", { zoneSpread: "always" }, /^vault-mutual-unseal:zoneSpread: /],
+    ["a helper namespace that is no Kubernetes name", { helperNamespace: "Vault_Helper" }, /^vault-mutual-unseal:helperNamespace: must be a Kubernetes name/],
   ])("refuses %s", (_what, change, message) => {
     const found = problems(() => parsePrimaryConfig({ ...primary, ...change }));
     expect(found.some((p) => message.test(p))).toBe(true);
+  });
+
+  test("two Kubernetes clusters with addresses and vault's ranges: exposed by default, ranges kept", () => {
+    const c = parsePrimaryConfig({
+      ...primary,
+      vault: { context: "a", namespace: "vault", transitAddress: "https://vault.a.example:8200" },
+      vaultUnlock: { context: "b", namespace: "vault-unlock", transitAddress: "https://unlock.b.example:8200", peerCidrs: ["192.0.2.0/24"], expose: { type: "LoadBalancer", sourceRanges: ["192.0.2.0/24"] } },
+    });
+    expect(c.vaultUnlock.peerCidrs).toEqual(["192.0.2.0/24"]);
+    expect(c.zoneSpread).toBe("none");
+    expect(c.helperNamespace).toBe("vault-helper");
   });
 
   test("the emergency switch with the helper's address and stack is accepted", () => {
@@ -64,16 +85,19 @@ describe("primary stack config", () => {
 });
 
 describe("helper stack config", () => {
-  const helper = { flavour: "vault", storage: "raft", context: "backup", namespace: "vault-helper", primaryStack: "acme/vault-mutual-unseal/primary" };
+  const helper = { flavour: "vault", storage: "raft", context: "backup", primaryStack: "acme/vault-mutual-unseal/primary" };
 
-  test("a valid config: one node by default", () => {
-    expect(parseHelperConfig(helper).replicas).toBe(1);
+  test("a valid config: one node by default, exposed through a LoadBalancer", () => {
+    const c = parseHelperConfig(helper);
+    expect({ replicas: c.replicas, expose: c.expose }).toEqual({ replicas: 1, expose: { type: "LoadBalancer" } });
   });
 
   test.each<[string, Record<string, unknown>, RegExp]>([
     ["a primary stack that is not organization/project/stack", { primaryStack: "primary" }, /^vault-mutual-unseal:primaryStack: must be organization\/project\/stack/],
     ["an even replica count", { replicas: 2 }, /^vault-mutual-unseal:replicas: must be odd/],
     ["OpenBao on Consul", { flavour: "openbao", storage: "consul" }, /^vault-mutual-unseal:storage: OpenBao has no Consul storage/],
+    ["its own namespace (the primary stack names it, for the helper's certificate)", { namespace: "helper" }, /^vault-mutual-unseal:\(config\): unknown key\(s\) namespace/],
+    ["source ranges that are not CIDRs", { expose: { type: "LoadBalancer", sourceRanges: ["everyone"] } }, /^vault-mutual-unseal:expose.sourceRanges.0: must be a CIDR range/],
   ])("refuses %s", (_what, change, message) => {
     expect(problems(() => parseHelperConfig({ ...helper, ...change })).some((p) => message.test(p))).toBe(true);
   });
