@@ -8,15 +8,20 @@
  * (the article's 32-day failure). It reaches the unsealer by a port-forward through the
  * Kubernetes API server (providers/node-access.ts, kind "kubernetes").
  *
- * Why the core through a dynamic provider, not `@pulumi/vault` resources:
- * - one access path, and it needs only a kubeconfig: `vault-unlock` has no Ingress, and a
- *   `@pulumi/vault` provider would need an address reachable from wherever `pulumi up` runs,
- *   i.e. a port-forward held open for the whole run outside the engine's control;
- * - `@pulumi/vault` cannot make a periodic orphan token whose period is checked and kept
- *   alive across runs (its vault_token resource re-creates expired tokens only on refresh,
- *   and its provider itself logs in with a child token that dies with the run);
- * - the same code is proven on real servers (test/real, test/providers), including
- *   idempotent re-runs and a dead token being replaced.
+ * Why the core through a dynamic provider, not `@pulumi/vault` resources (the issue allows
+ * either; the dependency was dropped):
+ * - reach: a `@pulumi/vault` provider needs an address reachable from wherever `pulumi up`
+ *   runs, fixed when the provider is configured. `vault-unlock` has no Ingress, so that
+ *   would be a port-forward opened by the program and held open for the whole run (and for
+ *   every preview), outside the engine's control, with a local port baked into the
+ *   provider's config. The dynamic providers open their port-forwards themselves, per
+ *   operation, through the API server, with only the kubeconfig (README "How `pulumi up`
+ *   reaches the clusters");
+ * - lifecycle: `vault.Token` can make a periodic orphan token, but it notices a token that
+ *   expired or was revoked only on refresh; TransitLink checks it on every `up` (and keeps
+ *   the helper's emergency token alive), and never revokes a token that pods still use;
+ * - proof: the same code runs in test/real and test/providers against real servers, which
+ *   a `@pulumi/vault` provider (a binary plugin not installable here) could not.
  *
  * On the sealed side, in the sealed cluster's namespace (names as VaultCluster's pod
  * template references them, all optional there, so the StatefulSet never changes for them):
@@ -79,7 +84,8 @@ export interface TransitUnsealLinkArgs {
   redirect?: { address: Input<string>; serverName?: Input<string>; token: Input<string> };
 }
 
-const hostOf = (address: string) => new URL(address).hostname;
+/** The host of an https address: the name a seal checks in its peer's certificate unless told another. */
+export const hostOf = (address: string) => new URL(address).hostname;
 
 export class TransitUnsealLink extends pulumi.ComponentResource {
   /** The seal token on the unsealer (secret). */

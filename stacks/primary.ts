@@ -23,7 +23,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { activeServerName, clusterAccess } from "../components/cluster-access";
 import { ConsulCluster } from "../components/consul-cluster";
 import { Pki } from "../components/pki";
-import { TransitUnsealLink } from "../components/transit-unseal-link";
+import { hostOf, TransitUnsealLink } from "../components/transit-unseal-link";
 import { VaultCluster, VaultExposeArgs, vaultPodLabels, VaultStorageArgs } from "../components/vault-cluster";
 import { AuditDevice } from "../providers/audit-device";
 import { SealMigration } from "../providers/seal-migration";
@@ -33,7 +33,7 @@ import { Unseal } from "../providers/unseal";
 import { VaultInit } from "../providers/vault-init";
 import { PrimaryConfig, parsePrimaryConfig, primaryContexts } from "./config";
 import { helperCertSpec } from "./helper";
-import { contextProblems, hostOf, rawConfig, readKubeconfig } from "./read-config";
+import { contextProblems, rawConfig, readKubeconfig } from "./read-config";
 
 export const TRANSIT_MOUNT = "transit/";
 export const TRANSIT_KEY = "autounseal";

@@ -65,6 +65,3 @@ export function contextProblems(kubeconfig: string, wanted: [key: string, contex
       message: `"${context}" is not a context of the kubeconfig (it has: ${known.length ? known.join(", ") : "none"}); kubectl config get-contexts lists them`,
     }));
 }
-
-/** The host of an https address (for certificate names and tls_server_name). */
-export const hostOf = (address: string) => new URL(address).hostname;
