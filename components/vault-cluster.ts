@@ -18,6 +18,7 @@ import { InputError } from "../core/errors";
 import { sealSettingsDigest } from "../core/nodes";
 import { renderBlock } from "../core/render/hcl";
 import { SealStanza, TRANSIT_TOKEN_ENV, TransitSeal, assertValidSeals } from "../core/render/seal";
+import { SERVING_LABEL } from "../adapters/kubernetes/options";
 import { lateSealConfigData, peerGateData } from "../adapters/kubernetes/seal-config";
 import { ConsulStorage, Flavour, RaftStorage, ServerConfig, renderServerConfig } from "../core/render/server-config";
 import { CONSUL_HTTPS_PORT, ConsulAgentSettings, SERF_LAN_PORT, ZoneSpread, antiAffinity, checkOddReplicas, consulContainer, containerSecurityContext, podSecurityContext, renderConsulConfig, tlsSecretData } from "./consul-cluster";
@@ -61,7 +62,7 @@ export interface VaultIngressArgs {
 }
 
 /**
- * A Service reaching the active node from outside the Kubernetes cluster (a peer's transit
+ * A Service reaching the unsealed nodes from outside the Kubernetes cluster (a peer's transit
  * seal in another cluster, `vault`'s emergency seal at the helper). TLS passes through to
  * Vault: its certificate must name the host the peer dials.
  */
@@ -112,9 +113,20 @@ export interface VaultClusterArgs {
   logLevel?: ServerConfig["logLevel"];
 }
 
+/**
+ * - `active`: the active node (clients, the Ingress);
+ * - `unsealed` (the cluster's own name): every unsealed node, what a peer's transit seal
+ *   dials (standbys forward to the active node, so a step-down never leaves it empty, as
+ *   the lab's link Service proves);
+ * - `standby`, `headless` (every pod, sealed ones included: Raft joins, the providers),
+ *   `external` (optional, outside the Kubernetes cluster).
+ */
 export function vaultServiceNames(clusterName: string) {
-  return { active: `${clusterName}-active`, standby: `${clusterName}-standby`, headless: `${clusterName}-internal`, external: `${clusterName}-external` };
+  return { active: `${clusterName}-active`, unsealed: clusterName, standby: `${clusterName}-standby`, headless: `${clusterName}-internal`, external: `${clusterName}-external` };
 }
+
+// The client Services also select SERVING_LABEL=true: the node adapter drains a pod by flipping it.
+export { SERVING_LABEL };
 
 /**
  * Pulumi must not wait for the endpoints of what selects Vault pods: they become ready only
@@ -234,6 +246,8 @@ export class VaultCluster extends pulumi.ComponentResource {
     const image = args.image ?? (flavour === "vault" ? "hashicorp/vault:1.20.0" : "quay.io/openbao/openbao:2.7.2");
     const labels = vaultPodLabels(flavour, cn);
     const activeLabel = flavour === "vault" ? "vault-active" : "openbao-active";
+    // What client Services select: this cluster's pods that are not drained (and, by readiness, unsealed).
+    const serving = { ...labels, [SERVING_LABEL]: "true" };
     const meta: Meta = (n) => ({ name: n, namespace: ns, labels });
     const serviceMeta: Meta = (n) => ({ ...meta(n), annotations: SKIP_AWAIT });
     const child = { parent: this };
@@ -270,11 +284,15 @@ export class VaultCluster extends pulumi.ComponentResource {
     }, child);
     const active = new k8s.core.v1.Service(`${name}-active`, {
       metadata: serviceMeta(svc.active),
-      spec: { type: "ClusterIP", publishNotReadyAddresses: false, selector: { ...labels, [activeLabel]: "true" }, ports: [port("https", API_PORT), port("cluster", CLUSTER_PORT)] },
+      spec: { type: "ClusterIP", publishNotReadyAddresses: false, selector: { ...serving, [activeLabel]: "true" }, ports: [port("https", API_PORT), port("cluster", CLUSTER_PORT)] },
+    }, child);
+    new k8s.core.v1.Service(`${name}-unsealed`, {
+      metadata: serviceMeta(svc.unsealed),
+      spec: { type: "ClusterIP", publishNotReadyAddresses: false, selector: serving, ports: [port("https", API_PORT)] },
     }, child);
     new k8s.core.v1.Service(`${name}-standby`, {
       metadata: serviceMeta(svc.standby),
-      spec: { type: "ClusterIP", publishNotReadyAddresses: false, selector: { ...labels, [activeLabel]: "false" }, ports: [port("https", API_PORT), port("cluster", CLUSTER_PORT)] },
+      spec: { type: "ClusterIP", publishNotReadyAddresses: false, selector: { ...serving, [activeLabel]: "false" }, ports: [port("https", API_PORT), port("cluster", CLUSTER_PORT)] },
     }, child);
     if (args.expose) {
       const e = args.expose;
@@ -282,7 +300,7 @@ export class VaultCluster extends pulumi.ComponentResource {
         metadata: { ...meta(svc.external), annotations: pulumi.output(e.annotations ?? {}).apply((a) => ({ ...a, ...SKIP_AWAIT })) },
         spec: {
           type: e.type,
-          selector: { ...labels, [activeLabel]: "true" },
+          selector: serving,
           ports: [port("https", API_PORT)],
           // Local: the client's source address survives, for sourceRanges and the NetworkPolicy's peer ranges.
           externalTrafficPolicy: "Local",
@@ -386,7 +404,7 @@ export class VaultCluster extends pulumi.ComponentResource {
         updateStrategy: { type: "OnDelete" },
         selector: { matchLabels: labels },
         template: {
-          metadata: { labels, annotations: { [SEAL_CHECKSUM_ANNOTATION]: seals.apply((s) => sealSettingsDigest({ stanzas: s })) } },
+          metadata: { labels: serving, annotations: { [SEAL_CHECKSUM_ANNOTATION]: seals.apply((s) => sealSettingsDigest({ stanzas: s })) } },
           spec: {
             serviceAccountName: sa.metadata.name,
             securityContext: podSecurityContext(),

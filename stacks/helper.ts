@@ -27,7 +27,7 @@ export const HELPER_CLUSTER = "vault-helper";
  */
 export function helperCertSpec(namespace: string, host: string): ServerCertSpec {
   const svc = vaultServiceNames(HELPER_CLUSTER);
-  return { namespace, services: [svc.active, svc.standby], headlessService: svc.headless, extraDnsNames: [host] };
+  return { namespace, services: [svc.active, svc.unsealed, svc.standby], headlessService: svc.headless, extraDnsNames: [host] };
 }
 
 export function helperProgram() {

@@ -24,7 +24,7 @@ import { activeServerName, clusterAccess } from "../components/cluster-access";
 import { ConsulCluster } from "../components/consul-cluster";
 import { Pki } from "../components/pki";
 import { hostOf, TransitUnsealLink } from "../components/transit-unseal-link";
-import { VaultCluster, VaultExposeArgs, vaultPodLabels, VaultStorageArgs } from "../components/vault-cluster";
+import { API_PORT, VaultCluster, VaultExposeArgs, vaultPodLabels, vaultServiceNames, VaultStorageArgs } from "../components/vault-cluster";
 import { AuditDevice } from "../providers/audit-device";
 import { SealMigration } from "../providers/seal-migration";
 import { SealRollout } from "../providers/seal-rollout";
@@ -68,7 +68,8 @@ export function primaryProgram() {
   const servers: Record<string, import("../components/pki").ServerCertSpec> = {};
   for (const [cn, c] of [[VAULT, cfg.vault], [VAULT_UNLOCK, cfg.vaultUnlock]] as const) {
     const extra = [c.transitAddress && hostOf(c.transitAddress), cn === VAULT ? cfg.ingressHost : undefined].filter((x): x is string => Boolean(x));
-    servers[cn] = { namespace: c.namespace, services: [`${cn}-active`, `${cn}-standby`], headlessService: `${cn}-internal`, extraDnsNames: extra };
+    const svc = vaultServiceNames(cn);
+    servers[cn] = { namespace: c.namespace, services: [svc.active, svc.unsealed, svc.standby], headlessService: svc.headless, extraDnsNames: extra };
     if (consul) {
       servers[`consul-${cn}`] = { namespace: c.namespace, services: [`consul-${cn}`], headlessService: `consul-${cn}-server`, extraDnsNames: ["server.dc1.consul"], clientAuth: true };
       servers[`consul-agent-${cn}`] = { namespace: c.namespace, services: [], extraDnsNames: ["client.dc1.consul"], clientAuth: true };
@@ -90,8 +91,8 @@ export function primaryProgram() {
   const access = (cn: string, c: Placement) => clusterAccess({
     kubeconfig, context: c.context, namespace: c.namespace, clusterName: cn, replicas: cfg.replicas, caPem: pki.caCertPem, serverName: activeServerName(cn, c.namespace),
   });
-  // Where each cluster's peer seal reaches it: its active Service, or transitAddress across Kubernetes clusters.
-  const transitAddress = (cn: string, c: Placement) => (sameCluster || !c.transitAddress ? `https://${cn}-active.${c.namespace}.svc:8200` : c.transitAddress);
+  // Where each cluster's peer seal reaches it: the Service of its unsealed nodes, or transitAddress across Kubernetes clusters.
+  const transitAddress = (cn: string, c: Placement) => (sameCluster || !c.transitAddress ? `https://${vaultServiceNames(cn).unsealed}.${c.namespace}.svc:${API_PORT}` : c.transitAddress);
 
   // Reached from outside its Kubernetes cluster: by default a LoadBalancer when the two clusters run apart.
   const exposeOf = (c: Placement): VaultExposeArgs | undefined => {

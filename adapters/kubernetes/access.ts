@@ -8,6 +8,7 @@ import { KubernetesAccess } from "./options";
 
 export const DEFAULT_RESTART_TIMEOUT_MS = 300_000;
 export const DEFAULT_SEAL_GRACE_SECONDS = 5;
+export const DEFAULT_DRAIN_SECONDS = 3;
 
 /** Kubernetes object names (DNS-1123 subdomain) and namespaces / StatefulSets (DNS-1123 label). */
 const SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -35,6 +36,7 @@ export function accessProblems(a: KubernetesAccess): InputError[] {
   if (a.sealPropagationGraceSeconds !== undefined) {
     need(Number.isInteger(a.sealPropagationGraceSeconds) && a.sealPropagationGraceSeconds >= 0, "sealPropagationGraceSeconds", `${a.sealPropagationGraceSeconds} is not a whole number of seconds (timestamps in Kubernetes have second resolution)`);
   }
+  if (a.drainSeconds !== undefined) need(Number.isInteger(a.drainSeconds) && a.drainSeconds >= 0, "drainSeconds", `${a.drainSeconds} is not a whole number of seconds`);
   if (a.serverConfigSeals !== undefined) problems.push(...sealProblems(a.serverConfigSeals, "serverConfigSeals"));
   return problems;
 }

@@ -15,9 +15,9 @@ import { InputError, TimeoutError, VaultApiError, throwProblems } from "../../co
 import { NodeControl, SealSettings, sealSettingsDigest } from "../../core/nodes";
 import { VaultClient } from "../../core/vault-client";
 import { sleep, waitFor } from "../../core/wait";
-import { DEFAULT_RESTART_TIMEOUT_MS, DEFAULT_SEAL_GRACE_SECONDS, assertValidAccess, podNames } from "./access";
+import { DEFAULT_DRAIN_SECONDS, DEFAULT_RESTART_TIMEOUT_MS, DEFAULT_SEAL_GRACE_SECONDS, assertValidAccess, podNames } from "./access";
 import { KubernetesApiError, kubernetesApiError, statusOf } from "./api-error";
-import { KubernetesAccess } from "./options";
+import { KubernetesAccess, SERVING_LABEL } from "./options";
 import { PodRestartError, PodView, classifyPod, describePod, hintsFor } from "./pod-status";
 import { ForwardedVaultClient, PodTunnel } from "./port-forward";
 import { SealHistoryEntry, SealPlacement, UNKNOWN_SEAL_DIGEST, historyOf, planSealWrite, restartDelayMs, runningDigest, sealProblemsOnKubernetes, storedSeal } from "./seal-record";
@@ -184,6 +184,26 @@ export class KubernetesCluster implements NodeControl {
       throw e;
     }
     return runningDigest(stored.history, sealSettingsDigest(stored.settings), view, this.graceMs);
+  }
+
+  /**
+   * Takes the pod out of the client Services before its step-down (the serving label set
+   * to "false"), then waits for the endpoints controller and kube-proxy to notice, so no
+   * request is sent to a node on its way out (the lab's 0 failed probes). The pod keeps
+   * running and stays in Raft; the restart that follows replaces it with a serving pod.
+   */
+  async drain(id: string): Promise<void> {
+    this.checkNode(id);
+    const patch = { metadata: { labels: { [SERVING_LABEL]: "false" } } };
+    try {
+      await this.api.patchNamespacedPod(id, this.access.namespace, patch, undefined, undefined, undefined, undefined, undefined, {
+        headers: { "Content-Type": k8s.PatchUtils.PATCH_FORMAT_STRATEGIC_MERGE_PATCH },
+      });
+    } catch (e) {
+      if (statusOf(e) === 404) return; // already gone: nothing routes to it
+      throw this.apiError(`take ${this.where("pod", id)} out of its Services (label ${SERVING_LABEL}=false)`, e);
+    }
+    await sleep((this.access.drainSeconds ?? DEFAULT_DRAIN_SECONDS) * 1000);
   }
 
   /**

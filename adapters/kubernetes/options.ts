@@ -5,6 +5,13 @@
  */
 import { SealStanza } from "../../core/render/seal";
 
+/**
+ * Pod label the client Services select on besides the cluster's labels (VaultCluster puts
+ * "true" in the pod template). `drain` sets it to "false" on a pod before its step-down, so
+ * clients and peer seals stop being sent to it; its replacement is serving again.
+ */
+export const SERVING_LABEL = "vault-mutual-unseal/serving";
+
 export interface KubernetesAccess {
   /** The kubeconfig file's content (a secret: it holds credentials). */
   kubeconfig: string;
@@ -35,4 +42,6 @@ export interface KubernetesAccess {
    * (kubelet propagation, clock skew), in whole seconds; default 5. See seal-record.ts.
    */
   sealPropagationGraceSeconds?: number;
+  /** How long drain() waits after taking a pod out of the Services (endpoints controller, kube-proxy); whole seconds, default 3. */
+  drainSeconds?: number;
 }

@@ -12,6 +12,7 @@
  * seal-record, pod-status, access and api-error tests; the tunnel against a real server in
  * port-forward.test.ts.
  */
+import * as http from "http";
 import * as net from "net";
 import { KubernetesApiError } from "../../adapters/kubernetes/api-error";
 import { KubernetesCluster } from "../../adapters/kubernetes/kubernetes-cluster";
@@ -71,12 +72,52 @@ describe("KubernetesCluster without a reachable API server", () => {
     expect(e).not.toBeInstanceOf(KubernetesApiError);
   });
 
+  test("draining a pod fails naming the pod, the label and the API server", async () => {
+    const e = await cluster.drain("vault-unlock-1").then(() => undefined, (err: Error) => err);
+    expect(e).toBeInstanceOf(KubernetesApiError);
+    expect(e?.message).toMatch(/take pod vault-unlock\/vault-unlock-1 out of its Services \(label vault-mutual-unseal\/serving=false\) failed: .*ECONNREFUSED/);
+  });
+
   test("restart of a pod that is not a node is refused before any call", async () => {
     await expect(cluster.restart("vault-0")).rejects.toThrow("vault-unlock has no node vault-0");
   });
 
   test("bad access settings are refused by the constructor, all at once", () => {
     expect(() => new KubernetesCluster({ ...ACCESS, replicas: 0, port: 0 })).toThrow("replicas: 0 is not a positive whole number of pods; port: 0 is not a TCP port");
+    expect(() => new KubernetesCluster({ ...ACCESS, drainSeconds: 1.5 })).toThrow("drainSeconds: 1.5 is not a whole number of seconds");
     expect(() => new KubernetesCluster({ ...ACCESS, context: "prod" })).toThrow(InputError);
+  });
+});
+
+describe("KubernetesCluster.drain, the request it sends", () => {
+  // What is checked: the request this adapter makes (method, path, patch type, body), through
+  // the real client-node code, recorded by a loopback HTTP listener. Not checked: what a real
+  // API server and endpoints controller do with it (no cluster here).
+  test("patches only the serving label of that pod to false, as a strategic merge patch", async () => {
+    const seen: { method?: string; url?: string; type?: string; body: string }[] = [];
+    const server = http.createServer((req, res) => {
+      let body = "";
+      req.on("data", (c) => (body += c));
+      req.on("end", () => {
+        seen.push({ method: req.method, url: req.url, type: req.headers["content-type"], body });
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify({ kind: "Pod", apiVersion: "v1", metadata: { name: "vault-unlock-1" } }));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const url = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+    const drained = new KubernetesCluster({ ...ACCESS, drainSeconds: 0, kubeconfig: ACCESS.kubeconfig.replace("https://203.0.113.10:6443", url) });
+    try {
+      await drained.drain("vault-unlock-1");
+    } finally {
+      await drained.close();
+      await new Promise((r) => server.close(r));
+    }
+    expect(seen).toEqual([{
+      method: "PATCH",
+      url: "/api/v1/namespaces/vault-unlock/pods/vault-unlock-1",
+      type: "application/strategic-merge-patch+json",
+      body: JSON.stringify({ metadata: { labels: { "vault-mutual-unseal/serving": "false" } } }),
+    }]);
   });
 });

@@ -29,6 +29,7 @@ describe("VaultCluster objects", () => {
       "RoleBinding vault-unlock",
       "Secret vault-unlock-tls",
       "Secret vault-unlock-transit-tls",
+      "Service vault-unlock",
       "Service vault-unlock-active",
       "Service vault-unlock-internal",
       "Service vault-unlock-standby",
@@ -54,6 +55,7 @@ describe("VaultCluster objects", () => {
       "Secret vault-consul-tls",
       "Secret vault-tls",
       "Secret vault-transit-tls",
+      "Service vault",
       "Service vault-active",
       "Service vault-internal",
       "Service vault-standby",
@@ -73,7 +75,8 @@ describe("VaultCluster objects", () => {
     const c = await deployVaultUnlock(m);
     const spec = one("StatefulSet", "vault-unlock").inputs.spec;
     expect(spec).toMatchObject({ replicas: 3, podManagementPolicy: "Parallel", updateStrategy: { type: "OnDelete" }, serviceName: "vault-unlock-internal", selector: { matchLabels: VAULT_UNLOCK_LABELS } });
-    expect(spec.template.metadata.labels).toEqual(VAULT_UNLOCK_LABELS);
+    // The serving label is in the template only (never in the StatefulSet's selector): the node adapter flips it to drain a pod.
+    expect(spec.template.metadata.labels).toEqual({ ...VAULT_UNLOCK_LABELS, "vault-mutual-unseal/serving": "true" });
     // Sealed pods are not ready until later resources unseal them: pulumi up must not wait for them.
     expect(one("StatefulSet", "vault-unlock").inputs.metadata.annotations).toEqual({ "pulumi.com/skipAwait": "true" });
     expect(spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution).toEqual([{ labelSelector: { matchLabels: VAULT_UNLOCK_LABELS }, topologyKey: "kubernetes.io/hostname" }]);
@@ -106,7 +109,10 @@ describe("VaultCluster objects", () => {
   it("publishes sealed pods only on the headless Service; active and standby follow service registration", async () => {
     await deployVaultUnlock(m);
     expect(one("Service", "vault-unlock-internal").inputs.spec).toMatchObject({ clusterIP: "None", publishNotReadyAddresses: true, selector: VAULT_UNLOCK_LABELS });
-    expect(one("Service", "vault-unlock-active").inputs.spec).toMatchObject({ publishNotReadyAddresses: false, selector: { ...VAULT_UNLOCK_LABELS, "vault-active": "true" } });
+    const serving = { ...VAULT_UNLOCK_LABELS, "vault-mutual-unseal/serving": "true" };
+    expect(one("Service", "vault-unlock-active").inputs.spec).toMatchObject({ publishNotReadyAddresses: false, selector: { ...serving, "vault-active": "true" } });
+    // What a peer's seal dials: every unsealed, serving pod (standbys forward to the active node).
+    expect(one("Service", "vault-unlock").inputs.spec).toEqual({ type: "ClusterIP", publishNotReadyAddresses: false, selector: serving, ports: [{ name: "https", port: 8200, targetPort: "https" }] });
     expect(one("Service", "vault-unlock-standby").inputs.spec).toMatchObject({ publishNotReadyAddresses: false, selector: { ...VAULT_UNLOCK_LABELS, "vault-active": "false" } });
     expect(one("Role", "vault-unlock").inputs.rules).toEqual([{ apiGroups: [""], resources: ["pods"], verbs: ["get", "update", "patch"] }]);
     expect(one("RoleBinding", "vault-unlock").inputs.subjects).toEqual([{ kind: "ServiceAccount", name: "vault-unlock", namespace: "vault-unlock" }]);
@@ -143,13 +149,13 @@ describe("VaultCluster objects", () => {
     expect(agent.livenessProbe.tcpSocket).toEqual({ port: 8301 });
   });
 
-  it("exposes the active node outside the Kubernetes cluster with TLS passed through, for a peer's seal", async () => {
+  it("exposes the unsealed nodes outside the Kubernetes cluster with TLS passed through, for a peer's seal", async () => {
     await deployVaultUnlock(m, { expose: { type: "LoadBalancer", sourceRanges: ["192.0.2.0/24"], annotations: { "lb/internal": "true" } } });
     const svc = one("Service", "vault-unlock-external");
     validateK8s(svc);
     expect(svc.inputs.metadata.annotations).toEqual({ "lb/internal": "true", "pulumi.com/skipAwait": "true" });
     expect(svc.inputs.spec).toEqual({
-      type: "LoadBalancer", selector: { ...VAULT_UNLOCK_LABELS, "vault-active": "true" }, ports: [{ name: "https", port: 8200, targetPort: "https" }],
+      type: "LoadBalancer", selector: { ...VAULT_UNLOCK_LABELS, "vault-mutual-unseal/serving": "true" }, ports: [{ name: "https", port: 8200, targetPort: "https" }],
       externalTrafficPolicy: "Local", loadBalancerSourceRanges: ["192.0.2.0/24"],
     });
   });

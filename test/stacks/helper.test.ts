@@ -37,7 +37,7 @@ describe("helper stack", () => {
     expect(objects.map((r) => `${r.inputs.metadata?.namespace ?? "-"}/${kindName(r)}`).sort()).toEqual([
       "-/Namespace vault-helper",
       ...["ConfigMap vault-helper-config", "PodDisruptionBudget vault-helper", "Role vault-helper", "RoleBinding vault-helper", "Secret vault-helper-tls",
-        "Service vault-helper-active", "Service vault-helper-external", "Service vault-helper-internal", "Service vault-helper-standby", "ServiceAccount vault-helper", "StatefulSet vault-helper"].map((x) => `vault-helper/${x}`),
+        "Service vault-helper", "Service vault-helper-active", "Service vault-helper-external", "Service vault-helper-internal", "Service vault-helper-standby", "ServiceAccount vault-helper", "StatefulSet vault-helper"].map((x) => `vault-helper/${x}`),
     ].sort());
     for (const r of objects) validateK8s(r);
     for (const r of objects) for (const s of strings(r.inputs)) for (const off of TLS_OFF) expect([kindName(r), s.path, off.test(s.value)]).toEqual([kindName(r), s.path, false]);
@@ -55,10 +55,10 @@ describe("helper stack", () => {
     expect(tls.secretPaths).toContain("stringData");
   });
 
-  it("is reachable by vault's emergency seal through a LoadBalancer on its active pod, in the namespace the primary names", () => {
+  it("is reachable by vault's emergency seal through a LoadBalancer on its unsealed pods, in the namespace the primary names", () => {
     const svc = run.registered.find((r) => r.inputs.kind === "Service" && r.inputs.metadata?.name === "vault-helper-external")!;
     expect(svc.inputs.metadata.namespace).toBe("vault-helper");
-    expect(svc.inputs.spec).toMatchObject({ type: "LoadBalancer", selector: { "vault-active": "true" }, ports: [{ port: 8200 }] });
+    expect(svc.inputs.spec).toMatchObject({ type: "LoadBalancer", selector: { "app.kubernetes.io/instance": "vault-helper", "vault-mutual-unseal/serving": "true" }, ports: [{ port: 8200 }] });
   });
 
   it("keeps the emergency token alive: renewed by its own runs, since no seal renews it while it waits", () => {

@@ -64,12 +64,12 @@ describe("primary stack", () => {
         "NetworkPolicy consul-vault-unlock-servers", "NetworkPolicy vault-unlock-unseal-only",
         "PodDisruptionBudget consul-vault-unlock", "PodDisruptionBudget vault-unlock", "Role vault-unlock", "RoleBinding vault-unlock",
         "Secret consul-vault-unlock-gossip", "Secret consul-vault-unlock-tls", "Secret vault-unlock-consul-tls", "Secret vault-unlock-tls", "Secret vault-unlock-transit-tls",
-        "Service consul-vault-unlock", "Service consul-vault-unlock-server", "Service vault-unlock-active", "Service vault-unlock-internal", "Service vault-unlock-standby",
+        "Service consul-vault-unlock", "Service consul-vault-unlock-server", "Service vault-unlock", "Service vault-unlock-active", "Service vault-unlock-internal", "Service vault-unlock-standby",
         "ServiceAccount vault-unlock", "StatefulSet consul-vault-unlock-server", "StatefulSet vault-unlock"].map((x) => `vault-unlock/${x}`),
       ...["ConfigMap consul-vault-config", "ConfigMap vault-config", "ConfigMap vault-consul-agent", "ConfigMap vault-seal", "Ingress vault", "NetworkPolicy consul-vault-servers",
         "PodDisruptionBudget consul-vault", "PodDisruptionBudget vault", "Role vault", "RoleBinding vault",
         "Secret consul-vault-gossip", "Secret consul-vault-tls", "Secret vault-consul-tls", "Secret vault-tls", "Secret vault-transit-tls", "Secret vault-transit-token",
-        "Service consul-vault", "Service consul-vault-server", "Service vault-active", "Service vault-internal", "Service vault-standby",
+        "Service consul-vault", "Service consul-vault-server", "Service vault", "Service vault-active", "Service vault-internal", "Service vault-standby",
         "ServiceAccount vault", "StatefulSet consul-vault-server", "StatefulSet vault"].map((x) => `vault/${x}`),
     ].sort());
     for (const r of k8s(run)) validateK8s(r);
@@ -77,10 +77,10 @@ describe("primary stack", () => {
 
   it("takes vault's seal from the seal ConfigMap (pointing at vault-unlock), never from server.hcl", () => {
     const seal = object(run, "ConfigMap", "vault-seal", "vault").inputs;
-    expect(seal.data["seal.hcl"]).toContain('address = "https://vault-unlock-active.vault-unlock.svc:8200"');
+    expect(seal.data["seal.hcl"]).toContain('address = "https://vault-unlock.vault-unlock.svc:8200"');
     expect(seal.data["seal.hcl"]).toContain('tls_ca_cert = "/vault/transit-tls/ca.crt"');
-    expect(seal.data["peer-address"]).toBe("https://vault-unlock-active.vault-unlock.svc:8200");
-    expect(JSON.parse(seal.metadata.annotations["vault-mutual-unseal/seal-stanzas"])[0].address).toBe("https://vault-unlock-active.vault-unlock.svc:8200");
+    expect(seal.data["peer-address"]).toBe("https://vault-unlock.vault-unlock.svc:8200");
+    expect(JSON.parse(seal.metadata.annotations["vault-mutual-unseal/seal-stanzas"])[0].address).toBe("https://vault-unlock.vault-unlock.svc:8200");
     expect(object(run, "ConfigMap", "vault-config", "vault").inputs.data["server.hcl"]).not.toMatch(/seal "transit"/);
     // The pod template reads exactly these names.
     const pod = object(run, "StatefulSet", "vault", "vault").inputs.spec.template.spec;
@@ -112,7 +112,7 @@ describe("primary stack", () => {
     expect(named(run, "vault-init").inputs).toMatchObject({ kind: "recovery", shares: 3, threshold: 2 });
     expect(named(run, "seal-of-vault-transit").inputs).toMatchObject({ allowBackup: true, tokenPeriod: "720h", rootToken: "root-vault-unlock-init", mountPath: "transit/", keyName: "autounseal" });
     expect(named(run, "seal-of-vault-unlock-transit").inputs).toMatchObject({ allowBackup: false, rootToken: "root-vault-init" });
-    expect(named(run, "vault-unlock-seal-migration").inputs).toMatchObject({ from: { type: "shamir" }, to: { type: "transit", address: "https://vault-active.vault.svc:8200", tlsServerName: "vault-active.vault.svc" }, toToken: "token-seal-of-vault-unlock-transit" });
+    expect(named(run, "vault-unlock-seal-migration").inputs).toMatchObject({ from: { type: "shamir" }, to: { type: "transit", address: "https://vault.vault.svc:8200", tlsServerName: "vault.vault.svc" }, toToken: "token-seal-of-vault-unlock-transit" });
     // Sealed pods are not ready until later resources unseal them: the provider must not wait for readiness.
     for (const sts of ["vault", "vault-unlock"]) expect(object(run, "StatefulSet", sts, sts).inputs.metadata.annotations).toEqual({ "pulumi.com/skipAwait": "true" });
     // The providers reach the pods by port-forward with the kubeconfig, TLS verified against the CA.
@@ -155,7 +155,7 @@ describe("primary stack", () => {
     expect((await resolved(o.vaultAddress)).value).toBe("https://vault-active.vault.svc:8200");
     expect((await resolved(o.sealOfVaultTokenAccessor)).value).toBe("accessor-seal-of-vault-transit");
     expect((await resolved(o.sealOfVaultUnlockTokenAccessor)).value).toBe("accessor-seal-of-vault-unlock-transit");
-    expect((await resolved(o.vaultSealAddress)).value).toBe("https://vault-unlock-active.vault-unlock.svc:8200");
+    expect((await resolved(o.vaultSealAddress)).value).toBe("https://vault-unlock.vault-unlock.svc:8200");
   });
 });
 
@@ -207,7 +207,7 @@ describe("primary stack, two Kubernetes clusters", () => {
     const unlock = object(run, "Service", "vault-unlock-external", "vault-unlock");
     validateK8s(unlock);
     expect(unlock.inputs.spec).toMatchObject({ type: "LoadBalancer", externalTrafficPolicy: "Local", loadBalancerSourceRanges: ["192.0.2.0/24"], ports: [{ port: 8200 }] });
-    expect(unlock.inputs.spec.selector).toMatchObject({ "vault-active": "true" });
+    expect(unlock.inputs.spec.selector).toMatchObject({ "app.kubernetes.io/instance": "vault-unlock", "vault-mutual-unseal/serving": "true" });
     expect(object(run, "Service", "vault-external", "vault").inputs.spec.type).toBe("LoadBalancer");
     // vault's seal dials vault-unlock's address, whose host its certificate names.
     expect(object(run, "ConfigMap", "vault-seal", "vault").inputs.data["peer-address"]).toBe("https://vault-unlock.dc2.example:8200");
