@@ -39,6 +39,9 @@ const expose = z.object({
 /** "preferred": pods spread over zones where the scheduler can; "required": at most one per zone (as many zones as pods). Hosts always differ. */
 const zoneSpread = z.enum(["none", "preferred", "required"]).default("none");
 
+/** false: the namespaces exist already (made by the platform team) and the stack only uses them. */
+const createNamespaces = z.boolean().default(true);
+
 /** Where one Vault cluster of the pair runs. */
 const clusterPlacement = z.object({
   /** kubeconfig context of the Kubernetes cluster it runs in. */
@@ -72,6 +75,7 @@ export const primarySchema = z.object({
   /** The seals renew their tokens; a token dies only after this long without renewal. */
   transitTokenPeriod: duration.default("720h"),
   zoneSpread,
+  createNamespaces,
   vault: clusterPlacement,
   vaultUnlock: unlockPlacement,
   /** Public host name of `vault`'s Ingress (vault-unlock has none). */
@@ -100,6 +104,7 @@ export const helperSchema = z.object({
   consulReplicas: oddReplicas.default(3),
   storageClass: z.string().min(1).optional(),
   zoneSpread,
+  createNamespaces,
   context: z.string().min(1, "name a kubeconfig context (kubectl config get-contexts)"),
   /** How `vault`'s emergency seal reaches the helper from its Kubernetes cluster (at the primary's helperAddress). */
   expose: expose.default({ type: "LoadBalancer" }),

@@ -40,7 +40,7 @@ export function helperProgram() {
   const primary = new pulumi.StackReference(cfg.primaryStack);
   // The primary issued the helper's certificate for its Services in this namespace.
   const namespace = primary.requireOutput("helperNamespace") as pulumi.Output<string>;
-  const ns = new k8s.core.v1.Namespace(`${HELPER_CLUSTER}-namespace`, { metadata: { name: namespace } }, { provider }).metadata.name;
+  const ns = cfg.createNamespaces ? new k8s.core.v1.Namespace(`${HELPER_CLUSTER}-namespace`, { metadata: { name: namespace } }, { provider }).metadata.name : namespace;
 
   const tls = primary.requireOutput("helperTls") as pulumi.Output<TlsBundle>;
   const serverName = primary.requireOutput("helperServerName") as pulumi.Output<string>;

@@ -62,7 +62,9 @@ export function primaryProgram() {
   const sameCluster = cfg.vault.context === cfg.vaultUnlock.context;
 
   // 1. Namespaces, PKI, storage.
-  const namespace = (cn: string, c: Placement) => new k8s.core.v1.Namespace(`${cn}-namespace`, { metadata: { name: c.namespace } }, { provider: providerFor(c.context) }).metadata.name;
+  const namespace = (cn: string, c: Placement): pulumi.Output<string> => cfg.createNamespaces
+    ? new k8s.core.v1.Namespace(`${cn}-namespace`, { metadata: { name: c.namespace } }, { provider: providerFor(c.context) }).metadata.name
+    : pulumi.output(c.namespace);
   const ns: Record<string, pulumi.Output<string>> = { [VAULT]: namespace(VAULT, cfg.vault), [VAULT_UNLOCK]: namespace(VAULT_UNLOCK, cfg.vaultUnlock) };
   const consul = cfg.storage === "consul";
   const servers: Record<string, import("../components/pki").ServerCertSpec> = {};

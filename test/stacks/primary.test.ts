@@ -220,6 +220,15 @@ describe("primary stack, two Kubernetes clusters", () => {
   });
 });
 
+describe("primary stack, namespaces made by the platform team", () => {
+  it("registers no Namespace and puts everything in the configured ones", async () => {
+    const run = await runStack("primary", { ...PRIMARY, createNamespaces: false });
+    if (run.error) throw run.error;
+    expect(k8s(run).filter((r) => r.inputs.kind === "Namespace")).toEqual([]);
+    expect([...new Set(k8s(run).map((r) => r.inputs.metadata.namespace))].sort()).toEqual(["vault", "vault-unlock"]);
+  });
+});
+
 describe("primary stack, bad config", () => {
   it("names a kubeconfig context that does not exist and a misspelt key, with the other problems, before any resource", async () => {
     const run = await runStack("primary", { ...PRIMARY, vault: { context: "staging", namespace: "vault" }, replicaz: 3, replicas: 2 });
