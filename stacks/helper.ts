@@ -72,8 +72,11 @@ export function helperProgram() {
   }, opts);
 
   return {
+    /** In-cluster address; `vault`'s emergency seal uses the primary's helperAddress, pointed at helperExternalService. */
     helperAddress: helper.address,
     helperInternalServerName: activeServerName(HELPER_CLUSTER, namespace),
+    /** The Service whose external address the primary's helperAddress host must resolve to (kubectl get svc). */
+    helperExternalService: cfg.expose.type === "none" ? undefined : pulumi.interpolate`${namespace}/${vaultServiceNames(HELPER_CLUSTER).external}`,
     helperRootToken: helper.rootToken,
     helperUnsealKeys: helper.unsealKeys,
     emergencySealToken: helper.emergencyToken,

@@ -55,9 +55,10 @@ describe("helper stack", () => {
     expect(tls.secretPaths).toContain("stringData");
   });
 
-  it("is reachable by vault's emergency seal through a LoadBalancer on its unsealed pods, in the namespace the primary names", () => {
+  it("is reachable by vault's emergency seal through a LoadBalancer on its unsealed pods, in the namespace the primary names", async () => {
     const svc = run.registered.find((r) => r.inputs.kind === "Service" && r.inputs.metadata?.name === "vault-helper-external")!;
     expect(svc.inputs.metadata.namespace).toBe("vault-helper");
+    expect((await resolved(run.outputs!.helperExternalService)).value).toBe("vault-helper/vault-helper-external");
     expect(svc.inputs.spec).toMatchObject({ type: "LoadBalancer", selector: { "app.kubernetes.io/instance": "vault-helper", "vault-mutual-unseal/serving": "true" }, ports: [{ port: 8200 }] });
   });
 
