@@ -220,6 +220,18 @@ describe("primary stack, two Kubernetes clusters", () => {
   });
 });
 
+describe("primary stack, a second run with no change", () => {
+  // What the engine diffs is what the program registers: the same config and state must give
+  // the same inputs, or a second `pulumi up` would change something. (The providers' own
+  // diffs, which also look at the servers, are tested against real servers in test/providers.)
+  it("registers the same resources with the same inputs", async () => {
+    const first = await runStack("primary", PRIMARY);
+    const second = await runStack("primary", PRIMARY);
+    const inputs = (r: StackRun) => r.registered.map((x) => `${x.type} ${x.name} ${JSON.stringify(x.inputs)}`).sort();
+    expect(inputs(second)).toEqual(inputs(first));
+  });
+});
+
 describe("primary stack, namespaces made by the platform team", () => {
   it("registers no Namespace and puts everything in the configured ones", async () => {
     const run = await runStack("primary", { ...PRIMARY, createNamespaces: false });
