@@ -5,10 +5,9 @@
  * `unsafe_allow_api_audit_creation`, set here to prove the call), and a server that allows
  * neither fails with what to fix. Requests then appear in the node's stdout (its log).
  */
-import { LocalCluster } from "../../adapters/local/local-cluster";
-import { initCluster } from "../../core/steps/init";
-import { unsealCluster } from "../../core/steps/unseal";
+import { LocalCluster, LocalClusterOptions } from "../../adapters/local/local-cluster";
 import { AuditDeviceInputs, auditDeviceProvider as provider } from "../../providers/audit-device";
+import { shamirNode } from "../support/pair";
 import { Lab, newLab } from "../support/servers";
 import { checkNew, create, LocalAccess, update } from "./harness";
 
@@ -25,12 +24,9 @@ afterAll(async () => {
   await lab?.destroy();
 });
 
-async function node(name: string, audit?: LocalCluster["opts"]["audit"]): Promise<{ cluster: LocalCluster; inputs: AuditDeviceInputs }> {
-  const cluster = await lab.cluster({ name, size: 1, seal: { stanzas: [] }, audit });
-  await cluster.startAll();
-  const init = await initCluster(cluster.client(cluster.nodeIds()[0]), { kind: "shamir", shares: 1, threshold: 1 });
-  await unsealCluster(cluster, init.keys);
-  return { cluster, inputs: await checkNew(provider, { version: 1, nodes: access.of(cluster), rootToken: init.rootToken }) };
+async function node(name: string, audit?: LocalClusterOptions["audit"]): Promise<{ cluster: LocalCluster; inputs: AuditDeviceInputs }> {
+  const n = await shamirNode(lab, name, { audit });
+  return { cluster: n.cluster, inputs: await checkNew(provider, { version: 1, nodes: access.of(n.cluster), rootToken: n.rootToken }) };
 }
 
 /** Audit entries for `path` in the node's stdout. */

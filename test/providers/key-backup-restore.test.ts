@@ -6,14 +6,12 @@
  * than the helper's copy is refused (it would lose versions); a copy that stays behind the
  * key's latest version fails the run loudly; delete keeps the key and the copy.
  */
-import { LocalCluster } from "../../adapters/local/local-cluster";
-import { initCluster } from "../../core/steps/init";
 import { backupVersion } from "../../core/steps/key-copy";
 import { provisionTransitLink, rotateTransitKey } from "../../core/steps/transit-link";
-import { unsealCluster } from "../../core/steps/unseal";
 import { VaultClient } from "../../core/vault-client";
 import { TransitKeyBackupInputs, TransitKeyBackupOutputs, transitKeyBackupProvider as backups } from "../../providers/transit-key-backup";
 import { TransitKeyRestoreInputs, TransitKeyRestoreOutputs, transitKeyRestoreProvider as restores } from "../../providers/transit-key-restore";
+import { shamirNode } from "../support/pair";
 import { Lab, newLab } from "../support/servers";
 import { checkNew, create, LocalAccess, State, update } from "./harness";
 
@@ -26,20 +24,12 @@ let backupInputs: TransitKeyBackupInputs;
 let restoreInputs: TransitKeyRestoreInputs;
 const access = new LocalAccess();
 
-async function shamirNode(name: string): Promise<{ cluster: LocalCluster; admin: VaultClient }> {
-  const cluster = await lab.cluster({ name, size: 1, seal: { stanzas: [] } });
-  await cluster.startAll();
-  const init = await initCluster(cluster.client(cluster.nodeIds()[0]), { kind: "shamir", shares: 1, threshold: 1 });
-  await unsealCluster(cluster, init.keys);
-  return { cluster, admin: cluster.client(cluster.nodeIds()[0], init.rootToken) };
-}
-
 beforeAll(async () => {
   lab = await newLab("prov-backup");
-  const u = await shamirNode("backup-unsealer");
+  const u = await shamirNode(lab, "backup-unsealer");
   unsealerAdmin = u.admin;
   await provisionTransitLink(unsealerAdmin, { mountPath: "transit", keyName: "autounseal", allowBackup: true });
-  const h = await shamirNode("backup-helper");
+  const h = await shamirNode(lab, "backup-helper");
   helperAdmin = h.admin;
   backupInputs = await checkNew(backups, { version: 1, nodes: access.of(u.cluster), token: u.admin.token!, mountPath: "transit", keyName: "autounseal" });
   restoreInputs = { version: 1, nodes: access.of(h.cluster), token: h.admin.token!, mountPath: "transit", keyName: "autounseal", backup: "", latestVersion: 1 };

@@ -5,11 +5,11 @@
  * record of its last backup. A key that may not be backed up fails with the core's advice.
  */
 import { LocalCluster } from "../../adapters/local/local-cluster";
-import { initCluster } from "../../core/steps/init";
 import { provisionTransitLink, rotateTransitKey } from "../../core/steps/transit-link";
-import { unsealCluster } from "../../core/steps/unseal";
 import { VaultClient } from "../../core/vault-client";
 import { TransitKeyCopyInputs, TransitKeyCopyOutputs, transitKeyCopyProvider as provider } from "../../providers/transit-key-copy";
+import { unsealCluster } from "../../core/steps/unseal";
+import { shamirNode } from "../support/pair";
 import { Lab, newLab } from "../support/servers";
 import { checkNew, create, LocalAccess, read, State, update } from "./harness";
 
@@ -22,22 +22,14 @@ let helperAdmin: VaultClient;
 let inputs: TransitKeyCopyInputs;
 const access = new LocalAccess();
 
-async function shamirNode(name: string): Promise<{ cluster: LocalCluster; admin: VaultClient; keys: string[] }> {
-  const cluster = await lab.cluster({ name, size: 1, seal: { stanzas: [] } });
-  await cluster.startAll();
-  const init = await initCluster(cluster.client(cluster.nodeIds()[0]), { kind: "shamir", shares: 1, threshold: 1 });
-  await unsealCluster(cluster, init.keys);
-  return { cluster, admin: cluster.client(cluster.nodeIds()[0], init.rootToken), keys: init.keys };
-}
-
 let helperKeys: string[];
 
 beforeAll(async () => {
   lab = await newLab("prov-keycopy");
-  const u = await shamirNode("copy-unsealer");
+  const u = await shamirNode(lab, "copy-unsealer");
   unsealerAdmin = u.admin;
   await provisionTransitLink(unsealerAdmin, { mountPath: "transit", keyName: "autounseal", allowBackup: true });
-  const h = await shamirNode("copy-helper");
+  const h = await shamirNode(lab, "copy-helper");
   ({ cluster: helper, admin: helperAdmin, keys: helperKeys } = h);
   inputs = await checkNew(provider, {
     version: 1, unsealer: access.of(u.cluster), unsealerToken: u.admin.token!, helper: access.of(helper), helperToken: h.admin.token!, mountPath: "transit", keyName: "autounseal",

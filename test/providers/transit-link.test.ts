@@ -7,11 +7,10 @@
  */
 import { LocalCluster } from "../../adapters/local/local-cluster";
 import { VaultApiError } from "../../core/errors";
-import { initCluster } from "../../core/steps/init";
-import { unsealCluster } from "../../core/steps/unseal";
 import { VaultClient } from "../../core/vault-client";
 import { sleep } from "../../core/wait";
 import { TransitLinkInputs, TransitLinkOutputs, transitLinkProvider as provider } from "../../providers/transit-link";
+import { shamirNode } from "../support/pair";
 import { Lab, newLab } from "../support/servers";
 import { checkNew, create, LocalAccess, read, State, update } from "./harness";
 
@@ -25,12 +24,9 @@ const access = new LocalAccess();
 
 beforeAll(async () => {
   lab = await newLab("prov-link");
-  c = await lab.cluster({ name: "link-unsealer", size: 1, seal: { stanzas: [] } });
-  await c.startAll();
-  const init = await initCluster(c.client(c.nodeIds()[0]), { kind: "shamir", shares: 1, threshold: 1 });
-  await unsealCluster(c, init.keys);
-  admin = c.client(c.nodeIds()[0], init.rootToken);
-  inputs = await checkNew(provider, { version: 1, nodes: access.of(c), rootToken: init.rootToken, mountPath: "transit", keyName: "autounseal", displayName: "seal-of-vault" });
+  const u = await shamirNode(lab, "link-unsealer");
+  ({ cluster: c, admin } = u);
+  inputs = await checkNew(provider, { version: 1, nodes: access.of(c), rootToken: u.rootToken, mountPath: "transit", keyName: "autounseal", displayName: "seal-of-vault" });
 });
 afterAll(async () => {
   access.clear();

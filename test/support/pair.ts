@@ -1,10 +1,11 @@
 /** A small real topology for focused tests: one unsealer node with a transit link ready. */
-import { LocalCluster } from "../../adapters/local/local-cluster";
+import { LocalCluster, LocalClusterOptions } from "../../adapters/local/local-cluster";
 import { initCluster } from "../../core/steps/init";
 import { describe, findActive, observe } from "../../core/steps/node-state";
 import { waitFor } from "../../core/wait";
 import { provisionTransitLink, TransitLink } from "../../core/steps/transit-link";
 import { unsealCluster } from "../../core/steps/unseal";
+import { VaultClient } from "../../core/vault-client";
 import { Lab } from "./servers";
 
 export interface Unsealer {
@@ -52,4 +53,20 @@ export async function shamirClusterWithSecret(lab: Lab, name: string): Promise<S
       return { done: v === "kept", state: v };
     }, { timeoutMs: 30_000 }),
   };
+}
+
+/** A running, unsealed one-node Shamir cluster (one key share) and a client with its root token. */
+export interface ShamirNode {
+  cluster: LocalCluster;
+  admin: VaultClient;
+  keys: string[];
+  rootToken: string;
+}
+
+export async function shamirNode(lab: Lab, name: string, opts: Partial<Pick<LocalClusterOptions, "audit" | "requireClientCert">> = {}): Promise<ShamirNode> {
+  const cluster = await lab.cluster({ name, size: 1, seal: { stanzas: [] }, ...opts });
+  await cluster.startAll();
+  const init = await initCluster(cluster.client(cluster.nodeIds()[0]), { kind: "shamir", shares: 1, threshold: 1 });
+  await unsealCluster(cluster, init.keys);
+  return { cluster, admin: cluster.client(cluster.nodeIds()[0], init.rootToken), keys: init.keys, rootToken: init.rootToken };
 }
