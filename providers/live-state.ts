@@ -16,8 +16,8 @@ import type * as pulumi from "@pulumi/pulumi";
 
 type Read<O> = (id: string, props: O) => Promise<pulumi.dynamic.ReadResult<O>>;
 
-/** Default bound on a look from `diff`: port-forwards through a slow API server included. */
-export const LIVE_LOOK_TIMEOUT_MS = 60_000;
+/** Default bound on a look from `diff`: ample for port-forwards to a few pods, short enough that a preview without cluster access is not held for minutes. */
+export const LIVE_LOOK_TIMEOUT_MS = 20_000;
 
 /** What `read` would record now for `olds`, or `olds` itself when the servers cannot tell. */
 export async function stateNow<O>(read: Read<O>, id: string, olds: O, timeoutMs = LIVE_LOOK_TIMEOUT_MS): Promise<O> {
