@@ -35,6 +35,8 @@ export interface NodeControl {
    * same for the stop itself). Undone by the node's restart.
    */
   drain?(nodeId: string): Promise<void>;
+  /** Puts a drained node back into client traffic: when its step-down failed and it stays active. */
+  undrain?(nodeId: string): Promise<void>;
 }
 
 /** A digest of seal settings (key order ignored), to tell which nodes run them without keeping the token around. */

@@ -193,17 +193,27 @@ export class KubernetesCluster implements NodeControl {
    * running and stays in Raft; the restart that follows replaces it with a serving pod.
    */
   async drain(id: string): Promise<void> {
+    if (await this.setServing(id, false)) await sleep((this.access.drainSeconds ?? DEFAULT_DRAIN_SECONDS) * 1000);
+  }
+
+  /** Back into its Services (the serving label "true"), e.g. after a failed step-down. */
+  async undrain(id: string): Promise<void> {
+    await this.setServing(id, true);
+  }
+
+  /** Patches the pod's serving label; false when the pod is gone (nothing routes to it then). */
+  private async setServing(id: string, serving: boolean): Promise<boolean> {
     this.checkNode(id);
-    const patch = { metadata: { labels: { [SERVING_LABEL]: "false" } } };
+    const value = serving ? "true" : "false";
     try {
-      await this.api.patchNamespacedPod(id, this.access.namespace, patch, undefined, undefined, undefined, undefined, undefined, {
+      await this.api.patchNamespacedPod(id, this.access.namespace, { metadata: { labels: { [SERVING_LABEL]: value } } }, undefined, undefined, undefined, undefined, undefined, {
         headers: { "Content-Type": k8s.PatchUtils.PATCH_FORMAT_STRATEGIC_MERGE_PATCH },
       });
+      return true;
     } catch (e) {
-      if (statusOf(e) === 404) return; // already gone: nothing routes to it
-      throw this.apiError(`take ${this.where("pod", id)} out of its Services (label ${SERVING_LABEL}=false)`, e);
+      if (statusOf(e) === 404) return false;
+      throw this.apiError(`${serving ? "put" : "take"} ${this.where("pod", id)} ${serving ? "back into" : "out of"} its Services (label ${SERVING_LABEL}=${value})`, e);
     }
-    await sleep((this.access.drainSeconds ?? DEFAULT_DRAIN_SECONDS) * 1000);
   }
 
   /**

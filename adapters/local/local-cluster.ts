@@ -274,6 +274,16 @@ export class LocalCluster implements NodeControl {
     await sleep(this.opts.preStopMs);
   }
 
+  /** Whether the node is in its Service's rotation as far as draining goes (running and unsealed decide the rest). */
+  isServing(id: string): boolean {
+    return !this.node(id).draining;
+  }
+
+  /** Back in the Service (readiness passes again). */
+  async undrain(id: string): Promise<void> {
+    this.node(id).draining = false;
+  }
+
   /** Stop, then start with the applied settings. A config that does not render leaves the node running. */
   async restart(id: string): Promise<void> {
     this.renderConfig(id);
@@ -296,7 +306,7 @@ export class LocalCluster implements NodeControl {
   async service(port?: number): Promise<ServiceProxy> {
     return ServiceProxy.start(this.nodes.map((n) => ({
       port: n.apiPort,
-      ready: async () => this.isRunning(n.id) && !n.draining && !(await this.client(n.id).health()).sealed,
+      ready: async () => this.isRunning(n.id) && this.isServing(n.id) && !(await this.client(n.id).health()).sealed,
     })), 100, port);
   }
 

@@ -122,7 +122,14 @@ async function roll(cluster: NodeControl, pending: () => Promise<string[]>, o: R
   if (!todo.includes(active)) return;
   if (cluster.nodeIds().length > 1) {
     await cluster.drain?.(active);
-    const next = await stepDown(cluster, active, o.adminToken, o.timeoutMs);
+    let next: string;
+    try {
+      next = await stepDown(cluster, active, o.adminToken, o.timeoutMs);
+    } catch (e) {
+      // It is still the active node: serve again rather than leave the cluster without one behind its Services.
+      await cluster.undrain?.(active);
+      throw e;
+    }
     o.log?.(`${cluster.name}: ${active} stepped down, ${next} is active`);
   }
   o.log?.(`${cluster.name}: restarting former active ${active}`);

@@ -93,7 +93,7 @@ describe("KubernetesCluster.drain, the request it sends", () => {
   // What is checked: the request this adapter makes (method, path, patch type, body), through
   // the real client-node code, recorded by a loopback HTTP listener. Not checked: what a real
   // API server and endpoints controller do with it (no cluster here).
-  test("patches only the serving label of that pod to false, as a strategic merge patch", async () => {
+  test("patches only the serving label of that pod, to false (drain) and back to true (undrain), as strategic merge patches", async () => {
     const seen: { method?: string; url?: string; type?: string; body: string }[] = [];
     const server = http.createServer((req, res) => {
       let body = "";
@@ -109,6 +109,7 @@ describe("KubernetesCluster.drain, the request it sends", () => {
     const drained = new KubernetesCluster({ ...ACCESS, drainSeconds: 0, kubeconfig: ACCESS.kubeconfig.replace("https://203.0.113.10:6443", url) });
     try {
       await drained.drain("vault-unlock-1");
+      await drained.undrain("vault-unlock-1");
     } finally {
       await drained.close();
       await new Promise((r) => server.close(r));
@@ -118,6 +119,11 @@ describe("KubernetesCluster.drain, the request it sends", () => {
       url: "/api/v1/namespaces/vault-unlock/pods/vault-unlock-1",
       type: "application/strategic-merge-patch+json",
       body: JSON.stringify({ metadata: { labels: { "vault-mutual-unseal/serving": "false" } } }),
+    }, {
+      method: "PATCH",
+      url: "/api/v1/namespaces/vault-unlock/pods/vault-unlock-1",
+      type: "application/strategic-merge-patch+json",
+      body: JSON.stringify({ metadata: { labels: { "vault-mutual-unseal/serving": "true" } } }),
     }]);
   });
 });
