@@ -58,7 +58,7 @@ export interface TransitUnsealLinkArgs {
   unsealer: Input<NodeAccessArgs>;
   /** Root token of the unsealer: periodic orphan tokens need root or sudo. */
   unsealerRootToken: Input<string>;
-  /** https address the sealed cluster's seal reaches the unsealer at (its active Service, or transitAddress across clusters). */
+  /** https address the sealed cluster's seal reaches the unsealer at (its Service of unsealed pods, or transitAddress across clusters). */
   unsealerAddress: Input<string>;
   /** Name in the unsealer's certificate (tls_server_name); default: the address's host. */
   unsealerServerName?: Input<string>;

@@ -222,7 +222,7 @@ function checkKnownArgs(args: VaultClusterArgs): void {
 export class VaultCluster extends pulumi.ComponentResource {
   readonly clusterName: string;
   readonly namespace: pulumi.Output<string>;
-  /** https address of the active node's Service: what a peer's transit seal points at. */
+  /** https address of the active node's Service: what clients use (a peer's seal dials the `unsealed` Service, vaultServiceNames). */
   readonly address: pulumi.Output<string>;
   readonly podNames: pulumi.Output<string[]>;
   /** Labels of the server pods (for a peer's NetworkPolicy). */

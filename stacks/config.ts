@@ -3,6 +3,7 @@
  * reported at once, each with its key path, before any resource is registered: a bad
  * value must never leave half a deployment behind.
  */
+import { isIP } from "net";
 import { z } from "zod";
 
 const NS = "vault-mutual-unseal";
@@ -13,7 +14,13 @@ const httpsUrl = z.string().refine((s) => {
   } catch {
     return false;
   }
-}, "must be an https:// URL: the transit link carries the keys that unseal a cluster");
+}, "must be an https:// URL: the transit link carries the keys that unseal a cluster").refine((s) => {
+  try {
+    return !isIP(new URL(s).hostname.replace(/^\[|\]$/g, ""));
+  } catch {
+    return true; // reported above
+  }
+}, "must name its host by DNS, not by IP address: the certificate is issued for that name and the seal checks it (tls_server_name)");
 
 const duration = z.string().regex(/^[1-9]\d*(s|m|h)$/, "must be a duration such as 720h, 30m or 3600s (not 0)");
 
@@ -24,7 +31,7 @@ const dnsLabel = z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, "must 
 const cidr = z.string().regex(/^(\d{1,3}(\.\d{1,3}){3}\/\d{1,2}|[0-9A-Fa-f:]+\/\d{1,3})$/, "must be a CIDR range such as 10.20.0.0/16");
 
 /**
- * A Service that reaches the cluster's active node from outside its Kubernetes cluster,
+ * A Service that reaches the cluster's unsealed nodes from outside its Kubernetes cluster,
  * with TLS passed through to Vault (its certificate names the address's host).
  * "none": the address is routed by other means (a mesh, a TLS-passthrough Ingress).
  */
@@ -34,7 +41,12 @@ const expose = z.object({
   annotations: z.record(z.string(), z.string()).optional(),
   /** Who may connect (loadBalancerSourceRanges); default: anyone the network lets through. */
   sourceRanges: z.array(cidr).min(1).optional(),
-}).strict();
+}).strict().superRefine((e, ctx) => {
+  // Kubernetes refuses these on other Service types (and a NodePort would not enforce the ranges).
+  for (const key of ["loadBalancerIP", "sourceRanges"] as const) {
+    if (e[key] !== undefined && e.type !== "LoadBalancer") ctx.addIssue({ code: "custom", path: [key], message: `applies to type LoadBalancer only (type is ${e.type})` });
+  }
+});
 
 /** "preferred": pods spread over zones where the scheduler can; "required": at most one per zone (as many zones as pods). Hosts always differ. */
 const zoneSpread = z.enum(["none", "preferred", "required"]).default("none");
@@ -106,8 +118,15 @@ export const helperSchema = z.object({
   zoneSpread,
   createNamespaces,
   context: z.string().min(1, "name a kubeconfig context (kubectl config get-contexts)"),
-  /** How `vault`'s emergency seal reaches the helper from its Kubernetes cluster (at the primary's helperAddress). */
-  expose: expose.default({ type: "LoadBalancer" }),
+  /**
+   * How `vault`'s emergency seal reaches the helper from its Kubernetes cluster (at the
+   * primary's helperAddress). A LoadBalancer must name its sourceRanges: the helper holds
+   * the key that unseals `vault`.
+   */
+  expose: expose.refine((e) => e.type !== "LoadBalancer" || e.sourceRanges !== undefined, {
+    message: "a LoadBalancer in front of the helper needs sourceRanges (vault's egress addresses): it holds the key that unseals vault",
+    path: ["sourceRanges"],
+  }),
   /** The primary stack, as organization/project/stack, for its outputs (the key backup, the helper's certificate and namespace). */
   primaryStack: z.string().regex(/^[^/\s]+\/[^/\s]+\/[^/\s]+$/, "must be organization/project/stack"),
   keyShares: z.number().int().min(1).max(255).default(3),

@@ -8,6 +8,7 @@ import { CERT, KUBECONFIG, StackRun, resolved, runStack } from "./stack-mocks";
 const HELPER = {
   flavour: "vault", storage: "raft", context: "backup-cluster",
   primaryStack: "acme/vault-mutual-unseal/primary", kubeconfig: KUBECONFIG,
+  expose: { type: "LoadBalancer", sourceRanges: ["198.51.100.0/24"] },
 };
 const PRIMARY_OUTPUTS = {
   helperTls: { caCertPem: CERT("primary-ca"), certPem: CERT("helper"), keyPem: "HELPER-SERVER-KEY" },
@@ -59,6 +60,7 @@ describe("helper stack", () => {
     const svc = run.registered.find((r) => r.inputs.kind === "Service" && r.inputs.metadata?.name === "vault-helper-external")!;
     expect(svc.inputs.metadata.namespace).toBe("vault-helper");
     expect((await resolved(run.outputs!.helperExternalService)).value).toBe("vault-helper/vault-helper-external");
+    expect(svc.inputs.spec.loadBalancerSourceRanges).toEqual(["198.51.100.0/24"]);
     expect(svc.inputs.spec).toMatchObject({ type: "LoadBalancer", selector: { "app.kubernetes.io/instance": "vault-helper", "vault-mutual-unseal/serving": "true" }, ports: [{ port: 8200 }] });
   });
 

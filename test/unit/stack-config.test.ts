@@ -57,6 +57,8 @@ describe("primary stack config", () => {
     ["peer ranges on vault, which has no NetworkPolicy", { vault: { context: "prod", namespace: "vault", peerCidrs: ["10.0.0.0/8"] } }, /^vault-mutual-unseal:vault: .*peerCidrs/],
     ["an unknown Service type", { vault: { context: "prod", namespace: "vault", expose: { type: "ExternalName" } } }, /^vault-mutual-unseal:vault.expose.type: /],
     ["an unknown zone rule", { zoneSpread: "always" }, /^vault-mutual-unseal:zoneSpread: /],
+    ["a helper address by IP", { helperAddress: "https://192.0.2.7:8200" }, /^vault-mutual-unseal:helperAddress: must name its host by DNS, not by IP address/],
+    ["source ranges on a NodePort", { vault: { context: "prod", namespace: "vault", expose: { type: "NodePort", sourceRanges: ["10.0.0.0/8"] } } }, /^vault-mutual-unseal:vault.expose.sourceRanges: applies to type LoadBalancer only \(type is NodePort\)/],
     ["a helper namespace that is no Kubernetes name", { helperNamespace: "Vault_Helper" }, /^vault-mutual-unseal:helperNamespace: must be a Kubernetes name/],
   ])("refuses %s", (_what, change, message) => {
     const found = problems(() => parsePrimaryConfig({ ...primary, ...change }));
@@ -85,11 +87,12 @@ describe("primary stack config", () => {
 });
 
 describe("helper stack config", () => {
-  const helper = { flavour: "vault", storage: "raft", context: "backup", primaryStack: "acme/vault-mutual-unseal/primary" };
+  const expose = { type: "LoadBalancer", sourceRanges: ["198.51.100.0/24"] };
+  const helper = { flavour: "vault", storage: "raft", context: "backup", primaryStack: "acme/vault-mutual-unseal/primary", expose };
 
-  test("a valid config: one node by default, exposed through a LoadBalancer", () => {
+  test("a valid config: one node by default, exposed through a LoadBalancer to the given ranges", () => {
     const c = parseHelperConfig(helper);
-    expect({ replicas: c.replicas, expose: c.expose }).toEqual({ replicas: 1, expose: { type: "LoadBalancer" } });
+    expect({ replicas: c.replicas, expose: c.expose }).toEqual({ replicas: 1, expose });
   });
 
   test.each<[string, Record<string, unknown>, RegExp]>([
@@ -98,6 +101,8 @@ describe("helper stack config", () => {
     ["OpenBao on Consul", { flavour: "openbao", storage: "consul" }, /^vault-mutual-unseal:storage: OpenBao has no Consul storage/],
     ["its own namespace (the primary stack names it, for the helper's certificate)", { namespace: "helper" }, /^vault-mutual-unseal:\(config\): unknown key\(s\) namespace/],
     ["source ranges that are not CIDRs", { expose: { type: "LoadBalancer", sourceRanges: ["everyone"] } }, /^vault-mutual-unseal:expose.sourceRanges.0: must be a CIDR range/],
+    ["no exposure named (the helper must be reachable from vault's cluster)", { expose: undefined }, /^vault-mutual-unseal:expose: /],
+    ["a LoadBalancer open to anyone", { expose: { type: "LoadBalancer" } }, /^vault-mutual-unseal:expose.sourceRanges: a LoadBalancer in front of the helper needs sourceRanges/],
   ])("refuses %s", (_what, change, message) => {
     expect(problems(() => parseHelperConfig({ ...helper, ...change })).some((p) => message.test(p))).toBe(true);
   });
