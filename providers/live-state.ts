@@ -8,11 +8,16 @@
  * providers whose state can drift call their own `read` from `diff` when the inputs did not
  * change, and decide on what the servers say now.
  *
- * Best effort by design: a server that cannot be reached or asked within `timeoutMs` (a
- * sealed cluster, a preview run without cluster access) leaves the recorded state to decide,
- * exactly as before; the update that follows a real change reports what is wrong itself.
+ * Best effort where it must be: a server that cannot be reached or asked within `timeoutMs`
+ * (a sealed cluster, a preview run without cluster access or port-forward rights) leaves
+ * the recorded state to decide. Anything else (a refused token, a bad kubeconfig, RBAC
+ * refusing a read, a TLS mismatch) fails the diff with its own message: those are problems
+ * to fix, and hiding them would hide the drift this look exists to show.
  */
 import type * as pulumi from "@pulumi/pulumi";
+import { KubernetesApiError } from "../adapters/kubernetes/api-error";
+import { TimeoutError, VaultApiError, VaultUnreachableError } from "../core/errors";
+import { NodesUnavailableError } from "./node-access";
 
 type Read<O> = (id: string, props: O) => Promise<pulumi.dynamic.ReadResult<O>>;
 
@@ -26,9 +31,25 @@ export async function stateNow<O>(read: Read<O>, id: string, olds: O, timeoutMs 
     timer = setTimeout(() => resolve(undefined), timeoutMs);
   });
   try {
-    const found = await Promise.race([read(id, olds).then((r) => r.props).catch(() => undefined), timeout]);
+    const found = await Promise.race([
+      read(id, olds).then((r) => r.props, (e: unknown) => {
+        if (cannotAskNow(e)) return undefined;
+        throw e;
+      }),
+      timeout,
+    ]);
     return found ?? olds;
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Errors that say "not now" (unreachable, sealed, busy, not registered here), not "something is wrong". */
+export function cannotAskNow(e: unknown): boolean {
+  if (e instanceof VaultUnreachableError || e instanceof TimeoutError || e instanceof NodesUnavailableError) return true;
+  // A sealed node (503), one mid-migration (500): ask again later.
+  if (e instanceof VaultApiError) return e.status >= 500;
+  // The API server not reached, or failing; 401/403/404 are for the operator to fix.
+  if (e instanceof KubernetesApiError) return e.status === undefined || e.status >= 500;
+  return false;
 }

@@ -23,6 +23,14 @@ export interface ConnectedNodes {
   close(): Promise<void>;
 }
 
+/** No cluster behind a node access in this process (a "local" one under the Pulumi engine): it cannot be asked here. */
+export class NodesUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "NodesUnavailableError";
+  }
+}
+
 /** Local clusters by name. Read at call time by `connect`; provider objects never capture it. */
 const localClusters = new Map<string, NodeControl>();
 
@@ -41,7 +49,7 @@ export async function connect(access: NodeAccess): Promise<ConnectedNodes> {
   if (access.kind === "local") {
     const nodes = localClusters.get(access.cluster);
     if (!nodes) {
-      throw new Error(
+      throw new NodesUnavailableError(
         `no local cluster named "${access.cluster}" is registered in this process. "local" node access only works ` +
           `when the provider runs in the process that called registerLocalCluster (tests, the lab), never under the Pulumi engine: ` +
           `use { kind: "kubernetes", ... } in a stack.`,

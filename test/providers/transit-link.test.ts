@@ -74,6 +74,10 @@ test("read records a revoked token; diff asks for an update, which issues a new 
   expect(read0.outs).toMatchObject({ tokenHealthy: true, periodSeconds: 3600 });
   expect(await provider.diff!(created.id, read0.outs, inputs)).toEqual({ changes: false, replaces: [], deleteBeforeReplace: false });
 
+  // A root token the unsealer refuses is a problem to fix, not "no change": the diff says so.
+  const refused = { ...inputs, rootToken: "not-the-root-token" };
+  await expect(provider.diff!(created.id, { ...read0.outs, rootToken: refused.rootToken }, refused)).rejects.toThrow(/HTTP 403/);
+
   await admin.write("auth/token/revoke-accessor", { accessor: created.outs.accessor });
   // No refresh needed: diff itself finds the token gone.
   expect((await provider.diff!(created.id, created.outs, inputs)).changes).toBe(true);
