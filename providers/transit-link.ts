@@ -72,6 +72,8 @@ export interface TransitLinkOutputs extends TransitLinkInputs {
   /** Seconds the token has left unless renewed, when last looked at. */
   ttlSeconds: number;
   periodSeconds: number;
+  /** TTL right after the token was issued or last renewed (see fullTtl). */
+  fullTtlSeconds?: number;
   /** False when the last look found the token at risk or gone. */
   tokenHealthy: boolean;
   tokenVerdict: string;
@@ -81,7 +83,15 @@ const INPUT_KEYS = ["version", "nodes", "rootToken", "mountPath", "keyName", "po
 
 /** A kept-alive token below half its period: the next update renews it. */
 function needsRenewal(o: TransitLinkOutputs): boolean {
-  return o.keepAlive === true && o.periodSeconds > 0 && o.ttlSeconds < o.periodSeconds / 2;
+  return o.keepAlive === true && o.ttlSeconds < fullTtl(o) / 2;
+}
+
+/**
+ * The TTL a renewal gives back: the period, capped by the token store's max TTL (768 h by
+ * default; a longer period is not reached), as seen when the token was issued or renewed.
+ */
+function fullTtl(o: Pick<TransitLinkOutputs, "fullTtlSeconds" | "periodSeconds">): number {
+  return o.fullTtlSeconds ?? o.periodSeconds;
 }
 
 async function check(_olds: Partial<TransitLinkInputs>, news: TransitLinkInputs): Promise<pulumi.dynamic.CheckResult<TransitLinkInputs>> {
@@ -131,7 +141,7 @@ async function diff(id: string, olds: TransitLinkOutputs, news: TransitLinkInput
   return { changes: now.tokenHealthy === false || needsRenewal(now), replaces, deleteBeforeReplace: false };
 }
 
-async function provision(inputs: TransitLinkInputs, existing?: { token: string; accessor: string }): Promise<TransitLinkOutputs> {
+async function provision(inputs: TransitLinkInputs, existing?: { token: string; accessor: string; fullTtlSeconds?: number }): Promise<TransitLinkOutputs> {
   return withNodes(inputs.nodes, async (nodes) => {
     const admin = await activeClient(nodes, inputs.rootToken);
     const link = await provisionTransitLink(admin, {
@@ -145,12 +155,17 @@ async function provision(inputs: TransitLinkInputs, existing?: { token: string; 
       existing,
     });
     let h = link.health;
-    if (inputs.keepAlive && !link.tokenCreated && h.ttlSeconds < h.periodSeconds / 2) {
+    let full = link.tokenCreated ? h.ttlSeconds : fullTtl({ fullTtlSeconds: existing?.fullTtlSeconds, periodSeconds: h.periodSeconds });
+    if (inputs.keepAlive && !link.tokenCreated && h.ttlSeconds < full / 2) {
       // renew-self: the token's default policy allows it, and a renewal by the token itself is what a seal does.
       await admin.withToken(link.token).write("auth/token/renew-self", {});
       h = await tokenHealth(admin, link.accessor);
+      full = h.ttlSeconds;
     }
-    return { ...inputs, token: link.token, accessor: link.accessor, policyName: link.policyName, ttlSeconds: h.ttlSeconds, periodSeconds: h.periodSeconds, tokenHealthy: h.healthy, tokenVerdict: h.verdict };
+    return {
+      ...inputs, token: link.token, accessor: link.accessor, policyName: link.policyName,
+      ttlSeconds: h.ttlSeconds, periodSeconds: h.periodSeconds, fullTtlSeconds: full, tokenHealthy: h.healthy, tokenVerdict: h.verdict,
+    };
   });
 }
 
@@ -159,7 +174,7 @@ async function create(inputs: TransitLinkInputs): Promise<pulumi.dynamic.CreateR
 }
 
 async function update(_id: string, olds: TransitLinkOutputs, news: TransitLinkInputs): Promise<pulumi.dynamic.UpdateResult<TransitLinkOutputs>> {
-  const existing = olds.token && olds.accessor ? { token: olds.token, accessor: olds.accessor } : undefined;
+  const existing = olds.token && olds.accessor ? { token: olds.token, accessor: olds.accessor, fullTtlSeconds: olds.fullTtlSeconds } : undefined;
   return { outs: await provision(news, existing) };
 }
 

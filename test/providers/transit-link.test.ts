@@ -120,3 +120,22 @@ test("delete revokes the token and keeps the mount, the key and the policy; a se
   expect((await admin.read<{ policy?: string; data?: { policy: string } }>("sys/policies/acl/autounseal-seal")).status).toBe(200);
   await provider.delete!(created.id, created.outs);
 });
+
+test("keepAlive with a period above the token store's max TTL renews below half of what a renewal gives, not on every run", async () => {
+  // The token store caps every TTL (768 h by default); here 20 s, so a 60 s period gets 20 s.
+  await admin.write("sys/auth/token/tune", { max_lease_ttl: "20s" });
+  const kept = await checkNew(provider, { ...inputs, keyName: "capped-key", tokenPeriod: "60s", keepAlive: true });
+  const made = await create(provider, kept);
+  expect(made.outs).toMatchObject({ periodSeconds: 60 });
+  expect(made.outs.fullTtlSeconds).toBeLessThanOrEqual(20);
+  // Fresh: no change, although its TTL is below half its period.
+  expect(await provider.diff!(made.id, made.outs, kept)).toMatchObject({ changes: false });
+
+  await sleep(11_000);
+  expect(await provider.diff!(made.id, made.outs, kept)).toMatchObject({ changes: true });
+  const renewed = await update(provider, made, kept);
+  expect(renewed.outs.accessor).toBe(made.outs.accessor);
+  expect(renewed.outs.ttlSeconds).toBeGreaterThan(10);
+  // Renewed as far as the store allows: the next run changes nothing.
+  expect(await provider.diff!(renewed.id, renewed.outs, kept)).toMatchObject({ changes: false });
+});
