@@ -12,7 +12,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { TimeoutError } from "../core/errors";
-import { KeyRef, restoreTransitKey } from "../core/steps/key-copy";
+import { backupKeyTimes, differentKeyVersion, KeyRef, restoreTransitKey } from "../core/steps/key-copy";
 import { activeClient, findActive } from "../core/steps/node-state";
 import { normMount, readTransitKey } from "../core/steps/transit-link";
 import { clusterIdentity, NodeAccess, NodeAccessArgs, nodeAccessProblems, withNodes } from "./node-access";
@@ -124,6 +124,12 @@ async function read(id: string, props?: TransitKeyRestoreOutputs): Promise<pulum
     if (!active) return { id, props };
     const key = await readTransitKey(nodes.client(active, props.token), normMount(props.mountPath), props.keyName);
     const helperVersion = key?.latest_version ?? 0;
+    const other = key && differentKeyVersion(key.keys, backupKeyTimes(props.backup));
+    if (other) {
+      // Not a copy of the unsealer's key at all: the update that follows refuses it, naming what to do.
+      const verdict = `ANOTHER KEY: the helper's ${normMount(props.mountPath)}/${props.keyName} is not a copy of the unsealer's key (version ${other} was created at another time)`;
+      return { id, props: { ...props, helperVersion, inSync: false, verdict } };
+    }
     return { id, props: { ...props, helperVersion, ...restoreVerdict(props, helperVersion, props.latestVersion) } };
   });
 }

@@ -24,18 +24,38 @@ export async function backupTransitKey(unsealer: VaultClient, ref: KeyRef): Prom
   return { backup: res.body.data.backup, version: key.latest_version };
 }
 
-/**
- * The newest key version a backup holds, read from the backup itself (base64 of the transit
- * engine's JSON `{ policy: { latest_version, ... }, archived_keys }`); undefined when it is
- * not in that shape (the server then judges the backup when it is restored).
- */
-export function backupVersion(backup: string): number | undefined {
+type BackupPolicy = { latest_version?: unknown; keys?: Record<string, { creation_time?: unknown }> };
+
+/** The policy inside a backup (base64 of the transit engine's JSON `{ policy, archived_keys }`), if it has that shape. */
+function backupPolicy(backup: string): BackupPolicy | undefined {
   try {
-    const v = (JSON.parse(Buffer.from(backup, "base64").toString("utf8")) as { policy?: { latest_version?: unknown } }).policy?.latest_version;
-    return typeof v === "number" && Number.isInteger(v) && v > 0 ? v : undefined;
+    const p = (JSON.parse(Buffer.from(backup, "base64").toString("utf8")) as { policy?: unknown }).policy;
+    return typeof p === "object" && p !== null ? (p as BackupPolicy) : undefined;
   } catch {
     return undefined;
   }
+}
+
+/** The newest key version a backup holds; undefined when it is not in the expected shape (the server then judges it). */
+export function backupVersion(backup: string): number | undefined {
+  const v = backupPolicy(backup)?.latest_version;
+  return typeof v === "number" && Number.isInteger(v) && v > 0 ? v : undefined;
+}
+
+/** Creation time (unix seconds) of each version a backup holds. */
+export function backupKeyTimes(backup: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [v, k] of Object.entries(backupPolicy(backup)?.keys ?? {})) if (typeof k?.creation_time === "number") out[v] = k.creation_time;
+  return out;
+}
+
+/**
+ * The first version whose creation times differ between two views of a key (a key read's
+ * `keys`, a backup's times): a copy keeps them, so a difference means another key, e.g. the
+ * key of a rebuilt unsealer. Undefined when the versions both hold agree (or none is shared).
+ */
+export function differentKeyVersion(a: Record<string, unknown>, b: Record<string, number>): string | undefined {
+  return Object.keys(b).find((v) => typeof a[v] === "number" && a[v] !== b[v]);
 }
 
 /**
@@ -46,7 +66,17 @@ export function backupVersion(backup: string): number | undefined {
 export async function restoreTransitKey(helper: VaultClient, ref: KeyRef, backup: string): Promise<number> {
   const mount = normMount(ref.mountPath);
   await ensureTransitMount(helper, mount);
-  const held = (await readTransitKey(helper, mount, ref.keyName))?.latest_version;
+  const current = await readTransitKey(helper, mount, ref.keyName);
+  const other = current && differentKeyVersion(current.keys, backupKeyTimes(backup));
+  if (other) {
+    throw new InputError(
+      "backup",
+      `${helper.address} holds another key at ${mount}/${ref.keyName} than the backup's (version ${other} created at ${current.keys[other]} there, ` +
+        `${backupKeyTimes(backup)[other]} in the backup): was the unsealer rebuilt? Restoring would replace the helper's copy for good, so it is refused. ` +
+        `If that key is no longer needed, delete it on the helper (write ${mount}/keys/${ref.keyName}/config deletion_allowed=true, then delete ${mount}/keys/${ref.keyName}) and run again.`,
+    );
+  }
+  const held = current?.latest_version;
   const offered = backupVersion(backup);
   if (held !== undefined && offered !== undefined && offered < held) {
     throw new InputError(

@@ -4,11 +4,13 @@
  * what the unsealer encrypted; after a rotation both diffs see it with no refresh, the
  * backup's update takes a new backup and the restore's update restores it; a backup older
  * than the helper's copy is refused (it would lose versions); a copy that stays behind the
- * key's latest version fails the run loudly; delete keeps the key and the copy.
+ * key's latest version fails the run loudly; delete keeps the key and the copy; another key
+ * under the same name on the helper is refused, not overwritten.
  */
 import { backupVersion } from "../../core/steps/key-copy";
 import { provisionTransitLink, rotateTransitKey } from "../../core/steps/transit-link";
 import { VaultClient } from "../../core/vault-client";
+import { sleep } from "../../core/wait";
 import { TransitKeyBackupInputs, TransitKeyBackupOutputs, transitKeyBackupProvider as backups } from "../../providers/transit-key-backup";
 import { TransitKeyRestoreInputs, TransitKeyRestoreOutputs, transitKeyRestoreProvider as restores } from "../../providers/transit-key-restore";
 import { shamirNode } from "../support/pair";
@@ -101,4 +103,14 @@ test("a copy lost on the helper is seen by diff and restored by the update; dele
   await backups.delete!(backup.id, backup.outs);
   expect(await helperVersion()).toBe(2);
   expect((await unsealerAdmin.read<{ data: { latest_version: number } }>("transit/keys/autounseal")).body.data.latest_version).toBe(2);
+});
+
+test("another key under the same name on the helper (a rebuilt unsealer) is seen by diff, refused by the update, and kept", async () => {
+  await helperAdmin.write("transit/keys/autounseal/config", { deletion_allowed: true });
+  await helperAdmin.request("DELETE", "transit/keys/autounseal");
+  await sleep(1100); // another creation second than the unsealer's key
+  await helperAdmin.write("transit/keys/autounseal", {});
+  expect((await restores.diff!(restore.id, restore.outs, restoreInputs)).changes).toBe(true);
+  await expect(update(restores, restore, restoreInputs)).rejects.toThrow(/holds another key at transit\/autounseal than the backup's .* was the unsealer rebuilt\? .* refused/);
+  expect(await helperVersion()).toBe(1);
 });
