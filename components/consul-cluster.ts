@@ -20,6 +20,8 @@ type Container = k8s.types.input.core.v1.Container;
 export const CONSUL_HTTPS_PORT = 8501;
 /** Gossip between every agent and server (TCP and UDP); bound on the pod IP. */
 export const SERF_LAN_PORT = 8301;
+/** WAN gossip between servers (TCP and UDP). */
+export const SERF_WAN_PORT = 8302;
 /** Server RPC, from agents and other servers. */
 export const CONSUL_SERVER_PORT = 8300;
 const CONSUL_DIRS = { config: "/consul/config", gossip: "/consul/gossip", tls: "/consul/tls", data: "/consul/data" };
@@ -270,16 +272,18 @@ export class ConsulCluster extends pulumi.ComponentResource {
 
     if (args.clientPodLabels) {
       const tcp = (port: number) => ({ protocol: "TCP", port });
-      // Server RPC, gossip and the HTTPS API: from the other servers and from its Vault cluster's agents, nothing else.
+      const serf = (port: number) => [tcp(port), { protocol: "UDP", port }];
+      const agentPorts = [tcp(CONSUL_SERVER_PORT), ...serf(SERF_LAN_PORT), tcp(CONSUL_HTTPS_PORT)];
+      // Server RPC, gossip and the HTTPS API: from the other servers (WAN gossip too, which servers always run) and from its Vault cluster's agents; nothing else.
       new k8s.networking.v1.NetworkPolicy(`${name}-netpol`, {
         metadata: meta(`${cn}-servers`),
         spec: {
           podSelector: { matchLabels: labels },
           policyTypes: ["Ingress"],
-          ingress: [{
-            from: [{ podSelector: { matchLabels: labels } }, { podSelector: { matchLabels: args.clientPodLabels } }],
-            ports: [tcp(CONSUL_SERVER_PORT), tcp(SERF_LAN_PORT), { protocol: "UDP", port: SERF_LAN_PORT }, tcp(CONSUL_HTTPS_PORT)],
-          }],
+          ingress: [
+            { from: [{ podSelector: { matchLabels: labels } }], ports: [...agentPorts, ...serf(SERF_WAN_PORT)] },
+            { from: [{ podSelector: { matchLabels: args.clientPodLabels } }], ports: agentPorts },
+          ],
         },
       }, { parent: this });
     }

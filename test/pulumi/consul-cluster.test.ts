@@ -130,10 +130,11 @@ describe("ConsulCluster", () => {
     validateK8s(np);
     const labels = one("StatefulSet", "consul-vault-server").inputs.spec.selector.matchLabels;
     expect(np.inputs.spec.podSelector).toEqual({ matchLabels: labels });
-    expect(np.inputs.spec.ingress).toEqual([{
-      from: [{ podSelector: { matchLabels: labels } }, { podSelector: { matchLabels: vaultPods } }],
-      ports: [{ protocol: "TCP", port: 8300 }, { protocol: "TCP", port: 8301 }, { protocol: "UDP", port: 8301 }, { protocol: "TCP", port: 8501 }],
-    }]);
+    const agentPorts = [{ protocol: "TCP", port: 8300 }, { protocol: "TCP", port: 8301 }, { protocol: "UDP", port: 8301 }, { protocol: "TCP", port: 8501 }];
+    expect(np.inputs.spec.ingress).toEqual([
+      { from: [{ podSelector: { matchLabels: labels } }], ports: [...agentPorts, { protocol: "TCP", port: 8302 }, { protocol: "UDP", port: 8302 }] },
+      { from: [{ podSelector: { matchLabels: vaultPods } }], ports: agentPorts },
+    ]);
   });
 
   it("requires one pod per zone when asked", async () => {

@@ -143,7 +143,7 @@ describe("primary stack", () => {
     // The client agents in vault-unlock's own pods gossip with each other too.
     expect(unlock.ingress[2].ports).toEqual([{ protocol: "TCP", port: 8301 }, { protocol: "UDP", port: 8301 }]);
     const consul = object(run, "NetworkPolicy", "consul-vault-servers", "vault").inputs.spec;
-    expect(consul.ingress[0].from[1]).toEqual({ podSelector: { matchLabels: vaultPods } });
+    expect(consul.ingress[1].from).toEqual([{ podSelector: { matchLabels: vaultPods } }]);
   });
 
   it("outputs the root tokens, recovery keys, key backup and helper TLS as secrets", async () => {
