@@ -200,6 +200,21 @@ function parse<T>(schema: z.ZodType<T>, raw: Record<string, unknown>, cross: Pro
   return (r as { data: T }).data;
 }
 
+/**
+ * Top-level keys whose values are text (strings, enums). Pulumi hands every value over as
+ * text, objects as JSON; these must not be parsed as JSON, or a context named "2024" would
+ * arrive as a number.
+ */
+function textKeys(schema: z.ZodObject): string[] {
+  return Object.entries(schema.shape).filter(([, t]) => {
+    let x: z.ZodType = t as z.ZodType;
+    while (x instanceof z.ZodOptional || x instanceof z.ZodDefault) x = x.unwrap() as z.ZodType;
+    return x instanceof z.ZodString || x instanceof z.ZodEnum;
+  }).map(([k]) => k);
+}
+export const PRIMARY_TEXT_KEYS = textKeys(primarySchema);
+export const HELPER_TEXT_KEYS = textKeys(helperSchema);
+
 /** `more`: problems found outside the schema (the kubeconfig's contexts), reported with the rest. */
 export const parsePrimaryConfig = (raw: Record<string, unknown>, more: Problem[] = []): PrimaryConfig => parse(primarySchema, raw, [...primaryProblems(raw), ...more]);
 export const parseHelperConfig = (raw: Record<string, unknown>, more: Problem[] = []): HelperConfig =>

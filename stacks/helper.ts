@@ -16,7 +16,7 @@ import { HelperBackup } from "../components/helper-backup";
 import { Pki } from "../components/pki";
 import { ServerCertSpec, TlsBundle } from "../components/pki";
 import { vaultPodLabels, vaultServiceNames, VaultStorageArgs } from "../components/vault-cluster";
-import { helperContexts, parseHelperConfig } from "./config";
+import { HELPER_TEXT_KEYS, helperContexts, parseHelperConfig } from "./config";
 import { contextProblems, rawConfig, readKubeconfig } from "./read-config";
 
 export const HELPER_CLUSTER = "vault-helper";
@@ -30,8 +30,25 @@ export function helperCertSpec(namespace: string, host: string): ServerCertSpec 
   return { namespace, services: [svc.active, svc.unsealed, svc.standby], headlessService: svc.headless, extraDnsNames: [host] };
 }
 
+const RUN_PRIMARY = "run `pulumi up --stack primary` first (the helper stack reads its outputs)";
+const SET_HELPER_ADDRESS = "set helperAddress on the primary stack (the helper's certificate is issued there, for that host) and run `pulumi up --stack primary`";
+
+/**
+ * The primary's outputs the helper needs, each failing with what to do when the primary
+ * has not got it (instead of Pulumi's bare "required output" error). Secret stays secret.
+ */
+export function primaryOutputs(primary: pulumi.StackReference, stack: string) {
+  return <T>(name: string, fix: string): pulumi.Output<T> => primary.getOutput(name).apply((v: unknown) => primaryValue<T>(stack, name, fix, v));
+}
+
+/** One output value of the primary, or the error that says what to do. */
+export function primaryValue<T>(stack: string, name: string, fix: string, v: unknown): T {
+  if (v === undefined || v === null) throw new Error(`the primary stack ${stack} has no output "${name}": ${fix}`);
+  return v as T;
+}
+
 export function helperProgram() {
-  const raw = rawConfig();
+  const raw = rawConfig(HELPER_TEXT_KEYS);
   const kubeconfigText = readKubeconfig();
   const cfg = parseHelperConfig(raw, contextProblems(kubeconfigText, helperContexts(raw)));
   const kubeconfig = pulumi.secret(kubeconfigText);
@@ -39,11 +56,12 @@ export function helperProgram() {
   const opts = { providers: { kubernetes: provider } };
   const primary = new pulumi.StackReference(cfg.primaryStack);
   // The primary issued the helper's certificate for its Services in this namespace.
-  const namespace = primary.requireOutput("helperNamespace") as pulumi.Output<string>;
+  const need = primaryOutputs(primary, cfg.primaryStack);
+  const namespace = need<string>("helperNamespace", RUN_PRIMARY);
   const ns = cfg.createNamespaces ? new k8s.core.v1.Namespace(`${HELPER_CLUSTER}-namespace`, { metadata: { name: namespace } }, { provider }).metadata.name : namespace;
 
-  const tls = primary.requireOutput("helperTls") as pulumi.Output<TlsBundle>;
-  const serverName = primary.requireOutput("helperServerName") as pulumi.Output<string>;
+  const tls = need<TlsBundle>("helperTls", SET_HELPER_ADDRESS);
+  const serverName = need<string>("helperServerName", SET_HELPER_ADDRESS);
 
   let storage: VaultStorageArgs = { type: "raft", storageClassName: cfg.storageClass };
   if (cfg.storage === "consul") {
@@ -65,10 +83,10 @@ export function helperProgram() {
     flavour: cfg.flavour, namespace: ns, clusterName: HELPER_CLUSTER, image: cfg.image, replicas: cfg.replicas, storage, zoneSpread: cfg.zoneSpread,
     expose: cfg.expose.type === "none" ? undefined : { ...cfg.expose, type: cfg.expose.type },
     tls, serverName, kubeconfig, context: cfg.context, keyShares: cfg.keyShares, keyThreshold: cfg.keyThreshold,
-    backup: primary.requireOutput("transitKeyBackup") as pulumi.Output<string>,
-    latestVersion: primary.requireOutput("transitKeyLatestVersion") as pulumi.Output<number>,
-    mountPath: primary.requireOutput("transitMount") as pulumi.Output<string>,
-    keyName: primary.requireOutput("transitKeyName") as pulumi.Output<string>,
+    backup: need<string>("transitKeyBackup", RUN_PRIMARY),
+    latestVersion: need<number>("transitKeyLatestVersion", RUN_PRIMARY),
+    mountPath: need<string>("transitMount", RUN_PRIMARY),
+    keyName: need<string>("transitKeyName", RUN_PRIMARY),
   }, opts);
 
   return {

@@ -31,7 +31,7 @@ import { SealRollout } from "../providers/seal-rollout";
 import { TransitKeyBackup } from "../providers/transit-key-backup";
 import { Unseal } from "../providers/unseal";
 import { VaultInit } from "../providers/vault-init";
-import { PrimaryConfig, parsePrimaryConfig, primaryContexts } from "./config";
+import { PRIMARY_TEXT_KEYS, PrimaryConfig, parsePrimaryConfig, primaryContexts } from "./config";
 import { helperCertSpec } from "./helper";
 import { contextProblems, rawConfig, readKubeconfig } from "./read-config";
 
@@ -44,7 +44,7 @@ type Placement = PrimaryConfig["vault"];
 
 export function primaryProgram() {
   // Config first: a bad value fails here, before any resource is registered.
-  const raw = rawConfig();
+  const raw = rawConfig(PRIMARY_TEXT_KEYS);
   const kubeconfigText = readKubeconfig();
   const cfg = parsePrimaryConfig(raw, contextProblems(kubeconfigText, primaryContexts(raw)));
   const kubeconfig = pulumi.secret(kubeconfigText);

@@ -14,13 +14,25 @@ import { ConfigError, Problem } from "./config";
 export const CONFIG_NAMESPACE = "vault-mutual-unseal";
 const KUBECONFIG_KEY = "kubeconfig";
 
-/** Every value under the project's namespace but the kubeconfig; YAML objects, numbers and booleans arrive as JSON text. */
-export function rawConfig(): Record<string, unknown> {
+/** Every value under the project's namespace but the kubeconfig, from Pulumi's config (see configValues). */
+export function rawConfig(textKeys: string[]): Record<string, unknown> {
+  return configValues(pulumi.runtime.allConfig(), textKeys);
+}
+
+/**
+ * Pulumi hands every value over as text: YAML objects as JSON, numbers and booleans as their
+ * text. Each is parsed as JSON, except the `textKeys` (strings in the schema), kept as given.
+ */
+export function configValues(all: Record<string, string>, textKeys: string[]): Record<string, unknown> {
   const raw: Record<string, unknown> = {};
-  for (const [full, text] of Object.entries(pulumi.runtime.allConfig())) {
+  for (const [full, text] of Object.entries(all)) {
     if (!full.startsWith(`${CONFIG_NAMESPACE}:`)) continue;
     const key = full.slice(CONFIG_NAMESPACE.length + 1);
     if (key === KUBECONFIG_KEY) continue;
+    if (textKeys.includes(key)) {
+      raw[key] = text;
+      continue;
+    }
     try {
       raw[key] = JSON.parse(text);
     } catch {

@@ -81,3 +81,12 @@ describe("helper stack", () => {
     expect(bad.registered).toEqual([]);
   });
 });
+
+describe("helper stack, primary outputs", () => {
+  it("a missing one (a primary without helperAddress) fails saying what to do", async () => {
+    const { primaryValue } = await import("../../stacks/helper");
+    expect(() => primaryValue("acme/vault-mutual-unseal/primary", "helperTls", "set helperAddress on the primary stack", undefined))
+      .toThrow('the primary stack acme/vault-mutual-unseal/primary has no output "helperTls": set helperAddress on the primary stack');
+    expect(primaryValue("acme/vault-mutual-unseal/primary", "transitMount", "run the primary", "transit/")).toBe("transit/");
+  });
+});

@@ -5,7 +5,8 @@
 import * as fs from "fs";
 import * as yaml from "js-yaml";
 import * as path from "path";
-import { ConfigError, parseHelperConfig, parsePrimaryConfig } from "../../stacks/config";
+import { ConfigError, HELPER_TEXT_KEYS, PRIMARY_TEXT_KEYS, parseHelperConfig, parsePrimaryConfig } from "../../stacks/config";
+import { configValues } from "../../stacks/read-config";
 
 const primary = {
   flavour: "vault",
@@ -116,4 +117,21 @@ describe("the example stack files", () => {
   };
   test("Pulumi.primary.yaml parses", () => expect(() => parsePrimaryConfig(config("Pulumi.primary.yaml"))).not.toThrow());
   test("Pulumi.helper.yaml parses", () => expect(() => parseHelperConfig(config("Pulumi.helper.yaml"))).not.toThrow());
+});
+
+describe("config values as Pulumi hands them over (all text)", () => {
+  test("numbers, booleans and objects are parsed; text keys stay text even when they look like numbers", () => {
+    const raw = configValues({
+      "vault-mutual-unseal:flavour": "vault",
+      "vault-mutual-unseal:replicas": "3",
+      "vault-mutual-unseal:emergency": "false",
+      "vault-mutual-unseal:context": "2024",
+      "vault-mutual-unseal:expose": '{"type":"LoadBalancer","sourceRanges":["198.51.100.0/24"]}',
+      "vault-mutual-unseal:kubeconfig": "apiVersion: v1",
+      "aws:region": "eu-west-1",
+    }, HELPER_TEXT_KEYS);
+    expect(raw).toEqual({ flavour: "vault", replicas: 3, emergency: false, context: "2024", expose: { type: "LoadBalancer", sourceRanges: ["198.51.100.0/24"] } });
+    expect(PRIMARY_TEXT_KEYS).toEqual(expect.arrayContaining(["flavour", "storage", "image", "ingressHost", "helperAddress", "transitTokenPeriod"]));
+    expect(PRIMARY_TEXT_KEYS).not.toContain("replicas");
+  });
 });
