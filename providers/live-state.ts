@@ -10,9 +10,12 @@
  *
  * Best effort where it must be: a server that cannot be reached or asked within `timeoutMs`
  * (a sealed cluster, a preview run without cluster access or port-forward rights) leaves
- * the recorded state to decide. Anything else (a refused token, a bad kubeconfig, RBAC
- * refusing a read, a TLS mismatch) fails the diff with its own message: those are problems
- * to fix, and hiding them would hide the drift this look exists to show.
+ * the recorded state to decide. What the reads get as an error (a token the server refuses,
+ * a kubeconfig that cannot be read or names no such context) fails the diff with its own
+ * message: those are problems to fix, and hiding them would hide the drift this look
+ * exists to show. Note: a node whose TLS does not verify, or whose port-forward RBAC refuses,
+ * counts as unreachable in the core's node states (findActive), so for a read it looks like
+ * "cannot ask now"; the update that a real change brings then fails with the TLS or RBAC error.
  */
 import type * as pulumi from "@pulumi/pulumi";
 import { KubernetesApiError } from "../adapters/kubernetes/api-error";

@@ -126,7 +126,7 @@ export const helperSchema = z.object({
   expose: expose.refine((e) => e.type !== "LoadBalancer" || e.sourceRanges !== undefined, {
     message: "a LoadBalancer in front of the helper needs sourceRanges (vault's egress addresses): it holds the key that unseals vault",
     path: ["sourceRanges"],
-  }),
+  }).optional(),
   /** The primary stack, as organization/project/stack, for its outputs (the key backup, the helper's certificate and namespace). */
   primaryStack: z.string().regex(/^[^/\s]+\/[^/\s]+\/[^/\s]+$/, "must be organization/project/stack"),
   keyShares: z.number().int().min(1).max(255).default(3),
@@ -218,7 +218,15 @@ export const HELPER_TEXT_KEYS = textKeys(helperSchema);
 /** `more`: problems found outside the schema (the kubeconfig's contexts), reported with the rest. */
 export const parsePrimaryConfig = (raw: Record<string, unknown>, more: Problem[] = []): PrimaryConfig => parse(primarySchema, raw, [...primaryProblems(raw), ...more]);
 export const parseHelperConfig = (raw: Record<string, unknown>, more: Problem[] = []): HelperConfig =>
-  parse(helperSchema, raw, [...commonProblems(raw, { shares: 3, threshold: 2 }), ...more]);
+  parse(helperSchema, raw, [...helperProblems(raw), ...more]);
+
+function helperProblems(raw: Record<string, unknown>): Problem[] {
+  const p = commonProblems(raw, { shares: 3, threshold: 2 });
+  if (raw.expose === undefined) {
+    p.push({ key: "expose", message: "is required: how vault's emergency seal reaches the helper from its cluster, e.g. { type: LoadBalancer, sourceRanges: [<vault's egress range>] }" });
+  }
+  return p;
+}
 
 /** The kubeconfig contexts a raw config names, with their key paths (read defensively: the schema judges the values). */
 export function primaryContexts(raw: Record<string, unknown>): [string, unknown][] {

@@ -81,7 +81,7 @@ export function helperProgram() {
 
   const helper = new HelperBackup("helper", {
     flavour: cfg.flavour, namespace: ns, clusterName: HELPER_CLUSTER, image: cfg.image, replicas: cfg.replicas, storage, zoneSpread: cfg.zoneSpread,
-    expose: cfg.expose.type === "none" ? undefined : { ...cfg.expose, type: cfg.expose.type },
+    expose: !cfg.expose || cfg.expose.type === "none" ? undefined : { ...cfg.expose, type: cfg.expose.type },
     tls, serverName, kubeconfig, context: cfg.context, keyShares: cfg.keyShares, keyThreshold: cfg.keyThreshold,
     backup: need<string>("transitKeyBackup", RUN_PRIMARY),
     latestVersion: need<number>("transitKeyLatestVersion", RUN_PRIMARY),
@@ -94,7 +94,7 @@ export function helperProgram() {
     helperAddress: helper.address,
     helperInternalServerName: activeServerName(HELPER_CLUSTER, namespace),
     /** The Service whose external address the primary's helperAddress host must resolve to (kubectl get svc). */
-    helperExternalService: cfg.expose.type === "none" ? undefined : pulumi.interpolate`${namespace}/${vaultServiceNames(HELPER_CLUSTER).external}`,
+    helperExternalService: !cfg.expose || cfg.expose.type === "none" ? undefined : pulumi.interpolate`${namespace}/${vaultServiceNames(HELPER_CLUSTER).external}`,
     helperRootToken: helper.rootToken,
     helperUnsealKeys: helper.unsealKeys,
     emergencySealToken: helper.emergencyToken,

@@ -25,7 +25,7 @@ export interface ApiFailure {
   message?: string;
 }
 
-const RBAC = "the kubeconfig's user needs, in that namespace: get/create/update on configmaps and secrets, get/delete/list on pods, create on pods/portforward";
+const RBAC = "the kubeconfig's user needs, in that namespace: get/create/update/patch on configmaps and secrets, get/list/delete/patch on pods, create on pods/portforward";
 
 /** The message of a Kubernetes Status body, or of whatever else came back. */
 function detailOf(f: ApiFailure): string {

@@ -120,7 +120,19 @@ export async function checkKeyDrift(unsealer: VaultClient, ref: KeyRef, helper?:
   const latestVersion = key.latest_version;
   const backedUpVersion = key.backup_info?.version ?? 0;
   let helperVersion: number | undefined;
-  if (helper) helperVersion = (await readTransitKey(helper, mount, ref.keyName))?.latest_version ?? 0;
+  if (helper) {
+    const copy = await readTransitKey(helper, mount, ref.keyName);
+    helperVersion = copy?.latest_version ?? 0;
+    const times: Record<string, number> = {};
+    for (const [v, t] of Object.entries(key.keys)) if (typeof t === "number") times[v] = t;
+    const other = copy && differentKeyVersion(copy.keys, times);
+    if (other) {
+      return {
+        latestVersion, backedUpVersion, helperVersion, inSync: false,
+        verdict: `ANOTHER KEY: the helper ${helper.address} holds a ${mount}/${ref.keyName} that is not a copy of the unsealer's key (version ${other} was created at another time); copying is refused until it is removed there.`,
+      };
+    }
+  }
   const copyVersion = helperVersion ?? backedUpVersion;
   const inSync = copyVersion >= latestVersion;
   const where = helper ? `the helper ${helper.address} holds version ${helperVersion}` : `the last backup was of version ${backedUpVersion}`;

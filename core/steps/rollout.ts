@@ -127,7 +127,11 @@ async function roll(cluster: NodeControl, pending: () => Promise<string[]>, o: R
       next = await stepDown(cluster, active, o.adminToken, o.timeoutMs);
     } catch (e) {
       // It is still the active node: serve again rather than leave the cluster without one behind its Services.
-      await cluster.undrain?.(active);
+      try {
+        await cluster.undrain?.(active);
+      } catch (undrainError) {
+        throw new Error(`${(e as Error).message}; and ${active} could not be put back into its Services: ${(undrainError as Error).message}`, { cause: undrainError });
+      }
       throw e;
     }
     o.log?.(`${cluster.name}: ${active} stepped down, ${next} is active`);

@@ -6,7 +6,7 @@ const where = { namespace: "vault-unlock", server: "https://203.0.113.10:6443" }
 describe("Kubernetes API failures", () => {
   test.each<[string, unknown, string]>([
     ["RBAC", { statusCode: 403, body: { kind: "Status", message: 'secrets "vault-unlock-transit-token" is forbidden: User "ci" cannot update resource "secrets"' } },
-      'update Secret vault-unlock/vault-unlock-transit-token failed with HTTP 403: secrets "vault-unlock-transit-token" is forbidden: User "ci" cannot update resource "secrets". the kubeconfig\'s user needs, in that namespace: get/create/update on configmaps and secrets, get/delete/list on pods, create on pods/portforward'],
+      'update Secret vault-unlock/vault-unlock-transit-token failed with HTTP 403: secrets "vault-unlock-transit-token" is forbidden: User "ci" cannot update resource "secrets". the kubeconfig\'s user needs, in that namespace: get/create/update/patch on configmaps and secrets, get/list/delete/patch on pods, create on pods/portforward'],
     ["expired credentials", { statusCode: 401, body: { message: "Unauthorized" } }, "failed with HTTP 401: Unauthorized. the API server refused the kubeconfig's credentials"],
     ["a missing namespace", { statusCode: 404, body: { message: 'namespaces "vault-unlock" not found' } }, "create the namespace vault-unlock first"],
     ["a concurrent change", { statusCode: 409, body: { message: "the object has been modified" } }, "changed by someone else meanwhile: run the step again"],

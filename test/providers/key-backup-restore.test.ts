@@ -7,7 +7,7 @@
  * key's latest version fails the run loudly; delete keeps the key and the copy; another key
  * under the same name on the helper is refused, not overwritten.
  */
-import { backupVersion } from "../../core/steps/key-copy";
+import { backupVersion, checkKeyDrift } from "../../core/steps/key-copy";
 import { provisionTransitLink, rotateTransitKey } from "../../core/steps/transit-link";
 import { VaultClient } from "../../core/vault-client";
 import { sleep } from "../../core/wait";
@@ -113,4 +113,8 @@ test("another key under the same name on the helper (a rebuilt unsealer) is seen
   expect((await restores.diff!(restore.id, restore.outs, restoreInputs)).changes).toBe(true);
   await expect(update(restores, restore, restoreInputs)).rejects.toThrow(/holds another key at transit\/autounseal than the backup's .* was the unsealer rebuilt\? .* refused/);
   expect(await helperVersion()).toBe(1);
+  // The core's drift check (TransitKeyCopy, the lab) tells it apart too, by the versions' creation times.
+  const drift = await checkKeyDrift(unsealerAdmin, { mountPath: "transit", keyName: "autounseal" }, helperAdmin);
+  expect(drift.inSync).toBe(false);
+  expect(drift.verdict).toMatch(/^ANOTHER KEY: .* is not a copy of the unsealer's key/);
 });

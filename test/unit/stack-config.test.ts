@@ -102,7 +102,7 @@ describe("helper stack config", () => {
     ["OpenBao on Consul", { flavour: "openbao", storage: "consul" }, /^vault-mutual-unseal:storage: OpenBao has no Consul storage/],
     ["its own namespace (the primary stack names it, for the helper's certificate)", { namespace: "helper" }, /^vault-mutual-unseal:\(config\): unknown key\(s\) namespace/],
     ["source ranges that are not CIDRs", { expose: { type: "LoadBalancer", sourceRanges: ["everyone"] } }, /^vault-mutual-unseal:expose.sourceRanges.0: must be a CIDR range/],
-    ["no exposure named (the helper must be reachable from vault's cluster)", { expose: undefined }, /^vault-mutual-unseal:expose: /],
+    ["no exposure named (the helper must be reachable from vault's cluster)", { expose: undefined }, /^vault-mutual-unseal:expose: is required: how vault's emergency seal reaches the helper/],
     ["a LoadBalancer open to anyone", { expose: { type: "LoadBalancer" } }, /^vault-mutual-unseal:expose.sourceRanges: a LoadBalancer in front of the helper needs sourceRanges/],
   ])("refuses %s", (_what, change, message) => {
     expect(problems(() => parseHelperConfig({ ...helper, ...change })).some((p) => message.test(p))).toBe(true);
