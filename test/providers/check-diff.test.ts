@@ -2,7 +2,8 @@
  * `check` and `diff` of every provider, through the provider objects Pulumi serializes:
  * each bad input is refused with its property path and a message that says what to do;
  * unknown values (preview) never fail; `diff` says what replaces and what updates. No server
- * is contacted: preview runs these in pull-request checks.
+ * is contacted: the clusters named here are not registered, so the diffs' live look
+ * (live-state.ts) cannot ask and the recorded state decides, as in a preview without access.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { NodeAccess } from "../../providers/node-access";
@@ -12,6 +13,10 @@ import { transitKeyCopyProvider, TransitKeyCopyInputs, TransitKeyCopyOutputs } f
 import { transitLinkProvider, TransitLinkInputs, TransitLinkOutputs } from "../../providers/transit-link";
 import { unsealProvider, UnsealInputs } from "../../providers/unseal";
 import { vaultInitProvider, VaultInitInputs, VaultInitOutputs } from "../../providers/vault-init";
+import { auditDeviceProvider } from "../../providers/audit-device";
+import { sealRolloutProvider } from "../../providers/seal-rollout";
+import { transitKeyBackupProvider } from "../../providers/transit-key-backup";
+import { transitKeyRestoreProvider } from "../../providers/transit-key-restore";
 import { checkNew } from "./harness";
 
 type Provider = pulumi.dynamic.ResourceProvider;
@@ -36,6 +41,10 @@ const providers: Record<string, [Provider, object]> = {
   TransitLink: [transitLinkProvider, link],
   SealMigration: [sealMigrationProvider, migration],
   TransitKeyCopy: [transitKeyCopyProvider, copy],
+  TransitKeyBackup: [transitKeyBackupProvider, { version: 1, nodes: local("u"), token: "root", mountPath: "transit", keyName: "autounseal" }],
+  TransitKeyRestore: [transitKeyRestoreProvider, { version: 1, nodes: local("h"), token: "root", mountPath: "transit", keyName: "autounseal", backup: "b", latestVersion: 1 }],
+  SealRollout: [sealRolloutProvider, { version: 1, nodes: local("a"), sealDigest: "d", rootToken: "root" }],
+  AuditDevice: [auditDeviceProvider, { version: 1, nodes: local("a"), rootToken: "root" }],
 };
 
 async function failures(p: Provider, news: object, olds: object = {}): Promise<pulumi.dynamic.CheckFailure[]> {
@@ -110,6 +119,14 @@ const bad: [string, Record<string, unknown>, string, string | RegExp][] = [
   ["TransitKeyCopy", { unsealerToken: "" }, "unsealerToken", "must be a non-empty string"],
   ["TransitKeyCopy", { keyName: "a b" }, "keyName", "may only hold letters"],
   ["TransitKeyCopy", { failOnDrift: "no" }, "failOnDrift", "must be true or false"],
+  ["TransitKeyBackup", { keyName: "a/b" }, "keyName", "may only hold letters"],
+  ["TransitKeyBackup", { mountPath: "/" }, "mountPath", "must name a mount"],
+  ["TransitKeyRestore", { backup: "" }, "backup", "must be the primary stack's transitKeyBackup output"],
+  ["TransitKeyRestore", { latestVersion: 0 }, "latestVersion", "from 1 up, got 0"],
+  ["SealRollout", { rootToken: "" }, "rootToken", "the rollout steps the active node down"],
+  ["SealRollout", { graceSeconds: 301 }, "graceSeconds", "got 301"],
+  ["AuditDevice", { rootToken: undefined }, "rootToken", "audit devices need sudo"],
+  ["AuditDevice", { nodes: k8s({ replicas: 0 }) }, "nodes.replicas", "is not a positive whole number of pods"],
 ];
 
 describe("check refuses bad inputs with the property name", () => {

@@ -13,6 +13,10 @@ type Providers = {
   link: typeof import("../../providers/transit-link");
   migration: typeof import("../../providers/seal-migration");
   copy: typeof import("../../providers/transit-key-copy");
+  backup: typeof import("../../providers/transit-key-backup");
+  restore: typeof import("../../providers/transit-key-restore");
+  rollout: typeof import("../../providers/seal-rollout");
+  audit: typeof import("../../providers/audit-device");
 };
 let m: Providers;
 const secretOutputs = new Map<string, string[]>();
@@ -37,6 +41,10 @@ beforeAll(async () => {
     link: await import("../../providers/transit-link"),
     migration: await import("../../providers/seal-migration"),
     copy: await import("../../providers/transit-key-copy"),
+    backup: await import("../../providers/transit-key-backup"),
+    restore: await import("../../providers/transit-key-restore"),
+    rollout: await import("../../providers/seal-rollout"),
+    audit: await import("../../providers/audit-device"),
   };
 });
 
@@ -54,6 +62,10 @@ test("each resource registers its type, version and provider, and keeps its secr
     toToken: link.token, keys: init.keys, rootToken: init.rootToken,
   });
   new m.copy.TransitKeyCopy("helper-copy", { unsealer: nodes("vault-unlock"), unsealerToken: init.rootToken, helper: nodes("helper"), helperToken: "h", mountPath: "transit", keyName: "autounseal" });
+  const backup = new m.backup.TransitKeyBackup("key-backup", { nodes: nodes("vault-unlock"), token: init.rootToken, mountPath: "transit", keyName: "autounseal" });
+  new m.restore.TransitKeyRestore("key-restore", { nodes: nodes("helper"), token: "h", mountPath: "transit", keyName: "autounseal", backup: backup.backup, latestVersion: backup.latestVersion });
+  new m.rollout.SealRollout("vault-rollout", { nodes: nodes("vault"), sealDigest: "d", rootToken: "r" });
+  new m.audit.AuditDevice("vault-audit", { nodes: nodes("vault"), rootToken: "r" });
   await settle();
 
   const expected: Record<string, [string, string[]]> = {
@@ -62,6 +74,10 @@ test("each resource registers its type, version and provider, and keeps its secr
     "seal-of-vault": ["TransitLink", ["token", "rootToken", "nodes"]],
     "vault-unlock-migration": ["SealMigration", ["keys", "rootToken", "toToken", "fromToken", "nodes"]],
     "helper-copy": ["TransitKeyCopy", ["unsealerToken", "helperToken", "unsealer", "helper"]],
+    "key-backup": ["TransitKeyBackup", ["backup", "token", "nodes"]],
+    "key-restore": ["TransitKeyRestore", ["backup", "token", "nodes"]],
+    "vault-rollout": ["SealRollout", ["rootToken", "nodes"]],
+    "vault-audit": ["AuditDevice", ["rootToken", "nodes"]],
   };
   for (const [name, [type, secrets]] of Object.entries(expected)) {
     const r = registered.find((x) => x.name === name)!;

@@ -13,7 +13,11 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { LocalCluster } from "../../adapters/local/local-cluster";
 import { unsealCluster } from "../../core/steps/unseal";
+import { auditDeviceProvider } from "../../providers/audit-device";
 import { sealMigrationProvider } from "../../providers/seal-migration";
+import { sealRolloutProvider } from "../../providers/seal-rollout";
+import { transitKeyBackupProvider } from "../../providers/transit-key-backup";
+import { transitKeyRestoreProvider } from "../../providers/transit-key-restore";
 import { transitKeyCopyProvider } from "../../providers/transit-key-copy";
 import { transitLinkProvider } from "../../providers/transit-link";
 import { unsealProvider } from "../../providers/unseal";
@@ -30,6 +34,10 @@ const providers: [string, pulumi.dynamic.ResourceProvider][] = [
   ["TransitLink", transitLinkProvider],
   ["SealMigration", sealMigrationProvider],
   ["TransitKeyCopy", transitKeyCopyProvider],
+  ["TransitKeyBackup", transitKeyBackupProvider],
+  ["TransitKeyRestore", transitKeyRestoreProvider],
+  ["SealRollout", sealRolloutProvider],
+  ["AuditDevice", auditDeviceProvider],
 ];
 
 const serialize = async (p: pulumi.dynamic.ResourceProvider) => pulumi.runtime.serializeFunction(() => p, { allowSecrets: true });
