@@ -28,6 +28,10 @@ const oddReplicas = z.number().int().min(1).refine((n) => n % 2 === 1, "must be 
 
 const dnsLabel = z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, "must be a Kubernetes name (lower-case letters, digits, '-')");
 
+const kubeContext = z.string().min(1, "name a kubeconfig context (kubectl config get-contexts)");
+
+const stackName = z.string().regex(/^[^/\s]+\/[^/\s]+\/[^/\s]+$/, "must be organization/project/stack");
+
 const cidr = z.string().regex(/^(\d{1,3}(\.\d{1,3}){3}\/\d{1,2}|[0-9A-Fa-f:]+\/\d{1,3})$/, "must be a CIDR range such as 10.20.0.0/16");
 
 /**
@@ -57,7 +61,7 @@ const createNamespaces = z.boolean().default(true);
 /** Where one Vault cluster of the pair runs. */
 const clusterPlacement = z.object({
   /** kubeconfig context of the Kubernetes cluster it runs in. */
-  context: z.string().min(1, "name a kubeconfig context (kubectl config get-contexts)"),
+  context: kubeContext,
   namespace: dnsLabel,
   /**
    * How the peer cluster's seal reaches this one when the two run in different Kubernetes
@@ -75,19 +79,24 @@ const unlockPlacement = clusterPlacement.extend({
   peerCidrs: z.array(cidr).min(1).optional(),
 }).strict();
 
-export const primarySchema = z.object({
+/** What both stacks deploy the same way: the servers, their storage, their keys, their pods' placement. */
+const deployment = {
   flavour: z.enum(["vault", "openbao"]),
   storage: z.enum(["raft", "consul"]),
   image: z.string().min(1).optional(),
-  replicas: oddReplicas.default(3),
   consulReplicas: oddReplicas.default(3),
   storageClass: z.string().min(1).optional(),
   keyShares: z.number().int().min(1).max(255).default(3),
   keyThreshold: z.number().int().min(1).default(2),
-  /** The seals renew their tokens; a token dies only after this long without renewal. */
-  transitTokenPeriod: duration.default("720h"),
   zoneSpread,
   createNamespaces,
+};
+
+export const primarySchema = z.object({
+  ...deployment,
+  replicas: oddReplicas.default(3),
+  /** The seals renew their tokens; a token dies only after this long without renewal. */
+  transitTokenPeriod: duration.default("720h"),
   vault: clusterPlacement,
   vaultUnlock: unlockPlacement,
   /** Public host name of `vault`'s Ingress (vault-unlock has none). */
@@ -103,21 +112,15 @@ export const primarySchema = z.object({
   /** The helper stack's namespace: its certificate names its Services there. The helper stack reads it from here. */
   helperNamespace: dnsLabel.default("vault-helper"),
   /** The helper stack (organization/project/stack): its emergency seal token, read only when `emergency` is true. */
-  helperStack: z.string().regex(/^[^/\s]+\/[^/\s]+\/[^/\s]+$/, "must be organization/project/stack").optional(),
+  helperStack: stackName.optional(),
   /** true: `vault`'s seal points at the helper (deadlock recovery); false/absent: at vault-unlock. */
   emergency: z.boolean().default(false),
 }).strict();
 
 export const helperSchema = z.object({
-  flavour: z.enum(["vault", "openbao"]),
-  storage: z.enum(["raft", "consul"]),
-  image: z.string().min(1).optional(),
+  ...deployment,
   replicas: oddReplicas.default(1),
-  consulReplicas: oddReplicas.default(3),
-  storageClass: z.string().min(1).optional(),
-  zoneSpread,
-  createNamespaces,
-  context: z.string().min(1, "name a kubeconfig context (kubectl config get-contexts)"),
+  context: kubeContext,
   /**
    * How `vault`'s emergency seal reaches the helper from its Kubernetes cluster (at the
    * primary's helperAddress). A LoadBalancer must name its sourceRanges: the helper holds
@@ -128,9 +131,7 @@ export const helperSchema = z.object({
     path: ["sourceRanges"],
   }).optional(),
   /** The primary stack, as organization/project/stack, for its outputs (the key backup, the helper's certificate and namespace). */
-  primaryStack: z.string().regex(/^[^/\s]+\/[^/\s]+\/[^/\s]+$/, "must be organization/project/stack"),
-  keyShares: z.number().int().min(1).max(255).default(3),
-  keyThreshold: z.number().int().min(1).default(2),
+  primaryStack: stackName,
 }).strict();
 
 export type PrimaryConfig = z.infer<typeof primarySchema>;
