@@ -22,7 +22,7 @@ import { SERVING_LABEL } from "../adapters/kubernetes/options";
 import { lateSealConfigData, peerGateData } from "../adapters/kubernetes/seal-config";
 import { ConsulStorage, Flavour, RaftStorage, ServerConfig, renderServerConfig } from "../core/render/server-config";
 import { CONSUL_HTTPS_PORT, ConsulAgentSettings, SERF_LAN_PORT, ZoneSpread, antiAffinity, checkOddReplicas, consulContainer, containerSecurityContext, podSecurityContext, renderConsulConfig, tlsSecretData } from "./consul-cluster";
-import { TlsBundle } from "./pki";
+import { ServerCertSpec, TlsBundle } from "./pki";
 
 // The seal ConfigMap's data is shared with the Kubernetes node adapter, which writes it at run time.
 export { lateSealConfigData, peerGateData };
@@ -127,6 +127,12 @@ export function vaultServiceNames(clusterName: string) {
 
 // The client Services also select SERVING_LABEL=true: the node adapter drains a pod by flipping it.
 export { SERVING_LABEL };
+
+/** What a VaultCluster's server certificate must name: its Services, its pods (Raft, the providers), and `extraDnsNames` (hosts peers dial from outside). */
+export function vaultCertSpec(clusterName: string, namespace: Input<string>, extraDnsNames: string[] = []): ServerCertSpec {
+  const svc = vaultServiceNames(clusterName);
+  return { namespace, services: [svc.active, svc.unsealed, svc.standby], headlessService: svc.headless, extraDnsNames };
+}
 
 /**
  * Pulumi must not wait for the endpoints of what selects Vault pods: they become ready only

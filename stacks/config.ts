@@ -5,6 +5,7 @@
  */
 import { isIP } from "net";
 import { z } from "zod";
+import type { VaultExposeArgs } from "../components/vault-cluster";
 
 const NS = "vault-mutual-unseal";
 
@@ -135,6 +136,12 @@ export const helperSchema = z.object({
 }).strict();
 
 export type PrimaryConfig = z.infer<typeof primarySchema>;
+export type ExposeConfig = z.infer<typeof expose>;
+
+/** The external Service an `expose` value asks for; none for `type: none` or no value. */
+export function exposeArgs(e: ExposeConfig | undefined): VaultExposeArgs | undefined {
+  return e && e.type !== "none" ? { ...e, type: e.type } : undefined;
+}
 export type HelperConfig = z.infer<typeof helperSchema>;
 
 /** Every problem of a stack's config, each with its key path, in one error. */

@@ -15,8 +15,8 @@ import { ConsulCluster } from "../components/consul-cluster";
 import { HelperBackup } from "../components/helper-backup";
 import { Pki } from "../components/pki";
 import { ServerCertSpec, TlsBundle } from "../components/pki";
-import { vaultPodLabels, vaultServiceNames, VaultStorageArgs } from "../components/vault-cluster";
-import { HELPER_TEXT_KEYS, helperContexts, parseHelperConfig } from "./config";
+import { vaultCertSpec, vaultPodLabels, vaultServiceNames, VaultStorageArgs } from "../components/vault-cluster";
+import { exposeArgs, HELPER_TEXT_KEYS, helperContexts, parseHelperConfig } from "./config";
 import { contextProblems, rawConfig, readKubeconfig } from "./read-config";
 
 export const HELPER_CLUSTER = "vault-helper";
@@ -26,8 +26,7 @@ export const HELPER_CLUSTER = "vault-helper";
  * trusts): the host `vault`'s emergency seal dials, its Services, and its pods for Raft.
  */
 export function helperCertSpec(namespace: string, host: string): ServerCertSpec {
-  const svc = vaultServiceNames(HELPER_CLUSTER);
-  return { namespace, services: [svc.active, svc.unsealed, svc.standby], headlessService: svc.headless, extraDnsNames: [host] };
+  return vaultCertSpec(HELPER_CLUSTER, namespace, [host]);
 }
 
 const RUN_PRIMARY = "run `pulumi up --stack primary` first (the helper stack reads its outputs)";
@@ -79,9 +78,10 @@ export function helperProgram() {
     storage = { type: "consul", agent: consul.agentSettings, agentTls: pki.serverBundle("agent") };
   }
 
+  const expose = exposeArgs(cfg.expose);
   const helper = new HelperBackup("helper", {
     flavour: cfg.flavour, namespace: ns, clusterName: HELPER_CLUSTER, image: cfg.image, replicas: cfg.replicas, storage, zoneSpread: cfg.zoneSpread,
-    expose: !cfg.expose || cfg.expose.type === "none" ? undefined : { ...cfg.expose, type: cfg.expose.type },
+    expose,
     tls, serverName, kubeconfig, context: cfg.context, keyShares: cfg.keyShares, keyThreshold: cfg.keyThreshold,
     backup: need<string>("transitKeyBackup", RUN_PRIMARY),
     latestVersion: need<number>("transitKeyLatestVersion", RUN_PRIMARY),
@@ -94,7 +94,7 @@ export function helperProgram() {
     helperAddress: helper.address,
     helperInternalServerName: activeServerName(HELPER_CLUSTER, namespace),
     /** The Service whose external address the primary's helperAddress host must resolve to (kubectl get svc). */
-    helperExternalService: !cfg.expose || cfg.expose.type === "none" ? undefined : pulumi.interpolate`${namespace}/${vaultServiceNames(HELPER_CLUSTER).external}`,
+    helperExternalService: !expose ? undefined : pulumi.interpolate`${namespace}/${vaultServiceNames(HELPER_CLUSTER).external}`,
     helperRootToken: helper.rootToken,
     helperUnsealKeys: helper.unsealKeys,
     emergencySealToken: helper.emergencyToken,

@@ -24,14 +24,14 @@ import { activeServerName, clusterAccess } from "../components/cluster-access";
 import { ConsulCluster } from "../components/consul-cluster";
 import { Pki } from "../components/pki";
 import { hostOf, TransitUnsealLink } from "../components/transit-unseal-link";
-import { API_PORT, VaultCluster, VaultExposeArgs, vaultPodLabels, vaultServiceNames, VaultStorageArgs } from "../components/vault-cluster";
+import { API_PORT, vaultCertSpec, VaultCluster, vaultPodLabels, vaultServiceNames, VaultStorageArgs } from "../components/vault-cluster";
 import { AuditDevice } from "../providers/audit-device";
 import { SealMigration } from "../providers/seal-migration";
 import { SealRollout } from "../providers/seal-rollout";
 import { TransitKeyBackup } from "../providers/transit-key-backup";
 import { Unseal } from "../providers/unseal";
 import { VaultInit } from "../providers/vault-init";
-import { PRIMARY_TEXT_KEYS, PrimaryConfig, parsePrimaryConfig, primaryContexts } from "./config";
+import { exposeArgs, PRIMARY_TEXT_KEYS, PrimaryConfig, parsePrimaryConfig, primaryContexts } from "./config";
 import { helperCertSpec } from "./helper";
 import { contextProblems, rawConfig, readKubeconfig } from "./read-config";
 
@@ -70,8 +70,7 @@ export function primaryProgram() {
   const servers: Record<string, import("../components/pki").ServerCertSpec> = {};
   for (const [cn, c] of [[VAULT, cfg.vault], [VAULT_UNLOCK, cfg.vaultUnlock]] as const) {
     const extra = [c.transitAddress && hostOf(c.transitAddress), cn === VAULT ? cfg.ingressHost : undefined].filter((x): x is string => Boolean(x));
-    const svc = vaultServiceNames(cn);
-    servers[cn] = { namespace: c.namespace, services: [svc.active, svc.unsealed, svc.standby], headlessService: svc.headless, extraDnsNames: extra };
+    servers[cn] = vaultCertSpec(cn, c.namespace, extra);
     if (consul) {
       servers[`consul-${cn}`] = { namespace: c.namespace, services: [`consul-${cn}`], headlessService: `consul-${cn}-server`, extraDnsNames: ["server.dc1.consul"], clientAuth: true };
       servers[`consul-agent-${cn}`] = { namespace: c.namespace, services: [], extraDnsNames: ["client.dc1.consul"], clientAuth: true };
@@ -97,10 +96,7 @@ export function primaryProgram() {
   const transitAddress = (cn: string, c: Placement) => (sameCluster || !c.transitAddress ? `https://${vaultServiceNames(cn).unsealed}.${c.namespace}.svc:${API_PORT}` : c.transitAddress);
 
   // Reached from outside its Kubernetes cluster: by default a LoadBalancer when the two clusters run apart.
-  const exposeOf = (c: Placement): VaultExposeArgs | undefined => {
-    const e = c.expose ?? (sameCluster ? undefined : { type: "LoadBalancer" as const });
-    return e && e.type !== "none" ? { ...e, type: e.type } : undefined;
-  };
+  const exposeOf = (c: Placement) => exposeArgs(c.expose ?? (sameCluster ? undefined : { type: "LoadBalancer" }));
 
   // 2. vault-unlock, Shamir first: init, unseal.
   const unlock = new VaultCluster(VAULT_UNLOCK, {
