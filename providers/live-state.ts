@@ -21,6 +21,7 @@ import type * as pulumi from "@pulumi/pulumi";
 import { KubernetesApiError } from "../adapters/kubernetes/api-error";
 import { TimeoutError, VaultApiError, VaultUnreachableError } from "../core/errors";
 import { NodesUnavailableError } from "./node-access";
+import { changedKeys } from "./provider-inputs";
 
 type Read<O> = (id: string, props: O) => Promise<pulumi.dynamic.ReadResult<O>>;
 
@@ -55,4 +56,15 @@ export function cannotAskNow(e: unknown): boolean {
   // The API server not reached, or failing; 401/403/404 are for the operator to fix.
   if (e instanceof KubernetesApiError) return e.status === undefined || e.status >= 500;
   return false;
+}
+
+/**
+ * The diff of a resource whose live state can drift (nothing it does replaces it): a change
+ * of inputs is an update; otherwise an update exactly when what `read` finds now `drifted`.
+ */
+export async function driftDiff<I extends object, O extends I>(
+  id: string, olds: O, news: I, inputKeys: readonly (keyof I & string)[], read: Read<O>, drifted: (now: O) => boolean,
+): Promise<pulumi.dynamic.DiffResult> {
+  if (changedKeys<I>(olds, news, inputKeys).length > 0) return { changes: true, replaces: [] };
+  return { changes: drifted(await stateNow(read, id, olds)), replaces: [] };
 }

@@ -16,9 +16,9 @@ import { backupTransitKey, checkKeyDrift, KeyRef } from "../core/steps/key-copy"
 import { activeClient, findActive } from "../core/steps/node-state";
 import { normMount } from "../core/steps/transit-link";
 import { clusterIdentity, NodeAccess, NodeAccessArgs, nodeAccessProblems, withNodes } from "./node-access";
-import { stateNow } from "./live-state";
+import { driftDiff } from "./live-state";
 import { ProviderOps, trampoline } from "./project-require";
-import { changedKeys, checked, checkVersion, Failures, requiredString, withSecretOutputs } from "./provider-inputs";
+import { checked, checkVersion, Failures, requiredString, withSecretOutputs } from "./provider-inputs";
 
 export const TRANSIT_KEY_BACKUP_VERSION = 1;
 
@@ -63,11 +63,8 @@ async function check(_olds: Partial<TransitKeyBackupInputs>, news: TransitKeyBac
 }
 
 async function diff(id: string, olds: TransitKeyBackupOutputs, news: TransitKeyBackupInputs): Promise<pulumi.dynamic.DiffResult> {
-  if (changedKeys<TransitKeyBackupInputs>(olds, news, INPUT_KEYS).length > 0) return { changes: true, replaces: [] };
   // The key as it is now on the unsealer: rotated since the backup means a new backup.
-  const now = await stateNow(read, id, olds);
-  const stale = typeof now.latestVersion === "number" && typeof now.keyVersion === "number" && now.keyVersion < now.latestVersion;
-  return { changes: stale, replaces: [] };
+  return driftDiff(id, olds, news, INPUT_KEYS, read, (now) => typeof now.latestVersion === "number" && typeof now.keyVersion === "number" && now.keyVersion < now.latestVersion);
 }
 
 async function take(inputs: TransitKeyBackupInputs): Promise<TransitKeyBackupOutputs> {

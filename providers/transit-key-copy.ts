@@ -19,16 +19,13 @@
  * copy in place (it is Vault data, and the last resort in a deadlock).
  */
 import * as pulumi from "@pulumi/pulumi";
-import { TimeoutError } from "../core/errors";
-import { NodeControl } from "../core/nodes";
-import { checkKeyDrift, copyTransitKey, KeyDrift, KeyRef } from "../core/steps/key-copy";
+import { checkKeyDrift, copyTransitKey, KeyDrift, KeyRef, unsealedHelper } from "../core/steps/key-copy";
 import { activeClient, findActive } from "../core/steps/node-state";
 import { normMount } from "../core/steps/transit-link";
-import { VaultClient } from "../core/vault-client";
 import { clusterIdentity, NodeAccess, NodeAccessArgs, nodeAccessProblems, withNodes } from "./node-access";
-import { stateNow } from "./live-state";
+import { driftDiff } from "./live-state";
 import { ProviderOps, trampoline } from "./project-require";
-import { changedKeys, checked, checkVersion, Failures, optionalBoolean, requiredString, withSecretOutputs } from "./provider-inputs";
+import { checked, checkVersion, Failures, optionalBoolean, requiredString, withSecretOutputs } from "./provider-inputs";
 
 export const TRANSIT_KEY_COPY_VERSION = 1;
 
@@ -92,20 +89,8 @@ async function check(_olds: Partial<TransitKeyCopyInputs>, news: TransitKeyCopyI
 }
 
 async function diff(id: string, olds: TransitKeyCopyOutputs, news: TransitKeyCopyInputs): Promise<pulumi.dynamic.DiffResult> {
-  if (changedKeys<TransitKeyCopyInputs>(olds, news, INPUT_KEYS).length > 0) return { changes: true, replaces: [] };
   // A drift seen now (or recorded by a refresh) is a change: the update copies again.
-  const now = await stateNow(read, id, olds);
-  return { changes: now.inSync === false, replaces: [] };
-}
-
-/** An unsealed helper node, waiting as for any node; says plainly that the helper must be unsealed. */
-async function helperClient(helper: NodeControl, token: string): Promise<VaultClient> {
-  try {
-    return await activeClient(helper, token);
-  } catch (e) {
-    if (!(e instanceof TimeoutError)) throw e;
-    throw new Error(`the helper ${helper.name} has no unsealed node: unseal it by hand (it is Shamir by design) so that it can receive the key copy. ${e.message}`, { cause: e });
-  }
+  return driftDiff(id, olds, news, INPUT_KEYS, read, (now) => now.inSync === false);
 }
 
 async function copy(inputs: TransitKeyCopyInputs): Promise<TransitKeyCopyOutputs> {
@@ -113,7 +98,7 @@ async function copy(inputs: TransitKeyCopyInputs): Promise<TransitKeyCopyOutputs
   return withNodes(inputs.unsealer, (unsealer) =>
     withNodes(inputs.helper, async (helper) => {
       const u = await activeClient(unsealer, inputs.unsealerToken);
-      const h = await helperClient(helper, inputs.helperToken);
+      const h = await unsealedHelper(helper, inputs.helperToken);
       const { version } = await copyTransitKey(u, h, ref);
       const drift = await checkKeyDrift(u, ref, h);
       if (!drift.inSync && (inputs.failOnDrift ?? true)) throw new Error(`TransitKeyCopy ${normMount(ref.mountPath)}/${ref.keyName}: ${drift.verdict}`);

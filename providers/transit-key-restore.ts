@@ -11,14 +11,13 @@
  * - delete leaves the copy on the helper: it is Vault data, the last resort in a deadlock.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { TimeoutError } from "../core/errors";
-import { backupKeyTimes, differentKeyVersion, KeyRef, restoreTransitKey } from "../core/steps/key-copy";
-import { activeClient, findActive } from "../core/steps/node-state";
+import { backupKeyTimes, differentKeyVersion, KeyRef, restoreTransitKey, unsealedHelper } from "../core/steps/key-copy";
+import { findActive } from "../core/steps/node-state";
 import { normMount, readTransitKey } from "../core/steps/transit-link";
 import { clusterIdentity, NodeAccess, NodeAccessArgs, nodeAccessProblems, withNodes } from "./node-access";
-import { stateNow } from "./live-state";
+import { driftDiff } from "./live-state";
 import { ProviderOps, trampoline } from "./project-require";
-import { changedKeys, checked, checkVersion, Failures, optionalBoolean, requiredString, wholeNumber, withSecretOutputs } from "./provider-inputs";
+import { checked, checkVersion, Failures, optionalBoolean, requiredString, wholeNumber, withSecretOutputs } from "./provider-inputs";
 
 export const TRANSIT_KEY_RESTORE_VERSION = 1;
 
@@ -85,22 +84,14 @@ async function check(_olds: Partial<TransitKeyRestoreInputs>, news: TransitKeyRe
 }
 
 async function diff(id: string, olds: TransitKeyRestoreOutputs, news: TransitKeyRestoreInputs): Promise<pulumi.dynamic.DiffResult> {
-  if (changedKeys<TransitKeyRestoreInputs>(olds, news, INPUT_KEYS).length > 0) return { changes: true, replaces: [] };
   // The helper's copy as it is now: lost or behind (a rebuilt helper) is a change, and the update restores it.
-  const now = await stateNow(read, id, olds);
-  return { changes: now.inSync === false, replaces: [] };
+  return driftDiff(id, olds, news, INPUT_KEYS, read, (now) => now.inSync === false);
 }
 
 async function restore(inputs: TransitKeyRestoreInputs): Promise<TransitKeyRestoreOutputs> {
   const ref: KeyRef = { mountPath: inputs.mountPath, keyName: inputs.keyName };
   return withNodes(inputs.nodes, async (nodes) => {
-    let helper;
-    try {
-      helper = await activeClient(nodes, inputs.token);
-    } catch (e) {
-      if (!(e instanceof TimeoutError)) throw e;
-      throw new Error(`the helper ${nodes.name} has no unsealed node: unseal it by hand (it is Shamir by design) so that it can receive the key copy. ${e.message}`, { cause: e });
-    }
+    const helper = await unsealedHelper(nodes, inputs.token);
     const helperVersion = await restoreTransitKey(helper, ref, inputs.backup);
     const v = restoreVerdict(ref, helperVersion, inputs.latestVersion);
     if (!v.inSync && (inputs.failOnDrift ?? true)) throw new Error(`TransitKeyRestore: ${v.verdict}`);

@@ -14,9 +14,9 @@ import { NodeControl } from "../core/nodes";
 import { observe } from "../core/steps/node-state";
 import { unsealCluster } from "../core/steps/unseal";
 import { clusterIdentity, NodeAccess, NodeAccessArgs, nodeAccessProblems, withNodes } from "./node-access";
-import { stateNow } from "./live-state";
+import { driftDiff } from "./live-state";
 import { ProviderOps, trampoline } from "./project-require";
-import { changedKeys, checked, checkVersion, Failures, stringList, withSecretOutputs } from "./provider-inputs";
+import { checked, checkVersion, Failures, stringList, withSecretOutputs } from "./provider-inputs";
 
 export const UNSEAL_VERSION = 1;
 
@@ -64,10 +64,8 @@ async function check(_olds: Partial<UnsealInputs>, news: UnsealInputs): Promise<
 }
 
 async function diff(id: string, olds: UnsealOutputs, news: UnsealInputs): Promise<pulumi.dynamic.DiffResult> {
-  if (changedKeys<UnsealInputs>(olds, news, INPUT_KEYS).length > 0) return { changes: true, replaces: [] };
   // Nodes sealed now (restarted pods), seen with no refresh (live-state.ts): the update unseals them.
-  const now = await stateNow(read, id, olds);
-  return { changes: (now.sealedNodes ?? []).length > 0, replaces: [] };
+  return driftDiff(id, olds, news, INPUT_KEYS, read, (now) => (now.sealedNodes ?? []).length > 0);
 }
 
 async function unseal(inputs: UnsealInputs): Promise<UnsealOutputs> {

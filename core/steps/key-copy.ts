@@ -3,13 +3,25 @@
  * breaks a deadlock; a stale copy breaks it silently after the sealed cluster's next
  * leader change (it re-wraps to the newest key version then), hence the drift check.
  */
-import { InputError } from "../errors";
+import { InputError, TimeoutError } from "../errors";
+import { NodeControl } from "../nodes";
 import { VaultClient } from "../vault-client";
+import { activeClient } from "./node-state";
 import { ensureTransitMount, normMount, readTransitKey } from "./transit-link";
 
 export interface KeyRef {
   mountPath: string;
   keyName: string;
+}
+
+/** An unsealed helper node, waiting as for any node; says plainly that the helper must be unsealed (by hand: it is Shamir by design). */
+export async function unsealedHelper(helper: NodeControl, token: string): Promise<VaultClient> {
+  try {
+    return await activeClient(helper, token);
+  } catch (e) {
+    if (!(e instanceof TimeoutError)) throw e;
+    throw new Error(`the helper ${helper.name} has no unsealed node: unseal it by hand (it is Shamir by design) so that it can receive the key copy. ${e.message}`, { cause: e });
+  }
 }
 
 /** Takes a plaintext backup of the key (secret: it is the key). Needs exportable + allow_plaintext_backup. */
