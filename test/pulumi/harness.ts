@@ -43,7 +43,8 @@ export const FAKE_KEY = (name: string) => `-----BEGIN EC PRIVATE KEY-----\nmock-
 export const FAKE_CERT = (name: string) => `-----BEGIN CERTIFICATE-----\nmock-${name}\n-----END CERTIFICATE-----\n`;
 export const FAKE_GOSSIP_KEY = Buffer.alloc(32, 7).toString("base64");
 
-function outputsFor(type: string, name: string): Record<string, unknown> {
+/** What the mocked @pulumi/tls and @pulumi/random resources answer (shared with the stack mocks). */
+export function outputsFor(type: string, name: string): Record<string, unknown> {
   switch (type) {
     case "tls:index/privateKey:PrivateKey":
       return { privateKeyPem: FAKE_KEY(name), publicKeyPem: `public-${name}` };

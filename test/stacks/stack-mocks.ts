@@ -6,9 +6,9 @@
  * (jest.resetModules), so the program runs again from its first line.
  */
 import type * as PulumiModule from "@pulumi/pulumi";
-import { unwrap, type Registered } from "../pulumi/harness";
+import { FAKE_CERT, outputsFor as componentOutputs, unwrap, type Registered } from "../pulumi/harness";
 
-export const CERT = (n: string) => `-----BEGIN CERTIFICATE-----\nmock-${n}\n-----END CERTIFICATE-----\n`;
+export const CERT = FAKE_CERT;
 /** A kubeconfig with the contexts the tests name (the stacks check them before any resource). */
 export const KUBECONFIG = [
   "apiVersion: v1",
@@ -27,20 +27,8 @@ export const KUBECONFIG = [
 
 /** What the dynamic resources and StackReferences answer, by resource name. */
 function outputsFor(type: string, name: string, stackOutputs: Record<string, unknown>): Record<string, unknown> {
-  switch (type) {
-    case "tls:index/privateKey:PrivateKey":
-      return { privateKeyPem: `-----BEGIN EC PRIVATE KEY-----\nmock-${name}\n-----END EC PRIVATE KEY-----\n` };
-    case "tls:index/selfSignedCert:SelfSignedCert":
-    case "tls:index/locallySignedCert:LocallySignedCert":
-      return { certPem: CERT(name) };
-    case "tls:index/certRequest:CertRequest":
-      return { certRequestPem: `csr-${name}` };
-    case "random:index/randomBytes:RandomBytes":
-      return { base64: Buffer.alloc(32, 7).toString("base64") };
-    case "pulumi:pulumi:StackReference":
-      return { outputs: stackOutputs, secretOutputNames: Object.keys(stackOutputs) };
-  }
-  if (!type.startsWith("pulumi-nodejs:dynamic")) return {};
+  if (type === "pulumi:pulumi:StackReference") return { outputs: stackOutputs, secretOutputNames: Object.keys(stackOutputs) };
+  if (!type.startsWith("pulumi-nodejs:dynamic")) return componentOutputs(type, name);
   if (name.endsWith("-init")) return { keys: [`key1-${name}`, `key2-${name}`, `key3-${name}`], rootToken: `root-${name}`, adopted: false };
   if (name.endsWith("-transit") || name.endsWith("-emergency-link")) return { token: `token-${name}`, accessor: `accessor-${name}`, ttlSeconds: 2592000, periodSeconds: 2592000, tokenHealthy: true, tokenVerdict: "healthy" };
   if (name.endsWith("-unseal")) return { unsealedNodes: ["pod-0"], sealedNodes: [], sealType: "shamir" };
