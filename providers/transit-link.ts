@@ -14,12 +14,12 @@
  *   the key and the policy: the key wraps the sealed cluster's root key.
  * - read (refresh) records the token's TTL and health, and diff takes the same look on every
  *   `up` and preview (live-state.ts): a dead token (expired, revoked) makes the update issue
- *   a new one; with `keepAlive`, a token below half its period is renewed (renew-self).
+ *   a new one; with `keepAlive`, a token below half its period is renewed (the core's renewToken).
  */
 import * as pulumi from "@pulumi/pulumi";
 import { InputError, VaultApiError } from "../core/errors";
 import { activeClient, findActive } from "../core/steps/node-state";
-import { tokenHealth } from "../core/steps/token-health";
+import { renewToken, tokenHealth } from "../core/steps/token-health";
 import { durationSeconds, normMount, provisionTransitLink, TransitLinkOptions } from "../core/steps/transit-link";
 import { clusterIdentity, NodeAccess, NodeAccessArgs, nodeAccessProblems, withNodes } from "./node-access";
 import { stateNow } from "./live-state";
@@ -157,9 +157,7 @@ async function provision(inputs: TransitLinkInputs, existing?: { token: string; 
     let h = link.health;
     let full = link.tokenCreated ? h.ttlSeconds : fullTtl({ fullTtlSeconds: existing?.fullTtlSeconds, periodSeconds: h.periodSeconds });
     if (inputs.keepAlive && !link.tokenCreated && h.ttlSeconds < full / 2) {
-      // renew-self: the token's default policy allows it, and a renewal by the token itself is what a seal does.
-      await admin.withToken(link.token).write("auth/token/renew-self", {});
-      h = await tokenHealth(admin, link.accessor);
+      h = await renewToken(admin, link.accessor);
       full = h.ttlSeconds;
     }
     return {
