@@ -66,8 +66,8 @@ export function backupKeyTimes(backup: string): Record<string, number> {
  * `keys`, a backup's times): a copy keeps them, so a difference means another key, e.g. the
  * key of a rebuilt unsealer. Undefined when the versions both hold agree (or none is shared).
  */
-export function differentKeyVersion(a: Record<string, unknown>, b: Record<string, number>): string | undefined {
-  return Object.keys(b).find((v) => typeof a[v] === "number" && a[v] !== b[v]);
+export function differentKeyVersion(a: Record<string, unknown>, b: Record<string, unknown>): string | undefined {
+  return Object.keys(b).find((v) => typeof a[v] === "number" && typeof b[v] === "number" && a[v] !== b[v]);
 }
 
 /**
@@ -135,9 +135,7 @@ export async function checkKeyDrift(unsealer: VaultClient, ref: KeyRef, helper?:
   if (helper) {
     const copy = await readTransitKey(helper, mount, ref.keyName);
     helperVersion = copy?.latest_version ?? 0;
-    const times: Record<string, number> = {};
-    for (const [v, t] of Object.entries(key.keys)) if (typeof t === "number") times[v] = t;
-    const other = copy && differentKeyVersion(copy.keys, times);
+    const other = copy && differentKeyVersion(copy.keys, key.keys);
     if (other) {
       return {
         latestVersion, backedUpVersion, helperVersion, inSync: false,
