@@ -72,6 +72,8 @@ export interface VaultExposeArgs {
   annotations?: Input<Record<string, string>>;
   /** loadBalancerSourceRanges: who may connect. */
   sourceRanges?: Input<string[]>;
+  /** A fixed node port; default: one Kubernetes picks. */
+  nodePort?: Input<number>;
 }
 
 /** For a cluster that exists only to unseal: only its peer's pods (and the operator's port-forward, which NetworkPolicies do not see) reach it. */
@@ -307,7 +309,7 @@ export class VaultCluster extends pulumi.ComponentResource {
         spec: {
           type: e.type,
           selector: serving,
-          ports: [port("https", API_PORT)],
+          ports: [{ ...port("https", API_PORT), nodePort: e.nodePort }],
           // Local: the client's source address survives, for sourceRanges and the NetworkPolicy's peer ranges.
           externalTrafficPolicy: "Local",
           loadBalancerIP: e.loadBalancerIP,

@@ -46,11 +46,14 @@ const expose = z.object({
   annotations: z.record(z.string(), z.string()).optional(),
   /** Who may connect (loadBalancerSourceRanges); default: anyone the network lets through. */
   sourceRanges: z.array(cidr).min(1).optional(),
+  /** A fixed node port (Kubernetes' range 30000-32767), so that the peer's address can name it before the Service exists. */
+  nodePort: z.number().int().min(30000).max(32767).optional(),
 }).strict().superRefine((e, ctx) => {
   // Kubernetes refuses these on other Service types (and a NodePort would not enforce the ranges).
   for (const key of ["loadBalancerIP", "sourceRanges"] as const) {
     if (e[key] !== undefined && e.type !== "LoadBalancer") ctx.addIssue({ code: "custom", path: [key], message: `applies to type LoadBalancer only (type is ${e.type})` });
   }
+  if (e.nodePort !== undefined && e.type === "none") ctx.addIssue({ code: "custom", path: ["nodePort"], message: "applies to types NodePort and LoadBalancer only (type is none)" });
 });
 
 /** "preferred": pods spread over zones where the scheduler can; "required": at most one per zone (as many zones as pods). Hosts always differ. */

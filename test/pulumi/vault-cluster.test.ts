@@ -160,6 +160,13 @@ describe("VaultCluster objects", () => {
     });
   });
 
+  it("exposes the unsealed nodes on the fixed node port the config names", async () => {
+    await deployVaultUnlock(m, { expose: { type: "NodePort", nodePort: 30820 } });
+    const svc = one("Service", "vault-unlock-external");
+    validateK8s(svc);
+    expect(svc.inputs.spec.ports).toEqual([{ name: "https", port: 8200, targetPort: "https", nodePort: 30820 }]);
+  });
+
   it("exposes vault through an Ingress that re-encrypts and verifies Vault's certificate", async () => {
     await deployVault(m, { ingress: { host: "vault.example.org", className: "nginx", tlsSecretName: "vault-ingress-tls", annotations: { "nginx.ingress.kubernetes.io/proxy-ssl-verify": "off", "x/y": "z" } } });
     const ing = one("Ingress", "vault").inputs;

@@ -59,6 +59,8 @@ describe("primary stack config", () => {
     ["an unknown Service type", { vault: { context: "prod", namespace: "vault", expose: { type: "ExternalName" } } }, /^vault-mutual-unseal:vault.expose.type: /],
     ["an unknown zone rule", { zoneSpread: "always" }, /^vault-mutual-unseal:zoneSpread: /],
     ["a helper address by IP", { helperAddress: "https://192.0.2.7:8200" }, /^vault-mutual-unseal:helperAddress: must name its host by DNS, not by IP address/],
+    ["a node port outside Kubernetes' range", { vault: { context: "prod", namespace: "vault", expose: { type: "NodePort", nodePort: 8200 } } }, /^vault-mutual-unseal:vault.expose.nodePort: /],
+    ["a node port with type none", { vault: { context: "prod", namespace: "vault", expose: { type: "none", nodePort: 30820 } } }, /^vault-mutual-unseal:vault.expose.nodePort: applies to types NodePort and LoadBalancer only/],
     ["source ranges on a NodePort", { vault: { context: "prod", namespace: "vault", expose: { type: "NodePort", sourceRanges: ["10.0.0.0/8"] } } }, /^vault-mutual-unseal:vault.expose.sourceRanges: applies to type LoadBalancer only \(type is NodePort\)/],
     ["a helper namespace that is no Kubernetes name", { helperNamespace: "Vault_Helper" }, /^vault-mutual-unseal:helperNamespace: must be a Kubernetes name/],
   ])("refuses %s", (_what, change, message) => {
