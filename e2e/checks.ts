@@ -1,0 +1,202 @@
+/**
+ * Test equipment: what the end-to-end run must show on the real clusters (README "The
+ * end-to-end run"), one function per check. Each returns the figures it measured and throws
+ * with every pod's state when the deployment does not do what a user would expect.
+ */
+import { execFileSync } from "child_process";
+import * as k8s from "@kubernetes/client-node";
+import { randomBytes } from "crypto";
+import { KUBECONFIG_FILE } from "./kube/layout";
+import { NAMESPACES, outputsOf, primaryConfig, helperConfig, runStack, RunResult, StackName } from "./deployment";
+import { describe, deletePods, podsOf, sealStatuses, Target, throughService, waitUnsealed, isUnsealed } from "./observe";
+
+export type Figures = Record<string, string | number>;
+
+const KV = "e2e-kv";
+const CLI = "bao";
+
+function targets(): { vault: Target; vaultUnlock: Target; helper: Target } {
+  const caPem = String(outputsOf("primary").caCertPem);
+  return {
+    vault: { context: "primary", namespace: NAMESPACES.vault, cluster: "vault", replicas: 3, caPem },
+    vaultUnlock: { context: "primary", namespace: NAMESPACES.vaultUnlock, cluster: "vault-unlock", replicas: 3, caPem },
+    helper: { context: "helper", namespace: NAMESPACES.helper, cluster: "vault-helper", replicas: 1, caPem },
+  };
+}
+
+function mustSucceed(stack: StackName, r: RunResult, what: string): void {
+  if (!r.ok) throw new Error(`${what}: the ${stack} program failed: ${r.summary.error ?? "(no error recorded)"}\n--- stand-in log (last lines) ---\n${r.log.split("\n").slice(-15).join("\n")}`);
+}
+
+const seconds = (ms: number) => Number((ms / 1000).toFixed(1));
+
+async function everyPodUnsealed(what: string, sealType = "transit"): Promise<void> {
+  const t = targets();
+  for (const target of [t.vault, t.vaultUnlock]) {
+    const seals = await sealStatuses(target);
+    const pods = await podsOf(target.context, target.namespace, target.cluster);
+    const bad = pods.filter((p) => !p.ready || !seals[p.name] || !isUnsealed(seals[p.name], sealType));
+    if (pods.length !== target.replicas || bad.length) throw new Error(`${what}: ${target.cluster} is not all Ready and unsealed by ${sealType}:\n${await describe(target)}`);
+  }
+}
+
+/** The probe secret, through vault's Service with vault's root token. */
+function secretThroughService(method: "GET" | "POST", value?: string): { status: number; body: unknown } {
+  const out = outputsOf("primary");
+  return throughService({ context: "primary", namespace: NAMESPACES.vault, service: "vault", caPem: String(out.caCertPem), token: String(out.vaultRootToken), method, path: `${KV}/probe`, body: value === undefined ? undefined : { value } });
+}
+
+let probeValue = "";
+
+export function assertSecretIntact(what: string): void {
+  const r = secretThroughService("GET");
+  const got = (r.body as { data?: { value?: string } })?.data?.value;
+  if (r.status !== 200 || got !== probeValue) throw new Error(`${what}: the secret written through vault's Service is not there (HTTP ${r.status})`);
+}
+
+/** 1. Both programs, once each, on empty clusters. */
+export async function bootstrap(): Promise<Figures> {
+  const primary = await runStack("primary", primaryConfig());
+  mustSucceed("primary", primary, "bootstrap");
+  const helper = await runStack("helper", helperConfig());
+  mustSucceed("helper", helper, "bootstrap");
+  await everyPodUnsealed("after the bootstrap");
+  const unlockType = outputsOf("primary").vaultUnlockSealType;
+  if (unlockType !== "transit") throw new Error(`vault-unlock was not migrated Shamir → transit (seal type output: ${String(unlockType)})`);
+  const h = outputsOf("helper");
+  if (h.transitKeyInSync !== true) throw new Error(`the helper's copy of the key is not current: ${String(h.transitKeyVerdict)}`);
+  const out = outputsOf("primary");
+  const mount = throughService({ context: "primary", namespace: NAMESPACES.vault, service: "vault", caPem: String(out.caCertPem), token: String(out.vaultRootToken), method: "POST", path: `sys/mounts/${KV}`, body: { type: "kv" } });
+  if (mount.status !== 204 && !JSON.stringify(mount.body).includes("already in use")) throw new Error(`enabling a kv mount through vault's Service: HTTP ${mount.status} ${JSON.stringify(mount.body)}`);
+  probeValue = randomBytes(12).toString("hex");
+  const w = secretThroughService("POST", probeValue);
+  if (w.status !== 204) throw new Error(`writing a secret through vault's Service: HTTP ${w.status} ${JSON.stringify(w.body)}`);
+  assertSecretIntact("right after writing it");
+  return { "primary program (s)": seconds(primary.ms), "helper program (s)": seconds(helper.ms), ...stepTimes(primary, "primary"), ...stepTimes(helper, "helper") };
+}
+
+/** The slowest steps of a run, by resource name: where the bootstrap's time goes. */
+function stepTimes(r: RunResult, stack: string): Figures {
+  return Object.fromEntries(r.summary.resources.filter((s) => s.ms >= 2000).map((s) => [`${stack}: ${s.name} (s)`, seconds(s.ms)]));
+}
+
+interface Snapshot { objects: Record<string, string>; pods: Record<string, string>; }
+
+/** generation (or resourceVersion, for objects without a spec) of everything in the stacks' namespaces, and each pod's uid and restarts. */
+async function snapshot(): Promise<Snapshot> {
+  const snap: Snapshot = { objects: {}, pods: {} };
+  for (const [context, namespaces] of [["primary", [NAMESPACES.vault, NAMESPACES.vaultUnlock]], ["helper", [NAMESPACES.helper]]] as const) {
+    for (const ns of namespaces) {
+      const kinds = "statefulsets,services,configmaps,secrets,serviceaccounts,roles,rolebindings,poddisruptionbudgets,networkpolicies";
+      const list = JSON.parse(execFileSync("kubectl", ["--kubeconfig", KUBECONFIG_FILE, "--context", `${context}-admin`, "-n", ns, "get", kinds, "-o", "json"], { encoding: "utf8", maxBuffer: 64 << 20 })) as { items: { kind: string; metadata: k8s.V1ObjectMeta }[] };
+      for (const o of list.items) {
+        if (o.kind === "ConfigMap" && o.metadata.name === "kube-root-ca.crt") continue;
+        snap.objects[`${context}/${ns}/${o.kind}/${o.metadata.name}`] = String(o.metadata.generation ?? o.metadata.resourceVersion);
+      }
+      for (const cluster of ns === NAMESPACES.helper ? ["vault-helper"] : [ns]) {
+        for (const p of await podsOf(context, ns, cluster)) snap.pods[`${context}/${ns}/${p.name}`] = `${p.uid} restarts=${p.restarts}`;
+      }
+    }
+  }
+  return snap;
+}
+
+function differences(a: Record<string, string>, b: Record<string, string>): string[] {
+  return [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((k) => a[k] !== b[k]).map((k) => `${k}: ${a[k] ?? "absent"} → ${b[k] ?? "absent"}`);
+}
+
+/** 2. Both programs again with the same config: nothing changes. */
+export async function secondRun(): Promise<Figures> {
+  const before = await snapshot();
+  const primary = await runStack("primary", primaryConfig());
+  mustSucceed("primary", primary, "second run");
+  const helper = await runStack("helper", helperConfig());
+  mustSucceed("helper", helper, "second run");
+  const changed = [...primary.summary.resources, ...helper.summary.resources].filter((s) => s.op !== "same");
+  if (changed.length) throw new Error(`a second run with the same config changed resources:\n${changed.map((s) => `  ${s.op} ${s.type} ${s.name}`).join("\n")}`);
+  const after = await snapshot();
+  const moved = [...differences(before.objects, after.objects), ...differences(before.pods, after.pods)];
+  if (moved.length) throw new Error(`a second run with the same config moved Kubernetes objects or pods:\n  ${moved.join("\n  ")}`);
+  return { "primary second run (s)": seconds(primary.ms), "helper second run (s)": seconds(helper.ms), "resources unchanged": primary.summary.resources.length + helper.summary.resources.length, "objects unchanged": Object.keys(after.objects).length };
+}
+
+/** 3. Every pod of one cluster deleted at once comes back unsealed with no program run; then the other. */
+export async function autoUnseal(): Promise<Figures> {
+  const t = targets();
+  const figures: Figures = {};
+  for (const target of [t.vault, t.vaultUnlock]) {
+    const pods = await podsOf(target.context, target.namespace, target.cluster);
+    const t0 = Date.now();
+    await deletePods(target.context, target.namespace, pods);
+    await waitUnsealed(target, { sealType: "transit", replacedFrom: pods });
+    figures[`${target.cluster}: all pods deleted → all Ready and unsealed (s)`] = seconds(Date.now() - t0);
+    assertSecretIntact(`after every pod of ${target.cluster} was deleted`);
+  }
+  return figures;
+}
+
+/** Sealed and held (peer gate or crash loop) for `holdMs`: the deadlock, shown. */
+async function assertStaysSealed(target: Target, holdMs: number): Promise<void> {
+  const deadline = Date.now() + holdMs;
+  while (Date.now() < deadline) {
+    const pods = await podsOf(target.context, target.namespace, target.cluster);
+    if (pods.some((p) => p.ready)) throw new Error(`${target.cluster} became Ready with its peer gone: there was no deadlock to recover from:\n${await describe(target)}`);
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+/**
+ * 4. The deadlock runbook of the README, step by step: both clusters' pods deleted at once
+ * (each waits for the other), the helper unsealed by hand with kubectl exec, the primary
+ * program with emergency: true, then with emergency: false.
+ */
+export async function deadlockRunbook(label = ""): Promise<Figures> {
+  const t = targets();
+  const [vaultPods, unlockPods, helperPods] = await Promise.all([t.vault, t.vaultUnlock, t.helper].map((x) => podsOf(x.context, x.namespace, x.cluster)));
+  await Promise.all([deletePods("primary", NAMESPACES.vault, vaultPods), deletePods("primary", NAMESPACES.vaultUnlock, unlockPods), deletePods("helper", NAMESPACES.helper, helperPods)]);
+  await Promise.all([assertStaysSealed(t.vault, 30_000), assertStaysSealed(t.vaultUnlock, 30_000)]);
+  const t0 = Date.now();
+  // Runbook step 1: unseal the helper by hand, one key per call up to the threshold.
+  await waitHelperAnswers(t.helper);
+  const keys = outputsOf("helper").helperUnsealKeys as string[];
+  for (const key of keys.slice(0, Number(helperConfig().keyThreshold))) {
+    execFileSync("kubectl", ["--kubeconfig", KUBECONFIG_FILE, "--context", "helper", "-n", NAMESPACES.helper, "exec", "-i", "vault-helper-0", "-c", CLI, "--", CLI, "operator", "unseal", "-"], { input: `${key}\n`, stdio: ["pipe", "ignore", "pipe"] });
+  }
+  await waitUnsealed(t.helper, { sealType: "shamir", timeoutMs: 60_000 });
+  const unsealedHelper = Date.now();
+  // Step 2: the helper's program checks its copy and renews (or re-issues) the emergency token.
+  const helper = await runStack("helper", helperConfig());
+  mustSucceed("helper", helper, "runbook step 2");
+  // Step 3: emergency on: vault's seal points at the helper; vault-unlock follows vault.
+  const on = await runStack("primary", primaryConfig({ emergency: true }));
+  mustSucceed("primary", on, "runbook step 3 (emergency: true)");
+  await waitUnsealed(t.vault, { sealType: "transit", timeoutMs: 180_000 });
+  await waitUnsealed(t.vaultUnlock, { sealType: "transit", timeoutMs: 180_000 });
+  const serving = Date.now();
+  assertSecretIntact("after the emergency switch");
+  // Step 4: back onto vault-unlock.
+  const off = await runStack("primary", primaryConfig({ emergency: false }));
+  mustSucceed("primary", off, "runbook step 4 (emergency: false)");
+  await everyPodUnsealed("after switching back");
+  const sealAddress = String(outputsOf("primary").vaultSealAddress);
+  if (!sealAddress.includes("vault-unlock")) throw new Error(`after emergency: false vault's seal still points at ${sealAddress}`);
+  assertSecretIntact("after switching back");
+  return {
+    [`${label}helper unsealed by hand (s)`]: seconds(unsealedHelper - t0),
+    [`${label}emergency run → both serving (s)`]: seconds(serving - unsealedHelper),
+    [`${label}deadlock → both serving (s)`]: seconds(serving - t0),
+    [`${label}switch back run (s)`]: seconds(off.ms),
+  };
+}
+
+async function waitHelperAnswers(helper: Target): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  while (Date.now() < deadline) {
+    const s = (await sealStatuses(helper))["vault-helper-0"];
+    if (s && "sealed" in s) return;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  throw new Error(`the helper pod never answered:\n${await describe(helper)}`);
+}
+
+export { runStack, primaryConfig, helperConfig, outputsOf };

@@ -1,0 +1,93 @@
+/**
+ * Test equipment: the deployment the end-to-end run makes on the clusters of e2e/kube: both
+ * stacks' config (what a user would put in Pulumi.<stack>.yaml, pointed at the local images
+ * and the harness's addresses), running a stack program through the engine stand-in (one
+ * process per run, as `pulumi up` is), and reading what the runs recorded.
+ */
+import { spawn } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { E2E_DIR, HELPER_HOST, HELPER_NODE_PORT, IMAGES, KUBECONFIG_FILE, ROOT } from "./kube/layout";
+import type { StackState, Summary } from "./engine/state";
+
+export type StackName = "primary" | "helper";
+export const STATE_DIR = path.join(E2E_DIR, "state");
+export const NAMESPACES = { vault: "vault", vaultUnlock: "vault-unlock", helper: "vault-helper" };
+export const PROJECT = "vault-mutual-unseal";
+const stackRef = (stack: StackName) => `organization/${PROJECT}/${stack}`;
+
+/** The primary's config; `overrides` replace top-level keys (emergency, a bad context, another image). */
+export function primaryConfig(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    flavour: "openbao",
+    storage: "raft",
+    image: IMAGES.openbao,
+    replicas: 3,
+    keyShares: 3,
+    keyThreshold: 2,
+    vault: { context: "primary", namespace: NAMESPACES.vault },
+    vaultUnlock: { context: "primary", namespace: NAMESPACES.vaultUnlock },
+    helperAddress: `https://${HELPER_HOST}:${HELPER_NODE_PORT}`,
+    helperNamespace: NAMESPACES.helper,
+    helperStack: stackRef("helper"),
+    emergency: false,
+    ...overrides,
+  };
+}
+
+export function helperConfig(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    flavour: "openbao",
+    storage: "raft",
+    image: IMAGES.openbao,
+    replicas: 1,
+    keyShares: 3,
+    keyThreshold: 2,
+    context: "helper",
+    primaryStack: stackRef("primary"),
+    // No load balancer in this lab: a NodePort on the helper machine, which `vault`'s pods reach over the WAN link.
+    expose: { type: "NodePort", nodePort: HELPER_NODE_PORT },
+    ...overrides,
+  };
+}
+
+export interface RunResult { ok: boolean; ms: number; summary: Summary; log: string; }
+
+/**
+ * One `pulumi up` of `stack` through the engine stand-in (e2e/engine/cli.ts), with the
+ * kubeconfig as the stack's secret config key. The log holds no secret (the stand-in prints
+ * none); it is kept for the report.
+ */
+export async function runStack(stack: StackName, config: Record<string, unknown>, o: { stateDir?: string; kubeconfig?: string } = {}): Promise<RunResult> {
+  const stateDir = o.stateDir ?? STATE_DIR;
+  fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  const configFile = path.join(stateDir, `${stack}.config.json`);
+  fs.writeFileSync(configFile, JSON.stringify({ config, secretConfig: { kubeconfig: o.kubeconfig ?? fs.readFileSync(KUBECONFIG_FILE, "utf8") } }), { mode: 0o600 });
+  const t0 = Date.now();
+  const log: string[] = [];
+  const code = await new Promise<number>((resolve) => {
+    const child = spawn(process.execPath, [require.resolve("ts-node/dist/bin"), "--transpile-only", path.join(ROOT, "e2e/engine/cli.ts"), "up", "--stack", stack, "--config", configFile, "--state", stateDir], {
+      cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, KUBECONFIG: "/nonexistent" },
+    });
+    const take = (d: Buffer) => {
+      for (const line of d.toString().split("\n").filter(Boolean)) {
+        log.push(line);
+        if (process.env.E2E_VERBOSE) process.stdout.write(`    [${stack}] ${line}\n`);
+      }
+    };
+    child.stdout.on("data", take);
+    child.stderr.on("data", take);
+    child.on("close", (c) => resolve(c ?? 1));
+  });
+  const summaryFile = path.join(stateDir, `${stack}.summary.json`);
+  const summary: Summary = fs.existsSync(summaryFile) ? JSON.parse(fs.readFileSync(summaryFile, "utf8")) : { ok: false, error: log.slice(-5).join("\n"), resources: [], outputs: {} };
+  return { ok: code === 0 && summary.ok, ms: Date.now() - t0, summary, log: log.join("\n") };
+}
+
+/** A stack's outputs as its last run recorded them, secrets included (never print these). */
+export function outputsOf(stack: StackName, stateDir = STATE_DIR): Record<string, unknown> {
+  const file = path.join(stateDir, `${stack}.json`);
+  if (!fs.existsSync(file)) throw new Error(`stack ${stack} has no recorded state in ${stateDir}: run it first`);
+  const state = JSON.parse(fs.readFileSync(file, "utf8")) as StackState;
+  return Object.fromEntries(Object.entries(state.outputs).map(([k, v]) => [k, v.value]));
+}

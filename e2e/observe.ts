@@ -1,0 +1,131 @@
+/**
+ * Test equipment: how the end-to-end run looks at the deployment, as an operator would with
+ * kubectl and the Vault API: the pods of a cluster (ready, restarts, why not), each pod's
+ * seal status through the project's own Kubernetes adapter (a port-forward through the API
+ * server, TLS verified against the deployment's CA), and requests through a cluster's
+ * Service, sent from inside its machine (ClusterIPs exist only there).
+ */
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import * as k8s from "@kubernetes/client-node";
+import { KubernetesCluster } from "../adapters/kubernetes/kubernetes-cluster";
+import type { SealStatus } from "../core/vault-client";
+import { CLUSTERS, KUBECONFIG_FILE, netnsPath } from "./kube/layout";
+import { run, sleep } from "./kube/processes";
+
+export interface PodView { name: string; uid: string; ready: boolean; restarts: number; phase: string; why: string; node: string; }
+
+/** Admin access: observing is not what the deployer's permissions are checked on. */
+function api(context: "primary" | "helper"): k8s.CoreV1Api {
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(KUBECONFIG_FILE);
+  kc.setCurrentContext(`${context}-admin`);
+  return kc.makeApiClient(k8s.CoreV1Api);
+}
+
+export async function podsOf(context: "primary" | "helper", namespace: string, cluster: string): Promise<PodView[]> {
+  const list = await api(context).listNamespacedPod(namespace, undefined, undefined, undefined, undefined, `app.kubernetes.io/instance=${cluster},app.kubernetes.io/component=server`);
+  return list.body.items.map((p) => {
+    const statuses = [...(p.status?.initContainerStatuses ?? []), ...(p.status?.containerStatuses ?? [])];
+    const why = statuses.map((s) => s.state?.waiting ? `${s.name}: ${s.state.waiting.reason}` : s.state?.running && !s.ready ? `${s.name}: running, not ready` : "").filter(Boolean).join("; ");
+    return {
+      name: p.metadata!.name!, uid: p.metadata!.uid!, node: p.spec?.nodeName ?? "",
+      ready: (p.status?.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True"),
+      restarts: (p.status?.containerStatuses ?? []).reduce((n, s) => n + s.restartCount, 0),
+      phase: p.status?.phase ?? "", why,
+    };
+  }).sort((a, b) => a.name.localeCompare(b.name));
+}
+
+export interface Target { context: "primary" | "helper"; namespace: string; cluster: string; replicas: number; caPem: string; }
+
+function adapter(t: Target): KubernetesCluster {
+  return new KubernetesCluster({
+    kubeconfig: fs.readFileSync(KUBECONFIG_FILE, "utf8"), context: `${t.context}-admin`, namespace: t.namespace, statefulSet: t.cluster, replicas: t.replicas, port: 8200,
+    tls: { caPem: t.caPem, serverName: `${t.cluster}-active.${t.namespace}.svc` }, sealConfigMap: `${t.cluster}-seal`, sealTokenSecret: `${t.cluster}-transit-token`,
+  });
+}
+
+/** Each pod's seal status, or the error that kept it from answering. */
+export async function sealStatuses(t: Target): Promise<Record<string, SealStatus | { error: string }>> {
+  const cluster = adapter(t);
+  const out: Record<string, SealStatus | { error: string }> = {};
+  try {
+    for (const id of cluster.nodeIds()) {
+      try {
+        out[id] = await cluster.client(id).sealStatus();
+      } catch (e) {
+        out[id] = { error: (e as Error).message.split("\n")[0] };
+      }
+    }
+  } finally {
+    await cluster.close();
+  }
+  return out;
+}
+
+export const isUnsealed = (s: SealStatus | { error: string }, type?: string) => "sealed" in s && s.initialized && !s.sealed && (!type || s.type === type);
+
+/** A line per pod: ready, seal state, restarts, why not ready. */
+export async function describe(t: Target): Promise<string> {
+  const [pods, seals] = await Promise.all([podsOf(t.context, t.namespace, t.cluster), sealStatuses(t).catch(() => ({} as Record<string, SealStatus | { error: string }>))]);
+  return pods.map((p) => {
+    const s = seals[p.name];
+    const seal = !s ? "?" : "error" in s ? `no answer (${s.error})` : `${s.sealed ? "sealed" : "unsealed"} (${s.type})`;
+    return `${p.name} on ${p.node}: ${p.ready ? "Ready" : "not Ready"}, ${seal}, restarts ${p.restarts}${p.why ? `, ${p.why}` : ""}`;
+  }).join("\n") || `no pods of ${t.cluster}`;
+}
+
+/**
+ * Until every pod of `t` is Ready and unsealed with `sealType` (and, given `replacedFrom`,
+ * is a new pod). Polls every 500 ms; the error describes every pod.
+ */
+export async function waitUnsealed(t: Target, o: { sealType?: string; replacedFrom?: PodView[]; timeoutMs?: number } = {}): Promise<number> {
+  const t0 = Date.now();
+  const deadline = t0 + (o.timeoutMs ?? 300_000);
+  const old = new Set((o.replacedFrom ?? []).map((p) => p.uid));
+  while (Date.now() < deadline) {
+    const pods = await podsOf(t.context, t.namespace, t.cluster).catch(() => []);
+    if (pods.length === t.replicas && pods.every((p) => p.ready && !old.has(p.uid))) {
+      const seals = await sealStatuses(t);
+      if (pods.every((p) => seals[p.name] && isUnsealed(seals[p.name], o.sealType))) return Date.now() - t0;
+    }
+    await sleep(500);
+  }
+  throw new Error(`${t.cluster} not all unsealed${o.sealType ? ` (${o.sealType})` : ""} after ${((Date.now() - t0) / 1000).toFixed(0)} s:\n${await describe(t)}`);
+}
+
+export async function deletePods(context: "primary" | "helper", namespace: string, pods: PodView[]): Promise<void> {
+  const core = api(context);
+  await Promise.all(pods.map((p) => core.deleteNamespacedPod(p.name, namespace)));
+}
+
+/**
+ * An API request through a cluster's Service (kube-proxy picks the pod), sent with curl from
+ * inside the cluster's machine; TLS verified against the deployment's CA, the token in a
+ * header file (never on a command line).
+ */
+export function throughService(o: { context: "primary" | "helper"; namespace: string; service: string; caPem: string; token: string; method: "GET" | "POST"; path: string; body?: unknown }): { status: number; body: unknown } {
+  const c = CLUSTERS.find((x) => x.name === o.context)!;
+  const svc = JSON.parse(run("kubectl", ["--kubeconfig", KUBECONFIG_FILE, "--context", `${o.context}-admin`, "-n", o.namespace, "get", "svc", o.service, "-o", "json"], { allowFail: false })) as { spec: { clusterIP: string } };
+  const host = `${o.service}.${o.namespace}.svc`;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vmu-e2e-"));
+  try {
+    fs.writeFileSync(path.join(dir, "ca.pem"), o.caPem);
+    fs.writeFileSync(path.join(dir, "headers"), `X-Vault-Token: ${o.token}\n`, { mode: 0o600 });
+    const args = ["-s", "-o", path.join(dir, "out"), "-w", "%{http_code}", "--max-time", "5", "--cacert", path.join(dir, "ca.pem"), "--resolve", `${host}:8200:${svc.spec.clusterIP}`,
+      "-H", `@${path.join(dir, "headers")}`, "-X", o.method, ...(o.body !== undefined ? ["-H", "Content-Type: application/json", "--data", JSON.stringify(o.body)] : []), `https://${host}:8200/v1/${o.path}`];
+    const status = Number(run("curl", args, { netns: netnsPath(c), allowFail: true }) || 0);
+    const text = fs.existsSync(path.join(dir, "out")) ? fs.readFileSync(path.join(dir, "out"), "utf8") : "";
+    let body: unknown = text;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      // not JSON
+    }
+    return { status, body };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
