@@ -43,7 +43,8 @@ export interface StackState {
   outputs: Record<string, StackOutput>;
 }
 
-export type Op = "create" | "update" | "replace" | "same" | "delete" | "failed";
+/** "read": a StackReference answered from another stack's state. */
+export type Op = "create" | "update" | "replace" | "same" | "read" | "delete" | "failed";
 
 export interface StepRecord {
   urn: string;
