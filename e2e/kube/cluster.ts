@@ -127,6 +127,7 @@ async function startCluster(bin: string, c: ClusterLayout, images: string[]): Pr
   const logs = path.join(dir, "logs");
   fs.mkdirSync(dir, { recursive: true });
   makePki(c);
+  componentKubeconfig(c, "admin");
   const p = pkiDir(c);
   const kc = (user: string) => componentKubeconfig(c, user);
   const inNs = (cmd: string, args: string[]) => () => run(cmd, args, { netns: ns, allowFail: true }).trim() !== "";
