@@ -13,9 +13,9 @@ import * as fs from "fs";
 import * as path from "path";
 import { up } from "./run";
 
-export const USAGE = "usage: cli.ts up --stack <primary|helper> --config <file.json> --state <dir>";
+export const USAGE = "usage: cli.ts up --stack <primary|helper> --config <file.json> --state <dir> [--program <file> (tests: another program than index.ts)]";
 
-export function parseArgs(argv: string[]): { stack: string; config: string; state: string } {
+export function parseArgs(argv: string[]): { stack: string; config: string; state: string; program?: string } {
   const [command, ...rest] = argv;
   if (command !== "up") throw new Error(`unknown command "${command ?? ""}"\n${USAGE}`);
   const flags: Record<string, string> = {};
@@ -24,7 +24,7 @@ export function parseArgs(argv: string[]): { stack: string; config: string; stat
     flags[rest[i].slice(2)] = rest[i + 1];
   }
   for (const k of ["stack", "config", "state"]) if (!flags[k]) throw new Error(`missing --${k}\n${USAGE}`);
-  return { stack: flags.stack, config: flags.config, state: flags.state };
+  return { stack: flags.stack, config: flags.config, state: flags.state, program: flags.program ? path.resolve(flags.program) : undefined };
 }
 
 async function main(): Promise<number> {
@@ -32,7 +32,7 @@ async function main(): Promise<number> {
   const file = JSON.parse(fs.readFileSync(args.config, "utf8")) as { config?: Record<string, unknown>; secretConfig?: Record<string, unknown> };
   const summary = await up({
     stack: args.stack, config: file.config ?? {}, secretConfig: file.secretConfig ?? {}, stateDir: path.resolve(args.state),
-    projectRoot: path.resolve(__dirname, "..", ".."),
+    projectRoot: path.resolve(__dirname, "..", ".."), program: args.program,
   });
   if (!summary.ok) console.error(`up --stack ${args.stack} failed:\n${summary.error}`);
   return summary.ok ? 0 : 1;

@@ -31,12 +31,13 @@ export interface UpOptions {
 /** Config values as Pulumi stores them: strings as they are, anything else as JSON text. */
 export const configText = (v: unknown) => (typeof v === "string" ? v : JSON.stringify(v));
 
-async function settle(engine: Engine): Promise<void> {
+async function settle(engine: Engine, onError: (e: unknown) => void): Promise<void> {
   const settings = require("@pulumi/pulumi/runtime/settings") as { waitForRPCs(): Promise<void> };
   // Registrations wait for their inputs (and dynamic providers are serialized first), so new
   // ones keep arriving after each answer: settle when nothing runs and the count stands still.
   for (let stable = 0, last = -1; stable < 3;) {
-    await settings.waitForRPCs();
+    // A failed registration rejects the runtime's RPC tracker too; its error is already recorded.
+    await settings.waitForRPCs().catch(onError);
     await new Promise((r) => setTimeout(r, 50));
     const count = engine.registered.size;
     stable = count === last && engine.inFlight === 0 ? stable + 1 : 0;
@@ -99,7 +100,7 @@ export async function up(opts: UpOptions): Promise<Summary> {
     } catch (e) {
       engine.errors.push(`the program failed: ${(e as Error).message ?? String(e)}`);
     }
-    await settle(engine);
+    await settle(engine, onRejection);
     if (exported && engine.errors.length === 0) {
       const outputs = await resolveOutputs(exported, engine.errors);
       // A failed run keeps the outputs of the last good one, as Pulumi does.

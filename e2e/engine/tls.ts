@@ -12,8 +12,10 @@ import "reflect-metadata";
 import * as crypto from "crypto";
 import * as x509 from "@peculiar/x509";
 
-x509.cryptoProvider.set(crypto.webcrypto as unknown as Crypto);
-const subtle = crypto.webcrypto.subtle as unknown as SubtleCrypto;
+x509.cryptoProvider.set(crypto.webcrypto as never);
+const subtle = crypto.webcrypto.subtle;
+type CryptoKey = crypto.webcrypto.CryptoKey;
+type Algorithm = crypto.webcrypto.Algorithm;
 
 type Props = Record<string, unknown>;
 
