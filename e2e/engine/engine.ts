@@ -117,7 +117,16 @@ export class Engine {
     // An unchanged object that the API server left at the same generation is what the real
     // engine would not touch at all: no await (its pods may legitimately be unready now).
     const same = old !== undefined && sameJson(old.inputs, inputs) && !replaced && (live.metadata as Props)?.generation === (oldObj?.metadata as Props | undefined)?.generation;
-    const awaited = same ? live : await awaitObject(t, live, timeout);
+    let awaited: Props;
+    try {
+      awaited = same ? live : await awaitObject(t, live, timeout);
+    } catch (e) {
+      // As the engine's "created but failed to initialize": the object exists, so it is
+      // recorded (a re-run awaits it again, a later run without it deletes it).
+      this.state.resources[reg.urn] = rec(`${obj.metadata.namespace ? `${obj.metadata.namespace}/` : ""}${obj.metadata.name}`, { ...live, metadata: { ...(live.metadata as Props), managedFields: undefined } });
+      this.save();
+      throw e;
+    }
     const moved = oldObj && describe(oldObj) !== describe(awaited) ? oldObj : undefined;
     if (moved) {
       if (old!.protect) throw new ProtectedError(`${reg.urn} is protected: it would move from ${describe(moved)} to ${describe(awaited)} (a replacement); set protect: false first`);

@@ -9,7 +9,7 @@ import * as crypto from "crypto";
 import * as k8s from "@kubernetes/client-node";
 import {
   awaitedKind, daemonSetReadiness, deploymentReadiness, ingressReadiness, jobReadiness, namespaceReadiness, Obj, podProblems,
-  podReadiness, pvcReadiness, Readiness, serviceReadiness, skipsAwait, statefulSetReadiness,
+  podReadiness, pvcReadiness, Readiness, serviceReadiness, serviceWaitsForPods, skipsAwait, statefulSetReadiness,
 } from "./kube-await";
 
 export const FIELD_MANAGER = "pulumi-engine-stand-in";
@@ -175,7 +175,7 @@ export async function awaitObject(t: KubeTarget, live: Obj, timeoutS: number): P
   for (;;) {
     const r = await readiness(t, current);
     streak = r.ready ? streak + 1 : 0;
-    if (r.ready && (current.kind !== "Service" || streak >= 2)) return current;
+    if (r.ready && (current.kind !== "Service" || !serviceWaitsForPods(current) || streak >= 2)) return current;
     if (r.failed || Date.now() > deadline) {
       const pods = ["Deployment", "StatefulSet", "DaemonSet", "Job", "Pod"].includes(current.kind) ? podProblems(await podsOf(t, current).catch(() => [])) : [];
       const head = r.failed ? `${describe(current)} failed: ${r.failed}` : `${describe(current)}: timed out after ${timeoutS}s waiting for ${r.waitingFor}`;
