@@ -102,7 +102,9 @@ export function renderConsulConfig(c: { server: boolean; datacenter: string; ret
 
 /** Pod-level hardening shared by Consul and Vault pods: non-root, default seccomp. */
 export function podSecurityContext(): k8s.types.input.core.v1.PodSecurityContext {
-  return { runAsNonRoot: true, runAsUser: 100, runAsGroup: 1000, fsGroup: 1000, seccompProfile: { type: "RuntimeDefault" } };
+  // OnRootMismatch: a volume already owned by the group is not re-chmodded at every mount
+  // (which left the Raft database group-readable, and OpenBao warns about it).
+  return { runAsNonRoot: true, runAsUser: 100, runAsGroup: 1000, fsGroup: 1000, fsGroupChangePolicy: "OnRootMismatch", seccompProfile: { type: "RuntimeDefault" } };
 }
 
 /** Container hardening: read-only root, no privilege escalation, every capability dropped but `add`. */

@@ -143,6 +143,12 @@ export function vaultCertSpec(clusterName: string, namespace: Input<string>, ext
  */
 const SKIP_AWAIT = { "pulumi.com/skipAwait": "true" };
 
+/**
+ * Labels of the namespaces the stacks create: Pod Security "restricted" enforced, which every
+ * pod of this project meets (non-root, no capability, RuntimeDefault seccomp, no escalation).
+ */
+export const POD_SECURITY_LABELS = { "pod-security.kubernetes.io/enforce": "restricted" };
+
 /** Labels of a VaultCluster's server pods, known before it exists (for a peer's or its Consul's NetworkPolicy). */
 export function vaultPodLabels(flavour: Flavour, clusterName: string): Record<string, string> {
   return { "app.kubernetes.io/name": flavour === "vault" ? "vault" : "openbao", "app.kubernetes.io/instance": clusterName, "app.kubernetes.io/component": "server", "app.kubernetes.io/part-of": "vault-mutual-unseal" };
@@ -204,8 +210,19 @@ function peerGateScript(cli: string, env: string): string {
   ].join("\n");
 }
 
-function serverScript(cli: string): string {
+/**
+ * The server container. It passes the peer gate itself first: the kubelet restarts a
+ * container (not its pod, so not the init containers) after the process dies, and a server
+ * whose transit peer is unreachable at startup exits, so without the gate here a restart while
+ * the peer is down would crash-loop, its back-off growing to 5 minutes. The gate runs in a
+ * subshell with the seal's TLS files, so the server keeps its own client settings.
+ */
+function serverScript(cli: string, gate: string, gateEnv: { name: string; value: string }[]): string {
   return [
+    "(",
+    ...gateEnv.map((e) => `  export ${e.name}='${e.value}'`),
+    ...gate.split("\n").map((l) => `  ${l}`),
+    ")",
     `if [ -s ${VAULT_DIRS.seal}/seal.hcl ]; then`,
     `  exec ${cli} server -config=${VAULT_DIRS.config}/server.hcl -config=${VAULT_DIRS.seal}/seal.hcl`,
     "fi",
@@ -321,7 +338,7 @@ export class VaultCluster extends pulumi.ComponentResource {
 
     const fieldEnv = (n: string, fieldPath: string): EnvVar => ({ name: n, valueFrom: { fieldRef: { fieldPath } } });
     const podDns = pulumi.interpolate`$(POD_NAME).${svc.headless}.${ns}.svc`;
-    const caEnv = (file: string): EnvVar[] => [{ name: "VAULT_CACERT", value: file }, ...(flavour === "openbao" ? [{ name: "BAO_CACERT", value: file }] : [])];
+    const caEnv = (file: string): { name: string; value: string }[] => [{ name: "VAULT_CACERT", value: file }, ...(flavour === "openbao" ? [{ name: "BAO_CACERT", value: file }] : [])];
     const serverEnv: EnvVar[] = [
       fieldEnv("POD_NAME", "metadata.name"),
       { name: `${env}API_ADDR`, value: pulumi.interpolate`https://${podDns}:${API_PORT}` },
@@ -344,32 +361,37 @@ export class VaultCluster extends pulumi.ComponentResource {
       { name: "tmp", mountPath: VAULT_DIRS.tmp },
     ];
     const health = (query: string) => ({ httpGet: { path: `/v1/sys/health?${query}`, port: API_PORT, scheme: "HTTPS" } });
+    // The seal's own TLS settings: the gate passes only if the seal itself could connect.
+    const gateEnv = [
+      ...caEnv(TRANSIT_TLS_FILES.tlsCaCert),
+      { name: `${env}CLIENT_CERT`, value: TRANSIT_TLS_FILES.tlsClientCert },
+      { name: `${env}CLIENT_KEY`, value: TRANSIT_TLS_FILES.tlsClientKey },
+    ];
     const vaultContainer: k8s.types.input.core.v1.Container = {
       name: cli,
       image,
-      command: ["/bin/sh", "-ec", serverScript(cli)],
+      command: ["/bin/sh", "-ec", serverScript(cli, peerGateScript(cli, env), gateEnv)],
       env: serverEnv,
       ports: [{ name: "https", containerPort: API_PORT }, { name: "cluster", containerPort: CLUSTER_PORT }],
       volumeMounts: [...mounts, ...(storage.type === "raft" ? [{ name: "data", mountPath: VAULT_DIRS.data }] : [{ name: "consul-tls", mountPath: VAULT_DIRS.consulTls, readOnly: true }])],
+      // While the server waits at the peer gate (a restarted container, peer down) nothing
+      // listens yet: liveness starts only once the server answers, or after an hour of waiting.
+      startupProbe: { ...health("standbyok=true&sealedcode=204&uninitcode=204"), periodSeconds: 5, timeoutSeconds: 3, failureThreshold: 720 },
       // Sealed or uninitialized is healthy (204): only a hung process is restarted, never a sealed one.
       livenessProbe: { ...health("standbyok=true&sealedcode=204&uninitcode=204"), initialDelaySeconds: 30, periodSeconds: 10, timeoutSeconds: 3, failureThreshold: 3 },
       // Sealed (503) and uninitialized (501) pods are kept out of the Services.
       readinessProbe: { ...health("standbyok=true"), periodSeconds: 2, timeoutSeconds: 2, failureThreshold: 2, successThreshold: 1 },
       lifecycle: { preStop: { exec: { command: ["/bin/sh", "-c", "sleep 6"] } } },
       resources: args.resources ?? { requests: { cpu: "250m", memory: "256Mi" }, limits: { memory: "512Mi" } },
-      securityContext: containerSecurityContext(["IPC_LOCK"]),
+      // No capability: OpenBao does not lock memory and Vault runs with disable_mlock
+      // (renderVaultConfig); IPC_LOCK would also be refused by Pod Security baseline and restricted.
+      securityContext: containerSecurityContext(),
     };
     const peerGate: k8s.types.input.core.v1.Container = {
       name: "peer-gate",
       image,
       command: ["/bin/sh", "-c", peerGateScript(cli, env)],
-      // The seal's own TLS settings: the gate passes only if the seal itself could connect.
-      env: [
-        ...caEnv(TRANSIT_TLS_FILES.tlsCaCert),
-        { name: `${env}CLIENT_CERT`, value: TRANSIT_TLS_FILES.tlsClientCert },
-        { name: `${env}CLIENT_KEY`, value: TRANSIT_TLS_FILES.tlsClientKey },
-        { name: "HOME", value: VAULT_DIRS.tmp },
-      ],
+      env: [...gateEnv, { name: "HOME", value: VAULT_DIRS.tmp }],
       volumeMounts: mounts,
       resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: { memory: "64Mi" } },
       securityContext: containerSecurityContext(),

@@ -4,11 +4,14 @@
  * with every pod's state when the deployment does not do what a user would expect.
  */
 import { execFileSync } from "child_process";
-import * as k8s from "@kubernetes/client-node";
 import { randomBytes } from "crypto";
-import { KUBECONFIG_FILE } from "./kube/layout";
-import { NAMESPACES, outputsOf, primaryConfig, helperConfig, runStack, RunResult, StackName } from "./deployment";
-import { describe, deletePods, podsOf, sealStatuses, Target, throughService, waitUnsealed, isUnsealed } from "./observe";
+import * as fs from "fs";
+import * as path from "path";
+import * as k8s from "@kubernetes/client-node";
+import * as yaml from "js-yaml";
+import { CLUSTERS, KUBECONFIG_FILE, nodeDir, nodeName as layoutNodeName } from "./kube/layout";
+import { NAMESPACES, outputsOf, primaryConfig, helperConfig, runStack, RunResult, StackName, STATE_DIR } from "./deployment";
+import { adminApi, describe, deletePods, podsOf, sealStatuses, Target, throughService, waitUnsealed, isUnsealed } from "./observe";
 
 export type Figures = Record<string, string | number>;
 
@@ -61,6 +64,10 @@ export async function bootstrap(): Promise<Figures> {
   const helper = await runStack("helper", helperConfig());
   mustSucceed("helper", helper, "bootstrap");
   await everyPodUnsealed("after the bootstrap");
+  for (const [context, ns] of [["primary", NAMESPACES.vault], ["primary", NAMESPACES.vaultUnlock], ["helper", NAMESPACES.helper]] as const) {
+    const labels = (await adminApi(context).readNamespace(ns)).body.metadata?.labels ?? {};
+    if (labels["pod-security.kubernetes.io/enforce"] !== "restricted") throw new Error(`namespace ${ns} does not enforce Pod Security restricted (labels: ${JSON.stringify(labels)})`);
+  }
   const unlockType = outputsOf("primary").vaultUnlockSealType;
   if (unlockType !== "transit") throw new Error(`vault-unlock was not migrated Shamir → transit (seal type output: ${String(unlockType)})`);
   const h = outputsOf("helper");
@@ -199,4 +206,133 @@ async function waitHelperAnswers(helper: Target): Promise<void> {
   throw new Error(`the helper pod never answered:\n${await describe(helper)}`);
 }
 
-export { runStack, primaryConfig, helperConfig, outputsOf };
+/** The containerd socket of the node a pod runs on (the harness's own node folders). */
+function containerdOf(nodeName: string): string {
+  for (const c of CLUSTERS) for (let n = 1; n <= c.nodes; n++) if (layoutNodeName(c, n) === nodeName) return path.join(nodeDir(c, n), "containerd", "containerd.sock");
+  throw new Error(`no node ${nodeName} in the harness`);
+}
+
+/** kill -9 of a pod's server process, as a crash would: the kubelet restarts the container, not the pod. */
+async function killServer(context: "primary" | "helper", namespace: string, pod: string): Promise<void> {
+  const core = adminApi(context);
+  const p = (await core.readNamespacedPod(pod, namespace)).body;
+  const status = (p.status?.containerStatuses ?? []).find((c) => c.name === CLI);
+  const id = status?.containerID?.replace(/^containerd:\/\//, "");
+  if (!id) throw new Error(`${pod} has no running ${CLI} container to kill`);
+  execFileSync("ctr", ["-a", containerdOf(p.spec!.nodeName!), "-n", "k8s.io", "tasks", "kill", "-s", "SIGKILL", id]);
+}
+
+function scale(namespace: string, statefulSet: string, replicas: number): void {
+  execFileSync("kubectl", ["--kubeconfig", KUBECONFIG_FILE, "--context", "primary-admin", "-n", namespace, "scale", "statefulset", statefulSet, `--replicas=${replicas}`], { stdio: "ignore" });
+}
+
+/**
+ * 3b. The server process of a vault pod killed while vault-unlock is down: its container
+ * restarts, waits at the peer gate (no crash loop), and unseals as soon as vault-unlock is back.
+ */
+export async function containerKilledWhilePeerDown(): Promise<Figures> {
+  const t = targets();
+  const waitMs = 45_000;
+  scale(NAMESPACES.vaultUnlock, "vault-unlock", 0);
+  try {
+    await waitFor(async () => (await podsOf("primary", NAMESPACES.vaultUnlock, "vault-unlock")).length === 0, 120_000, "vault-unlock's pods to stop");
+    await killServer("primary", NAMESPACES.vault, "vault-0");
+    await new Promise((r) => setTimeout(r, waitMs));
+    const p = (await podsOf("primary", NAMESPACES.vault, "vault")).find((x) => x.name === "vault-0")!;
+    if (p.restarts > 1 || /CrashLoopBackOff/.test(p.why)) throw new Error(`vault-0 crash-loops while its peer is down (restarts ${p.restarts}${p.why ? `, ${p.why}` : ""})`);
+  } finally {
+    scale(NAMESPACES.vaultUnlock, "vault-unlock", 3);
+  }
+  const back = Date.now();
+  await waitUnsealed(t.vaultUnlock, { sealType: "transit" });
+  const unlockBack = Date.now();
+  await waitUnsealed(t.vault, { sealType: "transit" });
+  assertSecretIntact("after vault-0's server was killed while vault-unlock was down");
+  const p = (await podsOf("primary", NAMESPACES.vault, "vault")).find((x) => x.name === "vault-0")!;
+  return {
+    [`vault-0 restarts after ${waitMs / 1000} s with its peer down`]: p.restarts,
+    "vault-unlock scaled back → vault-unlock unsealed (s)": seconds(unlockBack - back),
+    "vault-unlock unsealed → vault-0 unsealed (s)": seconds(Date.now() - unlockBack),
+  };
+}
+
+async function waitFor(ok: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await ok()) return;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+}
+
+/**
+ * 5. The key rotated on vault-unlock: the primary's next run takes a new backup, the helper's
+ * restores it; then the runbook again, after vault's leader changed (vault re-wraps its keys
+ * to the new version only then, so a stale copy would fail here).
+ */
+export async function keyRotation(): Promise<Figures> {
+  const out = outputsOf("primary");
+  const before = Number(out.transitKeyLatestVersion);
+  const rotate = throughService({ context: "primary", namespace: NAMESPACES.vaultUnlock, service: "vault-unlock", caPem: String(out.caCertPem), token: String(out.vaultUnlockRootToken), method: "POST", path: "transit/keys/autounseal/rotate", body: {} });
+  if (rotate.status !== 200 && rotate.status !== 204) throw new Error(`rotating the key on vault-unlock: HTTP ${rotate.status} ${JSON.stringify(rotate.body)}`);
+  const primary = await runStack("primary", primaryConfig());
+  mustSucceed("primary", primary, "the run after the rotation");
+  const backupStep = primary.summary.resources.find((r) => r.name === "vault-transit-key-backup");
+  const after = outputsOf("primary");
+  if (Number(after.transitKeyVersion) !== before + 1 || backupStep?.op === "same") throw new Error(`the primary's run after the rotation did not take a new backup (version ${String(after.transitKeyVersion)}, step ${backupStep?.op})`);
+  const helper = await runStack("helper", helperConfig());
+  mustSucceed("helper", helper, "the helper's run after the new backup");
+  const h = outputsOf("helper");
+  if (h.transitKeyInSync !== true || Number(h.transitKeyVersion) !== before + 1) throw new Error(`the helper's copy is not current after its run: ${String(h.transitKeyVerdict)}`);
+  // vault's leader changes: it re-wraps its stored keys to the new version.
+  const down = throughService({ context: "primary", namespace: NAMESPACES.vault, service: "vault-active", caPem: String(out.caCertPem), token: String(out.vaultRootToken), method: "POST", path: "sys/step-down", body: {} });
+  if (down.status !== 204) throw new Error(`stepping vault's leader down: HTTP ${down.status} ${JSON.stringify(down.body)}`);
+  await new Promise((r) => setTimeout(r, 15_000));
+  await everyPodUnsealed("after vault's leader changed");
+  return { "key version": `${before} → ${before + 1}`, "primary run after rotation (s)": seconds(primary.ms), "helper run (s)": seconds(helper.ms), ...(await deadlockRunbook("after rotation: ")) };
+}
+
+/** The kubeconfig with the deployer of context `primary` swapped for one that lacks pods/portforward. */
+function kubeconfigWithoutPortForward(): string {
+  const kc = yaml.load(fs.readFileSync(KUBECONFIG_FILE, "utf8")) as { contexts: { name: string; context: { user: string } }[] };
+  const weak = kc.contexts.find((c) => c.name === "primary-no-portforward")!;
+  kc.contexts.find((c) => c.name === "primary")!.context.user = weak.context.user;
+  return yaml.dump(kc);
+}
+
+/** 6. Bad input on the real clusters: each a clear error, nothing changed. */
+export async function badInput(): Promise<Figures> {
+  const figures: Figures = {};
+  const before = await snapshot();
+  // A user lacking pods/portforward: the providers' port-forwards are refused by RBAC.
+  const weak = await runStack("primary", primaryConfig(), { kubeconfig: kubeconfigWithoutPortForward() });
+  if (weak.ok || !/portforward/.test(weak.summary.error ?? "")) throw new Error(`a user lacking pods/portforward: expected a failure naming pods/portforward, got ${weak.ok ? "success" : weak.summary.error}`);
+  figures["no pods/portforward"] = firstLine(weak.summary.error);
+  // A context that does not exist: a config error before any resource.
+  const ghost = await runStack("primary", primaryConfig({ vault: { context: "no-such-context", namespace: NAMESPACES.vault } }));
+  if (ghost.ok || !/no-such-context/.test(ghost.summary.error ?? "") || ghost.summary.resources.length) throw new Error(`a context that does not exist: expected a config error before any resource, got ${ghost.ok ? "success" : ghost.summary.error}`);
+  figures["no such context"] = firstLine(ghost.summary.error);
+  const moved = [...differences(before.objects, (await snapshot()).objects), ...differences(before.pods, (await snapshot()).pods)];
+  if (moved.length) throw new Error(`a refused run changed the deployment:\n  ${moved.join("\n  ")}`);
+  // The right kubeconfig again: nothing to do.
+  const again = await runStack("primary", primaryConfig());
+  mustSucceed("primary", again, "the run after the refused ones");
+  const changed = again.summary.resources.filter((r) => r.op !== "same");
+  if (changed.length) throw new Error(`after the refused runs, a good run still changed: ${changed.map((r) => `${r.op} ${r.name}`).join(", ")}`);
+  // An image that does not exist, in namespaces of its own: the wait ends with the pod's reason.
+  const stateDir = path.join(STATE_DIR, "bad-image");
+  const t0 = Date.now();
+  const bad = await runStack("primary", primaryConfig({
+    image: "docker.io/vault-mutual-unseal/no-such-image:1", vault: { context: "primary", namespace: "vault-badimage" }, vaultUnlock: { context: "primary", namespace: "vault-unlock-badimage" },
+    helperAddress: undefined, helperStack: undefined,
+  }), { stateDir });
+  try {
+    if (bad.ok || !/ErrImagePull|ImagePullBackOff/.test(bad.summary.error ?? "")) throw new Error(`an image that does not exist: expected the pod's reason (ErrImagePull/ImagePullBackOff), got ${bad.ok ? "success" : bad.summary.error}`);
+    figures["image that does not exist"] = `${firstLine(bad.summary.error)} (after ${seconds(Date.now() - t0)} s)`;
+  } finally {
+    execFileSync("kubectl", ["--kubeconfig", KUBECONFIG_FILE, "--context", "primary-admin", "delete", "namespace", "vault-badimage", "vault-unlock-badimage", "--ignore-not-found", "--wait=false"], { stdio: "ignore" });
+  }
+  return figures;
+}
+
+const firstLine = (s?: string) => (s ?? "").split("\n").find((l) => l.trim()) ?? "";

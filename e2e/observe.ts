@@ -17,7 +17,7 @@ import { run, sleep } from "./kube/processes";
 export interface PodView { name: string; uid: string; ready: boolean; restarts: number; phase: string; why: string; node: string; }
 
 /** Admin access: observing is not what the deployer's permissions are checked on. */
-function api(context: "primary" | "helper"): k8s.CoreV1Api {
+export function adminApi(context: "primary" | "helper"): k8s.CoreV1Api {
   const kc = new k8s.KubeConfig();
   kc.loadFromFile(KUBECONFIG_FILE);
   kc.setCurrentContext(`${context}-admin`);
@@ -25,7 +25,7 @@ function api(context: "primary" | "helper"): k8s.CoreV1Api {
 }
 
 export async function podsOf(context: "primary" | "helper", namespace: string, cluster: string): Promise<PodView[]> {
-  const list = await api(context).listNamespacedPod(namespace, undefined, undefined, undefined, undefined, `app.kubernetes.io/instance=${cluster},app.kubernetes.io/component=server`);
+  const list = await adminApi(context).listNamespacedPod(namespace, undefined, undefined, undefined, undefined, `app.kubernetes.io/instance=${cluster},app.kubernetes.io/component=server`);
   return list.body.items.map((p) => {
     const statuses = [...(p.status?.initContainerStatuses ?? []), ...(p.status?.containerStatuses ?? [])];
     const why = statuses.map((s) => s.state?.waiting ? `${s.name}: ${s.state.waiting.reason}` : s.state?.running && !s.ready ? `${s.name}: running, not ready` : "").filter(Boolean).join("; ");
@@ -97,7 +97,7 @@ export async function waitUnsealed(t: Target, o: { sealType?: string; replacedFr
 }
 
 export async function deletePods(context: "primary" | "helper", namespace: string, pods: PodView[]): Promise<void> {
-  const core = api(context);
+  const core = adminApi(context);
   await Promise.all(pods.map((p) => core.deleteNamespacedPod(p.name, namespace)));
 }
 

@@ -13,7 +13,7 @@ import { down, up } from "./kube/cluster";
 import { CLUSTERS, KUBE_DIR } from "./kube/layout";
 import { recorded } from "./kube/processes";
 import { STATE_DIR } from "./deployment";
-import { autoUnseal, bootstrap, deadlockRunbook, Figures, secondRun } from "./checks";
+import { autoUnseal, badInput, bootstrap, containerKilledWhilePeerDown, deadlockRunbook, Figures, keyRotation, secondRun } from "./checks";
 import { describe } from "./observe";
 import { NAMESPACES, outputsOf } from "./deployment";
 
@@ -23,7 +23,10 @@ const CHECKS: Check[] = [
   { name: "1. bootstrap from empty clusters", run: bootstrap, quick: true },
   { name: "2. a second run changes nothing", run: secondRun, quick: true },
   { name: "3. auto-unseal after every pod of a cluster is deleted", run: autoUnseal, quick: true },
-  { name: "4. the deadlock runbook", run: () => deadlockRunbook(), quick: false },
+  { name: "3b. a server killed while its peer is down waits at the peer gate, no crash loop", run: containerKilledWhilePeerDown, quick: true },
+  { name: "4. the deadlock runbook, as the README writes it", run: () => deadlockRunbook(), quick: false },
+  { name: "5. key rotation: new backup, helper restored, runbook after a leader change", run: keyRotation, quick: false },
+  { name: "6. bad input: clear errors, nothing changed", run: badInput, quick: false },
 ];
 
 const say = (line: string) => process.stdout.write(`${line}\n`);

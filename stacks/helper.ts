@@ -15,7 +15,7 @@ import { ConsulCluster } from "../components/consul-cluster";
 import { HelperBackup } from "../components/helper-backup";
 import { Pki } from "../components/pki";
 import { ServerCertSpec, TlsBundle } from "../components/pki";
-import { vaultCertSpec, vaultPodLabels, vaultServiceNames, VaultStorageArgs } from "../components/vault-cluster";
+import { POD_SECURITY_LABELS, vaultCertSpec, vaultPodLabels, vaultServiceNames, VaultStorageArgs } from "../components/vault-cluster";
 import { exposeArgs, HELPER_TEXT_KEYS, helperContexts, parseHelperConfig } from "./config";
 import { contextProblems, rawConfig, readKubeconfig } from "./read-config";
 
@@ -57,7 +57,7 @@ export function helperProgram() {
   // The primary issued the helper's certificate for its Services in this namespace.
   const need = primaryOutputs(primary, cfg.primaryStack);
   const namespace = need<string>("helperNamespace", RUN_PRIMARY);
-  const ns = cfg.createNamespaces ? new k8s.core.v1.Namespace(`${HELPER_CLUSTER}-namespace`, { metadata: { name: namespace } }, { provider }).metadata.name : namespace;
+  const ns = cfg.createNamespaces ? new k8s.core.v1.Namespace(`${HELPER_CLUSTER}-namespace`, { metadata: { name: namespace, labels: POD_SECURITY_LABELS } }, { provider }).metadata.name : namespace;
 
   const tls = need<TlsBundle>("helperTls", SET_HELPER_ADDRESS);
   const serverName = need<string>("helperServerName", SET_HELPER_ADDRESS);

@@ -24,7 +24,7 @@ import { activeServerName, clusterAccess } from "../components/cluster-access";
 import { ConsulCluster } from "../components/consul-cluster";
 import { Pki } from "../components/pki";
 import { hostOf, TransitUnsealLink } from "../components/transit-unseal-link";
-import { API_PORT, vaultCertSpec, VaultCluster, vaultPodLabels, vaultServiceNames, VaultStorageArgs } from "../components/vault-cluster";
+import { API_PORT, POD_SECURITY_LABELS, vaultCertSpec, VaultCluster, vaultPodLabels, vaultServiceNames, VaultStorageArgs } from "../components/vault-cluster";
 import { AuditDevice } from "../providers/audit-device";
 import { SealMigration } from "../providers/seal-migration";
 import { SealRollout } from "../providers/seal-rollout";
@@ -63,7 +63,7 @@ export function primaryProgram() {
 
   // 1. Namespaces, PKI, storage.
   const namespace = (cn: string, c: Placement): pulumi.Output<string> => cfg.createNamespaces
-    ? new k8s.core.v1.Namespace(`${cn}-namespace`, { metadata: { name: c.namespace } }, { provider: providerFor(c.context) }).metadata.name
+    ? new k8s.core.v1.Namespace(`${cn}-namespace`, { metadata: { name: c.namespace, labels: POD_SECURITY_LABELS } }, { provider: providerFor(c.context) }).metadata.name
     : pulumi.output(c.namespace);
   const ns: Record<string, pulumi.Output<string>> = { [VAULT]: namespace(VAULT, cfg.vault), [VAULT_UNLOCK]: namespace(VAULT_UNLOCK, cfg.vaultUnlock) };
   const consul = cfg.storage === "consul";

@@ -106,6 +106,10 @@ function machineNetwork(c: ClusterLayout): void {
   run("ip", ["link", "set", "lo", "up"], { netns: ns });
   // Per namespace: pods route through the machine, and bridged traffic passes kube-proxy's rules.
   run("sysctl", ["-qw", "net.ipv4.ip_forward=1", "net.bridge.bridge-nf-call-iptables=1"], { netns: ns });
+  // The machine has no default route (nothing may leave it), so a connection of its own to a
+  // ClusterIP would fail its first route lookup before kube-proxy's DNAT; through lo, what
+  // no Service DNATs goes nowhere.
+  run("ip", ["route", "add", SERVICE_CIDR, "dev", "lo"], { netns: ns });
 }
 
 /** The link between the two machines: the helper's NodePort is reached on its address there. */

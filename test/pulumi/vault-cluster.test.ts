@@ -92,18 +92,24 @@ describe("VaultCluster objects", () => {
     expect(v.livenessProbe.httpGet).toEqual({ path: "/v1/sys/health?standbyok=true&sealedcode=204&uninitcode=204", port: 8200, scheme: "HTTPS" });
     expect(v.readinessProbe.httpGet).toEqual({ path: "/v1/sys/health?standbyok=true", port: 8200, scheme: "HTTPS" });
     expect(v.lifecycle.preStop.exec.command).toEqual(["/bin/sh", "-c", "sleep 6"]);
+    // A container waiting at the peer gate is not killed by liveness for an hour.
+    expect(v.startupProbe).toEqual({ ...v.livenessProbe, initialDelaySeconds: undefined, periodSeconds: 5, timeoutSeconds: 3, failureThreshold: 720 });
     expect(pod("vault-unlock").terminationGracePeriodSeconds).toBeGreaterThan(6);
     expect(v.resources).toEqual({ requests: { cpu: "250m", memory: "256Mi" }, limits: { memory: "512Mi" } });
   });
 
-  it("runs every container non-root on a read-only root filesystem; only the server may lock memory", async () => {
+  it("runs every container non-root on a read-only root filesystem with no capability (Pod Security restricted)", async () => {
     await deployVault(m);
     expect(pod("vault").securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } });
-    expect(container("vault", "vault").securityContext).toEqual({ runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"], add: ["IPC_LOCK"] } });
-    for (const c of ["peer-gate", "consul-agent"]) {
+    for (const c of ["vault", "peer-gate", "consul-agent"]) {
       expect(container("vault", c).securityContext).toEqual({ runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } });
     }
     expect(pod("vault").volumes).toContainEqual({ name: "tmp", emptyDir: { medium: "Memory", sizeLimit: "64Mi" } });
+  });
+
+  it("leaves a volume's ownership alone when it is already right (no re-chmod of the Raft database at every mount)", async () => {
+    await deployVaultUnlock(m);
+    expect(pod("vault-unlock").securityContext).toMatchObject({ fsGroup: 1000, fsGroupChangePolicy: "OnRootMismatch" });
   });
 
   it("publishes sealed pods only on the headless Service; active and standby follow service registration", async () => {

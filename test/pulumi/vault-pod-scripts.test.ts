@@ -92,6 +92,18 @@ describe("pod scripts", () => {
     expect(r.stdout).toContain("no transit seal configured");
   });
 
+  it("server: a restarted container waits at the peer gate, with the seal's TLS files, before the server starts", async () => {
+    const { server } = await scripts();
+    writeFileSync(join(root, "vault/config/peer-address"), "https://vault-unlock.vault-unlock.svc:8200");
+    writeFileSync(join(root, "vault/seal/seal.hcl"), "seal {}");
+    const r = run(server, "-ec");
+    expect(r.log).toEqual([
+      ...Array(3).fill("status | addr=https://vault-unlock.vault-unlock.svc:8200 | name="),
+      `server -config=${root}/vault/config/server.hcl -config=${root}/vault/seal/seal.hcl | addr= | name=`,
+    ]);
+    expect(r.stdout).toContain("peer gate: waiting until transit peer https://vault-unlock.vault-unlock.svc:8200 is unsealed");
+  });
+
   it("server: starts on server.hcl alone, and adds the later seal file once it exists", async () => {
     const { server } = await scripts();
     expect(run(server, "-ec").log).toEqual([`server -config=${root}/vault/config/server.hcl | addr= | name=`]);

@@ -233,6 +233,14 @@ describe("primary stack, a second run with no change", () => {
 });
 
 describe("primary stack, namespaces made by the platform team", () => {
+  it("creates its namespaces with Pod Security restricted enforced", async () => {
+    const run = await runStack("primary", PRIMARY);
+    expect(k8s(run).filter((r) => r.inputs.kind === "Namespace").map((r) => [r.inputs.metadata.name, r.inputs.metadata.labels])).toEqual([
+      ["vault", { "pod-security.kubernetes.io/enforce": "restricted" }],
+      ["vault-unlock", { "pod-security.kubernetes.io/enforce": "restricted" }],
+    ]);
+  });
+
   it("registers no Namespace and puts everything in the configured ones", async () => {
     const run = await runStack("primary", { ...PRIMARY, createNamespaces: false });
     if (run.error) throw run.error;
