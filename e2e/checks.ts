@@ -49,12 +49,13 @@ function secretThroughService(method: "GET" | "POST", value?: string): { status:
   return throughService({ context: "primary", namespace: NAMESPACES.vault, service: "vault", caPem: String(out.caCertPem), token: String(out.vaultRootToken), method, path: `${KV}/probe`, body: value === undefined ? undefined : { value } });
 }
 
-let probeValue = "";
+/** The probe secret's value (test data, not a secret), kept with the state so that a later `--only` run can check it. */
+const probeFile = () => path.join(STATE_DIR, "probe-value");
 
 export function assertSecretIntact(what: string): void {
   const r = secretThroughService("GET");
   const got = (r.body as { data?: { value?: string } })?.data?.value;
-  if (r.status !== 200 || got !== probeValue) throw new Error(`${what}: the secret written through vault's Service is not there (HTTP ${r.status})`);
+  if (r.status !== 200 || got !== fs.readFileSync(probeFile(), "utf8")) throw new Error(`${what}: the secret written through vault's Service is not there (HTTP ${r.status})`);
 }
 
 /** 1. Both programs, once each, on empty clusters. */
@@ -75,7 +76,8 @@ export async function bootstrap(): Promise<Figures> {
   const out = outputsOf("primary");
   const mount = throughService({ context: "primary", namespace: NAMESPACES.vault, service: "vault", caPem: String(out.caCertPem), token: String(out.vaultRootToken), method: "POST", path: `sys/mounts/${KV}`, body: { type: "kv" } });
   if (mount.status !== 204 && !JSON.stringify(mount.body).includes("already in use")) throw new Error(`enabling a kv mount through vault's Service: HTTP ${mount.status} ${JSON.stringify(mount.body)}`);
-  probeValue = randomBytes(12).toString("hex");
+  const probeValue = randomBytes(12).toString("hex");
+  fs.writeFileSync(probeFile(), probeValue);
   const w = secretThroughService("POST", probeValue);
   if (w.status !== 204) throw new Error(`writing a secret through vault's Service: HTTP ${w.status} ${JSON.stringify(w.body)}`);
   assertSecretIntact("right after writing it");
@@ -119,7 +121,8 @@ export async function secondRun(): Promise<Figures> {
   mustSucceed("primary", primary, "second run");
   const helper = await runStack("helper", helperConfig());
   mustSucceed("helper", helper, "second run");
-  const changed = [...primary.summary.resources, ...helper.summary.resources].filter((s) => s.op !== "same");
+  // A StackReference is read on every run; anything else must be "same".
+  const changed = [...primary.summary.resources, ...helper.summary.resources].filter((s) => s.op !== "same" && s.op !== "read");
   if (changed.length) throw new Error(`a second run with the same config changed resources:\n${changed.map((s) => `  ${s.op} ${s.type} ${s.name}`).join("\n")}`);
   const after = await snapshot();
   const moved = [...differences(before.objects, after.objects), ...differences(before.pods, after.pods)];
@@ -317,7 +320,7 @@ export async function badInput(): Promise<Figures> {
   // The right kubeconfig again: nothing to do.
   const again = await runStack("primary", primaryConfig());
   mustSucceed("primary", again, "the run after the refused ones");
-  const changed = again.summary.resources.filter((r) => r.op !== "same");
+  const changed = again.summary.resources.filter((r) => r.op !== "same" && r.op !== "read");
   if (changed.length) throw new Error(`after the refused runs, a good run still changed: ${changed.map((r) => `${r.op} ${r.name}`).join(", ")}`);
   // An image that does not exist, in namespaces of its own: the wait ends with the pod's reason.
   const stateDir = path.join(STATE_DIR, "bad-image");

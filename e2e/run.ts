@@ -6,6 +6,7 @@
  * Without --keep everything is stopped at the end, also when a check fails; --keep leaves
  * the clusters and the deployment running (kubeconfig .e2e/kubeconfig). --quick runs the
  * checks .ci/run needs (bootstrap, second run, auto-unseal after pod deletion).
+ * `--only 3b,4` runs those checks against a deployment kept by an earlier --keep run.
  */
 import * as fs from "fs";
 import { ensureServerBinary } from "../adapters/local/bao-binary";
@@ -53,11 +54,14 @@ async function main(argv: string[]): Promise<number> {
   }
   const keep = argv.includes("--keep");
   const quick = argv.includes("--quick");
+  const only = argv.includes("--only") ? argv[argv.indexOf("--only") + 1]?.split(",") ?? [] : undefined;
   const t0 = Date.now();
   const results: { name: string; ok: boolean; ms: number; figures: Figures; error?: string }[] = [];
   try {
     // A deployment from an earlier --keep run would make "bootstrap from empty clusters" untrue.
-    if (CLUSTERS.some((c) => recorded(`${KUBE_DIR}/${c.name}`).length) || fs.existsSync(STATE_DIR)) {
+    if (only) {
+      if (!fs.existsSync(STATE_DIR)) throw new Error("--only runs checks against a kept deployment: run npm run e2e -- --keep first");
+    } else if (CLUSTERS.some((c) => recorded(`${KUBE_DIR}/${c.name}`).length) || fs.existsSync(STATE_DIR)) {
       say("removing the clusters and deployment of an earlier run: the bootstrap starts from empty clusters");
       await down(true);
       fs.rmSync(STATE_DIR, { recursive: true, force: true });
@@ -65,7 +69,8 @@ async function main(argv: string[]): Promise<number> {
     const tUp = Date.now();
     await up(ensureServerBinary());
     say(`clusters up in ${((Date.now() - tUp) / 1000).toFixed(1)} s`);
-    for (const check of CHECKS.filter((c) => !quick || c.quick)) {
+    const chosen = CHECKS.filter((c) => (only ? only.includes(c.name.split(".")[0]) : !quick || c.quick));
+    for (const check of chosen) {
       say(`\n== ${check.name}`);
       const c0 = Date.now();
       try {
