@@ -11,7 +11,7 @@ import * as k8s from "@kubernetes/client-node";
 import * as yaml from "js-yaml";
 import { CLUSTERS, KUBECONFIG_FILE, nodeDir, nodeName as layoutNodeName } from "./kube/layout";
 import { NAMESPACES, outputsOf, primaryConfig, helperConfig, runStack, RunResult, StackName, STATE_DIR } from "./deployment";
-import { adminApi, describe, deletePods, podsOf, sealStatuses, Target, throughService, waitUnsealed, isUnsealed } from "./observe";
+import { adminApi, describe, deletePods, PodView, podsOf, sealStatuses, Target, throughService, waitUnsealed, isUnsealed } from "./observe";
 
 export type Figures = Record<string, string | number>;
 
@@ -145,8 +145,10 @@ export async function autoUnseal(): Promise<Figures> {
   return figures;
 }
 
-/** Sealed and held (peer gate or crash loop) for `holdMs`: the deadlock, shown. */
-async function assertStaysSealed(target: Target, holdMs: number): Promise<void> {
+/** Once every old pod is gone, the new ones sealed and held (peer gate) for `holdMs`: the deadlock, shown. */
+async function assertStaysSealed(target: Target, old: PodView[], holdMs: number): Promise<void> {
+  const uids = new Set(old.map((p) => p.uid));
+  await waitFor(async () => (await podsOf(target.context, target.namespace, target.cluster)).every((p) => !uids.has(p.uid)), 120_000, `the old pods of ${target.cluster} to be gone`);
   const deadline = Date.now() + holdMs;
   while (Date.now() < deadline) {
     const pods = await podsOf(target.context, target.namespace, target.cluster);
@@ -164,13 +166,15 @@ export async function deadlockRunbook(label = ""): Promise<Figures> {
   const t = targets();
   const [vaultPods, unlockPods, helperPods] = await Promise.all([t.vault, t.vaultUnlock, t.helper].map((x) => podsOf(x.context, x.namespace, x.cluster)));
   await Promise.all([deletePods("primary", NAMESPACES.vault, vaultPods), deletePods("primary", NAMESPACES.vaultUnlock, unlockPods), deletePods("helper", NAMESPACES.helper, helperPods)]);
-  await Promise.all([assertStaysSealed(t.vault, 30_000), assertStaysSealed(t.vaultUnlock, 30_000)]);
+  await Promise.all([assertStaysSealed(t.vault, vaultPods, 30_000), assertStaysSealed(t.vaultUnlock, unlockPods, 30_000)]);
   const t0 = Date.now();
-  // Runbook step 1: unseal the helper by hand, one key per call up to the threshold.
+  // Runbook step 1: unseal the helper by hand, one key per call up to the threshold, as an
+  // operator whose user may exec into the helper's pods (the deployer may not, on purpose).
+  // The key goes in on stdin (`operator unseal` reads it only from a terminal), never in argv.
   await waitHelperAnswers(t.helper);
   const keys = outputsOf("helper").helperUnsealKeys as string[];
   for (const key of keys.slice(0, Number(helperConfig().keyThreshold))) {
-    execFileSync("kubectl", ["--kubeconfig", KUBECONFIG_FILE, "--context", "helper", "-n", NAMESPACES.helper, "exec", "-i", "vault-helper-0", "-c", CLI, "--", CLI, "operator", "unseal", "-"], { input: `${key}\n`, stdio: ["pipe", "ignore", "pipe"] });
+    execFileSync("kubectl", ["--kubeconfig", KUBECONFIG_FILE, "--context", "helper-admin", "-n", NAMESPACES.helper, "exec", "-i", "vault-helper-0", "-c", CLI, "--", CLI, "write", "sys/unseal", "-"], { input: JSON.stringify({ key }), stdio: ["pipe", "ignore", "pipe"] });
   }
   await waitUnsealed(t.helper, { sealType: "shamir", timeoutMs: 60_000 });
   const unsealedHelper = Date.now();
@@ -187,7 +191,9 @@ export async function deadlockRunbook(label = ""): Promise<Figures> {
   // Step 4: back onto vault-unlock.
   const off = await runStack("primary", primaryConfig({ emergency: false }));
   mustSucceed("primary", off, "runbook step 4 (emergency: false)");
-  await everyPodUnsealed("after switching back");
+  // The rollout ends when the last pod is unsealed; its readiness probe (every 2 s) follows.
+  await waitUnsealed(t.vault, { sealType: "transit", timeoutMs: 60_000 });
+  await waitUnsealed(t.vaultUnlock, { sealType: "transit", timeoutMs: 60_000 });
   const sealAddress = String(outputsOf("primary").vaultSealAddress);
   if (!sealAddress.includes("vault-unlock")) throw new Error(`after emergency: false vault's seal still points at ${sealAddress}`);
   assertSecretIntact("after switching back");

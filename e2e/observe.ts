@@ -56,7 +56,8 @@ export async function sealStatuses(t: Target): Promise<Record<string, SealStatus
       try {
         out[id] = await cluster.client(id).sealStatus();
       } catch (e) {
-        out[id] = { error: (e as Error).message.split("\n")[0] };
+        // The first clause says enough here (unreachable, refused, TLS).
+        out[id] = { error: (e as Error).message.split("\n")[0].split(": check")[0].slice(0, 160) };
       }
     }
   } finally {
