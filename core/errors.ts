@@ -53,6 +53,20 @@ export class VaultUnreachableError extends VaultOpError {
   }
 }
 
+/**
+ * The way to the server refused us (a port-forward that RBAC forbids): unlike an unreachable
+ * server, waiting cannot help, so waits stop at once with this.
+ */
+export class AccessDeniedError extends VaultOpError {
+  constructor(
+    readonly server: string,
+    readonly call: string,
+    reason: string,
+  ) {
+    super(`${call}: the way to ${server} is refused: ${reason}`);
+  }
+}
+
 /** Bad input caught before anything was sent; `key` names the offending parameter. */
 export class InputError extends VaultOpError {
   constructor(

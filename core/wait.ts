@@ -1,5 +1,5 @@
 /** Polling with a deadline: the only way the core waits (never a bare sleep). */
-import { TimeoutError } from "./errors";
+import { AccessDeniedError, TimeoutError } from "./errors";
 
 export interface WaitOptions {
   timeoutMs?: number;
@@ -11,7 +11,8 @@ export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 /**
  * Calls `check` until it reports done. `check` returns a description of what it saw, so a
  * timeout says what the state was; errors thrown by `check` count as "not yet" and their
- * message becomes the last seen state.
+ * message becomes the last seen state, except a refused way in (AccessDeniedError), which no
+ * amount of waiting fixes.
  */
 export async function waitFor(what: string, check: () => Promise<{ done: boolean; state: string }>, opts: WaitOptions = {}): Promise<void> {
   const timeoutMs = opts.timeoutMs ?? 60_000;
@@ -24,6 +25,7 @@ export async function waitFor(what: string, check: () => Promise<{ done: boolean
       if (r.done) return;
       state = r.state;
     } catch (e) {
+      if (e instanceof AccessDeniedError) throw e;
       state = (e as Error).message;
     }
     if (Date.now() >= deadline) throw new TimeoutError(what, timeoutMs, state);

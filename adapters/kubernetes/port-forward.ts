@@ -11,7 +11,7 @@
 import * as net from "net";
 import { Writable } from "stream";
 import type { PortForward } from "@kubernetes/client-node";
-import { VaultOpError, VaultUnreachableError } from "../../core/errors";
+import { AccessDeniedError, VaultOpError, VaultUnreachableError } from "../../core/errors";
 import { RequestOptions, VaultClient, VaultClientOptions, VaultResponse } from "../../core/vault-client";
 
 /** What this module needs of the WebSocket client-node returns. */
@@ -27,6 +27,8 @@ export class PodTunnel {
   private readonly streams = new Set<StreamSocket>();
   /** Why the last connection could not reach the pod, for messages. */
   lastError?: string;
+  /** The last failure was the API server refusing the port-forward (401/403), not a network problem. */
+  lastDenied = false;
 
   constructor(
     private readonly forward: Pick<PortForward, "portForward">,
@@ -89,6 +91,7 @@ export class PodTunnel {
       (e: Error) => {
         this.lastError = `the API server did not open a port-forward to pod ${this.namespace}/${this.pod}: ${e.message}` +
           (/\b403\b/.test(e.message) ? " (the kubeconfig's user needs create on pods/portforward)" : /\b404\b/.test(e.message) ? " (no such pod: is it being recreated?)" : "");
+        this.lastDenied = /\b40[13]\b/.test(e.message);
         socket.destroy();
       },
     );
@@ -112,7 +115,11 @@ export class PodTunnel {
     const host = new URL(local).host;
     e.message = e.message.split(local).join(this.displayAddress).split(host).join(`${this.pod}:${this.port} (through the port-forward)`);
     if ((e as { server?: string }).server === local) Object.assign(e, { server: this.displayAddress });
-    if (e instanceof VaultUnreachableError && this.lastError) e.message += ` (${this.lastError})`;
+    if (e instanceof VaultUnreachableError && this.lastError) {
+      // RBAC (or the credentials) refused the port-forward: say so, and let waits stop now.
+      if (this.lastDenied) return new AccessDeniedError(this.displayAddress, e.call, this.lastError);
+      e.message += ` (${this.lastError})`;
+    }
     return e;
   }
 }
@@ -140,6 +147,7 @@ export class ForwardedVaultClient extends VaultClient {
     if (this.inner?.port !== port) this.inner = { port, client: new VaultClient({ ...this.base, address: `https://127.0.0.1:${port}` }) };
     const client = this.inner.client;
     this.tunnel.lastError = undefined;
+    this.tunnel.lastDenied = false;
     try {
       return await client.request<T>(method, path, options);
     } catch (e) {

@@ -16,7 +16,8 @@ import { Readable, Writable } from "stream";
 import type { PortForward } from "@kubernetes/client-node";
 import { LocalCluster } from "../../adapters/local/local-cluster";
 import { ForwardedVaultClient, PodTunnel } from "../../adapters/kubernetes/port-forward";
-import { VaultTlsError, VaultUnreachableError } from "../../core/errors";
+import { AccessDeniedError, VaultTlsError, VaultUnreachableError } from "../../core/errors";
+import { waitFor } from "../../core/wait";
 import { Lab, newLab } from "../support/servers";
 import * as fs from "fs";
 
@@ -84,13 +85,16 @@ describe("a pod's API through the port-forward tunnel", () => {
     }
   });
 
-  test("a port-forward the API server refuses gives an unreachable error with the reason", async () => {
-    const refusing: Pick<PortForward, "portForward"> = { portForward: () => Promise.reject(new Error("Unexpected server response: 403")) };
+  test("a port-forward RBAC refuses gives an access-denied error with the reason, which a wait does not retry", async () => {
+    let attempts = 0;
+    const refusing: Pick<PortForward, "portForward"> = { portForward: () => { attempts++; return Promise.reject(new Error("Unexpected server response: 403")); } };
     const tunnel = new PodTunnel(refusing, "vault-unlock", "vault-unlock-0", 8200);
     try {
-      const e = await new ForwardedVaultClient(tunnel, { tls: { caPem, serverName: "vault-unlock" } }).sealStatus().then(() => undefined, (err: Error) => err);
-      expect(e).toBeInstanceOf(VaultUnreachableError);
-      expect(e?.message).toContain("https://vault-unlock-0.vault-unlock.port-forward:8200 is unreachable");
+      const client = new ForwardedVaultClient(tunnel, { tls: { caPem, serverName: "vault-unlock" } });
+      const e = await waitFor("vault-unlock-0 to answer", async () => ({ done: Boolean(await client.sealStatus()), state: "" }), { timeoutMs: 10_000 }).then(() => undefined, (err: Error) => err);
+      expect(e).toBeInstanceOf(AccessDeniedError);
+      expect(attempts).toBe(1);
+      expect(e?.message).toContain("GET /v1/sys/seal-status: the way to https://vault-unlock-0.vault-unlock.port-forward:8200 is refused");
       expect(e?.message).toContain("the API server did not open a port-forward to pod vault-unlock/vault-unlock-0: Unexpected server response: 403 (the kubeconfig's user needs create on pods/portforward)");
     } finally {
       await tunnel.close();

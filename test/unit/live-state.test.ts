@@ -5,7 +5,7 @@
  * is wrong that the operator must fix (a refused token, RBAC, a bad kubeconfig).
  */
 import { KubernetesApiError } from "../../adapters/kubernetes/api-error";
-import { InputError, TimeoutError, VaultApiError, VaultTlsError, VaultUnreachableError } from "../../core/errors";
+import { AccessDeniedError, InputError, TimeoutError, VaultApiError, VaultTlsError, VaultUnreachableError } from "../../core/errors";
 import { stateNow } from "../../providers/live-state";
 
 const recorded = { inSync: true, version: 1 };
@@ -23,6 +23,7 @@ test.each<[string, Error]>([
   ["the node is sealed", new VaultApiError("https://vault-unlock-0:8200", "GET transit/keys/autounseal", 503, ["Vault is sealed"])],
   ["waiting timed out", new TimeoutError("an active node", 1000, "all sealed")],
   ["the API server is not reached", new KubernetesApiError("read pod vault-unlock/vault-unlock-0", undefined, "ECONNREFUSED", "")],
+  ["RBAC refuses the port-forward (a read-only kubeconfig's preview)", new AccessDeniedError("https://vault-unlock-0.vault-unlock.port-forward:8200", "GET /v1/sys/health", "403")],
 ])("keeps the recorded state when %s", async (_what, e) => {
   expect(await stateNow(failing(e), "id", recorded)).toBe(recorded);
 });
