@@ -63,6 +63,9 @@ export async function runStack(stack: StackName, config: Record<string, unknown>
   fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const configFile = path.join(stateDir, `${stack}.config.json`);
   fs.writeFileSync(configFile, JSON.stringify({ config, secretConfig: { kubeconfig: o.kubeconfig ?? fs.readFileSync(KUBECONFIG_FILE, "utf8") } }), { mode: 0o600 });
+  const summaryFile = path.join(stateDir, `${stack}.summary.json`);
+  // A run that dies before writing its summary must not be read as the previous run's.
+  fs.rmSync(summaryFile, { force: true });
   const t0 = Date.now();
   const log: string[] = [];
   const code = await new Promise<number>((resolve) => {
@@ -79,8 +82,7 @@ export async function runStack(stack: StackName, config: Record<string, unknown>
     child.stderr.on("data", take);
     child.on("close", (c) => resolve(c ?? 1));
   });
-  const summaryFile = path.join(stateDir, `${stack}.summary.json`);
-  const summary: Summary = fs.existsSync(summaryFile) ? JSON.parse(fs.readFileSync(summaryFile, "utf8")) : { ok: false, error: log.slice(-5).join("\n"), resources: [], outputs: {} };
+  const summary: Summary = fs.existsSync(summaryFile) ? JSON.parse(fs.readFileSync(summaryFile, "utf8")) : { ok: false, error: `the stand-in exited with ${code} before writing its summary:\n${log.slice(-8).join("\n")}`, resources: [], outputs: {} };
   return { ok: code === 0 && summary.ok, ms: Date.now() - t0, summary, log: log.join("\n") };
 }
 
