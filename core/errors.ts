@@ -53,11 +53,11 @@ export class VaultUnreachableError extends VaultOpError {
   }
 }
 
-/**
- * The way to the server refused us (a port-forward that RBAC forbids): unlike an unreachable
- * server, waiting cannot help, so waits stop at once with this.
- */
-export class AccessDeniedError extends VaultOpError {
+/** A failure that no amount of waiting fixes: waits (core/wait.ts) stop at once with it. */
+export class WaitCannotHelpError extends VaultOpError {}
+
+/** The way to the server refused us (a port-forward that RBAC forbids). */
+export class AccessDeniedError extends WaitCannotHelpError {
   constructor(
     readonly server: string,
     readonly call: string,

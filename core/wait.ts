@@ -1,5 +1,5 @@
 /** Polling with a deadline: the only way the core waits (never a bare sleep). */
-import { AccessDeniedError, TimeoutError } from "./errors";
+import { TimeoutError, WaitCannotHelpError } from "./errors";
 
 export interface WaitOptions {
   timeoutMs?: number;
@@ -11,8 +11,8 @@ export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 /**
  * Calls `check` until it reports done. `check` returns a description of what it saw, so a
  * timeout says what the state was; errors thrown by `check` count as "not yet" and their
- * message becomes the last seen state, except a refused way in (AccessDeniedError), which no
- * amount of waiting fixes.
+ * message becomes the last seen state, except those no amount of waiting fixes
+ * (WaitCannotHelpError: a refused port-forward, a pod whose image cannot be pulled).
  */
 export async function waitFor(what: string, check: () => Promise<{ done: boolean; state: string }>, opts: WaitOptions = {}): Promise<void> {
   const timeoutMs = opts.timeoutMs ?? 60_000;
@@ -25,7 +25,7 @@ export async function waitFor(what: string, check: () => Promise<{ done: boolean
       if (r.done) return;
       state = r.state;
     } catch (e) {
-      if (e instanceof AccessDeniedError) throw e;
+      if (e instanceof WaitCannotHelpError) throw e;
       state = (e as Error).message;
     }
     if (Date.now() >= deadline) throw new TimeoutError(what, timeoutMs, state);

@@ -18,7 +18,7 @@ import { sleep, waitFor } from "../../core/wait";
 import { DEFAULT_DRAIN_SECONDS, DEFAULT_RESTART_TIMEOUT_MS, DEFAULT_SEAL_GRACE_SECONDS, assertValidAccess, podNames } from "./access";
 import { KubernetesApiError, kubernetesApiError, statusOf } from "./api-error";
 import { KubernetesAccess, SERVING_LABEL } from "./options";
-import { PodRestartError, PodView, classifyPod, describePod, hintsFor } from "./pod-status";
+import { PodCannotStartError, PodRestartError, PodView, classifyPod, describePod, hintsFor, needsAChange } from "./pod-status";
 import { ForwardedVaultClient, PodTunnel } from "./port-forward";
 import { SealHistoryEntry, SealPlacement, UNKNOWN_SEAL_DIGEST, historyOf, planSealWrite, restartDelayMs, runningDigest, sealProblemsOnKubernetes, storedSeal } from "./seal-record";
 
@@ -96,7 +96,15 @@ export class KubernetesCluster implements NodeControl {
       this.tunnels.set(id, tunnel);
     }
     const { caPem, serverName, certPem, keyPem } = this.access.tls;
-    return new ForwardedVaultClient(tunnel, { token, timeoutMs: 10_000, tls: { caPem, serverName, certPem, keyPem } });
+    return new ForwardedVaultClient(tunnel, { token, timeoutMs: 10_000, tls: { caPem, serverName, certPem, keyPem } }, () => this.cannotStart(id));
+  }
+
+  /** Why the pod's API cannot answer, when waiting would not help (its image cannot be pulled, …). */
+  private async cannotStart(id: string): Promise<Error | undefined> {
+    const pod = (await this.readPod(id)).body;
+    const reasons = needsAChange(pod);
+    const where = { namespace: this.access.namespace, name: id, container: this.access.container };
+    return reasons && new PodCannotStartError(this.where("pod", id), reasons, describePod(pod, where), hintsFor(pod, where));
   }
 
   /** Closes every port-forward listener and connection. */

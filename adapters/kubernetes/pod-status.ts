@@ -4,7 +4,7 @@
  * API returns (client-node's V1Pod fits these shapes), so error messages can be tested
  * without a cluster.
  */
-import { VaultOpError } from "../../core/errors";
+import { VaultOpError, WaitCannotHelpError } from "../../core/errors";
 
 type Time = Date | string;
 
@@ -36,6 +36,16 @@ export interface PodLike {
 
 /** Waiting reasons that mean the container will not start by itself soon. */
 export const FAILING_REASONS = new Set(["CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "InvalidImageName", "CreateContainerConfigError", "CreateContainerError", "RunContainerError", "ErrImageNeverPull"]);
+
+/** Of those, the ones that need a change (image, config) before the container can ever start. */
+export const NEEDS_A_CHANGE_REASONS = new Set(["ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull", "CreateContainerConfigError"]);
+
+/** The pod's containers wait for something only a change fixes, or undefined. */
+export function needsAChange(pod: PodLike | undefined): string[] | undefined {
+  const reasons = [...(pod?.status?.initContainerStatuses ?? []), ...(pod?.status?.containerStatuses ?? [])]
+    .filter((c) => NEEDS_A_CHANGE_REASONS.has(c.state?.waiting?.reason ?? "")).map((c) => `${c.name}: ${c.state!.waiting!.reason}`);
+  return reasons.length ? reasons : undefined;
+}
 
 export type PodView =
   | { kind: "absent" }
@@ -134,6 +144,18 @@ export function hintsFor(pod: PodLike | undefined, where: { namespace: string; n
   const unscheduled = (pod.status?.conditions ?? []).find((c) => c.type === "PodScheduled" && c.status === "False");
   if (unscheduled) hints.push(`the pod is not scheduled (${unscheduled.message ?? unscheduled.reason ?? "no reason given"}): check node capacity and the anti-affinity rules`);
   return [...new Set(hints)];
+}
+
+/** A pod's API cannot answer because the pod cannot start until something changes (its image, a missing key). */
+export class PodCannotStartError extends WaitCannotHelpError {
+  constructor(
+    readonly pod: string,
+    readonly reasons: string[],
+    description: string,
+    hints: string[],
+  ) {
+    super(`${pod} cannot start (${reasons.join(", ")}): ${description}.${hints.length ? ` Next: ${hints.join("; ")}.` : ""}`);
+  }
 }
 
 /** restart() gave up: the replacement pod did not come up, or its Vault API did not answer. */

@@ -131,15 +131,20 @@ export class PodTunnel {
 export class ForwardedVaultClient extends VaultClient {
   private inner?: { port: number; client: VaultClient };
 
+  /**
+   * `diagnose`: asked when the pod does not answer; an error it returns (the pod cannot start,
+   * and why) replaces the bare "unreachable".
+   */
   constructor(
     private readonly tunnel: PodTunnel,
     private readonly base: Omit<VaultClientOptions, "address">,
+    private readonly diagnose?: () => Promise<Error | undefined>,
   ) {
     super({ ...base, address: tunnel.displayAddress });
   }
 
   override withToken(token: string | undefined): VaultClient {
-    return new ForwardedVaultClient(this.tunnel, { ...this.base, token });
+    return new ForwardedVaultClient(this.tunnel, { ...this.base, token }, this.diagnose);
   }
 
   override async request<T = unknown>(method: string, path: string, options: RequestOptions = {}): Promise<VaultResponse<T>> {
@@ -151,7 +156,9 @@ export class ForwardedVaultClient extends VaultClient {
     try {
       return await client.request<T>(method, path, options);
     } catch (e) {
-      throw this.tunnel.explain(e, client.address);
+      const explained = this.tunnel.explain(e, client.address);
+      if (explained instanceof VaultUnreachableError && this.diagnose) throw (await this.diagnose().catch(() => undefined)) ?? explained;
+      throw explained;
     }
   }
 }

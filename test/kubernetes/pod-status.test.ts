@@ -7,7 +7,7 @@
  * these exact reasons and timings for a Vault pod; the shapes follow the Kubernetes API
  * reference (PodStatus, ContainerStatus).
  */
-import { ContainerStatusLike, PodLike, PodRestartError, classifyPod, describePod, hintsFor, vaultContainerName } from "../../adapters/kubernetes/pod-status";
+import { ContainerStatusLike, PodLike, PodRestartError, classifyPod, describePod, hintsFor, needsAChange, vaultContainerName } from "../../adapters/kubernetes/pod-status";
 
 const where = { namespace: "vault-unlock", name: "vault-unlock-0" };
 const created = "2025-03-01T10:00:00Z";
@@ -100,5 +100,21 @@ describe("what the user is told when the replacement does not come up", () => {
   test("a pod that was never recreated", () => {
     expect(describePod(undefined, where)).toBe("pod vault-unlock/vault-unlock-0 does not exist");
     expect(hintsFor(undefined, where)[0]).toContain("kubectl describe statefulset -n vault-unlock");
+  });
+});
+
+describe("a pod that cannot start until something changes", () => {
+  test("an image that cannot be pulled or a missing config key: named with the container", () => {
+    const image = pod({ phase: "Pending", init: [{ name: "peer-gate", state: { waiting: { reason: "ErrImagePull" } } }], containers: [] });
+    expect(needsAChange(image)).toEqual(["peer-gate: ErrImagePull"]);
+    const config = pod({ containers: [{ name: "vault", state: { waiting: { reason: "CreateContainerConfigError" } } }] });
+    expect(needsAChange(config)).toEqual(["vault: CreateContainerConfigError"]);
+  });
+
+  test("a crash loop, a pod still starting and a running pod are not (waiting may still help)", () => {
+    expect(needsAChange(pod({ containers: crashLooping }))).toBeUndefined();
+    expect(needsAChange(pod({ phase: "Pending", init: [{ name: "peer-gate", state: { running: {} } }], containers: [] }))).toBeUndefined();
+    expect(needsAChange(pod())).toBeUndefined();
+    expect(needsAChange(undefined)).toBeUndefined();
   });
 });

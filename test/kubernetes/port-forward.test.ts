@@ -15,6 +15,7 @@ import { EventEmitter } from "events";
 import { Readable, Writable } from "stream";
 import type { PortForward } from "@kubernetes/client-node";
 import { LocalCluster } from "../../adapters/local/local-cluster";
+import { PodCannotStartError } from "../../adapters/kubernetes/pod-status";
 import { ForwardedVaultClient, PodTunnel } from "../../adapters/kubernetes/port-forward";
 import { AccessDeniedError, VaultTlsError, VaultUnreachableError } from "../../core/errors";
 import { waitFor } from "../../core/wait";
@@ -96,6 +97,22 @@ describe("a pod's API through the port-forward tunnel", () => {
       expect(attempts).toBe(1);
       expect(e?.message).toContain("GET /v1/sys/seal-status: the way to https://vault-unlock-0.vault-unlock.port-forward:8200 is refused");
       expect(e?.message).toContain("the API server did not open a port-forward to pod vault-unlock/vault-unlock-0: Unexpected server response: 403 (the kubeconfig's user needs create on pods/portforward)");
+    } finally {
+      await tunnel.close();
+    }
+  });
+
+  test("a pod that cannot start replaces the bare unreachable error, and a wait stops at once with it", async () => {
+    const refusing: Pick<PortForward, "portForward"> = { portForward: () => Promise.reject(new Error("pod vault-unlock-0 is not running")) };
+    const tunnel = new PodTunnel(refusing, "vault-unlock", "vault-unlock-0", 8200);
+    let diagnosed = 0;
+    const cannotStart = new PodCannotStartError("pod vault-unlock/vault-unlock-0", ["vault: ErrImagePull"], "pod vault-unlock/vault-unlock-0 phase Pending", []);
+    try {
+      const client = new ForwardedVaultClient(tunnel, { tls: { caPem, serverName: "vault-unlock" } }, async () => { diagnosed++; return cannotStart; });
+      const e = await waitFor("vault-unlock-0 to answer", async () => ({ done: Boolean(await client.withToken("t").sealStatus()), state: "" }), { timeoutMs: 10_000 }).then(() => undefined, (err: Error) => err);
+      expect(e).toBe(cannotStart);
+      expect(diagnosed).toBe(1);
+      expect(e?.message).toBe("pod vault-unlock/vault-unlock-0 cannot start (vault: ErrImagePull): pod vault-unlock/vault-unlock-0 phase Pending.");
     } finally {
       await tunnel.close();
     }
