@@ -27,6 +27,7 @@ export class Engine {
   /** The bare messages of failed steps (the SDK re-raises them wrapped, as unhandled rejections). */
   readonly failures: string[] = [];
   inFlight = 0;
+  private stopped = false;
   private targets = new Map<string, KubeTarget>();
 
   constructor(readonly state: StackState, readonly stateDir: string, readonly log: (line: string) => void) {}
@@ -41,8 +42,18 @@ export class Engine {
     this.log(error === undefined ? stepLine(s) : `${stepLine(s)}: ${error}`);
   }
 
+  /**
+   * No registration is done from now on (the run settled after a failure, as the real engine
+   * stops at one): a late one is never answered, so it does no work while the state and the
+   * summary are written, and raises no rejection once the run's handler is gone.
+   */
+  stop(): void {
+    this.stopped = true;
+  }
+
   /** The monitor's handler: never throws anything but the step's own error. */
   async handle(reg: Registration): Promise<{ id: string; state: Props }> {
+    if (this.stopped) return new Promise(() => {});
     const started = Date.now();
     this.inFlight++;
     try {

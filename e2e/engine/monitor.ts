@@ -27,6 +27,20 @@ export interface Registration {
   customTimeouts: { create: string; update: string; delete: string };
 }
 
+/** gRPC status codes the runtime reads as "the monitor is shutting down" (errors.js isGrpcError). */
+const MONITOR_GONE_CODES = [1 /* CANCELLED */, 14 /* UNAVAILABLE */];
+
+/**
+ * A step's error as the runtime must see it: one whose `code` is a gRPC shutdown status (a
+ * child process's exit status 1 is CANCELLED) makes the runtime skip the rejection of the
+ * resource's outputs and disconnect, so the run would neither fail the resource nor go on.
+ */
+export function asStepError(err: unknown): unknown {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== "number" || !MONITOR_GONE_CODES.includes(code)) return err;
+  return new Error((err as Error).message ?? String(err));
+}
+
 export type Handler = (r: Registration) => Promise<{ id: string; state: Record<string, unknown> }>;
 
 /** Builds the monitor class on the loaded runtime (loaded lazily, so each run can use fresh modules). */
@@ -65,7 +79,7 @@ export function makeMonitor(handler: Handler): unknown {
         (read ? resp.setProperties : resp.setObject).call(resp, structproto.Struct.fromJavaScript(serialized));
         callback(null, resp);
       } catch (err) {
-        callback(err, undefined);
+        callback(asStepError(err), undefined);
       }
     }
     registerResource(req: any, callback: (err: unknown, resp?: unknown) => void) {

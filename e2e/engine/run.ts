@@ -31,17 +31,49 @@ export interface UpOptions {
 /** Config values as Pulumi stores them: strings as they are, anything else as JSON text. */
 export const configText = (v: unknown) => (typeof v === "string" ? v : JSON.stringify(v));
 
+/** Polls of the settle loop (ms), and how many quiet polls end it. */
+const POLL_MS = 50;
+const QUIET_POLLS = 3;
+/** After a failure: quiet polls before the run stops without the registrations still waiting. */
+const QUIET_POLLS_AFTER_FAILURE = 20;
+
+/**
+ * Waits until the program registers nothing more. Registrations wait for their inputs (and
+ * dynamic providers are serialized first), so new ones keep arriving after each answer:
+ * settled when the runtime has no RPC left and nothing runs, the count standing still.
+ *
+ * After a failure the runtime's RPCs may never finish: Pulumi never settles the URN and
+ * outputs of a resource whose inputs were rejected (resource.js prepareResource), so whatever
+ * depends on that one waits forever. Those promises hold no timer, so awaiting them alone
+ * would let Node exit in the middle of `up` (before the state and summary are written) with
+ * Pulumi's "promises were still active" report. Hence a poll that keeps the process alive,
+ * and, once a step has failed, the stop of the real engine: settled when nothing has run or
+ * arrived for a while.
+ */
 async function settle(engine: Engine, onError: (e: unknown) => void): Promise<void> {
   const settings = require("@pulumi/pulumi/runtime/settings") as { waitForRPCs(): Promise<void> };
-  // Registrations wait for their inputs (and dynamic providers are serialized first), so new
-  // ones keep arriving after each answer: settle when nothing runs and the count stands still.
-  for (let stable = 0, last = -1; stable < 3;) {
-    // A failed registration rejects the runtime's RPC tracker too; its error is already recorded.
-    await settings.waitForRPCs().catch(onError);
-    await new Promise((r) => setTimeout(r, 50));
+  let rpcsDone = false;
+  const watch = () => {
+    rpcsDone = false;
+    // A failed registration may reject the runtime's tracker too; its error is already recorded.
+    settings.waitForRPCs().then(
+      () => (rpcsDone = true),
+      (e: unknown) => {
+        onError(e);
+        rpcsDone = true;
+      },
+    );
+  };
+  watch();
+  for (let quiet = 0, last = -1; ;) {
+    await new Promise((r) => setTimeout(r, POLL_MS));
     const count = engine.registered.size;
-    stable = count === last && engine.inFlight === 0 ? stable + 1 : 0;
+    quiet = count === last && engine.inFlight === 0 ? quiet + 1 : 0;
     last = count;
+    if (engine.errors.length > 0 && quiet >= QUIET_POLLS_AFTER_FAILURE) return;
+    if (rpcsDone && quiet >= QUIET_POLLS) return;
+    // Registrations begun since the last look extend the runtime's tracker: look again.
+    if (rpcsDone) watch();
   }
 }
 
@@ -101,6 +133,8 @@ export async function up(opts: UpOptions): Promise<Summary> {
       engine.errors.push(`the program failed: ${(e as Error).message ?? String(e)}`);
     }
     await settle(engine, onRejection);
+    // As the real engine after a failure: what the program registers from now on is not done.
+    if (engine.errors.length > 0) engine.stop();
     if (exported && engine.errors.length === 0) {
       const outputs = await resolveOutputs(exported, engine.errors);
       // A failed run keeps the outputs of the last good one, as Pulumi does.

@@ -10,6 +10,7 @@ import * as path from "path";
 import type { Summary } from "../../e2e/engine/state";
 
 const PROGRAM = path.join(__dirname, "fixtures", "program.ts");
+const FAILING = path.join(__dirname, "fixtures", "failing.ts");
 const PASSWORD = "pw-do-not-print-4242";
 let dir: string;
 
@@ -24,14 +25,18 @@ const ROOT = path.join(__dirname, "..", "..");
  * One `up` through the CLI in its own process, as the e2e runner does (Pulumi's runtime is
  * module-global, and a failed resource leaves rejections only a process-wide handler sees).
  */
-async function up(stack: string, config: Record<string, unknown> = {}): Promise<{ summary: Summary; log: string[]; code: number }> {
+async function up(stack: string, config: Record<string, unknown> = {}, program = PROGRAM): Promise<{ summary: Summary; log: string[]; code: number }> {
   const file = path.join(dir, `${stack}-config.json`);
   fs.writeFileSync(file, JSON.stringify({ config: { journal: path.join(dir, "journal"), ...config }, secretConfig: { password: PASSWORD } }));
-  const args = ["-r", "ts-node/register/transpile-only", path.join(ROOT, "e2e/engine/cli.ts"), "up", "--stack", stack, "--config", file, "--state", dir, "--program", PROGRAM];
+  // A run that dies before its summary must not be read as the previous run's.
+  fs.rmSync(path.join(dir, `${stack}.summary.json`), { force: true });
+  const args = ["-r", "ts-node/register/transpile-only", path.join(ROOT, "e2e/engine/cli.ts"), "up", "--stack", stack, "--config", file, "--state", dir, "--program", program];
   const { code, stdout, stderr } = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
     execFile(process.execPath, args, { cwd: ROOT }, (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
   });
-  const summary = JSON.parse(fs.readFileSync(path.join(dir, `${stack}.summary.json`), "utf8")) as Summary;
+  const summaryFile = path.join(dir, `${stack}.summary.json`);
+  if (!fs.existsSync(summaryFile)) throw new Error(`up --stack ${stack} wrote no summary (exit code ${code}):\n${stderr}`);
+  const summary = JSON.parse(fs.readFileSync(summaryFile, "utf8")) as Summary;
   return { summary, log: [...stdout.split("\n"), ...stderr.split("\n")].filter((l) => l !== ""), code };
 }
 
@@ -143,5 +148,68 @@ describe("engine stand-in: runs", () => {
     await up("a");
     const { readStackOutputs } = await import("../../e2e/engine/state");
     expect(readStackOutputs(dir, "a").password).toEqual({ value: PASSWORD, secret: true });
+  });
+});
+
+/**
+ * A step that fails in the middle of a run (test/e2e/fixtures/failing.ts): its consumer's
+ * inputs are rejected, and the follower of the consumer then waits forever on a URN Pulumi
+ * never settles. The run must still end, as the real engine's does at the failure.
+ */
+describe("engine stand-in: a dynamic resource that fails", () => {
+  const FAILED_UPDATE = "pulumi-nodejs:dynamic/e2e:Step failing: the failing service refused the update";
+
+  it("exits 1 with the failed resource and its message on stderr when its update throws", async () => {
+    await up("a", {}, FAILING);
+    const { code, log } = await up("a", { fail: "update" }, FAILING);
+    expect(code).toBe(1);
+    expect(log).toContain(FAILED_UPDATE);
+  });
+
+  it("writes a failed summary naming the resource whose update threw and its message", async () => {
+    await up("a", {}, FAILING);
+    const { summary } = await up("a", { fail: "update" }, FAILING);
+    expect(summary.ok).toBe(false);
+    expect(summary.error).toBe(FAILED_UPDATE);
+    expect(ops(summary)).toEqual({ independent: "same", failing: "failed" });
+  });
+
+  it("neither updates nor creates the resources waiting on a failed update", async () => {
+    await up("a", {}, FAILING);
+    await up("a", { fail: "update" }, FAILING);
+    expect(journal()).toEqual(["create independent", "create failing", "create consumer", "create follower", "update failing"]);
+  });
+
+  it("keeps the last good outputs of a resource whose update threw, in its state and in the stack outputs", async () => {
+    await up("a", {}, FAILING);
+    await up("a", { fail: "update" }, FAILING);
+    const failing = Object.values(stateOf("a").resources as Record<string, { name: string; outputs: { value: string } }>).find((r) => r.name === "failing");
+    expect(failing?.outputs.value).toBe("value-of-failing-1");
+    expect(stateOf("a").outputs.failingValue.value).toBe("value-of-failing-1");
+  });
+
+  it("ends the run without Pulumi's report of promises still active", async () => {
+    await up("a", {}, FAILING);
+    const { log } = await up("a", { fail: "update" }, FAILING);
+    expect(log.join("\n")).not.toContain("promises were still active");
+  });
+
+  it("fails a first run whose create throws, with a summary naming the resource and its message", async () => {
+    const { code, summary } = await up("a", { fail: "create" }, FAILING);
+    expect(code).toBe(1);
+    expect(summary.ok).toBe(false);
+    expect(summary.error).toBe("pulumi-nodejs:dynamic/e2e:Step failing: the failing service refused the create");
+  });
+
+  it("records only the independent resource of a first run whose create throws", async () => {
+    await up("a", { fail: "create" }, FAILING);
+    expect(Object.values(stateOf("a").resources as Record<string, { name: string }>).map((r) => r.name)).toEqual(["independent"]);
+    expect(journal()).toEqual(["create independent", "create failing"]);
+  });
+
+  it("fails the resource, not the whole run, when the thrown error carries a child process's exit status as its code", async () => {
+    const { code, summary } = await up("a", { fail: "create", failCode: 1 }, FAILING);
+    expect(code).toBe(1);
+    expect(summary.error).toBe("pulumi-nodejs:dynamic/e2e:Step failing: the failing service refused the create");
   });
 });
