@@ -16,15 +16,14 @@ export const NAMESPACES = { vault: "vault", vaultUnlock: "vault-unlock", helper:
 export const PROJECT = "vault-mutual-unseal";
 const stackRef = (stack: StackName) => `organization/${PROJECT}/${stack}`;
 
+/** What both stacks set alike: OpenBao on Raft from the local image. */
+const BOTH = { flavour: "openbao", storage: "raft", image: IMAGES.openbao, keyShares: 3, keyThreshold: 2 };
+
 /** The primary's config; `overrides` replace top-level keys (emergency, a bad context, another image). */
 export function primaryConfig(overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return {
-    flavour: "openbao",
-    storage: "raft",
-    image: IMAGES.openbao,
+    ...BOTH,
     replicas: 3,
-    keyShares: 3,
-    keyThreshold: 2,
     vault: { context: "primary", namespace: NAMESPACES.vault },
     vaultUnlock: { context: "primary", namespace: NAMESPACES.vaultUnlock },
     helperAddress: `https://${HELPER_HOST}:${HELPER_NODE_PORT}`,
@@ -37,12 +36,8 @@ export function primaryConfig(overrides: Record<string, unknown> = {}): Record<s
 
 export function helperConfig(overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return {
-    flavour: "openbao",
-    storage: "raft",
-    image: IMAGES.openbao,
+    ...BOTH,
     replicas: 1,
-    keyShares: 3,
-    keyThreshold: 2,
     context: "helper",
     primaryStack: stackRef("primary"),
     // No load balancer in this lab: a NodePort on the helper machine, which `vault`'s pods reach over the WAN link.
