@@ -11,21 +11,13 @@ import * as k8s from "@kubernetes/client-node";
 import * as yaml from "js-yaml";
 import { CLUSTERS, KUBECONFIG_FILE, nodeDir, nodeName as layoutNodeName } from "./kube/layout";
 import { NAMESPACES, outputsOf, primaryConfig, helperConfig, runStack, RunResult, StackName, STATE_DIR } from "./deployment";
-import { adminApi, describe, deletePods, PodView, podsOf, sealStatuses, Target, throughService, waitUnsealed, isUnsealed } from "./observe";
+import { adminApi, deploymentTargets, describe, deletePods, PodView, podsOf, sealStatuses, Target, throughService, waitUnsealed, isUnsealed } from "./observe";
 
 export type Figures = Record<string, string | number>;
 
 const KV = "e2e-kv";
 const CLI = "bao";
 
-function targets(): { vault: Target; vaultUnlock: Target; helper: Target } {
-  const caPem = String(outputsOf("primary").caCertPem);
-  return {
-    vault: { context: "primary", namespace: NAMESPACES.vault, cluster: "vault", replicas: 3, caPem },
-    vaultUnlock: { context: "primary", namespace: NAMESPACES.vaultUnlock, cluster: "vault-unlock", replicas: 3, caPem },
-    helper: { context: "helper", namespace: NAMESPACES.helper, cluster: "vault-helper", replicas: 1, caPem },
-  };
-}
 
 function mustSucceed(stack: StackName, r: RunResult, what: string): void {
   if (!r.ok) throw new Error(`${what}: the ${stack} program failed: ${r.summary.error ?? "(no error recorded)"}\n--- stand-in log (last lines) ---\n${r.log.split("\n").slice(-15).join("\n")}`);
@@ -34,7 +26,7 @@ function mustSucceed(stack: StackName, r: RunResult, what: string): void {
 const seconds = (ms: number) => Number((ms / 1000).toFixed(1));
 
 async function everyPodUnsealed(what: string, sealType = "transit"): Promise<void> {
-  const t = targets();
+  const t = await deploymentTargets();
   for (const target of [t.vault, t.vaultUnlock]) {
     const seals = await sealStatuses(target);
     const pods = await podsOf(target.context, target.namespace, target.cluster);
@@ -132,7 +124,7 @@ export async function secondRun(): Promise<Figures> {
 
 /** 3. Every pod of one cluster deleted at once comes back unsealed with no program run; then the other. */
 export async function autoUnseal(): Promise<Figures> {
-  const t = targets();
+  const t = await deploymentTargets();
   const figures: Figures = {};
   for (const target of [t.vault, t.vaultUnlock]) {
     const pods = await podsOf(target.context, target.namespace, target.cluster);
@@ -163,7 +155,7 @@ async function assertStaysSealed(target: Target, old: PodView[], holdMs: number)
  * program with emergency: true, then with emergency: false.
  */
 export async function deadlockRunbook(label = ""): Promise<Figures> {
-  const t = targets();
+  const t = await deploymentTargets();
   const [vaultPods, unlockPods, helperPods] = await Promise.all([t.vault, t.vaultUnlock, t.helper].map((x) => podsOf(x.context, x.namespace, x.cluster)));
   await Promise.all([deletePods("primary", NAMESPACES.vault, vaultPods), deletePods("primary", NAMESPACES.vaultUnlock, unlockPods), deletePods("helper", NAMESPACES.helper, helperPods)]);
   await Promise.all([assertStaysSealed(t.vault, vaultPods, 30_000), assertStaysSealed(t.vaultUnlock, unlockPods, 30_000)]);
@@ -240,7 +232,7 @@ function scale(namespace: string, statefulSet: string, replicas: number): void {
  * restarts, waits at the peer gate (no crash loop), and unseals as soon as vault-unlock is back.
  */
 export async function containerKilledWhilePeerDown(): Promise<Figures> {
-  const t = targets();
+  const t = await deploymentTargets();
   const waitMs = 45_000;
   scale(NAMESPACES.vaultUnlock, "vault-unlock", 0);
   try {

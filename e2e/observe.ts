@@ -11,6 +11,7 @@ import * as path from "path";
 import * as k8s from "@kubernetes/client-node";
 import { KubernetesCluster } from "../adapters/kubernetes/kubernetes-cluster";
 import type { SealStatus } from "../core/vault-client";
+import { NAMESPACES } from "./deployment";
 import { CLUSTERS, KUBECONFIG_FILE, netnsPath } from "./kube/layout";
 import { run, sleep } from "./kube/processes";
 
@@ -39,6 +40,21 @@ export async function podsOf(context: "primary" | "helper", namespace: string, c
 }
 
 export interface Target { context: "primary" | "helper"; namespace: string; cluster: string; replicas: number; caPem: string; }
+
+/**
+ * The three clusters of the deployment. The CA comes from the cluster itself (`vault-unlock`'s
+ * TLS Secret: the primary's CA issued every server certificate, the helper's too), so pods
+ * can be described even when a program failed before recording its outputs.
+ */
+export async function deploymentTargets(): Promise<{ vault: Target; vaultUnlock: Target; helper: Target }> {
+  const secret = (await adminApi("primary").readNamespacedSecret("vault-unlock-tls", NAMESPACES.vaultUnlock)).body;
+  const caPem = Buffer.from(secret.data?.["ca.crt"] ?? "", "base64").toString("utf8");
+  return {
+    vault: { context: "primary", namespace: NAMESPACES.vault, cluster: "vault", replicas: 3, caPem },
+    vaultUnlock: { context: "primary", namespace: NAMESPACES.vaultUnlock, cluster: "vault-unlock", replicas: 3, caPem },
+    helper: { context: "helper", namespace: NAMESPACES.helper, cluster: "vault-helper", replicas: 1, caPem },
+  };
+}
 
 function adapter(t: Target): KubernetesCluster {
   return new KubernetesCluster({

@@ -15,8 +15,7 @@ import { CLUSTERS, KUBE_DIR } from "./kube/layout";
 import { recorded } from "./kube/processes";
 import { STATE_DIR } from "./deployment";
 import { autoUnseal, badInput, bootstrap, containerKilledWhilePeerDown, deadlockRunbook, Figures, keyRotation, secondRun } from "./checks";
-import { describe } from "./observe";
-import { NAMESPACES, outputsOf } from "./deployment";
+import { deploymentTargets, describe } from "./observe";
 
 interface Check { name: string; run: () => Promise<Figures>; quick: boolean; }
 
@@ -34,13 +33,8 @@ const say = (line: string) => process.stdout.write(`${line}\n`);
 
 async function podStates(): Promise<string> {
   try {
-    const caPem = String(outputsOf("primary").caCertPem);
-    const ts = [
-      { context: "primary" as const, namespace: NAMESPACES.vault, cluster: "vault", replicas: 3, caPem },
-      { context: "primary" as const, namespace: NAMESPACES.vaultUnlock, cluster: "vault-unlock", replicas: 3, caPem },
-      { context: "helper" as const, namespace: NAMESPACES.helper, cluster: "vault-helper", replicas: 1, caPem },
-    ];
-    return (await Promise.all(ts.map(describe))).join("\n");
+    const t = await deploymentTargets();
+    return (await Promise.all([t.vault, t.vaultUnlock, t.helper].map(describe))).join("\n");
   } catch (e) {
     return `(pods not described: ${(e as Error).message})`;
   }

@@ -74,8 +74,16 @@ export async function stepDown(cluster: NodeControl, activeId: string, adminToke
       }, { timeoutMs: Math.min(timeoutMs, 15_000) });
       return next!;
     } catch (e) {
+      // Not within 15 s: either the transfer failed and the old node took the lock back, or it
+      // is only slow (a new active that migrates the stored keys first: seen on Kubernetes).
+      // Wait until some node is active, and retry only when it is the old one.
+      let now: string | undefined;
+      await waitFor(`a node of ${cluster.name} to be active after ${activeId} stepped down`, async () => {
+        now = await findActive(cluster);
+        return { done: now !== undefined, state: describe(await observe(cluster)) };
+      }, { timeoutMs: Math.max(timeoutMs, 20_000) });
+      if (now !== activeId) return now!;
       if (attempt >= 3) throw e;
-      await waitFor(`${activeId} to be active again`, async () => ({ done: (await findActive(cluster)) === activeId, state: describe(await observe(cluster)) }), { timeoutMs: 20_000 });
     }
   }
 }
