@@ -144,6 +144,7 @@ async function assertStaysSealed(target: Target, old: PodView[], holdMs: number)
   const deadline = Date.now() + holdMs;
   while (Date.now() < deadline) {
     const pods = await podsOf(target.context, target.namespace, target.cluster);
+    if (pods.length !== target.replicas) throw new Error(`${target.cluster} has ${pods.length} pods, not ${target.replicas}: the StatefulSet did not recreate them:\n${await describe(target)}`);
     if (pods.some((p) => p.ready)) throw new Error(`${target.cluster} became Ready with its peer gone: there was no deadlock to recover from:\n${await describe(target)}`);
     await new Promise((r) => setTimeout(r, 1000));
   }
@@ -280,7 +281,7 @@ export async function keyRotation(): Promise<Figures> {
   mustSucceed("primary", primary, "the run after the rotation");
   const backupStep = primary.summary.resources.find((r) => r.name === "vault-transit-key-backup");
   const after = outputsOf("primary");
-  if (Number(after.transitKeyVersion) !== before + 1 || backupStep?.op === "same") throw new Error(`the primary's run after the rotation did not take a new backup (version ${String(after.transitKeyVersion)}, step ${backupStep?.op})`);
+  if (!backupStep || Number(after.transitKeyVersion) !== before + 1 || backupStep.op === "same") throw new Error(`the primary's run after the rotation did not take a new backup (version ${String(after.transitKeyVersion)}, step ${backupStep?.op})`);
   const helper = await runStack("helper", helperConfig());
   mustSucceed("helper", helper, "the helper's run after the new backup");
   const h = outputsOf("helper");
@@ -336,9 +337,24 @@ export async function badInput(): Promise<Figures> {
     if (bad.ok || !/ErrImagePull|ImagePullBackOff/.test(bad.summary.error ?? "")) throw new Error(`an image that does not exist: expected the pod's reason (ErrImagePull/ImagePullBackOff), got ${bad.ok ? "success" : bad.summary.error}`);
     figures["image that does not exist"] = `${firstLine(bad.summary.error)} (after ${seconds(Date.now() - t0)} s)`;
   } finally {
-    execFileSync("kubectl", ["--kubeconfig", KUBECONFIG_FILE, "--context", "primary-admin", "delete", "namespace", "vault-badimage", "vault-unlock-badimage", "--ignore-not-found", "--wait=false"], { stdio: "ignore" });
+    releaseBadImageVolumes(["vault-badimage", "vault-unlock-badimage"]);
+    fs.rmSync(stateDir, { recursive: true, force: true });
   }
   return figures;
+}
+
+/**
+ * The bad-image run's pods were scheduled, so their claims bound local PVs, which outlive the
+ * namespaces (Retain) as Released: make them Available again (nothing was ever written to
+ * them), so a later run of check 6 finds free volumes.
+ */
+function releaseBadImageVolumes(namespaces: string[]): void {
+  const kubectl = (...args: string[]) => execFileSync("kubectl", ["--kubeconfig", KUBECONFIG_FILE, "--context", "primary-admin", ...args], { encoding: "utf8" });
+  kubectl("delete", "namespace", ...namespaces, "--ignore-not-found", "--wait=true", "--timeout=120s");
+  const pvs = JSON.parse(kubectl("get", "pv", "-o", "json")) as { items: { metadata: { name: string }; spec: { claimRef?: { namespace?: string } } }[] };
+  for (const pv of pvs.items.filter((v) => namespaces.includes(v.spec.claimRef?.namespace ?? ""))) {
+    kubectl("patch", "pv", pv.metadata.name, "--type", "json", "-p", '[{"op":"remove","path":"/spec/claimRef"}]');
+  }
 }
 
 const firstLine = (s?: string) => (s ?? "").split("\n").find((l) => l.trim()) ?? "";

@@ -12,7 +12,7 @@ import * as fs from "fs";
 import { ensureServerBinary } from "../adapters/local/bao-binary";
 import { down, up } from "./kube/cluster";
 import { CLUSTERS, KUBE_DIR } from "./kube/layout";
-import { recorded } from "./kube/processes";
+import { alive, recorded } from "./kube/processes";
 import { STATE_DIR } from "./deployment";
 import { autoUnseal, badInput, bootstrap, containerKilledWhilePeerDown, deadlockRunbook, Figures, keyRotation, secondRun } from "./checks";
 import { deploymentTargets, describe } from "./observe";
@@ -54,7 +54,8 @@ async function main(argv: string[]): Promise<number> {
   try {
     // A deployment from an earlier --keep run would make "bootstrap from empty clusters" untrue.
     if (only) {
-      if (!fs.existsSync(STATE_DIR)) throw new Error("--only runs checks against a kept deployment: run npm run e2e -- --keep first");
+      const running = CLUSTERS.every((c) => recorded(`${KUBE_DIR}/${c.name}`).some((p) => alive(p)));
+      if (!fs.existsSync(STATE_DIR) || !running) throw new Error("--only runs checks against a kept deployment: run npm run e2e -- --keep first");
     } else if (CLUSTERS.some((c) => recorded(`${KUBE_DIR}/${c.name}`).length) || fs.existsSync(STATE_DIR)) {
       say("removing the clusters and deployment of an earlier run: the bootstrap starts from empty clusters");
       await down(true);
@@ -82,6 +83,7 @@ async function main(argv: string[]): Promise<number> {
     if (!keep) {
       say("\nstopping the clusters (--keep leaves them running)");
       await down(true);
+      fs.rmSync(STATE_DIR, { recursive: true, force: true });
     } else {
       say("\nkept: kubeconfig .e2e/kubeconfig (contexts primary, helper, *-admin); npm run e2e -- down stops everything");
     }

@@ -3,8 +3,11 @@
 # $1/<versions>/ and prints that folder. A folder whose versions match is reused (a build
 # takes ~10 min cold on 2 cores, seconds with a warm Go build cache). Test equipment only.
 set -euo pipefail
-K8S=v1.34.4; STAGING=v0.34.4; ETCD=v3.6.16; COREDNS=v1.14.7
-CACHE=${1:?usage: build-binaries.sh CACHE_DIR}
+# The versions come from e2e/kube/layout.ts (VERSIONS), the one place they are pinned.
+CACHE=${1:?usage: build-binaries.sh CACHE_DIR K8S_VERSION ETCD_VERSION COREDNS_VERSION}
+K8S=${2:?kubernetes version}; ETCD=${3:?etcd version}; COREDNS=${4:?coredns version}
+# k8s.io/kubernetes v1.X.Y publishes its staging modules as v0.X.Y.
+STAGING=v0.${K8S#v1.}
 OUT="$CACHE/k8s-$K8S-etcd-$ETCD-coredns-$COREDNS"
 CMDS="kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl"
 complete() { for b in $CMDS etcd coredns; do [ -x "$OUT/$b" ] || return 1; done; }

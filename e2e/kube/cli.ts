@@ -3,7 +3,7 @@
  * clusters the end-to-end run deploys onto (e2e/kube/layout.ts). Root only.
  */
 import { ensureServerBinary } from "../../adapters/local/bao-binary";
-import { binaries, clustersHealth, down, up } from "./cluster";
+import { builtBinaries, clustersHealth, down, up } from "./cluster";
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...flags] = argv;
@@ -15,7 +15,8 @@ async function main(argv: string[]): Promise<number> {
       await down(flags.includes("--purge"));
       return 0;
     case "status": {
-      const states = clustersHealth(binaries());
+      // Never a build just to report: without binaries nothing of ours can run.
+      const states = clustersHealth(builtBinaries() ?? "");
       for (const h of states) {
         const verdict = h.processes === 0 ? "not running" : h.dead.length ? `degraded: stopped ${h.dead.join(", ")}` : `${h.apiReady ? "API ready" : "API not ready"}, ${h.readyNodes}/${h.nodes} nodes Ready`;
         process.stdout.write(`${h.name}: ${verdict}\n`);

@@ -11,7 +11,7 @@ import * as yaml from "js-yaml";
 import { buildImages } from "./images";
 import {
   API_PORT, CACHE_DIR, IMAGES, cgroupRoot, CLUSTERS, ClusterLayout, clusterDir, DNS_SERVICE_IP, E2E_DIR, E2E_ZONE, HELPER_HOST, HOST_LINK_IN_NS,
-  KUBE_DIR, KUBECONFIG_FILE, kubeletPorts, netnsPath, nodeDir, nodeName, ROOT, SERVICE_CIDR, WAN_LINK,
+  KUBE_DIR, KUBECONFIG_FILE, kubeletPorts, netnsPath, nodeDir, nodeName, ROOT, SERVICE_CIDR, VERSIONS, WAN_LINK,
 } from "./layout";
 import { apiServerUrl, componentKubeconfig, kubeconfigEntries, makePki, pkiDir } from "./pki";
 import { alive, forgetAll, pidsWithCmdline, recorded, run, sleep, start, stop, waitFor } from "./processes";
@@ -22,7 +22,13 @@ const say = (line: string) => process.stdout.write(`[kube] ${line}\n`);
 export function binaries(): string {
   fs.mkdirSync(CACHE_DIR, { recursive: true });
   say(`binaries: ${CACHE_DIR} (a cold build takes about 10 minutes)`);
-  return run(path.join(__dirname, "build-binaries.sh"), [CACHE_DIR]).trim().split("\n").pop()!;
+  return run(path.join(__dirname, "build-binaries.sh"), [CACHE_DIR, VERSIONS.kubernetes, VERSIONS.etcd, VERSIONS.coredns]).trim().split("\n").pop()!;
+}
+
+/** The folder of pinned binaries when they are built already. */
+export function builtBinaries(): string | undefined {
+  const dir = path.join(CACHE_DIR, `k8s-${VERSIONS.kubernetes}-etcd-${VERSIONS.etcd}-coredns-${VERSIONS.coredns}`);
+  return fs.existsSync(path.join(dir, "kubectl")) ? dir : undefined;
 }
 
 /** Refusals before anything is touched: each says what to do. */
@@ -49,7 +55,7 @@ export function kubectl(bin: string, c: ClusterLayout, args: string[], input?: s
 
 export function health(bin: string, c: ClusterLayout): ClusterHealth {
   const procs = recorded(clusterDir(c));
-  const h: ClusterHealth = { name: c.name, processes: procs.length, dead: procs.filter((p) => !alive(p.pid)).map((p) => p.name), apiReady: false, readyNodes: 0, nodes: c.nodes };
+  const h: ClusterHealth = { name: c.name, processes: procs.length, dead: procs.filter((p) => !alive(p)).map((p) => p.name), apiReady: false, readyNodes: 0, nodes: c.nodes };
   if (!procs.length || h.dead.length || !fs.existsSync(path.join(bin, "kubectl"))) return h;
   try {
     h.apiReady = kubectl(bin, c, ["get", "--raw", "/readyz", "--request-timeout=3s"]).trim() === "ok";
@@ -85,7 +91,10 @@ export async function up(baoBin: string): Promise<void> {
   try {
     for (const c of CLUSTERS) machineNetwork(c);
     wanLink();
-    await Promise.all(CLUSTERS.map((c) => startCluster(bin, c, images)));
+    // allSettled: a failure of one cluster must not start the clean-up while the other still starts processes.
+    const started = await Promise.allSettled(CLUSTERS.map((c) => startCluster(bin, c, images)));
+    const failed = started.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed) throw failed.reason;
     writeKubeconfig();
   } catch (e) {
     say(`up failed: ${(e as Error).message}; stopping what was started (logs stay in ${KUBE_DIR}/*/logs)`);
@@ -324,7 +333,7 @@ export async function down(purge: boolean): Promise<void> {
 async function downCluster(c: ClusterLayout, purge: boolean): Promise<void> {
   const dir = clusterDir(c);
   const procs = recorded(dir);
-  await stop(procs.filter((p) => p.name.startsWith("kubelet-")).map((p) => p.pid));
+  await stop(procs.filter((p) => p.name.startsWith("kubelet-")));
   const podNs = podNetns(c);
   for (let n = 1; n <= c.nodes; n++) {
     const sock = path.join(nodeDir(c, n), "containerd", "containerd.sock");
@@ -336,7 +345,7 @@ async function downCluster(c: ClusterLayout, purge: boolean): Promise<void> {
   }
   await sleep(500);
   for (let n = 1; n <= c.nodes; n++) await stop(pidsWithCmdline(`-address ${path.join(nodeDir(c, n), "containerd", "containerd.sock")}`), 3000);
-  await stop(procs.map((p) => p.pid).reverse());
+  await stop([...procs].reverse());
   forgetAll(dir);
   // Mounts under the cluster folder (overlay rootfs, volumes, sandbox shm), innermost first.
   const mounts = fs.readFileSync("/proc/self/mounts", "utf8").split("\n").map((l) => l.split(" ")[1]).filter((m) => m && m.startsWith(`${dir}/`)).sort().reverse();

@@ -7,25 +7,38 @@ import { execFileSync, spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 
-export interface Recorded { pid: number; name: string; }
+/** A process the harness started: its pid and start time (so a pid reused after a reboot or crash is never taken for it). */
+export interface Recorded { pid: number; name: string; started: string; }
 
 const pidsFile = (dir: string) => path.join(dir, "pids");
 
+/** Boot id and start time in clock ticks (field 22 of /proc/<pid>/stat): together they name one process for good. */
+function startTime(pid: number): string | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (fields[0] === "Z") return undefined; // a zombie is gone for our purposes
+    return `${fs.readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim()}/${fields[19]}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The processes recorded in `dir` that still run (the same process, not a reused pid). */
 export function recorded(dir: string): Recorded[] {
   if (!fs.existsSync(pidsFile(dir))) return [];
   return fs.readFileSync(pidsFile(dir), "utf8").split("\n").filter(Boolean).map((l) => {
-    const [pid, name] = l.split(" ");
-    return { pid: Number(pid), name };
+    const [pid, name, started] = l.split(" ");
+    return { pid: Number(pid), name, started };
   });
 }
 
-export const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+/** True while the recorded process runs: same pid and same start time. */
+export const alive = (p: number | Recorded): boolean => {
+  const pid = typeof p === "number" ? p : p.pid;
+  const now = startTime(pid);
+  // "?": the start time could not be read when it was recorded; the pid alone must do.
+  return now !== undefined && (typeof p === "number" || !p.started || p.started === "?" || now === p.started);
 };
 
 /**
@@ -41,17 +54,22 @@ export function start(dir: string, name: string, cmd: string[], netns?: string):
   fs.closeSync(log);
   if (!child.pid) throw new Error(`could not start ${name} (${argv[0]})`);
   child.unref();
-  fs.appendFileSync(pidsFile(dir), `${child.pid} ${name}\n`);
+  fs.appendFileSync(pidsFile(dir), `${child.pid} ${name} ${startTime(child.pid) ?? "?"}\n`);
   return child.pid;
 }
 
-/** SIGTERM, up to `graceMs` to exit, then SIGKILL. Only the given pids. */
-export async function stop(pids: number[], graceMs = 10_000): Promise<void> {
-  for (const p of pids) signal(p, "SIGTERM");
+/**
+ * SIGTERM, up to `graceMs` to exit, then SIGKILL. Only the given processes, and a recorded one
+ * only while it is still the process that was recorded (a reused pid is left alone).
+ */
+export async function stop(procs: (number | Recorded)[], graceMs = 10_000): Promise<void> {
+  const mine = procs.filter((p) => alive(p));
+  for (const p of mine) signal(typeof p === "number" ? p : p.pid, "SIGTERM");
   const deadline = Date.now() + graceMs;
-  while (pids.some(alive) && Date.now() < deadline) await sleep(100);
-  for (const p of pids.filter(alive)) signal(p, "SIGKILL");
-  while (pids.some(alive)) await sleep(50);
+  while (mine.some((p) => alive(p)) && Date.now() < deadline) await sleep(100);
+  for (const p of mine.filter((x) => alive(x))) signal(typeof p === "number" ? p : p.pid, "SIGKILL");
+  const killDeadline = Date.now() + 10_000;
+  while (mine.some((p) => alive(p)) && Date.now() < killDeadline) await sleep(50);
 }
 
 function signal(pid: number, s: NodeJS.Signals): void {
