@@ -197,11 +197,14 @@ export function renderVaultConfig(c: {
  */
 function peerGateScript(cli: string, env: string): string {
   return [
+    // The gate is PID 1 in the init container: without a handler SIGTERM is ignored and a pod
+    // held here would take its whole grace period to go.
+    "trap 'exit 143' TERM",
     "last=''",
     "while :; do",
     `  dir=''; for d in ${VAULT_DIRS.seal} ${VAULT_DIRS.config}; do if [ -s "$d/peer-address" ]; then dir="$d"; break; fi; done`,
     `  if [ -z "$dir" ]; then echo "peer gate: no transit seal configured, nothing to wait for"; exit 0; fi`,
-    `  ${env}ADDR="$(cat "$dir/peer-address")"; export ${env}ADDR`,
+    `  ${env}ADDR="$(cat "$dir/peer-address" || true)"; export ${env}ADDR`,
     `  ${env}TLS_SERVER_NAME="$(cat "$dir/peer-server-name" 2>/dev/null || true)"; export ${env}TLS_SERVER_NAME`,
     `  if ${cli} status >/dev/null; then echo "peer gate: transit peer $${env}ADDR is unsealed"; exit 0; fi`,
     `  if [ "$last" != "$${env}ADDR" ]; then echo "peer gate: waiting until transit peer $${env}ADDR is unsealed"; last="$${env}ADDR"; fi`,
@@ -215,14 +218,21 @@ function peerGateScript(cli: string, env: string): string {
  * container (not its pod, so not the init containers) after the process dies, and a server
  * whose transit peer is unreachable at startup exits, so without the gate here a restart while
  * the peer is down would crash-loop, its back-off growing to 5 minutes. The gate runs in a
- * subshell with the seal's TLS files, so the server keeps its own client settings.
+ * subshell with the seal's TLS files, so the server keeps its own client settings. The
+ * shell (PID 1) waits for it in the background, so that SIGTERM (a pod deleted while it waits)
+ * ends it at once instead of after the grace period.
  */
 function serverScript(cli: string, gate: string, gateEnv: { name: string; value: string }[]): string {
+  const quoted = (v: string) => `'${v.split("'").join("'\\''")}'`;
   return [
+    `trap 'kill "$gate" 2>/dev/null; exit 143' TERM`,
     "(",
-    ...gateEnv.map((e) => `  export ${e.name}='${e.value}'`),
+    ...gateEnv.map((e) => `  export ${e.name}=${quoted(e.value)}`),
     ...gate.split("\n").map((l) => `  ${l}`),
-    ")",
+    ") &",
+    "gate=$!",
+    'wait "$gate"',
+    "trap - TERM",
     `if [ -s ${VAULT_DIRS.seal}/seal.hcl ]; then`,
     `  exec ${cli} server -config=${VAULT_DIRS.config}/server.hcl -config=${VAULT_DIRS.seal}/seal.hcl`,
     "fi",
@@ -376,6 +386,7 @@ export class VaultCluster extends pulumi.ComponentResource {
       volumeMounts: [...mounts, ...(storage.type === "raft" ? [{ name: "data", mountPath: VAULT_DIRS.data }] : [{ name: "consul-tls", mountPath: VAULT_DIRS.consulTls, readOnly: true }])],
       // While the server waits at the peer gate (a restarted container, peer down) nothing
       // listens yet: liveness starts only once the server answers, or after an hour of waiting.
+      // The price: a server that hangs while it boots is restarted only after that hour.
       startupProbe: { ...health("standbyok=true&sealedcode=204&uninitcode=204"), periodSeconds: 5, timeoutSeconds: 3, failureThreshold: 720 },
       // Sealed or uninitialized is healthy (204): only a hung process is restarted, never a sealed one.
       livenessProbe: { ...health("standbyok=true&sealedcode=204&uninitcode=204"), initialDelaySeconds: 30, periodSeconds: 10, timeoutSeconds: 3, failureThreshold: 3 },

@@ -19,7 +19,7 @@
  */
 import type * as pulumi from "@pulumi/pulumi";
 import { KubernetesApiError } from "../adapters/kubernetes/api-error";
-import { AccessDeniedError, TimeoutError, VaultApiError, VaultUnreachableError } from "../core/errors";
+import { TimeoutError, VaultApiError, VaultUnreachableError, WaitCannotHelpError } from "../core/errors";
 import { NodesUnavailableError } from "./node-access";
 import { changedKeys } from "./provider-inputs";
 
@@ -51,8 +51,9 @@ export async function stateNow<O>(read: Read<O>, id: string, olds: O, timeoutMs 
 /** Errors that say "not now" (unreachable, sealed, busy, not registered here), not "something is wrong". */
 export function cannotAskNow(e: unknown): boolean {
   if (e instanceof VaultUnreachableError || e instanceof TimeoutError || e instanceof NodesUnavailableError) return true;
-  // A port-forward RBAC refuses: a preview with a read-only kubeconfig goes by the recorded state.
-  if (e instanceof AccessDeniedError) return true;
+  // A port-forward RBAC refuses (a preview with a read-only kubeconfig), or a pod that cannot
+  // start yet (the run that fixes its image): go by the recorded state.
+  if (e instanceof WaitCannotHelpError) return true;
   // A sealed node (503), one mid-migration (500): ask again later.
   if (e instanceof VaultApiError) return e.status >= 500;
   // The API server not reached, or failing; 401/403/404 are for the operator to fix.

@@ -11,7 +11,7 @@
  */
 import type { IncomingMessage } from "http";
 import * as k8s from "@kubernetes/client-node";
-import { InputError, TimeoutError, VaultApiError, throwProblems } from "../../core/errors";
+import { InputError, TimeoutError, VaultApiError, WaitCannotHelpError, throwProblems } from "../../core/errors";
 import { NodeControl, SealSettings, sealSettingsDigest } from "../../core/nodes";
 import { VaultClient } from "../../core/vault-client";
 import { sleep, waitFor } from "../../core/wait";
@@ -101,8 +101,9 @@ export class KubernetesCluster implements NodeControl {
 
   /** Why the pod's API cannot answer, when waiting would not help (its image cannot be pulled, …). */
   private async cannotStart(id: string): Promise<Error | undefined> {
-    const pod = (await this.readPod(id)).body;
-    const reasons = needsAChange(pod);
+    const read = await this.readPod(id);
+    const pod = read.body;
+    const reasons = needsAChange(pod, read.serverNow);
     const where = { namespace: this.access.namespace, name: id, container: this.access.container };
     return reasons && new PodCannotStartError(this.where("pod", id), reasons, describePod(pod, where), hintsFor(pod, where));
   }
@@ -274,6 +275,8 @@ export class KubernetesCluster implements NodeControl {
         try {
           await this.client(id).sealStatus();
         } catch (e) {
+          // A refused port-forward, or a pod that cannot start: waiting does not help.
+          if (e instanceof WaitCannotHelpError) throw e;
           // Any HTTP answer means the server process is up (a node mid-migration answers 500).
           if (!(e instanceof VaultApiError)) {
             last.api = (e as Error).message;

@@ -37,13 +37,19 @@ export interface PodLike {
 /** Waiting reasons that mean the container will not start by itself soon. */
 export const FAILING_REASONS = new Set(["CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "InvalidImageName", "CreateContainerConfigError", "CreateContainerError", "RunContainerError", "ErrImageNeverPull"]);
 
-/** Of those, the ones that need a change (image, config) before the container can ever start. */
-export const NEEDS_A_CHANGE_REASONS = new Set(["ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull", "CreateContainerConfigError"]);
+/** Reasons that only a change of the pod (its image name) fixes. */
+const NEVER_BY_ITSELF = new Set(["InvalidImageName", "ErrImageNeverPull"]);
+/** Reasons that can pass by themselves for a while (a registry's rate limit, a Secret cache not synced yet). */
+const MAYBE_PASSING = new Set(["ImagePullBackOff", "ErrImagePull", "CreateContainerConfigError"]);
+/** How long a pod may show a MAYBE_PASSING reason before a wait stops on it. */
+export const PASSING_GRACE_MS = 60_000;
 
-/** The pod's containers wait for something only a change fixes, or undefined. */
-export function needsAChange(pod: PodLike | undefined): string[] | undefined {
+/** The pod's containers wait for something only a change fixes (or that has lasted past the grace), or undefined. */
+export function needsAChange(pod: PodLike | undefined, now = new Date()): string[] | undefined {
+  const age = now.getTime() - (toDate(pod?.metadata?.creationTimestamp)?.getTime() ?? now.getTime());
   const reasons = [...(pod?.status?.initContainerStatuses ?? []), ...(pod?.status?.containerStatuses ?? [])]
-    .filter((c) => NEEDS_A_CHANGE_REASONS.has(c.state?.waiting?.reason ?? "")).map((c) => `${c.name}: ${c.state!.waiting!.reason}`);
+    .filter((c) => NEVER_BY_ITSELF.has(c.state?.waiting?.reason ?? "") || (MAYBE_PASSING.has(c.state?.waiting?.reason ?? "") && age >= PASSING_GRACE_MS))
+    .map((c) => `${c.name}: ${c.state!.waiting!.reason}`);
   return reasons.length ? reasons : undefined;
 }
 

@@ -5,7 +5,7 @@
  * ("barrier seal type of X does not match ...") until the migration completes or they are
  * restarted. Such a node is unsealed but cannot serve: it is reported as `mismatch`.
  */
-import { VaultApiError } from "../errors";
+import { VaultApiError, WaitCannotHelpError } from "../errors";
 import { NodeControl } from "../nodes";
 import { VaultClient } from "../vault-client";
 import { waitFor } from "../wait";
@@ -29,6 +29,8 @@ export async function nodeState(id: string, client: VaultClient): Promise<NodeSt
     const s = await client.sealStatus().catch(() => undefined);
     return { id, reachable: true, initialized: h.initialized, sealed: h.sealed, standby: h.standby, migration: s?.migration, type: s?.type };
   } catch (e) {
+    // Not "unreachable for now": a refused way in or a pod that cannot start ends every wait.
+    if (e instanceof WaitCannotHelpError) throw e;
     if (e instanceof VaultApiError && e.status === 500) {
       const why = await client.sealStatus().then(() => "", (err: Error) => err.message);
       if (why.includes("does not match")) return { id, reachable: true, initialized: true, sealed: false, standby: true, mismatch: true, error: why };

@@ -111,6 +111,15 @@ describe("a pod that cannot start until something changes", () => {
     expect(needsAChange(config)).toEqual(["vault: CreateContainerConfigError"]);
   });
 
+  test("a pull error on a pod younger than a minute may still pass by itself (a registry's rate limit): not yet; a bad image name: at once", () => {
+    const young = new Date(new Date(created).getTime() + 10_000);
+    const pulling = pod({ phase: "Pending", init: [{ name: "peer-gate", state: { waiting: { reason: "ErrImagePull" } } }], containers: [] });
+    expect(needsAChange(pulling, young)).toBeUndefined();
+    expect(needsAChange(pulling, new Date(new Date(created).getTime() + 61_000))).toEqual(["peer-gate: ErrImagePull"]);
+    const badName = pod({ phase: "Pending", init: [{ name: "peer-gate", state: { waiting: { reason: "InvalidImageName" } } }], containers: [] });
+    expect(needsAChange(badName, young)).toEqual(["peer-gate: InvalidImageName"]);
+  });
+
   test("a crash loop, a pod still starting and a running pod are not (waiting may still help)", () => {
     expect(needsAChange(pod({ containers: crashLooping }))).toBeUndefined();
     expect(needsAChange(pod({ phase: "Pending", init: [{ name: "peer-gate", state: { running: {} } }], containers: [] }))).toBeUndefined();

@@ -3,7 +3,7 @@
  * the peer gate waits exactly until `status` succeeds, reads the peer from the seal files,
  * and lets a Shamir pod through at once; the server picks up the later seal file when present.
  */
-import { spawnSync } from "child_process";
+import { spawn, spawnSync } from "child_process";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
@@ -102,6 +102,20 @@ describe("pod scripts", () => {
       `server -config=${root}/vault/config/server.hcl -config=${root}/vault/seal/seal.hcl | addr= | name=`,
     ]);
     expect(r.stdout).toContain("peer gate: waiting until transit peer https://vault-unlock.vault-unlock.svc:8200 is unsealed");
+  });
+
+  it("server: a pod deleted while its server waits at the peer gate ends at once on SIGTERM", async () => {
+    const { server } = await scripts();
+    writeFileSync(join(root, "okAfter"), "100000");
+    writeFileSync(join(root, "vault/config/peer-address"), "https://vault-unlock.vault-unlock.svc:8200");
+    const child = spawn("/bin/sh", ["-ec", server], { env: { PATH: `${join(root, "bin")}:/usr/bin:/bin` }, stdio: "ignore" });
+    await new Promise((r) => setTimeout(r, 1500));
+    // As PID 1 in a pod the shell would ignore SIGTERM without a handler (here it would die of
+    // the signal, exit code null): 143 shows the handler ran and ended the gate.
+    child.kill("SIGTERM");
+    const code = await new Promise<number | null>((resolve) => child.on("exit", (c) => resolve(c)));
+    expect(code).toBe(143);
+    expect(readFileSync(join(root, "log"), "utf8")).not.toContain("server -config");
   });
 
   it("server: starts on server.hcl alone, and adds the later seal file once it exists", async () => {
