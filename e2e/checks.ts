@@ -313,7 +313,7 @@ export async function badInput(): Promise<Figures> {
   // A context that does not exist: a config error before any resource.
   const ghost = await runStack("primary", primaryConfig({ vault: { context: "no-such-context", namespace: NAMESPACES.vault } }));
   if (ghost.ok || !/no-such-context/.test(ghost.summary.error ?? "") || ghost.summary.resources.length) throw new Error(`a context that does not exist: expected a config error before any resource, got ${ghost.ok ? "success" : ghost.summary.error}`);
-  figures["no such context"] = firstLine(ghost.summary.error);
+  figures["no such context"] = (ghost.summary.error ?? "").split("\n").find((l) => l.includes("no-such-context"))?.trim() ?? "";
   const afterRefused = await snapshot();
   const moved = [...differences(before.objects, afterRefused.objects), ...differences(before.pods, afterRefused.pods)];
   if (moved.length) throw new Error(`a refused run changed the deployment:\n  ${moved.join("\n  ")}`);
