@@ -11,7 +11,7 @@ import * as k8s from "@kubernetes/client-node";
 import * as yaml from "js-yaml";
 import { CLUSTERS, KUBECONFIG_FILE, nodeDir, nodeName as layoutNodeName } from "./kube/layout";
 import { NAMESPACES, outputsOf, primaryConfig, helperConfig, runStack, RunResult, StackName, STATE_DIR } from "./deployment";
-import { adminApi, deploymentTargets, describe, deletePods, PodView, podsOf, sealStatuses, Target, throughService, waitUnsealed, isUnsealed } from "./observe";
+import { adminApi, adminKubectl, deploymentTargets, describe, deletePods, PodView, podsOf, sealStatuses, Target, throughService, waitUnsealed, isUnsealed } from "./observe";
 
 export type Figures = Record<string, string | number>;
 
@@ -89,7 +89,7 @@ async function snapshot(): Promise<Snapshot> {
   for (const [context, namespaces] of [["primary", [NAMESPACES.vault, NAMESPACES.vaultUnlock]], ["helper", [NAMESPACES.helper]]] as const) {
     for (const ns of namespaces) {
       const kinds = "statefulsets,services,configmaps,secrets,serviceaccounts,roles,rolebindings,poddisruptionbudgets,networkpolicies";
-      const list = JSON.parse(execFileSync("kubectl", ["--kubeconfig", KUBECONFIG_FILE, "--context", `${context}-admin`, "-n", ns, "get", kinds, "-o", "json"], { encoding: "utf8", maxBuffer: 64 << 20 })) as { items: { kind: string; metadata: k8s.V1ObjectMeta }[] };
+      const list = JSON.parse(adminKubectl(context, ["-n", ns, "get", kinds, "-o", "json"])) as { items: { kind: string; metadata: k8s.V1ObjectMeta }[] };
       for (const o of list.items) {
         if (o.kind === "ConfigMap" && o.metadata.name === "kube-root-ca.crt") continue;
         snap.objects[`${context}/${ns}/${o.kind}/${o.metadata.name}`] = String(o.metadata.generation ?? o.metadata.resourceVersion);
@@ -167,7 +167,7 @@ export async function deadlockRunbook(label = ""): Promise<Figures> {
   await waitHelperAnswers(t.helper);
   const keys = outputsOf("helper").helperUnsealKeys as string[];
   for (const key of keys.slice(0, Number(helperConfig().keyThreshold))) {
-    execFileSync("kubectl", ["--kubeconfig", KUBECONFIG_FILE, "--context", "helper-admin", "-n", NAMESPACES.helper, "exec", "-i", "vault-helper-0", "-c", CLI, "--", CLI, "write", "sys/unseal", "-"], { input: JSON.stringify({ key }), stdio: ["pipe", "ignore", "pipe"] });
+    adminKubectl("helper", ["-n", NAMESPACES.helper, "exec", "-i", "vault-helper-0", "-c", CLI, "--", CLI, "write", "sys/unseal", "-"], JSON.stringify({ key }));
   }
   await waitUnsealed(t.helper, { sealType: "shamir", timeoutMs: 60_000 });
   const unsealedHelper = Date.now();
@@ -225,7 +225,7 @@ async function killServer(context: "primary" | "helper", namespace: string, pod:
 }
 
 function scale(namespace: string, statefulSet: string, replicas: number): void {
-  execFileSync("kubectl", ["--kubeconfig", KUBECONFIG_FILE, "--context", "primary-admin", "-n", namespace, "scale", "statefulset", statefulSet, `--replicas=${replicas}`], { stdio: "ignore" });
+  adminKubectl("primary", ["-n", namespace, "scale", "statefulset", statefulSet, `--replicas=${replicas}`]);
 }
 
 /**
@@ -349,7 +349,7 @@ export async function badInput(): Promise<Figures> {
  * them), so a later run of check 6 finds free volumes.
  */
 function releaseBadImageVolumes(namespaces: string[]): void {
-  const kubectl = (...args: string[]) => execFileSync("kubectl", ["--kubeconfig", KUBECONFIG_FILE, "--context", "primary-admin", ...args], { encoding: "utf8" });
+  const kubectl = (...args: string[]) => adminKubectl("primary", args);
   kubectl("delete", "namespace", ...namespaces, "--ignore-not-found", "--wait=true", "--timeout=120s");
   const pvs = JSON.parse(kubectl("get", "pv", "-o", "json")) as { items: { metadata: { name: string }; spec: { claimRef?: { namespace?: string } } }[] };
   for (const pv of pvs.items.filter((v) => namespaces.includes(v.spec.claimRef?.namespace ?? ""))) {

@@ -25,6 +25,11 @@ export function adminApi(context: "primary" | "helper"): k8s.CoreV1Api {
   return kc.makeApiClient(k8s.CoreV1Api);
 }
 
+/** kubectl as the admin of a cluster (the one kubectl of the checks). */
+export function adminKubectl(context: "primary" | "helper", args: string[], input?: string): string {
+  return run("kubectl", ["--kubeconfig", KUBECONFIG_FILE, "--context", `${context}-admin`, ...args], { input });
+}
+
 export async function podsOf(context: "primary" | "helper", namespace: string, cluster: string): Promise<PodView[]> {
   const list = await adminApi(context).listNamespacedPod(namespace, undefined, undefined, undefined, undefined, `app.kubernetes.io/instance=${cluster},app.kubernetes.io/component=server`);
   return list.body.items.map((p) => {
@@ -125,7 +130,7 @@ export async function deletePods(context: "primary" | "helper", namespace: strin
  */
 export function throughService(o: { context: "primary" | "helper"; namespace: string; service: string; caPem: string; token: string; method: "GET" | "POST"; path: string; body?: unknown }): { status: number; body: unknown } {
   const c = CLUSTERS.find((x) => x.name === o.context)!;
-  const svc = JSON.parse(run("kubectl", ["--kubeconfig", KUBECONFIG_FILE, "--context", `${o.context}-admin`, "-n", o.namespace, "get", "svc", o.service, "-o", "json"], { allowFail: false })) as { spec: { clusterIP: string } };
+  const svc = JSON.parse(adminKubectl(o.context, ["-n", o.namespace, "get", "svc", o.service, "-o", "json"])) as { spec: { clusterIP: string } };
   const host = `${o.service}.${o.namespace}.svc`;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vmu-e2e-"));
   try {

@@ -105,7 +105,7 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export function run(cmd: string, args: string[], opts: { netns?: string; input?: string; allowFail?: boolean } = {}): string {
   const argv = opts.netns ? ["nsenter", `--net=${opts.netns}`, "--", cmd, ...args] : [cmd, ...args];
   try {
-    return execFileSync(argv[0], argv.slice(1), { encoding: "utf8", input: opts.input, stdio: ["pipe", "pipe", "pipe"] });
+    return execFileSync(argv[0], argv.slice(1), { encoding: "utf8", input: opts.input, stdio: ["pipe", "pipe", "pipe"], maxBuffer: 64 << 20 });
   } catch (e) {
     if (opts.allowFail) return "";
     const err = e as { stderr?: string; message: string };
