@@ -13,7 +13,11 @@ function run(): Record<string, unknown> {
   const stack = pulumi.getStack();
   const program = programs[stack];
   if (!program) {
-    throw new Error(`stack "${stack}" has no program: this project has the stacks ${Object.keys(programs).map((s) => `"${s}"`).join(" and ")} (pulumi stack select primary | helper)`);
+    throw new Error(
+      `stack "${stack}" has no program: this project has the stacks ${Object.keys(programs)
+        .map((s) => `"${s}"`)
+        .join(" and ")} (pulumi stack select primary | helper)`,
+    );
   }
   return program();
 }

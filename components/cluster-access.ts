@@ -37,4 +37,5 @@ export function clusterAccess(a: ClusterAccessArgs): NodeAccessArgs {
 }
 
 /** The name in a VaultCluster's certificate the providers check: its active Service's DNS name. */
-export const activeServerName = (clusterName: string, namespace: pulumi.Input<string>) => pulumi.interpolate`${clusterName}-active.${namespace}.svc`;
+export const activeServerName = (clusterName: string, namespace: pulumi.Input<string>) =>
+  pulumi.interpolate`${clusterName}-active.${namespace}.svc`;

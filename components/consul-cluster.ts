@@ -66,45 +66,59 @@ export interface ConsulClusterArgs {
 /** Throws unless `n` is a positive odd integer; returns it. */
 export function checkOddReplicas(n: number, key = "replicas"): number {
   if (!Number.isInteger(n) || n < 1 || n % 2 === 0) {
-    throw new InputError(key, `${n} is not a positive odd number: a Raft or Consul quorum needs an odd server count (3 or 5); an even count tolerates no more failures than one less`);
+    throw new InputError(
+      key,
+      `${n} is not a positive odd number: a Raft or Consul quorum needs an odd server count (3 or 5); an even count tolerates no more failures than one less`,
+    );
   }
   return n;
 }
 
 /** The agent config file (JSON: Consul's own format). Gossip key and TLS material are never in it. */
 export function renderConsulConfig(c: { server: boolean; datacenter: string; retryJoin: string[]; bootstrapExpect?: number }): string {
-  return JSON.stringify({
-    datacenter: c.datacenter,
-    data_dir: CONSUL_DIRS.data,
-    server: c.server,
-    ...(c.server ? { bootstrap_expect: c.bootstrapExpect, ui_config: { enabled: false }, performance: { raft_multiplier: 1 } } : {}),
-    retry_join: c.retryJoin,
-    bind_addr: "0.0.0.0",
-    // Servers answer the HTTPS API on the pod network; an agent only for its own pod.
-    client_addr: c.server ? "0.0.0.0" : "127.0.0.1",
-    ports: { http: -1, https: CONSUL_HTTPS_PORT, grpc: -1, dns: -1 },
-    encrypt_verify_incoming: true,
-    encrypt_verify_outgoing: true,
-    tls: {
-      defaults: {
-        ca_file: `${CONSUL_DIRS.tls}/ca.crt`,
-        cert_file: `${CONSUL_DIRS.tls}/tls.crt`,
-        key_file: `${CONSUL_DIRS.tls}/tls.key`,
-        verify_incoming: true,
-        verify_outgoing: true,
+  return JSON.stringify(
+    {
+      datacenter: c.datacenter,
+      data_dir: CONSUL_DIRS.data,
+      server: c.server,
+      ...(c.server ? { bootstrap_expect: c.bootstrapExpect, ui_config: { enabled: false }, performance: { raft_multiplier: 1 } } : {}),
+      retry_join: c.retryJoin,
+      bind_addr: "0.0.0.0",
+      // Servers answer the HTTPS API on the pod network; an agent only for its own pod.
+      client_addr: c.server ? "0.0.0.0" : "127.0.0.1",
+      ports: { http: -1, https: CONSUL_HTTPS_PORT, grpc: -1, dns: -1 },
+      encrypt_verify_incoming: true,
+      encrypt_verify_outgoing: true,
+      tls: {
+        defaults: {
+          ca_file: `${CONSUL_DIRS.tls}/ca.crt`,
+          cert_file: `${CONSUL_DIRS.tls}/tls.crt`,
+          key_file: `${CONSUL_DIRS.tls}/tls.key`,
+          verify_incoming: true,
+          verify_outgoing: true,
+        },
+        internal_rpc: { verify_server_hostname: true },
       },
-      internal_rpc: { verify_server_hostname: true },
+      leave_on_terminate: !c.server,
+      disable_update_check: true,
     },
-    leave_on_terminate: !c.server,
-    disable_update_check: true,
-  }, null, 2);
+    null,
+    2,
+  );
 }
 
 /** Pod-level hardening shared by Consul and Vault pods: non-root, default seccomp. */
 export function podSecurityContext(): k8s.types.input.core.v1.PodSecurityContext {
   // OnRootMismatch: a volume already owned by the group is not re-chmodded at every mount
   // (which left the Raft database group-readable, and OpenBao warns about it).
-  return { runAsNonRoot: true, runAsUser: 100, runAsGroup: 1000, fsGroup: 1000, fsGroupChangePolicy: "OnRootMismatch", seccompProfile: { type: "RuntimeDefault" } };
+  return {
+    runAsNonRoot: true,
+    runAsUser: 100,
+    runAsGroup: 1000,
+    fsGroup: 1000,
+    fsGroupChangePolicy: "OnRootMismatch",
+    seccompProfile: { type: "RuntimeDefault" },
+  };
 }
 
 /** Container hardening: read-only root, no privilege escalation, every capability dropped but `add`. */
@@ -130,7 +144,9 @@ export function antiAffinity(labels: Record<string, string>, zoneSpread: ZoneSpr
   return {
     podAntiAffinity: {
       requiredDuringSchedulingIgnoredDuringExecution: [term("kubernetes.io/hostname"), ...(zoneSpread === "required" ? [term(zone)] : [])],
-      ...(zoneSpread === "preferred" ? { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: term(zone) }] } : {}),
+      ...(zoneSpread === "preferred"
+        ? { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: term(zone) }] }
+        : {}),
     },
   };
 }
@@ -158,7 +174,14 @@ export function consulContainer(c: {
   return {
     name: c.name,
     image: c.image,
-    command: ["consul", "agent", `-config-file=${CONSUL_DIRS.config}/consul.json`, `-config-file=${CONSUL_DIRS.gossip}/gossip.json`, "-advertise=$(POD_IP)", "-node=$(POD_NAME)"],
+    command: [
+      "consul",
+      "agent",
+      `-config-file=${CONSUL_DIRS.config}/consul.json`,
+      `-config-file=${CONSUL_DIRS.gossip}/gossip.json`,
+      "-advertise=$(POD_IP)",
+      "-node=$(POD_NAME)",
+    ],
     env: [fieldEnv("POD_IP", "status.podIP"), fieldEnv("POD_NAME", "metadata.name"), ...consulCliEnv()],
     ports: [
       { name: "https", containerPort: CONSUL_HTTPS_PORT },
@@ -173,7 +196,9 @@ export function consulContainer(c: {
       { name: c.volumes.data, mountPath: CONSUL_DIRS.data },
     ],
     // Ready = this server sees a leader (list-peers is answered by the leader only).
-    readinessProbe: c.server ? { exec: { command: ["consul", "operator", "raft", "list-peers"] }, periodSeconds: 3, timeoutSeconds: 5, failureThreshold: 2 } : undefined,
+    readinessProbe: c.server
+      ? { exec: { command: ["consul", "operator", "raft", "list-peers"] }, periodSeconds: 3, timeoutSeconds: 5, failureThreshold: 2 }
+      : undefined,
     // Alive = the agent answers gossip; never tied to the leader, or a lost quorum would restart every server.
     // Serf LAN (8301) listens on the pod IP for servers and agents alike; an agent's HTTPS API only on loopback, out of the kubelet's reach.
     livenessProbe: { tcpSocket: { port: SERF_LAN_PORT }, initialDelaySeconds: 10, periodSeconds: 10, failureThreshold: 3 },
@@ -207,22 +232,45 @@ export class ConsulCluster extends pulumi.ComponentResource {
     const replicas = pulumi.output(args.replicas ?? 3).apply((n) => checkOddReplicas(n));
     const image = pulumi.output(args.image ?? "hashicorp/consul:1.20.0");
     const datacenter = pulumi.output(args.datacenter ?? "dc1");
-    const labels = { "app.kubernetes.io/name": "consul", "app.kubernetes.io/instance": cn, "app.kubernetes.io/component": "server", "app.kubernetes.io/part-of": "vault-mutual-unseal" };
+    const labels = {
+      "app.kubernetes.io/name": "consul",
+      "app.kubernetes.io/instance": cn,
+      "app.kubernetes.io/component": "server",
+      "app.kubernetes.io/part-of": "vault-mutual-unseal",
+    };
     const headless = `${cn}-server`;
     const meta = (n: string) => ({ name: n, namespace: ns, labels });
-    const retryJoin = pulumi.all([replicas, ns]).apply(([r, n]) => Array.from({ length: r }, (_, i) => `${headless}-${i}.${headless}.${n}.svc`));
+    const retryJoin = pulumi
+      .all([replicas, ns])
+      .apply(([r, n]) => Array.from({ length: r }, (_, i) => `${headless}-${i}.${headless}.${n}.svc`));
 
     const gossip = new random.RandomBytes(`${name}-gossip-key`, { length: 32 }, { parent: this });
     this.gossipKey = pulumi.secret(gossip.base64);
-    const gossipSecret = new k8s.core.v1.Secret(`${name}-gossip`, {
-      metadata: meta(`${cn}-gossip`),
-      stringData: { "gossip.json": this.gossipKey.apply((k) => JSON.stringify({ encrypt: k })) },
-    }, { parent: this });
-    const tlsSecret = new k8s.core.v1.Secret(`${name}-tls`, { metadata: meta(`${cn}-tls`), type: "kubernetes.io/tls", stringData: tlsSecretData(args.tls) }, { parent: this });
-    const config = new k8s.core.v1.ConfigMap(`${name}-config`, {
-      metadata: meta(`${cn}-config`),
-      data: { "consul.json": pulumi.all([datacenter, retryJoin, replicas]).apply(([dc, join, r]) => renderConsulConfig({ server: true, datacenter: dc, retryJoin: join, bootstrapExpect: r })) },
-    }, { parent: this });
+    const gossipSecret = new k8s.core.v1.Secret(
+      `${name}-gossip`,
+      {
+        metadata: meta(`${cn}-gossip`),
+        stringData: { "gossip.json": this.gossipKey.apply((k) => JSON.stringify({ encrypt: k })) },
+      },
+      { parent: this },
+    );
+    const tlsSecret = new k8s.core.v1.Secret(
+      `${name}-tls`,
+      { metadata: meta(`${cn}-tls`), type: "kubernetes.io/tls", stringData: tlsSecretData(args.tls) },
+      { parent: this },
+    );
+    const config = new k8s.core.v1.ConfigMap(
+      `${name}-config`,
+      {
+        metadata: meta(`${cn}-config`),
+        data: {
+          "consul.json": pulumi
+            .all([datacenter, retryJoin, replicas])
+            .apply(([dc, join, r]) => renderConsulConfig({ server: true, datacenter: dc, retryJoin: join, bootstrapExpect: r })),
+        },
+      },
+      { parent: this },
+    );
 
     const ports = [
       { name: "https", port: CONSUL_HTTPS_PORT, targetPort: "https" },
@@ -231,70 +279,115 @@ export class ConsulCluster extends pulumi.ComponentResource {
       { name: "serflan-udp", port: SERF_LAN_PORT, targetPort: "serflan-udp", protocol: "UDP" },
     ];
     // Servers must find each other before there is a leader, i.e. before any is ready.
-    const headlessSvc = new k8s.core.v1.Service(`${name}-headless`, {
-      metadata: meta(headless),
-      spec: { clusterIP: "None", publishNotReadyAddresses: true, selector: labels, ports },
-    }, { parent: this });
-    const svc = new k8s.core.v1.Service(`${name}-service`, {
-      metadata: meta(cn),
-      spec: { type: "ClusterIP", selector: labels, ports: [ports[0]] },
-    }, { parent: this });
-
-    new k8s.policy.v1.PodDisruptionBudget(`${name}-pdb`, { metadata: meta(cn), spec: { maxUnavailable: 1, selector: { matchLabels: labels } } }, { parent: this });
-
-    new k8s.apps.v1.StatefulSet(`${name}-server`, {
-      metadata: meta(headless),
-      spec: {
-        serviceName: headlessSvc.metadata.name,
-        replicas,
-        // Parallel: readiness needs a leader, which needs the other pods; ordered start would wait forever.
-        podManagementPolicy: "Parallel",
-        selector: { matchLabels: labels },
-        template: {
-          metadata: { labels, annotations: { "vault-mutual-unseal/config-checksum": config.data.apply((d) => checksum(JSON.stringify(d))) } },
-          spec: {
-            securityContext: podSecurityContext(),
-            affinity: antiAffinity(labels, args.zoneSpread),
-            terminationGracePeriodSeconds: 30,
-            automountServiceAccountToken: false,
-            containers: [consulContainer({ name: "consul", image, server: true, volumes: { config: "config", gossip: "gossip", tls: "tls", data: "data" }, resources: args.resources })],
-            volumes: [
-              { name: "config", configMap: { name: config.metadata.name } },
-              { name: "gossip", secret: { secretName: gossipSecret.metadata.name } },
-              { name: "tls", secret: { secretName: tlsSecret.metadata.name } },
-            ],
-          },
-        },
-        volumeClaimTemplates: [{
-          metadata: { name: "data", labels },
-          spec: { accessModes: ["ReadWriteOnce"], storageClassName: args.storageClassName, resources: { requests: { storage: args.storageSize ?? "10Gi" } } },
-        }],
+    const headlessSvc = new k8s.core.v1.Service(
+      `${name}-headless`,
+      {
+        metadata: meta(headless),
+        spec: { clusterIP: "None", publishNotReadyAddresses: true, selector: labels, ports },
       },
-    }, { parent: this });
+      { parent: this },
+    );
+    const svc = new k8s.core.v1.Service(
+      `${name}-service`,
+      {
+        metadata: meta(cn),
+        spec: { type: "ClusterIP", selector: labels, ports: [ports[0]] },
+      },
+      { parent: this },
+    );
+
+    new k8s.policy.v1.PodDisruptionBudget(
+      `${name}-pdb`,
+      { metadata: meta(cn), spec: { maxUnavailable: 1, selector: { matchLabels: labels } } },
+      { parent: this },
+    );
+
+    new k8s.apps.v1.StatefulSet(
+      `${name}-server`,
+      {
+        metadata: meta(headless),
+        spec: {
+          serviceName: headlessSvc.metadata.name,
+          replicas,
+          // Parallel: readiness needs a leader, which needs the other pods; ordered start would wait forever.
+          podManagementPolicy: "Parallel",
+          selector: { matchLabels: labels },
+          template: {
+            metadata: {
+              labels,
+              annotations: { "vault-mutual-unseal/config-checksum": config.data.apply((d) => checksum(JSON.stringify(d))) },
+            },
+            spec: {
+              securityContext: podSecurityContext(),
+              affinity: antiAffinity(labels, args.zoneSpread),
+              terminationGracePeriodSeconds: 30,
+              automountServiceAccountToken: false,
+              containers: [
+                consulContainer({
+                  name: "consul",
+                  image,
+                  server: true,
+                  volumes: { config: "config", gossip: "gossip", tls: "tls", data: "data" },
+                  resources: args.resources,
+                }),
+              ],
+              volumes: [
+                { name: "config", configMap: { name: config.metadata.name } },
+                { name: "gossip", secret: { secretName: gossipSecret.metadata.name } },
+                { name: "tls", secret: { secretName: tlsSecret.metadata.name } },
+              ],
+            },
+          },
+          volumeClaimTemplates: [
+            {
+              metadata: { name: "data", labels },
+              spec: {
+                accessModes: ["ReadWriteOnce"],
+                storageClassName: args.storageClassName,
+                resources: { requests: { storage: args.storageSize ?? "10Gi" } },
+              },
+            },
+          ],
+        },
+      },
+      { parent: this },
+    );
 
     if (args.clientPodLabels) {
       const tcp = (port: number) => ({ protocol: "TCP", port });
       const serf = (port: number) => [tcp(port), { protocol: "UDP", port }];
       const agentPorts = [tcp(CONSUL_SERVER_PORT), ...serf(SERF_LAN_PORT), tcp(CONSUL_HTTPS_PORT)];
       // Server RPC, gossip and the HTTPS API: from the other servers (WAN gossip too, which servers always run) and from its Vault cluster's agents; nothing else.
-      new k8s.networking.v1.NetworkPolicy(`${name}-netpol`, {
-        metadata: meta(`${cn}-servers`),
-        spec: {
-          podSelector: { matchLabels: labels },
-          policyTypes: ["Ingress"],
-          ingress: [
-            { from: [{ podSelector: { matchLabels: labels } }], ports: [...agentPorts, ...serf(SERF_WAN_PORT)] },
-            { from: [{ podSelector: { matchLabels: args.clientPodLabels } }], ports: agentPorts },
-          ],
+      new k8s.networking.v1.NetworkPolicy(
+        `${name}-netpol`,
+        {
+          metadata: meta(`${cn}-servers`),
+          spec: {
+            podSelector: { matchLabels: labels },
+            policyTypes: ["Ingress"],
+            ingress: [
+              { from: [{ podSelector: { matchLabels: labels } }], ports: [...agentPorts, ...serf(SERF_WAN_PORT)] },
+              { from: [{ podSelector: { matchLabels: args.clientPodLabels } }], ports: agentPorts },
+            ],
+          },
         },
-      }, { parent: this });
+        { parent: this },
+      );
     }
 
     this.namespace = ns;
     this.serviceName = svc.metadata.name;
     this.headlessServiceName = headlessSvc.metadata.name;
-    this.agentSettings = pulumi.all([image, datacenter, retryJoin, gossipSecret.metadata.name]).apply(([img, dc, join, secret]) => ({ image: img, datacenter: dc, retryJoin: join, gossipSecretName: secret }));
-    this.registerOutputs({ namespace: this.namespace, serviceName: this.serviceName, headlessServiceName: this.headlessServiceName, agentSettings: this.agentSettings, gossipKey: this.gossipKey });
+    this.agentSettings = pulumi
+      .all([image, datacenter, retryJoin, gossipSecret.metadata.name])
+      .apply(([img, dc, join, secret]) => ({ image: img, datacenter: dc, retryJoin: join, gossipSecretName: secret }));
+    this.registerOutputs({
+      namespace: this.namespace,
+      serviceName: this.serviceName,
+      headlessServiceName: this.headlessServiceName,
+      agentSettings: this.agentSettings,
+      gossipKey: this.gossipKey,
+    });
   }
 }
 

@@ -79,31 +79,71 @@ export class HelperBackup extends pulumi.ComponentResource {
     const replicas = args.replicas ?? 1;
     const child = { parent: this };
 
-    const cluster = new VaultCluster(`${name}-vault`, {
-      clusterName: cn, namespace: args.namespace, flavour: args.flavour, image: args.image, replicas,
-      storage: args.storage ?? { type: "raft" }, tls: args.tls, zoneSpread: args.zoneSpread, expose: args.expose,
-    }, { parent: this });
+    const cluster = new VaultCluster(
+      `${name}-vault`,
+      {
+        clusterName: cn,
+        namespace: args.namespace,
+        flavour: args.flavour,
+        image: args.image,
+        replicas,
+        storage: args.storage ?? { type: "raft" },
+        tls: args.tls,
+        zoneSpread: args.zoneSpread,
+        expose: args.expose,
+      },
+      { parent: this },
+    );
     const nodes = clusterAccess({
-      kubeconfig: args.kubeconfig, context: args.context, namespace: args.namespace, clusterName: cn, replicas,
-      caPem: pulumi.output(args.tls).apply((t) => t.caCertPem), serverName: args.serverName,
+      kubeconfig: args.kubeconfig,
+      context: args.context,
+      namespace: args.namespace,
+      clusterName: cn,
+      replicas,
+      caPem: pulumi.output(args.tls).apply((t) => t.caCertPem),
+      serverName: args.serverName,
     });
 
     // The keys exist nowhere else: never let a refactoring delete this resource by accident.
-    const init = new VaultInit(`${name}-init`, { nodes, kind: "shamir", shares: args.keyShares ?? 3, threshold: args.keyThreshold ?? 2 }, { ...child, dependsOn: [cluster], protect: true });
+    const init = new VaultInit(
+      `${name}-init`,
+      { nodes, kind: "shamir", shares: args.keyShares ?? 3, threshold: args.keyThreshold ?? 2 },
+      { ...child, dependsOn: [cluster], protect: true },
+    );
     // Secret wherever they travel (mocks and older engines ignore additionalSecretOutputs).
     this.rootToken = pulumi.secret(init.rootToken);
     this.unsealKeys = pulumi.secret(init.keys);
     const unseal = new Unseal(`${name}-unseal`, { nodes, keys: this.unsealKeys }, child);
     new AuditDevice(`${name}-audit`, { nodes, rootToken: this.rootToken }, { ...child, dependsOn: [unseal] });
-    const restore = new TransitKeyRestore(`${name}-key-copy`, {
-      nodes, token: this.rootToken, mountPath: args.mountPath ?? "transit/", keyName: args.keyName ?? "autounseal",
-      backup: pulumi.secret(args.backup), latestVersion: args.latestVersion, failOnDrift: true,
-    }, { ...child, dependsOn: [unseal] });
-    const emergency = new TransitLink(`${name}-emergency-link`, {
-      nodes, rootToken: this.rootToken, mountPath: args.mountPath ?? "transit/", keyName: args.keyName ?? "autounseal",
-      policyName: "autounseal-seal-of-vault", createKey: false, allowBackup: false, tokenPeriod: args.tokenPeriod ?? "720h",
-      displayName: "emergency-seal-of-vault", keepAlive: true,
-    }, { ...child, dependsOn: [restore] });
+    const restore = new TransitKeyRestore(
+      `${name}-key-copy`,
+      {
+        nodes,
+        token: this.rootToken,
+        mountPath: args.mountPath ?? "transit/",
+        keyName: args.keyName ?? "autounseal",
+        backup: pulumi.secret(args.backup),
+        latestVersion: args.latestVersion,
+        failOnDrift: true,
+      },
+      { ...child, dependsOn: [unseal] },
+    );
+    const emergency = new TransitLink(
+      `${name}-emergency-link`,
+      {
+        nodes,
+        rootToken: this.rootToken,
+        mountPath: args.mountPath ?? "transit/",
+        keyName: args.keyName ?? "autounseal",
+        policyName: "autounseal-seal-of-vault",
+        createKey: false,
+        allowBackup: false,
+        tokenPeriod: args.tokenPeriod ?? "720h",
+        displayName: "emergency-seal-of-vault",
+        keepAlive: true,
+      },
+      { ...child, dependsOn: [restore] },
+    );
 
     this.address = cluster.address;
     this.emergencyToken = pulumi.secret(emergency.token);
@@ -112,8 +152,14 @@ export class HelperBackup extends pulumi.ComponentResource {
     this.inSync = restore.inSync;
     this.verdict = restore.verdict;
     this.registerOutputs({
-      address: this.address, rootToken: this.rootToken, unsealKeys: this.unsealKeys, emergencyToken: this.emergencyToken,
-      emergencyAccessor: this.emergencyAccessor, keyVersion: this.keyVersion, inSync: this.inSync, verdict: this.verdict,
+      address: this.address,
+      rootToken: this.rootToken,
+      unsealKeys: this.unsealKeys,
+      emergencyToken: this.emergencyToken,
+      emergencyAccessor: this.emergencyAccessor,
+      keyVersion: this.keyVersion,
+      inSync: this.inSync,
+      verdict: this.verdict,
     });
   }
 }

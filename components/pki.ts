@@ -81,24 +81,32 @@ export class Pki extends pulumi.ComponentResource {
     const early = args.earlyRenewalHours ?? 24 * 30;
 
     const caKey = this.key(`${name}-ca-key`);
-    const ca = new tls.SelfSignedCert(`${name}-ca`, {
-      privateKeyPem: caKey.privateKeyPem,
-      isCaCertificate: true,
-      allowedUses: CA_USES,
-      subject: { commonName: args.caCommonName ?? "vault-mutual-unseal CA", organization: "vault-mutual-unseal" },
-      validityPeriodHours: args.caValidityHours ?? 24 * 365 * 10,
-    }, { parent: this });
+    const ca = new tls.SelfSignedCert(
+      `${name}-ca`,
+      {
+        privateKeyPem: caKey.privateKeyPem,
+        isCaCertificate: true,
+        allowedUses: CA_USES,
+        subject: { commonName: args.caCommonName ?? "vault-mutual-unseal CA", organization: "vault-mutual-unseal" },
+        validityPeriodHours: args.caValidityHours ?? 24 * 365 * 10,
+      },
+      { parent: this },
+    );
     this.caCertPem = ca.certPem;
 
     const issue = (id: string, key: tls.PrivateKey, csr: tls.CertRequest, uses: string[]): IssuedCert => {
-      const cert = new tls.LocallySignedCert(`${id}-cert`, {
-        certRequestPem: csr.certRequestPem,
-        caPrivateKeyPem: caKey.privateKeyPem,
-        caCertPem: ca.certPem,
-        allowedUses: uses,
-        validityPeriodHours: validity,
-        earlyRenewalHours: early,
-      }, { parent: this });
+      const cert = new tls.LocallySignedCert(
+        `${id}-cert`,
+        {
+          certRequestPem: csr.certRequestPem,
+          caPrivateKeyPem: caKey.privateKeyPem,
+          caCertPem: ca.certPem,
+          allowedUses: uses,
+          validityPeriodHours: validity,
+          earlyRenewalHours: early,
+        },
+        { parent: this },
+      );
       return { certPem: cert.certPem, keyPem: pulumi.secret(key.privateKeyPem) };
     };
 
@@ -108,22 +116,30 @@ export class Pki extends pulumi.ComponentResource {
       const dnsNames = pulumi
         .all([spec.namespace, spec.services, spec.headlessService, spec.extraDnsNames ?? []])
         .apply(([ns, services, headless, extra]) => serverDnsNames(ns, services, headless, extra));
-      const csr = new tls.CertRequest(`${name}-server-${id}-csr`, {
-        privateKeyPem: key.privateKeyPem,
-        subject: { commonName: dnsNames.apply((n) => n[0]), organization: "vault-mutual-unseal" },
-        dnsNames,
-        ipAddresses: [LOOPBACK_IP],
-      }, { parent: this });
+      const csr = new tls.CertRequest(
+        `${name}-server-${id}-csr`,
+        {
+          privateKeyPem: key.privateKeyPem,
+          subject: { commonName: dnsNames.apply((n) => n[0]), organization: "vault-mutual-unseal" },
+          dnsNames,
+          ipAddresses: [LOOPBACK_IP],
+        },
+        { parent: this },
+      );
       this.servers[id] = issue(`${name}-server-${id}`, key, csr, spec.clientAuth ? [...SERVER_USES, "client_auth"] : SERVER_USES);
     }
 
     this.clients = {};
     for (const [id, spec] of Object.entries(args.clients ?? {})) {
       const key = this.key(`${name}-client-${id}-key`);
-      const csr = new tls.CertRequest(`${name}-client-${id}-csr`, {
-        privateKeyPem: key.privateKeyPem,
-        subject: { commonName: spec.commonName, organization: "vault-mutual-unseal" },
-      }, { parent: this });
+      const csr = new tls.CertRequest(
+        `${name}-client-${id}-csr`,
+        {
+          privateKeyPem: key.privateKeyPem,
+          subject: { commonName: spec.commonName, organization: "vault-mutual-unseal" },
+        },
+        { parent: this },
+      );
       this.clients[id] = issue(`${name}-client-${id}`, key, csr, CLIENT_USES);
     }
 
@@ -142,8 +158,13 @@ export class Pki extends pulumi.ComponentResource {
 
   private bundle(from: Record<string, IssuedCert>, id: string, kind: string): pulumi.Output<TlsBundle> {
     const c = from[id];
-    if (!c) throw new Error(`Pki has no ${kind} certificate "${id}" (it has: ${Object.keys(from).join(", ") || "none"}): add it to args.${kind}s`);
-    return pulumi.secret(pulumi.all([this.caCertPem, c.certPem, c.keyPem]).apply(([caCertPem, certPem, keyPem]) => ({ caCertPem, certPem, keyPem })));
+    if (!c)
+      throw new Error(
+        `Pki has no ${kind} certificate "${id}" (it has: ${Object.keys(from).join(", ") || "none"}): add it to args.${kind}s`,
+      );
+    return pulumi.secret(
+      pulumi.all([this.caCertPem, c.certPem, c.keyPem]).apply(([caCertPem, certPem, keyPem]) => ({ caCertPem, certPem, keyPem })),
+    );
   }
 
   private key(name: string): tls.PrivateKey {

@@ -104,25 +104,34 @@ export class TransitUnsealLink extends pulumi.ComponentResource {
   readonly tokenSecretName: string;
 
   constructor(name: string, args: TransitUnsealLinkArgs, opts?: pulumi.ComponentResourceOptions) {
-    if (args.redirect && !args.bornSealed) throw new Error(`TransitUnsealLink ${name}: redirect needs bornSealed (the seal objects are written by this component only then)`);
+    if (args.redirect && !args.bornSealed)
+      throw new Error(`TransitUnsealLink ${name}: redirect needs bornSealed (the seal objects are written by this component only then)`);
     super("vault-mutual-unseal:index:TransitUnsealLink", name, {}, opts);
     const cn = args.sealedClusterName;
     const mountPath = args.mountPath ?? "transit/";
     const keyName = args.keyName ?? "autounseal";
     const child = { parent: this };
-    const labels = { "app.kubernetes.io/instance": cn, "app.kubernetes.io/part-of": "vault-mutual-unseal", "app.kubernetes.io/component": "seal" };
+    const labels = {
+      "app.kubernetes.io/instance": cn,
+      "app.kubernetes.io/part-of": "vault-mutual-unseal",
+      "app.kubernetes.io/component": "seal",
+    };
     const meta = (n: string) => ({ name: n, namespace: args.sealedNamespace, labels });
 
-    const link = new TransitLink(`${name}-transit`, {
-      nodes: args.unsealer,
-      rootToken: args.unsealerRootToken,
-      mountPath,
-      keyName,
-      policyName: `${keyName}-seal-of-${cn}`,
-      allowBackup: args.allowBackup ?? false,
-      tokenPeriod: args.tokenPeriod ?? "720h",
-      displayName: `seal-of-${cn}`,
-    }, child);
+    const link = new TransitLink(
+      `${name}-transit`,
+      {
+        nodes: args.unsealer,
+        rootToken: args.unsealerRootToken,
+        mountPath,
+        keyName,
+        policyName: `${keyName}-seal-of-${cn}`,
+        allowBackup: args.allowBackup ?? false,
+        tokenPeriod: args.tokenPeriod ?? "720h",
+        displayName: `seal-of-${cn}`,
+      },
+      child,
+    );
     this.token = pulumi.secret(link.token);
     this.accessor = link.accessor;
     this.tokenTtlSeconds = link.ttlSeconds;
@@ -134,36 +143,64 @@ export class TransitUnsealLink extends pulumi.ComponentResource {
     const activeToken = pulumi.secret(args.redirect ? pulumi.output(args.redirect.token) : link.token);
     this.sealDigest = pulumi.all([this.activeSeal, activeToken]).apply(([s, t]) => sealSettingsDigest({ stanzas: [s], transitToken: t }));
 
-    const tlsSecret = new k8s.core.v1.Secret(`${name}-transit-tls`, {
-      metadata: meta(`${cn}-transit-tls`), type: "kubernetes.io/tls", stringData: tlsSecretData(args.transitTls),
-    }, child);
+    const tlsSecret = new k8s.core.v1.Secret(
+      `${name}-transit-tls`,
+      {
+        metadata: meta(`${cn}-transit-tls`),
+        type: "kubernetes.io/tls",
+        stringData: tlsSecretData(args.transitTls),
+      },
+      child,
+    );
     this.sealObjects = [tlsSecret];
     this.sealConfigMapName = `${cn}-seal`;
     this.tokenSecretName = `${cn}-transit-token`;
     if (args.bornSealed) {
-      const tokenSecret = new k8s.core.v1.Secret(`${name}-token`, {
-        metadata: meta(this.tokenSecretName), type: "Opaque", stringData: { [TRANSIT_TOKEN_KEY]: activeToken },
-      }, child);
-      const configMap = new k8s.core.v1.ConfigMap(`${name}-seal`, {
-        metadata: {
-          ...meta(this.sealConfigMapName),
-          // The node adapter reads the applied settings back from this annotation (seal-record.ts).
-          annotations: this.activeSeal.apply((s) => ({ [SEAL_ANNOTATIONS.stanzas]: stanzasJson([s]) })),
+      const tokenSecret = new k8s.core.v1.Secret(
+        `${name}-token`,
+        {
+          metadata: meta(this.tokenSecretName),
+          type: "Opaque",
+          stringData: { [TRANSIT_TOKEN_KEY]: activeToken },
         },
-        data: this.activeSeal.apply((s) => lateSealConfigData(args.flavour, [s])),
-      }, child);
+        child,
+      );
+      const configMap = new k8s.core.v1.ConfigMap(
+        `${name}-seal`,
+        {
+          metadata: {
+            ...meta(this.sealConfigMapName),
+            // The node adapter reads the applied settings back from this annotation (seal-record.ts).
+            annotations: this.activeSeal.apply((s) => ({ [SEAL_ANNOTATIONS.stanzas]: stanzasJson([s]) })),
+          },
+          data: this.activeSeal.apply((s) => lateSealConfigData(args.flavour, [s])),
+        },
+        child,
+      );
       this.sealObjects.push(tokenSecret, configMap);
     }
     this.registerOutputs({
-      token: this.token, accessor: this.accessor, tokenTtlSeconds: this.tokenTtlSeconds, seal: this.seal, activeSeal: this.activeSeal, sealDigest: this.sealDigest,
+      token: this.token,
+      accessor: this.accessor,
+      tokenTtlSeconds: this.tokenTtlSeconds,
+      seal: this.seal,
+      activeSeal: this.activeSeal,
+      sealDigest: this.sealDigest,
     });
   }
 }
 
 /** Stanzas as the node adapter records them: sorted keys, unset ones left out. */
 export function stanzasJson(stanzas: TransitSeal[]): string {
-  return JSON.stringify(stanzas.map((s) => {
-    const o = s as unknown as Record<string, unknown>;
-    return Object.fromEntries(Object.keys(o).filter((k) => o[k] !== undefined).sort().map((k) => [k, o[k]]));
-  }));
+  return JSON.stringify(
+    stanzas.map((s) => {
+      const o = s as unknown as Record<string, unknown>;
+      return Object.fromEntries(
+        Object.keys(o)
+          .filter((k) => o[k] !== undefined)
+          .sort()
+          .map((k) => [k, o[k]]),
+      );
+    }),
+  );
 }

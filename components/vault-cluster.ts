@@ -21,7 +21,19 @@ import { SealStanza, TRANSIT_TOKEN_ENV, TransitSeal, assertValidSeals } from "..
 import { SERVING_LABEL } from "../adapters/kubernetes/options";
 import { lateSealConfigData, peerGateData } from "../adapters/kubernetes/seal-config";
 import { ConsulStorage, Flavour, RaftStorage, ServerConfig, renderServerConfig } from "../core/render/server-config";
-import { CONSUL_HTTPS_PORT, ConsulAgentSettings, SERF_LAN_PORT, ZoneSpread, antiAffinity, checkOddReplicas, consulContainer, containerSecurityContext, podSecurityContext, renderConsulConfig, tlsSecretData } from "./consul-cluster";
+import {
+  CONSUL_HTTPS_PORT,
+  ConsulAgentSettings,
+  SERF_LAN_PORT,
+  ZoneSpread,
+  antiAffinity,
+  checkOddReplicas,
+  consulContainer,
+  containerSecurityContext,
+  podSecurityContext,
+  renderConsulConfig,
+  tlsSecretData,
+} from "./consul-cluster";
 import { ServerCertSpec, TlsBundle } from "./pki";
 
 // The seal ConfigMap's data is shared with the Kubernetes node adapter, which writes it at run time.
@@ -34,9 +46,21 @@ type Meta = (n: Input<string>) => k8s.types.input.meta.v1.ObjectMeta;
 export const API_PORT = 8200;
 export const CLUSTER_PORT = 8201;
 /** Where things live inside a Vault pod. */
-export const VAULT_DIRS = { config: "/vault/config", seal: "/vault/seal", tls: "/vault/tls", transitTls: "/vault/transit-tls", consulTls: "/vault/consul-tls", data: "/vault/data", tmp: "/tmp" };
+export const VAULT_DIRS = {
+  config: "/vault/config",
+  seal: "/vault/seal",
+  tls: "/vault/tls",
+  transitTls: "/vault/transit-tls",
+  consulTls: "/vault/consul-tls",
+  data: "/vault/data",
+  tmp: "/tmp",
+};
 /** The transit seal's TLS files, from the Secret made of `transitTls`. */
-export const TRANSIT_TLS_FILES = { tlsCaCert: `${VAULT_DIRS.transitTls}/ca.crt`, tlsClientCert: `${VAULT_DIRS.transitTls}/tls.crt`, tlsClientKey: `${VAULT_DIRS.transitTls}/tls.key` };
+export const TRANSIT_TLS_FILES = {
+  tlsCaCert: `${VAULT_DIRS.transitTls}/ca.crt`,
+  tlsClientCert: `${VAULT_DIRS.transitTls}/tls.crt`,
+  tlsClientKey: `${VAULT_DIRS.transitTls}/tls.key`,
+};
 /** Key of the transit token in its Secret. */
 export const TRANSIT_TOKEN_KEY = "token";
 export const SEAL_CHECKSUM_ANNOTATION = "vault-mutual-unseal/seal-checksum";
@@ -124,7 +148,13 @@ export interface VaultClusterArgs {
  *   `external` (optional, outside the Kubernetes cluster).
  */
 export function vaultServiceNames(clusterName: string) {
-  return { active: `${clusterName}-active`, unsealed: clusterName, standby: `${clusterName}-standby`, headless: `${clusterName}-internal`, external: `${clusterName}-external` };
+  return {
+    active: `${clusterName}-active`,
+    unsealed: clusterName,
+    standby: `${clusterName}-standby`,
+    headless: `${clusterName}-internal`,
+    external: `${clusterName}-external`,
+  };
 }
 
 // The client Services also select SERVING_LABEL=true: the node adapter drains a pod by flipping it.
@@ -151,12 +181,24 @@ export const POD_SECURITY_LABELS = { "pod-security.kubernetes.io/enforce": "rest
 
 /** Labels of a VaultCluster's server pods, known before it exists (for a peer's or its Consul's NetworkPolicy). */
 export function vaultPodLabels(flavour: Flavour, clusterName: string): Record<string, string> {
-  return { "app.kubernetes.io/name": flavour === "vault" ? "vault" : "openbao", "app.kubernetes.io/instance": clusterName, "app.kubernetes.io/component": "server", "app.kubernetes.io/part-of": "vault-mutual-unseal" };
+  return {
+    "app.kubernetes.io/name": flavour === "vault" ? "vault" : "openbao",
+    "app.kubernetes.io/instance": clusterName,
+    "app.kubernetes.io/component": "server",
+    "app.kubernetes.io/part-of": "vault-mutual-unseal",
+  };
 }
 
 /** A transit seal towards `address` using the mounted transit TLS files. */
 export function transitSealTo(address: string, o: { serverName?: string; keyName?: string; mountPath?: string } = {}): TransitSeal {
-  return { type: "transit", address, keyName: o.keyName ?? "autounseal", mountPath: o.mountPath ?? "transit/", tlsServerName: o.serverName, ...TRANSIT_TLS_FILES };
+  return {
+    type: "transit",
+    address,
+    keyName: o.keyName ?? "autounseal",
+    mountPath: o.mountPath ?? "transit/",
+    tlsServerName: o.serverName,
+    ...TRANSIT_TLS_FILES,
+  };
 }
 
 /**
@@ -164,17 +206,46 @@ export function transitSealTo(address: string, o: { serverName?: string; keyName
  * env vars, which both servers prefer over the file; the file holds cluster-wide fallbacks.
  */
 export function renderVaultConfig(c: {
-  flavour: Flavour; clusterName: string; namespace: string; replicas: number; seals: SealStanza[];
-  storage: { type: "raft" } | { type: "consul"; path: string }; ui?: boolean; logLevel?: ServerConfig["logLevel"];
+  flavour: Flavour;
+  clusterName: string;
+  namespace: string;
+  replicas: number;
+  seals: SealStanza[];
+  storage: { type: "raft" } | { type: "consul"; path: string };
+  ui?: boolean;
+  logLevel?: ServerConfig["logLevel"];
 }): string {
   const svc = vaultServiceNames(c.clusterName);
   const pod = (i: number) => `${c.clusterName}-${i}.${svc.headless}.${c.namespace}.svc`;
-  const storage: RaftStorage | ConsulStorage = c.storage.type === "raft"
-    ? { type: "raft", path: VAULT_DIRS.data, nodeId: "", retryJoin: Array.from({ length: c.replicas }, (_, i) => ({ leaderApiAddr: `https://${pod(i)}:${API_PORT}`, leaderCaCertFile: `${VAULT_DIRS.tls}/ca.crt` })) }
-    : { type: "consul", address: `127.0.0.1:${CONSUL_HTTPS_PORT}`, path: c.storage.path, scheme: "https", tlsCaFile: `${VAULT_DIRS.consulTls}/ca.crt`, tlsCertFile: `${VAULT_DIRS.consulTls}/tls.crt`, tlsKeyFile: `${VAULT_DIRS.consulTls}/tls.key` };
+  const storage: RaftStorage | ConsulStorage =
+    c.storage.type === "raft"
+      ? {
+          type: "raft",
+          path: VAULT_DIRS.data,
+          nodeId: "",
+          retryJoin: Array.from({ length: c.replicas }, (_, i) => ({
+            leaderApiAddr: `https://${pod(i)}:${API_PORT}`,
+            leaderCaCertFile: `${VAULT_DIRS.tls}/ca.crt`,
+          })),
+        }
+      : {
+          type: "consul",
+          address: `127.0.0.1:${CONSUL_HTTPS_PORT}`,
+          path: c.storage.path,
+          scheme: "https",
+          tlsCaFile: `${VAULT_DIRS.consulTls}/ca.crt`,
+          tlsCertFile: `${VAULT_DIRS.consulTls}/tls.crt`,
+          tlsKeyFile: `${VAULT_DIRS.consulTls}/tls.key`,
+        };
   const server = renderServerConfig({
     flavour: c.flavour,
-    listener: { address: `0.0.0.0:${API_PORT}`, clusterAddress: `0.0.0.0:${CLUSTER_PORT}`, tlsCertFile: `${VAULT_DIRS.tls}/tls.crt`, tlsKeyFile: `${VAULT_DIRS.tls}/tls.key`, tlsClientCaFile: `${VAULT_DIRS.tls}/ca.crt` },
+    listener: {
+      address: `0.0.0.0:${API_PORT}`,
+      clusterAddress: `0.0.0.0:${CLUSTER_PORT}`,
+      tlsCertFile: `${VAULT_DIRS.tls}/tls.crt`,
+      tlsKeyFile: `${VAULT_DIRS.tls}/tls.key`,
+      tlsClientCaFile: `${VAULT_DIRS.tls}/ca.crt`,
+    },
     apiAddr: `https://${svc.active}.${c.namespace}.svc:${API_PORT}`,
     clusterAddr: `https://${svc.headless}.${c.namespace}.svc:${CLUSTER_PORT}`,
     storage,
@@ -248,8 +319,10 @@ function checkReplicas(storage: VaultStorageArgs["type"], n: number): number {
 
 /** The checks that need no resolved Output: they fail before any resource is registered. */
 function checkKnownArgs(args: VaultClusterArgs): void {
-  if (args.flavour === "openbao" && args.storage.type === "consul") throw new InputError("storage.type", "OpenBao has no Consul storage backend: use raft with OpenBao");
-  if (args.ingress && args.networkPolicy) throw new InputError("networkPolicy", "a NetworkPolicy is for a cluster that exists only to unseal: it would cut off the Ingress");
+  if (args.flavour === "openbao" && args.storage.type === "consul")
+    throw new InputError("storage.type", "OpenBao has no Consul storage backend: use raft with OpenBao");
+  if (args.ingress && args.networkPolicy)
+    throw new InputError("networkPolicy", "a NetworkPolicy is for a cluster that exists only to unseal: it would cut off the Ingress");
   if (typeof args.replicas === "number") checkReplicas(args.storage.type, args.replicas);
   if (Array.isArray(args.seals)) assertValidSeals(args.seals as SealStanza[]);
 }
@@ -291,64 +364,135 @@ export class VaultCluster extends pulumi.ComponentResource {
 
     // Service registration labels its own pod: the Role allows exactly that.
     const sa = new k8s.core.v1.ServiceAccount(`${name}-sa`, { metadata: meta(cn) }, child);
-    const role = new k8s.rbac.v1.Role(`${name}-role`, { metadata: meta(cn), rules: [{ apiGroups: [""], resources: ["pods"], verbs: ["get", "update", "patch"] }] }, child);
-    new k8s.rbac.v1.RoleBinding(`${name}-rolebinding`, {
-      metadata: meta(cn),
-      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: role.metadata.name },
-      subjects: [{ kind: "ServiceAccount", name: sa.metadata.name, namespace: ns }],
-    }, child);
+    const role = new k8s.rbac.v1.Role(
+      `${name}-role`,
+      { metadata: meta(cn), rules: [{ apiGroups: [""], resources: ["pods"], verbs: ["get", "update", "patch"] }] },
+      child,
+    );
+    new k8s.rbac.v1.RoleBinding(
+      `${name}-rolebinding`,
+      {
+        metadata: meta(cn),
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: role.metadata.name },
+        subjects: [{ kind: "ServiceAccount", name: sa.metadata.name, namespace: ns }],
+      },
+      child,
+    );
 
     const storagePath = storage.type === "consul" ? pulumi.output(storage.path ?? "vault/") : pulumi.output("");
-    const config = new k8s.core.v1.ConfigMap(`${name}-config`, {
-      metadata: meta(`${cn}-config`),
-      data: pulumi.all([ns, replicas, seals, storagePath]).apply(([n, r, s, path]) => ({
-        "server.hcl": renderVaultConfig({ flavour, clusterName: cn, namespace: n, replicas: r, seals: s, storage: storage.type === "raft" ? { type: "raft" } : { type: "consul", path }, ui: args.ui, logLevel: args.logLevel }),
-        ...peerGateData(s),
-      })),
-    }, child);
-    const tlsSecret = new k8s.core.v1.Secret(`${name}-tls`, { metadata: meta(`${cn}-tls`), type: "kubernetes.io/tls", stringData: tlsSecretData(args.tls) }, child);
+    const config = new k8s.core.v1.ConfigMap(
+      `${name}-config`,
+      {
+        metadata: meta(`${cn}-config`),
+        data: pulumi.all([ns, replicas, seals, storagePath]).apply(([n, r, s, path]) => ({
+          "server.hcl": renderVaultConfig({
+            flavour,
+            clusterName: cn,
+            namespace: n,
+            replicas: r,
+            seals: s,
+            storage: storage.type === "raft" ? { type: "raft" } : { type: "consul", path },
+            ui: args.ui,
+            logLevel: args.logLevel,
+          }),
+          ...peerGateData(s),
+        })),
+      },
+      child,
+    );
+    const tlsSecret = new k8s.core.v1.Secret(
+      `${name}-tls`,
+      { metadata: meta(`${cn}-tls`), type: "kubernetes.io/tls", stringData: tlsSecretData(args.tls) },
+      child,
+    );
     if (args.transitTls) {
-      new k8s.core.v1.Secret(`${name}-transit-tls`, { metadata: meta(`${cn}-transit-tls`), type: "kubernetes.io/tls", stringData: tlsSecretData(args.transitTls) }, child);
+      new k8s.core.v1.Secret(
+        `${name}-transit-tls`,
+        { metadata: meta(`${cn}-transit-tls`), type: "kubernetes.io/tls", stringData: tlsSecretData(args.transitTls) },
+        child,
+      );
     }
 
     const port = (n: string, p: number) => ({ name: n, port: p, targetPort: n });
-    const headless = new k8s.core.v1.Service(`${name}-internal`, {
-      metadata: serviceMeta(svc.headless),
-      // Sealed and uninitialized pods must be reachable by name: Raft joins, cluster_addr, the core's unseal.
-      spec: { clusterIP: "None", publishNotReadyAddresses: true, selector: labels, ports: [port("https", API_PORT), port("cluster", CLUSTER_PORT)] },
-    }, child);
-    const active = new k8s.core.v1.Service(`${name}-active`, {
-      metadata: serviceMeta(svc.active),
-      spec: { type: "ClusterIP", publishNotReadyAddresses: false, selector: { ...serving, [activeLabel]: "true" }, ports: [port("https", API_PORT), port("cluster", CLUSTER_PORT)] },
-    }, child);
-    new k8s.core.v1.Service(`${name}-unsealed`, {
-      metadata: serviceMeta(svc.unsealed),
-      spec: { type: "ClusterIP", publishNotReadyAddresses: false, selector: serving, ports: [port("https", API_PORT)] },
-    }, child);
-    new k8s.core.v1.Service(`${name}-standby`, {
-      metadata: serviceMeta(svc.standby),
-      spec: { type: "ClusterIP", publishNotReadyAddresses: false, selector: { ...serving, [activeLabel]: "false" }, ports: [port("https", API_PORT), port("cluster", CLUSTER_PORT)] },
-    }, child);
+    const headless = new k8s.core.v1.Service(
+      `${name}-internal`,
+      {
+        metadata: serviceMeta(svc.headless),
+        // Sealed and uninitialized pods must be reachable by name: Raft joins, cluster_addr, the core's unseal.
+        spec: {
+          clusterIP: "None",
+          publishNotReadyAddresses: true,
+          selector: labels,
+          ports: [port("https", API_PORT), port("cluster", CLUSTER_PORT)],
+        },
+      },
+      child,
+    );
+    const active = new k8s.core.v1.Service(
+      `${name}-active`,
+      {
+        metadata: serviceMeta(svc.active),
+        spec: {
+          type: "ClusterIP",
+          publishNotReadyAddresses: false,
+          selector: { ...serving, [activeLabel]: "true" },
+          ports: [port("https", API_PORT), port("cluster", CLUSTER_PORT)],
+        },
+      },
+      child,
+    );
+    new k8s.core.v1.Service(
+      `${name}-unsealed`,
+      {
+        metadata: serviceMeta(svc.unsealed),
+        spec: { type: "ClusterIP", publishNotReadyAddresses: false, selector: serving, ports: [port("https", API_PORT)] },
+      },
+      child,
+    );
+    new k8s.core.v1.Service(
+      `${name}-standby`,
+      {
+        metadata: serviceMeta(svc.standby),
+        spec: {
+          type: "ClusterIP",
+          publishNotReadyAddresses: false,
+          selector: { ...serving, [activeLabel]: "false" },
+          ports: [port("https", API_PORT), port("cluster", CLUSTER_PORT)],
+        },
+      },
+      child,
+    );
     if (args.expose) {
       const e = args.expose;
-      new k8s.core.v1.Service(`${name}-external`, {
-        metadata: { ...meta(svc.external), annotations: pulumi.output(e.annotations ?? {}).apply((a) => ({ ...a, ...SKIP_AWAIT })) },
-        spec: {
-          type: e.type,
-          selector: serving,
-          ports: [{ ...port("https", API_PORT), nodePort: e.nodePort }],
-          // Local: the client's source address survives, for sourceRanges and the NetworkPolicy's peer ranges.
-          externalTrafficPolicy: "Local",
-          loadBalancerIP: e.loadBalancerIP,
-          loadBalancerSourceRanges: e.sourceRanges,
+      new k8s.core.v1.Service(
+        `${name}-external`,
+        {
+          metadata: { ...meta(svc.external), annotations: pulumi.output(e.annotations ?? {}).apply((a) => ({ ...a, ...SKIP_AWAIT })) },
+          spec: {
+            type: e.type,
+            selector: serving,
+            ports: [{ ...port("https", API_PORT), nodePort: e.nodePort }],
+            // Local: the client's source address survives, for sourceRanges and the NetworkPolicy's peer ranges.
+            externalTrafficPolicy: "Local",
+            loadBalancerIP: e.loadBalancerIP,
+            loadBalancerSourceRanges: e.sourceRanges,
+          },
         },
-      }, child);
+        child,
+      );
     }
-    new k8s.policy.v1.PodDisruptionBudget(`${name}-pdb`, { metadata: meta(cn), spec: { maxUnavailable: 1, selector: { matchLabels: labels } } }, child);
+    new k8s.policy.v1.PodDisruptionBudget(
+      `${name}-pdb`,
+      { metadata: meta(cn), spec: { maxUnavailable: 1, selector: { matchLabels: labels } } },
+      child,
+    );
 
     const fieldEnv = (n: string, fieldPath: string): EnvVar => ({ name: n, valueFrom: { fieldRef: { fieldPath } } });
     const podDns = pulumi.interpolate`$(POD_NAME).${svc.headless}.${ns}.svc`;
-    const caEnv = (file: string): { name: string; value: string }[] => [{ name: "VAULT_CACERT", value: file }, ...(flavour === "openbao" ? [{ name: "BAO_CACERT", value: file }] : [])];
+    const caEnv = (file: string): { name: string; value: string }[] => [
+      { name: "VAULT_CACERT", value: file },
+      ...(flavour === "openbao" ? [{ name: "BAO_CACERT", value: file }] : []),
+    ];
     const serverEnv: EnvVar[] = [
       fieldEnv("POD_NAME", "metadata.name"),
       { name: `${env}API_ADDR`, value: pulumi.interpolate`https://${podDns}:${API_PORT}` },
@@ -382,14 +526,33 @@ export class VaultCluster extends pulumi.ComponentResource {
       image,
       command: ["/bin/sh", "-ec", serverScript(cli, peerGateScript(cli, env), gateEnv)],
       env: serverEnv,
-      ports: [{ name: "https", containerPort: API_PORT }, { name: "cluster", containerPort: CLUSTER_PORT }],
-      volumeMounts: [...mounts, ...(storage.type === "raft" ? [{ name: "data", mountPath: VAULT_DIRS.data }] : [{ name: "consul-tls", mountPath: VAULT_DIRS.consulTls, readOnly: true }])],
+      ports: [
+        { name: "https", containerPort: API_PORT },
+        { name: "cluster", containerPort: CLUSTER_PORT },
+      ],
+      volumeMounts: [
+        ...mounts,
+        ...(storage.type === "raft"
+          ? [{ name: "data", mountPath: VAULT_DIRS.data }]
+          : [{ name: "consul-tls", mountPath: VAULT_DIRS.consulTls, readOnly: true }]),
+      ],
       // While the server waits at the peer gate (a restarted container, peer down) nothing
       // listens yet: liveness starts only once the server answers, or after an hour of waiting.
       // The price: a server that hangs while it boots is restarted only after that hour.
-      startupProbe: { ...health("standbyok=true&sealedcode=204&uninitcode=204"), periodSeconds: 5, timeoutSeconds: 3, failureThreshold: 720 },
+      startupProbe: {
+        ...health("standbyok=true&sealedcode=204&uninitcode=204"),
+        periodSeconds: 5,
+        timeoutSeconds: 3,
+        failureThreshold: 720,
+      },
       // Sealed or uninitialized is healthy (204): only a hung process is restarted, never a sealed one.
-      livenessProbe: { ...health("standbyok=true&sealedcode=204&uninitcode=204"), initialDelaySeconds: 30, periodSeconds: 10, timeoutSeconds: 3, failureThreshold: 3 },
+      livenessProbe: {
+        ...health("standbyok=true&sealedcode=204&uninitcode=204"),
+        initialDelaySeconds: 30,
+        periodSeconds: 10,
+        timeoutSeconds: 3,
+        failureThreshold: 3,
+      },
       // Sealed (503) and uninitialized (501) pods are kept out of the Services.
       readinessProbe: { ...health("standbyok=true"), periodSeconds: 2, timeoutSeconds: 2, failureThreshold: 2, successThreshold: 1 },
       lifecycle: { preStop: { exec: { command: ["/bin/sh", "-c", "sleep 6"] } } },
@@ -418,12 +581,29 @@ export class VaultCluster extends pulumi.ComponentResource {
     const containers = [vaultContainer];
     if (storage.type === "consul") {
       const agent = pulumi.output(storage.agent);
-      const agentConfig = new k8s.core.v1.ConfigMap(`${name}-consul-agent`, {
-        metadata: meta(`${cn}-consul-agent`),
-        data: { "consul.json": agent.apply((a) => renderConsulConfig({ server: false, datacenter: a.datacenter, retryJoin: a.retryJoin })) },
-      }, child);
-      const agentTls = new k8s.core.v1.Secret(`${name}-consul-tls`, { metadata: meta(`${cn}-consul-tls`), type: "kubernetes.io/tls", stringData: tlsSecretData(storage.agentTls) }, child);
-      containers.push(consulContainer({ name: "consul-agent", image: agent.image, server: false, volumes: { config: "consul-config", gossip: "consul-gossip", tls: "consul-tls", data: "consul-data" } }));
+      const agentConfig = new k8s.core.v1.ConfigMap(
+        `${name}-consul-agent`,
+        {
+          metadata: meta(`${cn}-consul-agent`),
+          data: {
+            "consul.json": agent.apply((a) => renderConsulConfig({ server: false, datacenter: a.datacenter, retryJoin: a.retryJoin })),
+          },
+        },
+        child,
+      );
+      const agentTls = new k8s.core.v1.Secret(
+        `${name}-consul-tls`,
+        { metadata: meta(`${cn}-consul-tls`), type: "kubernetes.io/tls", stringData: tlsSecretData(storage.agentTls) },
+        child,
+      );
+      containers.push(
+        consulContainer({
+          name: "consul-agent",
+          image: agent.image,
+          server: false,
+          volumes: { config: "consul-config", gossip: "consul-gossip", tls: "consul-tls", data: "consul-data" },
+        }),
+      );
       volumes.push(
         { name: "consul-config", configMap: { name: agentConfig.metadata.name } },
         { name: "consul-gossip", secret: { secretName: agent.gossipSecretName } },
@@ -432,35 +612,52 @@ export class VaultCluster extends pulumi.ComponentResource {
       );
     }
 
-    new k8s.apps.v1.StatefulSet(`${name}-statefulset`, {
-      // Sealed pods are never ready until later resources (init, unseal, the peer's transit)
-      // unseal them: Pulumi must not wait for readiness here; the providers wait themselves.
-      metadata: { ...meta(cn), annotations: SKIP_AWAIT },
-      spec: {
-        serviceName: headless.metadata.name,
-        replicas,
-        // Sealed pods are not ready: an ordered start would wait for pod 0 to be unsealed before creating pod 1.
-        podManagementPolicy: "Parallel",
-        // The core restarts pods itself, one by one, during seal migrations and rollouts.
-        updateStrategy: { type: "OnDelete" },
-        selector: { matchLabels: labels },
-        template: {
-          metadata: { labels: serving, annotations: { [SEAL_CHECKSUM_ANNOTATION]: seals.apply((s) => sealSettingsDigest({ stanzas: s })) } },
-          spec: {
-            serviceAccountName: sa.metadata.name,
-            securityContext: podSecurityContext(),
-            affinity: antiAffinity(labels, args.zoneSpread),
-            terminationGracePeriodSeconds: 30,
-            initContainers: [peerGate],
-            containers,
-            volumes,
+    new k8s.apps.v1.StatefulSet(
+      `${name}-statefulset`,
+      {
+        // Sealed pods are never ready until later resources (init, unseal, the peer's transit)
+        // unseal them: Pulumi must not wait for readiness here; the providers wait themselves.
+        metadata: { ...meta(cn), annotations: SKIP_AWAIT },
+        spec: {
+          serviceName: headless.metadata.name,
+          replicas,
+          // Sealed pods are not ready: an ordered start would wait for pod 0 to be unsealed before creating pod 1.
+          podManagementPolicy: "Parallel",
+          // The core restarts pods itself, one by one, during seal migrations and rollouts.
+          updateStrategy: { type: "OnDelete" },
+          selector: { matchLabels: labels },
+          template: {
+            metadata: {
+              labels: serving,
+              annotations: { [SEAL_CHECKSUM_ANNOTATION]: seals.apply((s) => sealSettingsDigest({ stanzas: s })) },
+            },
+            spec: {
+              serviceAccountName: sa.metadata.name,
+              securityContext: podSecurityContext(),
+              affinity: antiAffinity(labels, args.zoneSpread),
+              terminationGracePeriodSeconds: 30,
+              initContainers: [peerGate],
+              containers,
+              volumes,
+            },
           },
+          volumeClaimTemplates:
+            storage.type === "raft"
+              ? [
+                  {
+                    metadata: { name: "data", labels },
+                    spec: {
+                      accessModes: ["ReadWriteOnce"],
+                      storageClassName: storage.storageClassName,
+                      resources: { requests: { storage: storage.size ?? "10Gi" } },
+                    },
+                  },
+                ]
+              : undefined,
         },
-        volumeClaimTemplates: storage.type === "raft"
-          ? [{ metadata: { name: "data", labels }, spec: { accessModes: ["ReadWriteOnce"], storageClassName: storage.storageClassName, resources: { requests: { storage: storage.size ?? "10Gi" } } } }]
-          : undefined,
       },
-    }, child);
+      child,
+    );
 
     if (args.ingress) this.ingress(name, cn, ns, meta, active.metadata.name, args.ingress);
     if (args.networkPolicy) this.networkPolicy(name, meta, labels, storage.type === "consul", args.networkPolicy);
@@ -475,12 +672,24 @@ export class VaultCluster extends pulumi.ComponentResource {
     this.sealConfigMapName = sealConfigMapName;
     this.transitTokenSecretName = tokenSecretName;
     this.registerOutputs({
-      namespace: ns, address: this.address, podNames: this.podNames, headlessServiceName: this.headlessServiceName,
-      configMapName: this.configMapName, sealConfigMapName, transitTokenSecretName: tokenSecretName,
+      namespace: ns,
+      address: this.address,
+      podNames: this.podNames,
+      headlessServiceName: this.headlessServiceName,
+      configMapName: this.configMapName,
+      sealConfigMapName,
+      transitTokenSecretName: tokenSecretName,
     });
   }
 
-  private ingress(name: string, cn: string, ns: pulumi.Output<string>, meta: Meta, service: pulumi.Output<string>, i: VaultIngressArgs): void {
+  private ingress(
+    name: string,
+    cn: string,
+    ns: pulumi.Output<string>,
+    meta: Meta,
+    service: pulumi.Output<string>,
+    i: VaultIngressArgs,
+  ): void {
     // ingress-nginx re-encrypts to Vault and verifies Vault's certificate against our CA (its default is not to verify).
     const verify = {
       "nginx.ingress.kubernetes.io/backend-protocol": "HTTPS",
@@ -489,43 +698,67 @@ export class VaultCluster extends pulumi.ComponentResource {
       "nginx.ingress.kubernetes.io/proxy-ssl-name": pulumi.interpolate`${service}.${ns}.svc`,
       "nginx.ingress.kubernetes.io/proxy-ssl-server-name": "on",
     };
-    new k8s.networking.v1.Ingress(`${name}-ingress`, {
-      metadata: { ...meta(cn), annotations: pulumi.all([i.annotations ?? {}, verify]).apply(([user, v]) => ({ ...user, ...v, ...SKIP_AWAIT })) },
-      spec: {
-        ingressClassName: i.className,
-        tls: i.tlsSecretName ? [{ hosts: [i.host], secretName: i.tlsSecretName }] : undefined,
-        rules: [{ host: i.host, http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: service, port: { number: API_PORT } } } }] } }],
+    new k8s.networking.v1.Ingress(
+      `${name}-ingress`,
+      {
+        metadata: {
+          ...meta(cn),
+          annotations: pulumi.all([i.annotations ?? {}, verify]).apply(([user, v]) => ({ ...user, ...v, ...SKIP_AWAIT })),
+        },
+        spec: {
+          ingressClassName: i.className,
+          tls: i.tlsSecretName ? [{ hosts: [i.host], secretName: i.tlsSecretName }] : undefined,
+          rules: [
+            {
+              host: i.host,
+              http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: service, port: { number: API_PORT } } } }] },
+            },
+          ],
+        },
       },
-    }, { parent: this });
+      { parent: this },
+    );
   }
 
   private networkPolicy(name: string, meta: Meta, labels: Record<string, string>, consul: boolean, p: VaultNetworkPolicyArgs): void {
     const tcp = (port: number) => ({ protocol: "TCP", port });
-    new k8s.networking.v1.NetworkPolicy(`${name}-netpol`, {
-      metadata: meta(`${labels["app.kubernetes.io/instance"]}-unseal-only`),
-      spec: {
-        podSelector: { matchLabels: labels },
-        policyTypes: ["Ingress"],
-        ingress: [
-          // Its own pods: request forwarding and Raft.
-          { from: [{ podSelector: { matchLabels: labels } }], ports: [tcp(API_PORT), tcp(CLUSTER_PORT)] },
-          // The peer's pods (its transit seal and peer gate), and a peer in another Kubernetes cluster.
-          {
-            from: pulumi.all([p.peerNamespace, p.peerPodLabels, p.peerCidrs ?? []]).apply(([peerNs, peerLabels, cidrs]) => [
-              { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": peerNs } }, podSelector: { matchLabels: peerLabels } },
-              ...cidrs.map((cidr) => ({ ipBlock: { cidr } })),
-            ]),
-            ports: [tcp(API_PORT)],
-          },
-          // Consul: every agent gossips with every other agent and server (the sidecars of its own pods included).
-          ...(consul
-            ? [{
-                from: [{ podSelector: { matchLabels: labels } }, { podSelector: { matchLabels: { "app.kubernetes.io/name": "consul" } } }],
-                ports: [tcp(SERF_LAN_PORT), { protocol: "UDP", port: SERF_LAN_PORT }],
-              }]
-            : []),
-        ],
+    new k8s.networking.v1.NetworkPolicy(
+      `${name}-netpol`,
+      {
+        metadata: meta(`${labels["app.kubernetes.io/instance"]}-unseal-only`),
+        spec: {
+          podSelector: { matchLabels: labels },
+          policyTypes: ["Ingress"],
+          ingress: [
+            // Its own pods: request forwarding and Raft.
+            { from: [{ podSelector: { matchLabels: labels } }], ports: [tcp(API_PORT), tcp(CLUSTER_PORT)] },
+            // The peer's pods (its transit seal and peer gate), and a peer in another Kubernetes cluster.
+            {
+              from: pulumi.all([p.peerNamespace, p.peerPodLabels, p.peerCidrs ?? []]).apply(([peerNs, peerLabels, cidrs]) => [
+                {
+                  namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": peerNs } },
+                  podSelector: { matchLabels: peerLabels },
+                },
+                ...cidrs.map((cidr) => ({ ipBlock: { cidr } })),
+              ]),
+              ports: [tcp(API_PORT)],
+            },
+            // Consul: every agent gossips with every other agent and server (the sidecars of its own pods included).
+            ...(consul
+              ? [
+                  {
+                    from: [
+                      { podSelector: { matchLabels: labels } },
+                      { podSelector: { matchLabels: { "app.kubernetes.io/name": "consul" } } },
+                    ],
+                    ports: [tcp(SERF_LAN_PORT), { protocol: "UDP", port: SERF_LAN_PORT }],
+                  },
+                ]
+              : []),
+          ],
+        },
       },
-    }, { parent: this });
+      { parent: this },
+    );
   }
 }

@@ -41,8 +41,15 @@ export interface NodeControl {
 
 /** A digest of seal settings (key order ignored), to tell which nodes run them without keeping the token around. */
 export function sealSettingsDigest(s: SealSettings): string {
-  const canon = (o: object) => JSON.stringify(Object.keys(o).sort().reduce((acc, k) => ({ ...acc, [k]: (o as Record<string, unknown>)[k] }), {}));
-  return createHash("sha256").update(JSON.stringify({ stanzas: s.stanzas.map(canon), token: s.transitToken ?? "", tokenEnv: canon(s.tokenEnv ?? {}) })).digest("hex");
+  const canon = (o: object) =>
+    JSON.stringify(
+      Object.keys(o)
+        .sort()
+        .reduce((acc, k) => ({ ...acc, [k]: (o as Record<string, unknown>)[k] }), {}),
+    );
+  return createHash("sha256")
+    .update(JSON.stringify({ stanzas: s.stanzas.map(canon), token: s.transitToken ?? "", tokenEnv: canon(s.tokenEnv ?? {}) }))
+    .digest("hex");
 }
 
 /** True when the node runs the cluster's applied seal settings. */

@@ -80,7 +80,16 @@ const TLS_TRUST_CODES = new Set([
   "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
   "CERT_SIGNATURE_FAILURE",
 ]);
-const UNREACHABLE_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT", "EPIPE"]);
+const UNREACHABLE_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "ETIMEDOUT",
+  "EPIPE",
+]);
 
 export class VaultClient {
   readonly address: string;
@@ -115,7 +124,12 @@ export class VaultClient {
       try {
         return fs.readFileSync(file, "utf8");
       } catch (e) {
-        throw new VaultTlsError(this.address, "reading TLS files", "ENOENT", `cannot read the ${what} file ${file}: ${(e as Error).message}`);
+        throw new VaultTlsError(
+          this.address,
+          "reading TLS files",
+          "ENOENT",
+          `cannot read the ${what} file ${file}: ${(e as Error).message}`,
+        );
       }
     };
     return {
@@ -167,7 +181,7 @@ export class VaultClient {
     }
     const ok = (status >= 200 && status < 300) || (options.okStatuses ?? []).includes(status);
     if (!ok) {
-      const errors = Array.isArray((body as { errors?: unknown })?.errors) ? ((body as { errors: string[] }).errors) : [text.slice(0, 300)];
+      const errors = Array.isArray((body as { errors?: unknown })?.errors) ? (body as { errors: string[] }).errors : [text.slice(0, 300)];
       throw new VaultApiError(this.address, call, status, errors);
     }
     return { status, body: body as T };
@@ -177,7 +191,11 @@ export class VaultClient {
   private translate(call: string, e: Error & { code?: string }): Error {
     const code = e.code ?? "";
     const tls = this.opts.tls ?? {};
-    const caSource = tls.caPem ? "the CA PEM given to the client" : tls.caFile ? `the CA file ${tls.caFile}` : "the system CA store (no CA file was given)";
+    const caSource = tls.caPem
+      ? "the CA PEM given to the client"
+      : tls.caFile
+        ? `the CA file ${tls.caFile}`
+        : "the system CA store (no CA file was given)";
     if (TLS_TRUST_CODES.has(code)) {
       return new VaultTlsError(
         this.address,
@@ -218,7 +236,12 @@ export class VaultClient {
       );
     }
     if (code === "TIMEOUT") {
-      return new VaultUnreachableError(this.address, call, code, `${e.message}: the server accepted the connection but did not answer; it may be overloaded or stuck.`);
+      return new VaultUnreachableError(
+        this.address,
+        call,
+        code,
+        `${e.message}: the server accepted the connection but did not answer; it may be overloaded or stuck.`,
+      );
     }
     return new VaultUnreachableError(this.address, call, code || "ERROR", e.message);
   }

@@ -11,16 +11,31 @@ import * as k8s from "@kubernetes/client-node";
 import * as yaml from "js-yaml";
 import { CLUSTERS, KUBECONFIG_FILE, nodeDir, nodeName as layoutNodeName } from "./kube/layout";
 import { NAMESPACES, outputsOf, primaryConfig, helperConfig, runStack, RunResult, StackName, STATE_DIR } from "./deployment";
-import { adminApi, adminKubectl, deploymentTargets, describe, deletePods, PodView, podsOf, sealStatuses, Target, throughService, waitUnsealed, isUnsealed } from "./observe";
+import {
+  adminApi,
+  adminKubectl,
+  deploymentTargets,
+  describe,
+  deletePods,
+  PodView,
+  podsOf,
+  sealStatuses,
+  Target,
+  throughService,
+  waitUnsealed,
+  isUnsealed,
+} from "./observe";
 
 export type Figures = Record<string, string | number>;
 
 const KV = "e2e-kv";
 const CLI = "bao";
 
-
 function mustSucceed(stack: StackName, r: RunResult, what: string): void {
-  if (!r.ok) throw new Error(`${what}: the ${stack} program failed: ${r.summary.error ?? "(no error recorded)"}\n--- stand-in log (last lines) ---\n${r.log.split("\n").slice(-15).join("\n")}`);
+  if (!r.ok)
+    throw new Error(
+      `${what}: the ${stack} program failed: ${r.summary.error ?? "(no error recorded)"}\n--- stand-in log (last lines) ---\n${r.log.split("\n").slice(-15).join("\n")}`,
+    );
 }
 
 const seconds = (ms: number) => Number((ms / 1000).toFixed(1));
@@ -31,14 +46,24 @@ async function everyPodUnsealed(what: string, sealType = "transit"): Promise<voi
     const seals = await sealStatuses(target);
     const pods = await podsOf(target.context, target.namespace, target.cluster);
     const bad = pods.filter((p) => !p.ready || !seals[p.name] || !isUnsealed(seals[p.name], sealType));
-    if (pods.length !== target.replicas || bad.length) throw new Error(`${what}: ${target.cluster} is not all Ready and unsealed by ${sealType}:\n${await describe(target)}`);
+    if (pods.length !== target.replicas || bad.length)
+      throw new Error(`${what}: ${target.cluster} is not all Ready and unsealed by ${sealType}:\n${await describe(target)}`);
   }
 }
 
 /** The probe secret, through vault's Service with vault's root token. */
 function secretThroughService(method: "GET" | "POST", value?: string): { status: number; body: unknown } {
   const out = outputsOf("primary");
-  return throughService({ context: "primary", namespace: NAMESPACES.vault, service: "vault", caPem: String(out.caCertPem), token: String(out.vaultRootToken), method, path: `${KV}/probe`, body: value === undefined ? undefined : { value } });
+  return throughService({
+    context: "primary",
+    namespace: NAMESPACES.vault,
+    service: "vault",
+    caPem: String(out.caCertPem),
+    token: String(out.vaultRootToken),
+    method,
+    path: `${KV}/probe`,
+    body: value === undefined ? undefined : { value },
+  });
 }
 
 /** The probe secret's value (test data, not a secret), kept with the state so that a later `--only` run can check it. */
@@ -47,7 +72,8 @@ const probeFile = () => path.join(STATE_DIR, "probe-value");
 export function assertSecretIntact(what: string): void {
   const r = secretThroughService("GET");
   const got = (r.body as { data?: { value?: string } })?.data?.value;
-  if (r.status !== 200 || got !== fs.readFileSync(probeFile(), "utf8")) throw new Error(`${what}: the secret written through vault's Service is not there (HTTP ${r.status})`);
+  if (r.status !== 200 || got !== fs.readFileSync(probeFile(), "utf8"))
+    throw new Error(`${what}: the secret written through vault's Service is not there (HTTP ${r.status})`);
 }
 
 /** 1. Both programs, once each, on empty clusters. */
@@ -57,23 +83,43 @@ export async function bootstrap(): Promise<Figures> {
   const helper = await runStack("helper", helperConfig());
   mustSucceed("helper", helper, "bootstrap");
   await everyPodUnsealed("after the bootstrap");
-  for (const [context, ns] of [["primary", NAMESPACES.vault], ["primary", NAMESPACES.vaultUnlock], ["helper", NAMESPACES.helper]] as const) {
+  for (const [context, ns] of [
+    ["primary", NAMESPACES.vault],
+    ["primary", NAMESPACES.vaultUnlock],
+    ["helper", NAMESPACES.helper],
+  ] as const) {
     const labels = (await adminApi(context).readNamespace(ns)).body.metadata?.labels ?? {};
-    if (labels["pod-security.kubernetes.io/enforce"] !== "restricted") throw new Error(`namespace ${ns} does not enforce Pod Security restricted (labels: ${JSON.stringify(labels)})`);
+    if (labels["pod-security.kubernetes.io/enforce"] !== "restricted")
+      throw new Error(`namespace ${ns} does not enforce Pod Security restricted (labels: ${JSON.stringify(labels)})`);
   }
   const unlockType = outputsOf("primary").vaultUnlockSealType;
   if (unlockType !== "transit") throw new Error(`vault-unlock was not migrated Shamir → transit (seal type output: ${String(unlockType)})`);
   const h = outputsOf("helper");
   if (h.transitKeyInSync !== true) throw new Error(`the helper's copy of the key is not current: ${String(h.transitKeyVerdict)}`);
   const out = outputsOf("primary");
-  const mount = throughService({ context: "primary", namespace: NAMESPACES.vault, service: "vault", caPem: String(out.caCertPem), token: String(out.vaultRootToken), method: "POST", path: `sys/mounts/${KV}`, body: { type: "kv" } });
-  if (mount.status !== 204 && !JSON.stringify(mount.body).includes("already in use")) throw new Error(`enabling a kv mount through vault's Service: HTTP ${mount.status} ${JSON.stringify(mount.body)}`);
+  const mount = throughService({
+    context: "primary",
+    namespace: NAMESPACES.vault,
+    service: "vault",
+    caPem: String(out.caCertPem),
+    token: String(out.vaultRootToken),
+    method: "POST",
+    path: `sys/mounts/${KV}`,
+    body: { type: "kv" },
+  });
+  if (mount.status !== 204 && !JSON.stringify(mount.body).includes("already in use"))
+    throw new Error(`enabling a kv mount through vault's Service: HTTP ${mount.status} ${JSON.stringify(mount.body)}`);
   const probeValue = randomBytes(12).toString("hex");
   fs.writeFileSync(probeFile(), probeValue);
   const w = secretThroughService("POST", probeValue);
   if (w.status !== 204) throw new Error(`writing a secret through vault's Service: HTTP ${w.status} ${JSON.stringify(w.body)}`);
   assertSecretIntact("right after writing it");
-  return { "primary program (s)": seconds(primary.ms), "helper program (s)": seconds(helper.ms), ...stepTimes(primary, "primary"), ...stepTimes(helper, "helper") };
+  return {
+    "primary program (s)": seconds(primary.ms),
+    "helper program (s)": seconds(helper.ms),
+    ...stepTimes(primary, "primary"),
+    ...stepTimes(helper, "helper"),
+  };
 }
 
 /** The slowest steps of a run, by resource name: where the bootstrap's time goes. */
@@ -81,15 +127,23 @@ function stepTimes(r: RunResult, stack: string): Figures {
   return Object.fromEntries(r.summary.resources.filter((s) => s.ms >= 2000).map((s) => [`${stack}: ${s.name} (s)`, seconds(s.ms)]));
 }
 
-interface Snapshot { objects: Record<string, string>; pods: Record<string, string>; }
+interface Snapshot {
+  objects: Record<string, string>;
+  pods: Record<string, string>;
+}
 
 /** generation (or resourceVersion, for objects without a spec) of everything in the stacks' namespaces, and each pod's uid and restarts. */
 async function snapshot(): Promise<Snapshot> {
   const snap: Snapshot = { objects: {}, pods: {} };
-  for (const [context, namespaces] of [["primary", [NAMESPACES.vault, NAMESPACES.vaultUnlock]], ["helper", [NAMESPACES.helper]]] as const) {
+  for (const [context, namespaces] of [
+    ["primary", [NAMESPACES.vault, NAMESPACES.vaultUnlock]],
+    ["helper", [NAMESPACES.helper]],
+  ] as const) {
     for (const ns of namespaces) {
       const kinds = "statefulsets,services,configmaps,secrets,serviceaccounts,roles,rolebindings,poddisruptionbudgets,networkpolicies";
-      const list = JSON.parse(adminKubectl(context, ["-n", ns, "get", kinds, "-o", "json"])) as { items: { kind: string; metadata: k8s.V1ObjectMeta }[] };
+      const list = JSON.parse(adminKubectl(context, ["-n", ns, "get", kinds, "-o", "json"])) as {
+        items: { kind: string; metadata: k8s.V1ObjectMeta }[];
+      };
       for (const o of list.items) {
         if (o.kind === "ConfigMap" && o.metadata.name === "kube-root-ca.crt") continue;
         snap.objects[`${context}/${ns}/${o.kind}/${o.metadata.name}`] = String(o.metadata.generation ?? o.metadata.resourceVersion);
@@ -103,7 +157,9 @@ async function snapshot(): Promise<Snapshot> {
 }
 
 function differences(a: Record<string, string>, b: Record<string, string>): string[] {
-  return [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((k) => a[k] !== b[k]).map((k) => `${k}: ${a[k] ?? "absent"} → ${b[k] ?? "absent"}`);
+  return [...new Set([...Object.keys(a), ...Object.keys(b)])]
+    .filter((k) => a[k] !== b[k])
+    .map((k) => `${k}: ${a[k] ?? "absent"} → ${b[k] ?? "absent"}`);
 }
 
 /** 2. Both programs again with the same config: nothing changes. */
@@ -115,11 +171,19 @@ export async function secondRun(): Promise<Figures> {
   mustSucceed("helper", helper, "second run");
   // A StackReference is read on every run; anything else must be "same".
   const changed = [...primary.summary.resources, ...helper.summary.resources].filter((s) => s.op !== "same" && s.op !== "read");
-  if (changed.length) throw new Error(`a second run with the same config changed resources:\n${changed.map((s) => `  ${s.op} ${s.type} ${s.name}`).join("\n")}`);
+  if (changed.length)
+    throw new Error(
+      `a second run with the same config changed resources:\n${changed.map((s) => `  ${s.op} ${s.type} ${s.name}`).join("\n")}`,
+    );
   const after = await snapshot();
   const moved = [...differences(before.objects, after.objects), ...differences(before.pods, after.pods)];
   if (moved.length) throw new Error(`a second run with the same config moved Kubernetes objects or pods:\n  ${moved.join("\n  ")}`);
-  return { "primary second run (s)": seconds(primary.ms), "helper second run (s)": seconds(helper.ms), "resources unchanged": primary.summary.resources.length + helper.summary.resources.length, "objects unchanged": Object.keys(after.objects).length };
+  return {
+    "primary second run (s)": seconds(primary.ms),
+    "helper second run (s)": seconds(helper.ms),
+    "resources unchanged": primary.summary.resources.length + helper.summary.resources.length,
+    "objects unchanged": Object.keys(after.objects).length,
+  };
 }
 
 /** 3. Every pod of one cluster deleted at once comes back unsealed with no program run; then the other. */
@@ -140,12 +204,22 @@ export async function autoUnseal(): Promise<Figures> {
 /** Once every old pod is gone, the new ones sealed and held (peer gate) for `holdMs`: the deadlock, shown. */
 async function assertStaysSealed(target: Target, old: PodView[], holdMs: number): Promise<void> {
   const uids = new Set(old.map((p) => p.uid));
-  await waitFor(async () => (await podsOf(target.context, target.namespace, target.cluster)).every((p) => !uids.has(p.uid)), 120_000, `the old pods of ${target.cluster} to be gone`);
+  await waitFor(
+    async () => (await podsOf(target.context, target.namespace, target.cluster)).every((p) => !uids.has(p.uid)),
+    120_000,
+    `the old pods of ${target.cluster} to be gone`,
+  );
   const deadline = Date.now() + holdMs;
   while (Date.now() < deadline) {
     const pods = await podsOf(target.context, target.namespace, target.cluster);
-    if (pods.length !== target.replicas) throw new Error(`${target.cluster} has ${pods.length} pods, not ${target.replicas}: the StatefulSet did not recreate them:\n${await describe(target)}`);
-    if (pods.some((p) => p.ready)) throw new Error(`${target.cluster} became Ready with its peer gone: there was no deadlock to recover from:\n${await describe(target)}`);
+    if (pods.length !== target.replicas)
+      throw new Error(
+        `${target.cluster} has ${pods.length} pods, not ${target.replicas}: the StatefulSet did not recreate them:\n${await describe(target)}`,
+      );
+    if (pods.some((p) => p.ready))
+      throw new Error(
+        `${target.cluster} became Ready with its peer gone: there was no deadlock to recover from:\n${await describe(target)}`,
+      );
     await new Promise((r) => setTimeout(r, 1000));
   }
 }
@@ -157,8 +231,14 @@ async function assertStaysSealed(target: Target, old: PodView[], holdMs: number)
  */
 export async function deadlockRunbook(label = ""): Promise<Figures> {
   const t = await deploymentTargets();
-  const [vaultPods, unlockPods, helperPods] = await Promise.all([t.vault, t.vaultUnlock, t.helper].map((x) => podsOf(x.context, x.namespace, x.cluster)));
-  await Promise.all([deletePods("primary", NAMESPACES.vault, vaultPods), deletePods("primary", NAMESPACES.vaultUnlock, unlockPods), deletePods("helper", NAMESPACES.helper, helperPods)]);
+  const [vaultPods, unlockPods, helperPods] = await Promise.all(
+    [t.vault, t.vaultUnlock, t.helper].map((x) => podsOf(x.context, x.namespace, x.cluster)),
+  );
+  await Promise.all([
+    deletePods("primary", NAMESPACES.vault, vaultPods),
+    deletePods("primary", NAMESPACES.vaultUnlock, unlockPods),
+    deletePods("helper", NAMESPACES.helper, helperPods),
+  ]);
   await Promise.all([assertStaysSealed(t.vault, vaultPods, 30_000), assertStaysSealed(t.vaultUnlock, unlockPods, 30_000)]);
   const t0 = Date.now();
   // Runbook step 1: unseal the helper by hand, one key per call up to the threshold, as an
@@ -167,7 +247,11 @@ export async function deadlockRunbook(label = ""): Promise<Figures> {
   await waitHelperAnswers(t.helper);
   const keys = outputsOf("helper").helperUnsealKeys as string[];
   for (const key of keys.slice(0, Number(helperConfig().keyThreshold))) {
-    adminKubectl("helper", ["-n", NAMESPACES.helper, "exec", "-i", "vault-helper-0", "-c", CLI, "--", CLI, "write", "sys/unseal", "-"], JSON.stringify({ key }));
+    adminKubectl(
+      "helper",
+      ["-n", NAMESPACES.helper, "exec", "-i", "vault-helper-0", "-c", CLI, "--", CLI, "write", "sys/unseal", "-"],
+      JSON.stringify({ key }),
+    );
   }
   await waitUnsealed(t.helper, { sealType: "shamir", timeoutMs: 60_000 });
   const unsealedHelper = Date.now();
@@ -210,7 +294,9 @@ async function waitHelperAnswers(helper: Target): Promise<void> {
 
 /** The containerd socket of the node a pod runs on (the harness's own node folders). */
 function containerdOf(nodeName: string): string {
-  for (const c of CLUSTERS) for (let n = 1; n <= c.nodes; n++) if (layoutNodeName(c, n) === nodeName) return path.join(nodeDir(c, n), "containerd", "containerd.sock");
+  for (const c of CLUSTERS)
+    for (let n = 1; n <= c.nodes; n++)
+      if (layoutNodeName(c, n) === nodeName) return path.join(nodeDir(c, n), "containerd", "containerd.sock");
   throw new Error(`no node ${nodeName} in the harness`);
 }
 
@@ -237,11 +323,16 @@ export async function containerKilledWhilePeerDown(): Promise<Figures> {
   const waitMs = 45_000;
   scale(NAMESPACES.vaultUnlock, "vault-unlock", 0);
   try {
-    await waitFor(async () => (await podsOf("primary", NAMESPACES.vaultUnlock, "vault-unlock")).length === 0, 120_000, "vault-unlock's pods to stop");
+    await waitFor(
+      async () => (await podsOf("primary", NAMESPACES.vaultUnlock, "vault-unlock")).length === 0,
+      120_000,
+      "vault-unlock's pods to stop",
+    );
     await killServer("primary", NAMESPACES.vault, "vault-0");
     await new Promise((r) => setTimeout(r, waitMs));
     const p = (await podsOf("primary", NAMESPACES.vault, "vault")).find((x) => x.name === "vault-0")!;
-    if (p.restarts > 1 || /CrashLoopBackOff/.test(p.why)) throw new Error(`vault-0 crash-loops while its peer is down (restarts ${p.restarts}${p.why ? `, ${p.why}` : ""})`);
+    if (p.restarts > 1 || /CrashLoopBackOff/.test(p.why))
+      throw new Error(`vault-0 crash-loops while its peer is down (restarts ${p.restarts}${p.why ? `, ${p.why}` : ""})`);
   } finally {
     scale(NAMESPACES.vaultUnlock, "vault-unlock", 3);
   }
@@ -275,23 +366,51 @@ async function waitFor(ok: () => Promise<boolean>, timeoutMs: number, what: stri
 export async function keyRotation(): Promise<Figures> {
   const out = outputsOf("primary");
   const before = Number(out.transitKeyLatestVersion);
-  const rotate = throughService({ context: "primary", namespace: NAMESPACES.vaultUnlock, service: "vault-unlock", caPem: String(out.caCertPem), token: String(out.vaultUnlockRootToken), method: "POST", path: "transit/keys/autounseal/rotate", body: {} });
-  if (rotate.status !== 200 && rotate.status !== 204) throw new Error(`rotating the key on vault-unlock: HTTP ${rotate.status} ${JSON.stringify(rotate.body)}`);
+  const rotate = throughService({
+    context: "primary",
+    namespace: NAMESPACES.vaultUnlock,
+    service: "vault-unlock",
+    caPem: String(out.caCertPem),
+    token: String(out.vaultUnlockRootToken),
+    method: "POST",
+    path: "transit/keys/autounseal/rotate",
+    body: {},
+  });
+  if (rotate.status !== 200 && rotate.status !== 204)
+    throw new Error(`rotating the key on vault-unlock: HTTP ${rotate.status} ${JSON.stringify(rotate.body)}`);
   const primary = await runStack("primary", primaryConfig());
   mustSucceed("primary", primary, "the run after the rotation");
   const backupStep = primary.summary.resources.find((r) => r.name === "vault-transit-key-backup");
   const after = outputsOf("primary");
-  if (!backupStep || Number(after.transitKeyVersion) !== before + 1 || backupStep.op === "same") throw new Error(`the primary's run after the rotation did not take a new backup (version ${String(after.transitKeyVersion)}, step ${backupStep?.op})`);
+  if (!backupStep || Number(after.transitKeyVersion) !== before + 1 || backupStep.op === "same")
+    throw new Error(
+      `the primary's run after the rotation did not take a new backup (version ${String(after.transitKeyVersion)}, step ${backupStep?.op})`,
+    );
   const helper = await runStack("helper", helperConfig());
   mustSucceed("helper", helper, "the helper's run after the new backup");
   const h = outputsOf("helper");
-  if (h.transitKeyInSync !== true || Number(h.transitKeyVersion) !== before + 1) throw new Error(`the helper's copy is not current after its run: ${String(h.transitKeyVerdict)}`);
+  if (h.transitKeyInSync !== true || Number(h.transitKeyVersion) !== before + 1)
+    throw new Error(`the helper's copy is not current after its run: ${String(h.transitKeyVerdict)}`);
   // vault's leader changes: it re-wraps its stored keys to the new version.
-  const down = throughService({ context: "primary", namespace: NAMESPACES.vault, service: "vault-active", caPem: String(out.caCertPem), token: String(out.vaultRootToken), method: "POST", path: "sys/step-down", body: {} });
+  const down = throughService({
+    context: "primary",
+    namespace: NAMESPACES.vault,
+    service: "vault-active",
+    caPem: String(out.caCertPem),
+    token: String(out.vaultRootToken),
+    method: "POST",
+    path: "sys/step-down",
+    body: {},
+  });
   if (down.status !== 204) throw new Error(`stepping vault's leader down: HTTP ${down.status} ${JSON.stringify(down.body)}`);
   await new Promise((r) => setTimeout(r, 15_000));
   await everyPodUnsealed("after vault's leader changed");
-  return { "key version": `${before} → ${before + 1}`, "primary run after rotation (s)": seconds(primary.ms), "helper run (s)": seconds(helper.ms), ...(await deadlockRunbook("after rotation: ")) };
+  return {
+    "key version": `${before} → ${before + 1}`,
+    "primary run after rotation (s)": seconds(primary.ms),
+    "helper run (s)": seconds(helper.ms),
+    ...(await deadlockRunbook("after rotation: ")),
+  };
 }
 
 /** The kubeconfig with the deployer of context `primary` swapped for one that lacks pods/portforward. */
@@ -308,12 +427,22 @@ export async function badInput(): Promise<Figures> {
   const before = await snapshot();
   // A user lacking pods/portforward: the providers' port-forwards are refused by RBAC.
   const weak = await runStack("primary", primaryConfig(), { kubeconfig: kubeconfigWithoutPortForward() });
-  if (weak.ok || !/portforward/.test(weak.summary.error ?? "")) throw new Error(`a user lacking pods/portforward: expected a failure naming pods/portforward, got ${weak.ok ? "success" : weak.summary.error}`);
+  if (weak.ok || !/portforward/.test(weak.summary.error ?? ""))
+    throw new Error(
+      `a user lacking pods/portforward: expected a failure naming pods/portforward, got ${weak.ok ? "success" : weak.summary.error}`,
+    );
   figures["no pods/portforward"] = firstLine(weak.summary.error);
   // A context that does not exist: a config error before any resource.
   const ghost = await runStack("primary", primaryConfig({ vault: { context: "no-such-context", namespace: NAMESPACES.vault } }));
-  if (ghost.ok || !/no-such-context/.test(ghost.summary.error ?? "") || ghost.summary.resources.length) throw new Error(`a context that does not exist: expected a config error before any resource, got ${ghost.ok ? "success" : ghost.summary.error}`);
-  figures["no such context"] = (ghost.summary.error ?? "").split("\n").find((l) => l.includes("no-such-context"))?.trim() ?? "";
+  if (ghost.ok || !/no-such-context/.test(ghost.summary.error ?? "") || ghost.summary.resources.length)
+    throw new Error(
+      `a context that does not exist: expected a config error before any resource, got ${ghost.ok ? "success" : ghost.summary.error}`,
+    );
+  figures["no such context"] =
+    (ghost.summary.error ?? "")
+      .split("\n")
+      .find((l) => l.includes("no-such-context"))
+      ?.trim() ?? "";
   const afterRefused = await snapshot();
   const moved = [...differences(before.objects, afterRefused.objects), ...differences(before.pods, afterRefused.pods)];
   if (moved.length) throw new Error(`a refused run changed the deployment:\n  ${moved.join("\n  ")}`);
@@ -325,16 +454,30 @@ export async function badInput(): Promise<Figures> {
   const afterGood = await snapshot();
   const movedAgain = [...differences(before.objects, afterGood.objects), ...differences(before.pods, afterGood.pods)];
   if (movedAgain.length) throw new Error(`the good run after the refused ones changed the deployment:\n  ${movedAgain.join("\n  ")}`);
-  figures["good run after them: resources updated back"] = again.summary.resources.filter((r) => r.op === "update").map((r) => r.name).join(", ") || "none";
+  figures["good run after them: resources updated back"] =
+    again.summary.resources
+      .filter((r) => r.op === "update")
+      .map((r) => r.name)
+      .join(", ") || "none";
   // An image that does not exist, in namespaces of its own: the wait ends with the pod's reason.
   const stateDir = path.join(STATE_DIR, "bad-image");
   const t0 = Date.now();
-  const bad = await runStack("primary", primaryConfig({
-    image: "docker.io/vault-mutual-unseal/no-such-image:1", vault: { context: "primary", namespace: "vault-badimage" }, vaultUnlock: { context: "primary", namespace: "vault-unlock-badimage" },
-    helperAddress: undefined, helperStack: undefined,
-  }), { stateDir });
+  const bad = await runStack(
+    "primary",
+    primaryConfig({
+      image: "docker.io/vault-mutual-unseal/no-such-image:1",
+      vault: { context: "primary", namespace: "vault-badimage" },
+      vaultUnlock: { context: "primary", namespace: "vault-unlock-badimage" },
+      helperAddress: undefined,
+      helperStack: undefined,
+    }),
+    { stateDir },
+  );
   try {
-    if (bad.ok || !/ErrImagePull|ImagePullBackOff/.test(bad.summary.error ?? "")) throw new Error(`an image that does not exist: expected the pod's reason (ErrImagePull/ImagePullBackOff), got ${bad.ok ? "success" : bad.summary.error}`);
+    if (bad.ok || !/ErrImagePull|ImagePullBackOff/.test(bad.summary.error ?? ""))
+      throw new Error(
+        `an image that does not exist: expected the pod's reason (ErrImagePull/ImagePullBackOff), got ${bad.ok ? "success" : bad.summary.error}`,
+      );
     figures["image that does not exist"] = `${firstLine(bad.summary.error)} (after ${seconds(Date.now() - t0)} s)`;
   } finally {
     releaseBadImageVolumes(["vault-badimage", "vault-unlock-badimage"]);
@@ -351,7 +494,9 @@ export async function badInput(): Promise<Figures> {
 function releaseBadImageVolumes(namespaces: string[]): void {
   const kubectl = (...args: string[]) => adminKubectl("primary", args);
   kubectl("delete", "namespace", ...namespaces, "--ignore-not-found", "--wait=true", "--timeout=120s");
-  const pvs = JSON.parse(kubectl("get", "pv", "-o", "json")) as { items: { metadata: { name: string }; spec: { claimRef?: { namespace?: string } } }[] };
+  const pvs = JSON.parse(kubectl("get", "pv", "-o", "json")) as {
+    items: { metadata: { name: string }; spec: { claimRef?: { namespace?: string } } }[];
+  };
   for (const pv of pvs.items.filter((v) => namespaces.includes(v.spec.claimRef?.namespace ?? ""))) {
     kubectl("patch", "pv", pv.metadata.name, "--type", "json", "-p", '[{"op":"remove","path":"/spec/claimRef"}]');
   }

@@ -46,27 +46,57 @@ export function helperConfig(overrides: Record<string, unknown> = {}): Record<st
   };
 }
 
-export interface RunResult { ok: boolean; ms: number; summary: Summary; log: string; }
+export interface RunResult {
+  ok: boolean;
+  ms: number;
+  summary: Summary;
+  log: string;
+}
 
 /**
  * One `pulumi up` of `stack` through the engine stand-in (e2e/engine/cli.ts), with the
  * kubeconfig as the stack's secret config key. The log holds no secret (the stand-in prints
  * none); it is kept for the report.
  */
-export async function runStack(stack: StackName, config: Record<string, unknown>, o: { stateDir?: string; kubeconfig?: string } = {}): Promise<RunResult> {
+export async function runStack(
+  stack: StackName,
+  config: Record<string, unknown>,
+  o: { stateDir?: string; kubeconfig?: string } = {},
+): Promise<RunResult> {
   const stateDir = o.stateDir ?? STATE_DIR;
   fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const configFile = path.join(stateDir, `${stack}.config.json`);
-  fs.writeFileSync(configFile, JSON.stringify({ config, secretConfig: { kubeconfig: o.kubeconfig ?? fs.readFileSync(KUBECONFIG_FILE, "utf8") } }), { mode: 0o600 });
+  fs.writeFileSync(
+    configFile,
+    JSON.stringify({ config, secretConfig: { kubeconfig: o.kubeconfig ?? fs.readFileSync(KUBECONFIG_FILE, "utf8") } }),
+    { mode: 0o600 },
+  );
   const summaryFile = path.join(stateDir, `${stack}.summary.json`);
   // A run that dies before writing its summary must not be read as the previous run's.
   fs.rmSync(summaryFile, { force: true });
   const t0 = Date.now();
   const log: string[] = [];
   const code = await new Promise<number>((resolve) => {
-    const child = spawn(process.execPath, [require.resolve("ts-node/dist/bin"), "--transpile-only", path.join(ROOT, "e2e/engine/cli.ts"), "up", "--stack", stack, "--config", configFile, "--state", stateDir], {
-      cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, KUBECONFIG: "/nonexistent" },
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        require.resolve("ts-node/dist/bin"),
+        "--transpile-only",
+        path.join(ROOT, "e2e/engine/cli.ts"),
+        "up",
+        "--stack",
+        stack,
+        "--config",
+        configFile,
+        "--state",
+        stateDir,
+      ],
+      {
+        cwd: ROOT,
+        stdio: ["ignore", "pipe", "pipe"],
+        env: { ...process.env, KUBECONFIG: "/nonexistent" },
+      },
+    );
     const take = (d: Buffer) => {
       for (const line of d.toString().split("\n").filter(Boolean)) {
         log.push(line);
@@ -77,7 +107,14 @@ export async function runStack(stack: StackName, config: Record<string, unknown>
     child.stderr.on("data", take);
     child.on("close", (c) => resolve(c ?? 1));
   });
-  const summary: Summary = fs.existsSync(summaryFile) ? JSON.parse(fs.readFileSync(summaryFile, "utf8")) : { ok: false, error: `the stand-in exited with ${code} before writing its summary:\n${log.slice(-8).join("\n")}`, resources: [], outputs: {} };
+  const summary: Summary = fs.existsSync(summaryFile)
+    ? JSON.parse(fs.readFileSync(summaryFile, "utf8"))
+    : {
+        ok: false,
+        error: `the stand-in exited with ${code} before writing its summary:\n${log.slice(-8).join("\n")}`,
+        resources: [],
+        outputs: {},
+      };
   return { ok: code === 0 && summary.ok, ms: Date.now() - t0, summary, log: log.join("\n") };
 }
 

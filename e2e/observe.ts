@@ -15,7 +15,15 @@ import { NAMESPACES } from "./deployment";
 import { CLUSTERS, KUBECONFIG_FILE, netnsPath } from "./kube/layout";
 import { run, sleep } from "./kube/processes";
 
-export interface PodView { name: string; uid: string; ready: boolean; restarts: number; phase: string; why: string; node: string; }
+export interface PodView {
+  name: string;
+  uid: string;
+  ready: boolean;
+  restarts: number;
+  phase: string;
+  why: string;
+  node: string;
+}
 
 /** Admin access: observing is not what the deployer's permissions are checked on. */
 export function adminApi(context: "primary" | "helper"): k8s.CoreV1Api {
@@ -31,20 +39,43 @@ export function adminKubectl(context: "primary" | "helper", args: string[], inpu
 }
 
 export async function podsOf(context: "primary" | "helper", namespace: string, cluster: string): Promise<PodView[]> {
-  const list = await adminApi(context).listNamespacedPod(namespace, undefined, undefined, undefined, undefined, `app.kubernetes.io/instance=${cluster},app.kubernetes.io/component=server`);
-  return list.body.items.map((p) => {
-    const statuses = [...(p.status?.initContainerStatuses ?? []), ...(p.status?.containerStatuses ?? [])];
-    const why = statuses.map((s) => s.state?.waiting ? `${s.name}: ${s.state.waiting.reason}` : s.state?.running && !s.ready ? `${s.name}: running, not ready` : "").filter(Boolean).join("; ");
-    return {
-      name: p.metadata!.name!, uid: p.metadata!.uid!, node: p.spec?.nodeName ?? "",
-      ready: (p.status?.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True"),
-      restarts: (p.status?.containerStatuses ?? []).reduce((n, s) => n + s.restartCount, 0),
-      phase: p.status?.phase ?? "", why,
-    };
-  }).sort((a, b) => a.name.localeCompare(b.name));
+  const list = await adminApi(context).listNamespacedPod(
+    namespace,
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+    `app.kubernetes.io/instance=${cluster},app.kubernetes.io/component=server`,
+  );
+  return list.body.items
+    .map((p) => {
+      const statuses = [...(p.status?.initContainerStatuses ?? []), ...(p.status?.containerStatuses ?? [])];
+      const why = statuses
+        .map((s) =>
+          s.state?.waiting ? `${s.name}: ${s.state.waiting.reason}` : s.state?.running && !s.ready ? `${s.name}: running, not ready` : "",
+        )
+        .filter(Boolean)
+        .join("; ");
+      return {
+        name: p.metadata!.name!,
+        uid: p.metadata!.uid!,
+        node: p.spec?.nodeName ?? "",
+        ready: (p.status?.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True"),
+        restarts: (p.status?.containerStatuses ?? []).reduce((n, s) => n + s.restartCount, 0),
+        phase: p.status?.phase ?? "",
+        why,
+      };
+    })
+    .sort((a, b) => a.name.localeCompare(b.name));
 }
 
-export interface Target { context: "primary" | "helper"; namespace: string; cluster: string; replicas: number; caPem: string; }
+export interface Target {
+  context: "primary" | "helper";
+  namespace: string;
+  cluster: string;
+  replicas: number;
+  caPem: string;
+}
 
 /**
  * The three clusters of the deployment. The CA comes from the cluster itself (`vault-unlock`'s
@@ -63,8 +94,15 @@ export async function deploymentTargets(): Promise<{ vault: Target; vaultUnlock:
 
 function adapter(t: Target): KubernetesCluster {
   return new KubernetesCluster({
-    kubeconfig: fs.readFileSync(KUBECONFIG_FILE, "utf8"), context: `${t.context}-admin`, namespace: t.namespace, statefulSet: t.cluster, replicas: t.replicas, port: 8200,
-    tls: { caPem: t.caPem, serverName: `${t.cluster}-active.${t.namespace}.svc` }, sealConfigMap: `${t.cluster}-seal`, sealTokenSecret: `${t.cluster}-transit-token`,
+    kubeconfig: fs.readFileSync(KUBECONFIG_FILE, "utf8"),
+    context: `${t.context}-admin`,
+    namespace: t.namespace,
+    statefulSet: t.cluster,
+    replicas: t.replicas,
+    port: 8200,
+    tls: { caPem: t.caPem, serverName: `${t.cluster}-active.${t.namespace}.svc` },
+    sealConfigMap: `${t.cluster}-seal`,
+    sealTokenSecret: `${t.cluster}-transit-token`,
   });
 }
 
@@ -87,23 +125,34 @@ export async function sealStatuses(t: Target): Promise<Record<string, SealStatus
   return out;
 }
 
-export const isUnsealed = (s: SealStatus | { error: string }, type?: string) => "sealed" in s && s.initialized && !s.sealed && (!type || s.type === type);
+export const isUnsealed = (s: SealStatus | { error: string }, type?: string) =>
+  "sealed" in s && s.initialized && !s.sealed && (!type || s.type === type);
 
 /** A line per pod: ready, seal state, restarts, why not ready. */
 export async function describe(t: Target): Promise<string> {
-  const [pods, seals] = await Promise.all([podsOf(t.context, t.namespace, t.cluster), sealStatuses(t).catch(() => ({} as Record<string, SealStatus | { error: string }>))]);
-  return pods.map((p) => {
-    const s = seals[p.name];
-    const seal = !s ? "?" : "error" in s ? `no answer (${s.error})` : `${s.sealed ? "sealed" : "unsealed"} (${s.type})`;
-    return `${p.name} on ${p.node}: ${p.ready ? "Ready" : "not Ready"}, ${seal}, restarts ${p.restarts}${p.why ? `, ${p.why}` : ""}`;
-  }).join("\n") || `no pods of ${t.cluster}`;
+  const [pods, seals] = await Promise.all([
+    podsOf(t.context, t.namespace, t.cluster),
+    sealStatuses(t).catch(() => ({}) as Record<string, SealStatus | { error: string }>),
+  ]);
+  return (
+    pods
+      .map((p) => {
+        const s = seals[p.name];
+        const seal = !s ? "?" : "error" in s ? `no answer (${s.error})` : `${s.sealed ? "sealed" : "unsealed"} (${s.type})`;
+        return `${p.name} on ${p.node}: ${p.ready ? "Ready" : "not Ready"}, ${seal}, restarts ${p.restarts}${p.why ? `, ${p.why}` : ""}`;
+      })
+      .join("\n") || `no pods of ${t.cluster}`
+  );
 }
 
 /**
  * Until every pod of `t` is Ready and unsealed with `sealType` (and, given `replacedFrom`,
  * is a new pod). Polls every 500 ms; the error describes every pod.
  */
-export async function waitUnsealed(t: Target, o: { sealType?: string; replacedFrom?: PodView[]; timeoutMs?: number } = {}): Promise<number> {
+export async function waitUnsealed(
+  t: Target,
+  o: { sealType?: string; replacedFrom?: PodView[]; timeoutMs?: number } = {},
+): Promise<number> {
   const t0 = Date.now();
   const deadline = t0 + (o.timeoutMs ?? 300_000);
   const old = new Set((o.replacedFrom ?? []).map((p) => p.uid));
@@ -115,7 +164,9 @@ export async function waitUnsealed(t: Target, o: { sealType?: string; replacedFr
     }
     await sleep(500);
   }
-  throw new Error(`${t.cluster} not all unsealed${o.sealType ? ` (${o.sealType})` : ""} after ${((Date.now() - t0) / 1000).toFixed(0)} s:\n${await describe(t)}`);
+  throw new Error(
+    `${t.cluster} not all unsealed${o.sealType ? ` (${o.sealType})` : ""} after ${((Date.now() - t0) / 1000).toFixed(0)} s:\n${await describe(t)}`,
+  );
 }
 
 export async function deletePods(context: "primary" | "helper", namespace: string, pods: PodView[]): Promise<void> {
@@ -128,16 +179,44 @@ export async function deletePods(context: "primary" | "helper", namespace: strin
  * inside the cluster's machine; TLS verified against the deployment's CA, the token in a
  * header file (never on a command line).
  */
-export function throughService(o: { context: "primary" | "helper"; namespace: string; service: string; caPem: string; token: string; method: "GET" | "POST"; path: string; body?: unknown }): { status: number; body: unknown } {
+export function throughService(o: {
+  context: "primary" | "helper";
+  namespace: string;
+  service: string;
+  caPem: string;
+  token: string;
+  method: "GET" | "POST";
+  path: string;
+  body?: unknown;
+}): { status: number; body: unknown } {
   const c = CLUSTERS.find((x) => x.name === o.context)!;
-  const svc = JSON.parse(adminKubectl(o.context, ["-n", o.namespace, "get", "svc", o.service, "-o", "json"])) as { spec: { clusterIP: string } };
+  const svc = JSON.parse(adminKubectl(o.context, ["-n", o.namespace, "get", "svc", o.service, "-o", "json"])) as {
+    spec: { clusterIP: string };
+  };
   const host = `${o.service}.${o.namespace}.svc`;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vmu-e2e-"));
   try {
     fs.writeFileSync(path.join(dir, "ca.pem"), o.caPem);
     fs.writeFileSync(path.join(dir, "headers"), `X-Vault-Token: ${o.token}\n`, { mode: 0o600 });
-    const args = ["-s", "-o", path.join(dir, "out"), "-w", "%{http_code}", "--max-time", "5", "--cacert", path.join(dir, "ca.pem"), "--resolve", `${host}:8200:${svc.spec.clusterIP}`,
-      "-H", `@${path.join(dir, "headers")}`, "-X", o.method, ...(o.body !== undefined ? ["-H", "Content-Type: application/json", "--data", JSON.stringify(o.body)] : []), `https://${host}:8200/v1/${o.path}`];
+    const args = [
+      "-s",
+      "-o",
+      path.join(dir, "out"),
+      "-w",
+      "%{http_code}",
+      "--max-time",
+      "5",
+      "--cacert",
+      path.join(dir, "ca.pem"),
+      "--resolve",
+      `${host}:8200:${svc.spec.clusterIP}`,
+      "-H",
+      `@${path.join(dir, "headers")}`,
+      "-X",
+      o.method,
+      ...(o.body !== undefined ? ["-H", "Content-Type: application/json", "--data", JSON.stringify(o.body)] : []),
+      `https://${host}:8200/v1/${o.path}`,
+    ];
     const status = Number(run("curl", args, { netns: netnsPath(c), allowFail: true }) || 0);
     const text = fs.existsSync(path.join(dir, "out")) ? fs.readFileSync(path.join(dir, "out"), "utf8") : "";
     let body: unknown = text;

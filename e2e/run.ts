@@ -17,13 +17,21 @@ import { STATE_DIR } from "./deployment";
 import { autoUnseal, badInput, bootstrap, containerKilledWhilePeerDown, deadlockRunbook, Figures, keyRotation, secondRun } from "./checks";
 import { deploymentTargets, describe } from "./observe";
 
-interface Check { name: string; run: () => Promise<Figures>; quick: boolean; }
+interface Check {
+  name: string;
+  run: () => Promise<Figures>;
+  quick: boolean;
+}
 
 const CHECKS: Check[] = [
   { name: "1. bootstrap from empty clusters", run: bootstrap, quick: true },
   { name: "2. a second run changes nothing", run: secondRun, quick: true },
   { name: "3. auto-unseal after every pod of a cluster is deleted", run: autoUnseal, quick: true },
-  { name: "3b. a server killed while its peer is down waits at the peer gate, no crash loop", run: containerKilledWhilePeerDown, quick: true },
+  {
+    name: "3b. a server killed while its peer is down waits at the peer gate, no crash loop",
+    run: containerKilledWhilePeerDown,
+    quick: true,
+  },
   { name: "4. the deadlock runbook, as the README writes it", run: () => deadlockRunbook(), quick: false },
   { name: "5. key rotation: new backup, helper restored, runbook after a leader change", run: keyRotation, quick: false },
   { name: "6. bad input: clear errors, nothing changed", run: badInput, quick: false },
@@ -48,14 +56,15 @@ async function main(argv: string[]): Promise<number> {
   }
   const keep = argv.includes("--keep");
   const quick = argv.includes("--quick");
-  const only = argv.includes("--only") ? argv[argv.indexOf("--only") + 1]?.split(",") ?? [] : undefined;
+  const only = argv.includes("--only") ? (argv[argv.indexOf("--only") + 1]?.split(",") ?? []) : undefined;
   const t0 = Date.now();
   const results: { name: string; ok: boolean; ms: number; figures: Figures; error?: string }[] = [];
   try {
     // A deployment from an earlier --keep run would make "bootstrap from empty clusters" untrue.
     if (only) {
       const running = CLUSTERS.every((c) => recorded(`${KUBE_DIR}/${c.name}`).some((p) => alive(p)));
-      if (!fs.existsSync(STATE_DIR) || !running) throw new Error("--only runs checks against a kept deployment: run npm run e2e -- --keep first");
+      if (!fs.existsSync(STATE_DIR) || !running)
+        throw new Error("--only runs checks against a kept deployment: run npm run e2e -- --keep first");
     } else if (CLUSTERS.some((c) => recorded(`${KUBE_DIR}/${c.name}`).length) || fs.existsSync(STATE_DIR)) {
       say("removing the clusters and deployment of an earlier run: the bootstrap starts from empty clusters");
       await down(true);
@@ -96,7 +105,10 @@ async function main(argv: string[]): Promise<number> {
   return failed || !results.length ? 1 : 0;
 }
 
-main(process.argv.slice(2)).then((code) => process.exit(code), (e: Error) => {
-  process.stderr.write(`e2e: ${e.message}\n`);
-  process.exit(1);
-});
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: Error) => {
+    process.stderr.write(`e2e: ${e.message}\n`);
+    process.exit(1);
+  },
+);

@@ -28,7 +28,14 @@ async function statusOf(t: Topology): Promise<Record<string, string>> {
   return out;
 }
 
-async function run(opts: { quick: boolean; keep: boolean; scenarios: boolean; json?: string; svg?: string; basePort?: number }): Promise<number> {
+async function run(opts: {
+  quick: boolean;
+  keep: boolean;
+  scenarios: boolean;
+  json?: string;
+  svg?: string;
+  basePort?: number;
+}): Promise<number> {
   assertNoLab();
   const bin = findServerBinary();
   const server = execFileSync(bin, ["version"], { encoding: "utf8" }).trim().split(" (")[0];
@@ -53,7 +60,16 @@ async function run(opts: { quick: boolean; keep: boolean; scenarios: boolean; js
   try {
     say(`${server}, ${binaryFlavour(bin)} flavour; data in ${RUN_DIR}`);
     // Short token periods prove that the seals renew their tokens through the whole run.
-    t = await Topology.create({ dir: RUN_DIR, bin, flavour: binaryFlavour(bin), tokenPeriod: "2m", gateMs: 60_000, preStopMs: 300, log: say, basePort: opts.basePort });
+    t = await Topology.create({
+      dir: RUN_DIR,
+      bin,
+      flavour: binaryFlavour(bin),
+      tokenPeriod: "2m",
+      gateMs: 60_000,
+      preStopMs: 300,
+      log: say,
+      basePort: opts.basePort,
+    });
     const bringUp = Date.now();
     await t.bootstrap();
     const bringUpMs = Date.now() - bringUp;
@@ -63,14 +79,20 @@ async function run(opts: { quick: boolean; keep: boolean; scenarios: boolean; js
     for (const c of ["vault", "vault-unlock"] as const) {
       await t.admin(c).write("sys/mounts/kv", { type: "kv" });
       // A standby learns of the new mount from Raft a moment later; the Service may pick one.
-      await waitFor(`the probe secret to be written on ${c}`, async () => {
-        await t!.admin(c).write(SECRET_PATH, { value: secretValue });
-        return { done: true, state: "written" };
-      }, { timeoutMs: 30_000 });
+      await waitFor(
+        `the probe secret to be written on ${c}`,
+        async () => {
+          await t!.admin(c).write(SECRET_PATH, { value: secretValue });
+          return { done: true, state: "written" };
+        },
+        { timeoutMs: 30_000 },
+      );
     }
     const results: ScenarioResult[] = [];
     if (opts.scenarios) {
-      prober = new Prober(["vault", "vault-unlock"].map((c) => ({ cluster: c, client: t!.admin(c as "vault"), secretPath: SECRET_PATH, secretValue })));
+      prober = new Prober(
+        ["vault", "vault-unlock"].map((c) => ({ cluster: c, client: t!.admin(c as "vault"), secretPath: SECRET_PATH, secretValue })),
+      );
       prober.start();
       await sleep(1000);
       const ctx: Ctx = { t, prober, secretValue, log: say };
@@ -130,16 +152,18 @@ async function keep(t: Topology): Promise<void> {
     throw new Error(`unknown command "${command}" (status, recover, down)`);
   });
   writeState({ pid: process.pid, startedAt: new Date(t0).toISOString(), control: { port: control.port, token: control.token } });
-  console.log([
-    "",
-    "The lab keeps running. Reach it with:",
-    `  export VAULT_ADDR=${t.vaultService.address} VAULT_CACERT=${t.pki.caFile} VAULT_TLS_SERVER_NAME=vault`,
-    `  export VAULT_TOKEN=$(cat ${tokenFile})   # vault's root token (lab only)`,
-    `  vault-unlock: ${t.vaultUnlockService.address} (server name vault-unlock; requires a client certificate from ${t.pki.dir})`,
-    `  helper:       ${t.helperAddress} (server name helper)`,
-    "  npm run lab -- status | recover | down     (or Ctrl-C here)",
-    "",
-  ].join("\n"));
+  console.log(
+    [
+      "",
+      "The lab keeps running. Reach it with:",
+      `  export VAULT_ADDR=${t.vaultService.address} VAULT_CACERT=${t.pki.caFile} VAULT_TLS_SERVER_NAME=vault`,
+      `  export VAULT_TOKEN=$(cat ${tokenFile})   # vault's root token (lab only)`,
+      `  vault-unlock: ${t.vaultUnlockService.address} (server name vault-unlock; requires a client certificate from ${t.pki.dir})`,
+      `  helper:       ${t.helperAddress} (server name helper)`,
+      "  npm run lab -- status | recover | down     (or Ctrl-C here)",
+      "",
+    ].join("\n"),
+  );
   await finished;
   await control.close();
 }
@@ -156,7 +180,13 @@ async function down(): Promise<number> {
   } else if (fs.existsSync(LAB_DIR)) {
     // The supervisor is gone: stop the servers it left, recognised by their config in RUN_DIR.
     for (const pid of fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
-      const cmd = (() => { try { return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8"); } catch { return ""; } })();
+      const cmd = (() => {
+        try {
+          return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8");
+        } catch {
+          return "";
+        }
+      })();
       if (cmd.includes(`-config=${RUN_DIR}/`)) {
         process.kill(Number(pid), "SIGKILL");
         console.log(`stopped leftover server pid ${pid}`);
@@ -192,8 +222,16 @@ async function main(): Promise<number> {
   }
   if (command !== "run") throw new Error(`unknown command "${command}": use run (default), down, recover or status`);
   const basePort = values["base-port"] === undefined ? undefined : Number(values["base-port"]);
-  if (basePort !== undefined && !(Number.isInteger(basePort) && basePort > 1023 && basePort < 65000)) throw new Error(`--base-port: "${values["base-port"]}" must be a port number between 1024 and 64999`);
-  return run({ quick: values.quick!, keep: values.keep!, scenarios: !values["no-scenarios"], json: values.json, svg: values.svg, basePort });
+  if (basePort !== undefined && !(Number.isInteger(basePort) && basePort > 1023 && basePort < 65000))
+    throw new Error(`--base-port: "${values["base-port"]}" must be a port number between 1024 and 64999`);
+  return run({
+    quick: values.quick!,
+    keep: values.keep!,
+    scenarios: !values["no-scenarios"],
+    json: values.json,
+    svg: values.svg,
+    basePort,
+  });
 }
 
 main().then(

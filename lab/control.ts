@@ -46,8 +46,12 @@ export function isLabProcess(pid: number): boolean {
 /** Refuses to start over a running lab or over data a crashed one left behind. */
 export function assertNoLab(): void {
   const s = readState();
-  if (s && isLabProcess(s.pid)) throw new Error(`a lab is already running (pid ${s.pid}, since ${s.startedAt}): stop it with \`npm run lab -- down\``);
-  if (s || fs.existsSync(RUN_DIR)) throw new Error(`stale lab data in ${LAB_DIR} from a run that did not stop cleanly: \`npm run lab -- down\` stops what is left of it and removes it`);
+  if (s && isLabProcess(s.pid))
+    throw new Error(`a lab is already running (pid ${s.pid}, since ${s.startedAt}): stop it with \`npm run lab -- down\``);
+  if (s || fs.existsSync(RUN_DIR))
+    throw new Error(
+      `stale lab data in ${LAB_DIR} from a run that did not stop cleanly: \`npm run lab -- down\` stops what is left of it and removes it`,
+    );
 }
 
 export type Handler = (command: string) => Promise<unknown>;
@@ -78,15 +82,18 @@ export async function sendControl(command: string): Promise<unknown> {
   if (!s.control) throw new Error(`the running lab (pid ${s.pid}) was not started with --keep: it takes no commands and stops by itself`);
   const { port, token } = s.control;
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: "127.0.0.1", port, path: `/${command}`, method: "POST", headers: { Authorization: `Bearer ${token}` } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => {
-        const body = JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}");
-        if (res.statusCode === 200) resolve(body);
-        else reject(new Error(body.error ?? `HTTP ${res.statusCode}`));
-      });
-    });
+    const req = http.request(
+      { host: "127.0.0.1", port, path: `/${command}`, method: "POST", headers: { Authorization: `Bearer ${token}` } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => {
+          const body = JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}");
+          if (res.statusCode === 200) resolve(body);
+          else reject(new Error(body.error ?? `HTTP ${res.statusCode}`));
+        });
+      },
+    );
     req.on("error", reject);
     req.end();
   });

@@ -37,7 +37,10 @@ export class Prober {
   private loop?: Promise<void>;
   readonly t0 = Date.now();
 
-  constructor(private readonly targets: ProbeTarget[], readonly intervalMs = 100) {}
+  constructor(
+    private readonly targets: ProbeTarget[],
+    readonly intervalMs = 100,
+  ) {}
 
   now(): number {
     return Date.now() - this.t0;

@@ -31,17 +31,35 @@ export const TARGETS: Record<string, string> = {
 };
 
 export function machine(server: string): LabReport["machine"] {
-  return { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? "unknown", memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, server };
+  return {
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model ?? "unknown",
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+    server,
+  };
 }
 
 const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
 export function renderTable(r: LabReport): string {
   const lines: string[] = [];
-  lines.push(`Lab report — ${r.startedAt} — ${r.machine.cpus} × ${r.machine.cpuModel}, ${r.machine.memoryGiB} GiB, Node ${r.machine.node}, ${r.machine.server}`);
-  lines.push(`Probes every ${r.probeIntervalMs} ms on each cluster's Service (health + secret read). Bring-up (3 + 3 + 1 nodes, bootstrap, migration): ${s(r.bringUpMs)}`);
+  lines.push(
+    `Lab report — ${r.startedAt} — ${r.machine.cpus} × ${r.machine.cpuModel}, ${r.machine.memoryGiB} GiB, Node ${r.machine.node}, ${r.machine.server}`,
+  );
+  lines.push(
+    `Probes every ${r.probeIntervalMs} ms on each cluster's Service (health + secret read). Bring-up (3 + 3 + 1 nodes, bootstrap, migration): ${s(r.bringUpMs)}`,
+  );
   lines.push("");
-  const head = ["scenario", "failed probes vault", "failed probes vault-unlock", "longest outage vault", "longest outage vault-unlock", "to all unsealed", "secret intact"];
+  const head = [
+    "scenario",
+    "failed probes vault",
+    "failed probes vault-unlock",
+    "longest outage vault",
+    "longest outage vault-unlock",
+    "to all unsealed",
+    "secret intact",
+  ];
   const rows = r.scenarios.map((x) => [
     x.id,
     `${x.availability.vault.failed}/${x.availability.vault.probes}`,
@@ -59,7 +77,12 @@ export function renderTable(r: LabReport): string {
     lines.push(`${x.id}: ${x.title}`);
     lines.push(`  target: ${r.targets[x.id] ?? "-"}`);
     for (const [c, a] of Object.entries(x.availability)) {
-      if (a.failed > 0) lines.push(`  failed probes on ${c}: ${Object.entries(a.failedBy).map(([k, n]) => `${n} ${k}`).join(", ")}`);
+      if (a.failed > 0)
+        lines.push(
+          `  failed probes on ${c}: ${Object.entries(a.failedBy)
+            .map(([k, n]) => `${n} ${k}`)
+            .join(", ")}`,
+        );
     }
     for (const [k, v] of Object.entries(x.details)) lines.push(`  ${k}: ${v}`);
   }
@@ -89,16 +112,23 @@ export function renderSvg(samples: Sample[], marks: Mark[], clusters: string[], 
       let j = i;
       while (j + 1 < mine.length && mine[j + 1].state === mine[i].state) j++;
       const t1 = j + 1 < mine.length ? mine[j + 1].t : mine[j].t + intervalMs;
-      parts.push(`<rect x="${x(mine[i].t).toFixed(1)}" y="${y}" width="${Math.max(0.5, x(t1) - x(mine[i].t)).toFixed(1)}" height="${laneH}" fill="${COLORS[mine[i].state]}"><title>${c}: ${mine[i].state} ${(mine[i].t / 1000).toFixed(1)}–${(t1 / 1000).toFixed(1)} s</title></rect>`);
+      parts.push(
+        `<rect x="${x(mine[i].t).toFixed(1)}" y="${y}" width="${Math.max(0.5, x(t1) - x(mine[i].t)).toFixed(1)}" height="${laneH}" fill="${COLORS[mine[i].state]}"><title>${c}: ${mine[i].state} ${(mine[i].t / 1000).toFixed(1)}–${(t1 / 1000).toFixed(1)} s</title></rect>`,
+      );
       i = j + 1;
     }
   });
   const bottom = top + clusters.length * (laneH + 12);
   for (const m of marks.filter((k) => k.edge === "start")) {
-    parts.push(`<line x1="${x(m.t).toFixed(1)}" x2="${x(m.t).toFixed(1)}" y1="${top - 14}" y2="${bottom}" stroke="#333" stroke-dasharray="3,3"/>`);
+    parts.push(
+      `<line x1="${x(m.t).toFixed(1)}" x2="${x(m.t).toFixed(1)}" y1="${top - 14}" y2="${bottom}" stroke="#333" stroke-dasharray="3,3"/>`,
+    );
     parts.push(`<text x="${(x(m.t) + 3).toFixed(1)}" y="${top - 18}" font-size="11">${m.scenario}</text>`);
   }
-  const legend = Object.entries(COLORS).map(([k, v], i) => `<rect x="${left + i * 120}" y="${bottom + 10}" width="12" height="12" fill="${v}"/><text x="${left + i * 120 + 16}" y="${bottom + 21}" font-size="12">${k}</text>`);
+  const legend = Object.entries(COLORS).map(
+    ([k, v], i) =>
+      `<rect x="${left + i * 120}" y="${bottom + 10}" width="12" height="12" fill="${v}"/><text x="${left + i * 120 + 16}" y="${bottom + 21}" font-size="12">${k}</text>`,
+  );
   parts.push(...legend, `<text x="${width - 200}" y="${bottom + 21}" font-size="12">${(end / 1000).toFixed(0)} s in all</text>`);
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${bottom + 34}" font-family="sans-serif">\n<rect width="100%" height="100%" fill="white"/>\n${parts.join("\n")}\n</svg>\n`;
 }

@@ -52,7 +52,13 @@ async function allUnsealed(t: Topology): Promise<void> {
 
 async function secretIntact(ctx: Ctx): Promise<boolean> {
   for (const cluster of ["vault", "vault-unlock"] as const) {
-    const v = await ctx.t.admin(cluster).read<{ data: { value: string } }>(SECRET_PATH).then((r) => r.body.data.value, () => undefined);
+    const v = await ctx.t
+      .admin(cluster)
+      .read<{ data: { value: string } }>(SECRET_PATH)
+      .then(
+        (r) => r.body.data.value,
+        () => undefined,
+      );
     if (v !== ctx.secretValue) return false;
   }
   return true;
@@ -124,10 +130,13 @@ export const rollingRestart: Scenario = {
     let last = 0;
     for (const c of both(ctx.t)) {
       const adminToken = c === ctx.t.vault ? ctx.t.state.vault!.rootToken : ctx.t.state.vaultUnlock!.rootToken;
-      await rollNodes(c, { adminToken, log: (m) => {
-        last = ctx.prober.now();
-        ctx.log(`  ${m}`);
-      } });
+      await rollNodes(c, {
+        adminToken,
+        log: (m) => {
+          last = ctx.prober.now();
+          ctx.log(`  ${m}`);
+        },
+      });
     }
     return { disruptionEnd: last };
   },
@@ -186,7 +195,10 @@ export const partition: Scenario = {
     t.linkToVaultUnlock.heal();
     const healed = ctx.prober.now();
     await starting;
-    return { disruptionEnd: healed, details: { "nodes held at the peer gate during the cut": `${held}/${t.vaultUnlock.nodeIds().length}` } };
+    return {
+      disruptionEnd: healed,
+      details: { "nodes held at the peer gate during the cut": `${held}/${t.vaultUnlock.nodeIds().length}` },
+    };
   },
 };
 
@@ -220,7 +232,12 @@ export const keyRotation: Scenario = {
     const { disruptionEnd, report } = await deadlockAndRecover(ctx);
     return {
       disruptionEnd,
-      details: { "latest key version": latest, "helper version before re-sync": drift.helperVersion ?? 0, "helper version after": after.helperVersion ?? 0, "recovery total (ms)": report.totalMs },
+      details: {
+        "latest key version": latest,
+        "helper version before re-sync": drift.helperVersion ?? 0,
+        "helper version after": after.helperVersion ?? 0,
+        "recovery total (ms)": report.totalMs,
+      },
     };
   },
 };
@@ -235,7 +252,8 @@ export async function tokenLifetimes(t: Topology): Promise<Record<string, string
   ];
   for (const [name, where, accessor] of links) {
     const h = await tokenHealth(t.admin(where), accessor).catch((e: Error) => e);
-    out[name] = h instanceof Error ? `DEAD: ${h.message}` : `alive, ttl ${h.ttlSeconds} s of a ${h.periodSeconds} s period, orphan=${h.orphan}`;
+    out[name] =
+      h instanceof Error ? `DEAD: ${h.message}` : `alive, ttl ${h.ttlSeconds} s of a ${h.periodSeconds} s period, orphan=${h.orphan}`;
   }
   return out;
 }

@@ -80,8 +80,20 @@ export class Topology {
   ) {
     this.proxies.push(vaultService, vaultUnlockService, linkToVault, linkToVaultUnlock);
     const tls = { mountPath: "transit/", tlsCaCert: pki.caFile };
-    this.sealOfVault = { ...tls, keyName: "autounseal", tlsClientCert: vault.clientCert.certFile, tlsClientKey: vault.clientCert.keyFile, tlsServerName: "vault-unlock" };
-    this.sealOfVaultUnlock = { ...tls, keyName: "autounseal", tlsClientCert: vaultUnlock.clientCert.certFile, tlsClientKey: vaultUnlock.clientCert.keyFile, tlsServerName: "vault" };
+    this.sealOfVault = {
+      ...tls,
+      keyName: "autounseal",
+      tlsClientCert: vault.clientCert.certFile,
+      tlsClientKey: vault.clientCert.keyFile,
+      tlsServerName: "vault-unlock",
+    };
+    this.sealOfVaultUnlock = {
+      ...tls,
+      keyName: "autounseal",
+      tlsClientCert: vaultUnlock.clientCert.certFile,
+      tlsClientKey: vaultUnlock.clientCert.keyFile,
+      tlsServerName: "vault",
+    };
   }
 
   /** Creates the clusters and Services (nodes not started yet). */
@@ -92,11 +104,23 @@ export class Topology {
     const pki = await LocalPki.create(path.join(opts.dir, "pki"), "vault-mutual-unseal lab CA");
     const peerGate = { timeoutMs: opts.gateMs ?? 60_000 };
     const common = { dir: opts.dir, bin: opts.bin, flavour: opts.flavour, pki, seal: { stanzas: [] }, preStopMs: opts.preStopMs };
-    const vaultUnlock = await LocalCluster.create({ ...common, name: "vault-unlock", size: 3, requireClientCert: true, peerGate, ports: plan?.["vault-unlock"] });
+    const vaultUnlock = await LocalCluster.create({
+      ...common,
+      name: "vault-unlock",
+      size: 3,
+      requireClientCert: true,
+      peerGate,
+      ports: plan?.["vault-unlock"],
+    });
     const vault = await LocalCluster.create({ ...common, name: "vault", size: 3, peerGate, ports: plan?.vault });
     const helper = await LocalCluster.create({ ...common, name: "helper", size: 1, requireClientCert: true, ports: plan?.helper });
     const sp = plan?.services;
-    const [vs, vus, lv, lvu] = await Promise.all([vault.service(sp?.vault), vaultUnlock.service(sp?.["vault-unlock"]), vault.service(sp?.linkToVault), vaultUnlock.service(sp?.linkToVaultUnlock)]);
+    const [vs, vus, lv, lvu] = await Promise.all([
+      vault.service(sp?.vault),
+      vaultUnlock.service(sp?.["vault-unlock"]),
+      vault.service(sp?.linkToVault),
+      vaultUnlock.service(sp?.linkToVaultUnlock),
+    ]);
     return new Topology(opts, pki, vaultUnlock, vault, helper, vs, vus, lv, lvu);
   }
 
@@ -140,10 +164,21 @@ export class Topology {
 
   /** An admin client through a cluster's client-facing Service. */
   admin(cluster: "vault" | "vault-unlock" | "helper"): VaultClient {
-    const token = cluster === "vault" ? this.state.vault!.rootToken : cluster === "vault-unlock" ? this.state.vaultUnlock!.rootToken : this.state.helper!.rootToken;
-    const address = cluster === "vault" ? this.vaultService.address : cluster === "vault-unlock" ? this.vaultUnlockService.address : this.helperAddress;
+    const token =
+      cluster === "vault"
+        ? this.state.vault!.rootToken
+        : cluster === "vault-unlock"
+          ? this.state.vaultUnlock!.rootToken
+          : this.state.helper!.rootToken;
+    const address =
+      cluster === "vault" ? this.vaultService.address : cluster === "vault-unlock" ? this.vaultUnlockService.address : this.helperAddress;
     const client = cluster === "vault" ? this.vault : cluster === "vault-unlock" ? this.vaultUnlock : this.helper;
-    return new VaultClient({ address, token, timeoutMs: 5000, tls: { caFile: this.pki.caFile, serverName: cluster, certFile: client.clientCert.certFile, keyFile: client.clientCert.keyFile } });
+    return new VaultClient({
+      address,
+      token,
+      timeoutMs: 5000,
+      tls: { caFile: this.pki.caFile, serverName: cluster, certFile: client.clientCert.certFile, keyFile: client.clientCert.keyFile },
+    });
   }
 
   /** An admin client for the active node: for reads that must see the latest writes. */

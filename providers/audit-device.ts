@@ -38,7 +38,9 @@ async function check(_olds: Partial<AuditDeviceInputs>, news: AuditDeviceInputs)
   const f = new Failures();
   checkVersion(news, AUDIT_DEVICE_VERSION, f);
   nodeAccessProblems(news.nodes, "nodes", f);
-  f.field(news as unknown as Record<string, unknown>, "rootToken", "rootToken", (v) => (requiredString(v) ? "must be the cluster's root (or sudo) token: audit devices need sudo" : undefined));
+  f.field(news as unknown as Record<string, unknown>, "rootToken", "rootToken", (v) =>
+    requiredString(v) ? "must be the cluster's root (or sudo) token: audit devices need sudo" : undefined,
+  );
   return checked(news, f);
 }
 
@@ -47,14 +49,21 @@ async function diff(_id: string, olds: AuditDeviceOutputs, news: AuditDeviceInpu
 }
 
 async function enable(inputs: AuditDeviceInputs): Promise<AuditDeviceOutputs> {
-  return withNodes(inputs.nodes, async (nodes) => ({ ...inputs, outcome: await enableStdoutAudit(await activeClient(nodes, inputs.rootToken)) }));
+  return withNodes(inputs.nodes, async (nodes) => ({
+    ...inputs,
+    outcome: await enableStdoutAudit(await activeClient(nodes, inputs.rootToken)),
+  }));
 }
 
 async function create(inputs: AuditDeviceInputs): Promise<pulumi.dynamic.CreateResult<AuditDeviceOutputs>> {
   return { id: `audit-stdout:${clusterIdentity(inputs.nodes)}`, outs: await enable(inputs) };
 }
 
-async function update(_id: string, _olds: AuditDeviceOutputs, news: AuditDeviceInputs): Promise<pulumi.dynamic.UpdateResult<AuditDeviceOutputs>> {
+async function update(
+  _id: string,
+  _olds: AuditDeviceOutputs,
+  news: AuditDeviceInputs,
+): Promise<pulumi.dynamic.UpdateResult<AuditDeviceOutputs>> {
   return { outs: await enable(news) };
 }
 
@@ -68,6 +77,13 @@ export class AuditDevice extends pulumi.dynamic.Resource {
   declare readonly outcome: pulumi.Output<string>;
 
   constructor(name: string, args: AuditDeviceArgs, opts?: pulumi.CustomResourceOptions) {
-    super(auditDeviceProvider, name, { ...args, version: AUDIT_DEVICE_VERSION, outcome: undefined }, withSecretOutputs(opts, ["rootToken", "nodes"]), "vault-mutual-unseal", "AuditDevice");
+    super(
+      auditDeviceProvider,
+      name,
+      { ...args, version: AUDIT_DEVICE_VERSION, outcome: undefined },
+      withSecretOutputs(opts, ["rootToken", "nodes"]),
+      "vault-mutual-unseal",
+      "AuditDevice",
+    );
   }
 }

@@ -36,10 +36,13 @@ export async function stateNow<O>(read: Read<O>, id: string, olds: O, timeoutMs 
   });
   try {
     const found = await Promise.race([
-      read(id, olds).then((r) => r.props, (e: unknown) => {
-        if (cannotAskNow(e)) return undefined;
-        throw e;
-      }),
+      read(id, olds).then(
+        (r) => r.props,
+        (e: unknown) => {
+          if (cannotAskNow(e)) return undefined;
+          throw e;
+        },
+      ),
       timeout,
     ]);
     return found ?? olds;
@@ -66,7 +69,12 @@ export function cannotAskNow(e: unknown): boolean {
  * of inputs is an update; otherwise an update exactly when what `read` finds now `drifted`.
  */
 export async function driftDiff<I extends object, O extends I>(
-  id: string, olds: O, news: I, inputKeys: readonly (keyof I & string)[], read: Read<O>, drifted: (now: O) => boolean,
+  id: string,
+  olds: O,
+  news: I,
+  inputKeys: readonly (keyof I & string)[],
+  read: Read<O>,
+  drifted: (now: O) => boolean,
 ): Promise<pulumi.dynamic.DiffResult> {
   if (changedKeys<I>(olds, news, inputKeys).length > 0) return { changes: true, replaces: [] };
   return { changes: drifted(await stateNow(read, id, olds)), replaces: [] };

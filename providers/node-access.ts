@@ -127,6 +127,4 @@ export function nodeAccessProblems(access: unknown, path: string, failures: Fail
 }
 
 /** NodeAccess as a resource argument: each field may be an Input (e.g. a kubeconfig from config). */
-export type NodeAccessArgs =
-  | ({ kind: "kubernetes" } & InputFields<KubernetesAccess>)
-  | { kind: "local"; cluster: pulumi.Input<string> };
+export type NodeAccessArgs = ({ kind: "kubernetes" } & InputFields<KubernetesAccess>) | { kind: "local"; cluster: pulumi.Input<string> };

@@ -48,7 +48,8 @@ export function projectRequire<T>(modulePath: string): T {
 }
 
 /** What each provider file implements: every CRUD method, `read` where live state can drift. */
-export type ProviderOps<I, O> = Required<Pick<ResourceProvider<I, O>, "check" | "diff" | "create" | "update" | "delete">> & Pick<ResourceProvider<I, O>, "read">;
+export type ProviderOps<I, O> = Required<Pick<ResourceProvider<I, O>, "check" | "diff" | "create" | "update" | "delete">> &
+  Pick<ResourceProvider<I, O>, "read">;
 
 /**
  * The provider object Pulumi serializes: each method loads `modulePath` from the checkout

@@ -57,15 +57,21 @@ export const optionalString = (v: unknown): string | undefined => (v === undefin
 export const optionalBoolean = (v: unknown): string | undefined =>
   v === undefined || typeof v === "boolean" ? undefined : `must be true or false, got ${describeValue(v)}`;
 
-export const wholeNumber = (min: number, max = Number.MAX_SAFE_INTEGER) => (v: unknown): string | undefined =>
-  typeof v === "number" && Number.isInteger(v) && v >= min && v <= max ? undefined : `must be a whole number from ${min}${max < Number.MAX_SAFE_INTEGER ? ` to ${max}` : " up"}, got ${describeValue(v)}`;
+export const wholeNumber =
+  (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  (v: unknown): string | undefined =>
+    typeof v === "number" && Number.isInteger(v) && v >= min && v <= max
+      ? undefined
+      : `must be a whole number from ${min}${max < Number.MAX_SAFE_INTEGER ? ` to ${max}` : " up"}, got ${describeValue(v)}`;
 
 /** A non-empty list of non-empty strings (unknown elements pass). */
-export const stringList = (what: string) => (v: unknown): string | undefined => {
-  if (!Array.isArray(v) || v.length === 0) return `must be a non-empty list of ${what}, got ${describeValue(v)}`;
-  const bad = v.findIndex((x) => !isUnknown(x) && (typeof x !== "string" || x === ""));
-  return bad >= 0 ? `element ${bad} must be a non-empty string (${what})` : undefined;
-};
+export const stringList =
+  (what: string) =>
+  (v: unknown): string | undefined => {
+    if (!Array.isArray(v) || v.length === 0) return `must be a non-empty list of ${what}, got ${describeValue(v)}`;
+    const bad = v.findIndex((x) => !isUnknown(x) && (typeof x !== "string" || x === ""));
+    return bad >= 0 ? `element ${bad} must be a non-empty string (${what})` : undefined;
+  };
 
 /** Shows a value in a failure message without ever showing a secret: only its type and length. */
 export function describeValue(v: unknown): string {
@@ -85,7 +91,9 @@ export function checkVersion(news: { version?: unknown }, current: number, failu
   failures.field(news as Record<string, unknown>, "version", "version", (v) => {
     if (v === undefined) return undefined;
     if (typeof v !== "number" || !Number.isInteger(v) || v < 1) return `must be a whole number ≥ 1, got ${describeValue(v)}`;
-    return v > current ? `this resource was written by a newer version (${v}) of the providers than this checkout knows (${current}): update the checkout` : undefined;
+    return v > current
+      ? `this resource was written by a newer version (${v}) of the providers than this checkout knows (${current}): update the checkout`
+      : undefined;
   });
 }
 
@@ -98,7 +106,12 @@ export function sameValue(a: unknown, b: unknown): boolean {
 function canonical(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(canonical);
   if (v && typeof v === "object") {
-    return Object.fromEntries(Object.entries(v).filter(([, x]) => x !== undefined).sort(([a], [b]) => a.localeCompare(b)).map(([k, x]) => [k, canonical(x)]));
+    return Object.fromEntries(
+      Object.entries(v)
+        .filter(([, x]) => x !== undefined)
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([k, x]) => [k, canonical(x)]),
+    );
   }
   return v;
 }

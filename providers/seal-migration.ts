@@ -22,8 +22,20 @@ import { migrateSeal, migrationPlan } from "../core/steps/seal-migration";
 import { clusterIdentity, NodeAccess, NodeAccessArgs, nodeAccessProblems, withNodes } from "./node-access";
 import { ProviderOps, trampoline } from "./project-require";
 import {
-  changedKeys, checked, checkVersion, containsUnknown, describeValue, Failures, InputFields, isUnknown, optionalString, reasonOf, requiredString,
-  stringList, wholeNumber, withSecretOutputs,
+  changedKeys,
+  checked,
+  checkVersion,
+  containsUnknown,
+  describeValue,
+  Failures,
+  InputFields,
+  isUnknown,
+  optionalString,
+  reasonOf,
+  requiredString,
+  stringList,
+  wholeNumber,
+  withSecretOutputs,
 } from "./provider-inputs";
 
 export const SEAL_MIGRATION_VERSION = 1;
@@ -89,7 +101,10 @@ function sealInputProblems(seal: unknown, path: string, f: Failures): void {
   for (const p of sealProblems([seal as SealStanza], path)) f.add(p.key.replace(`${path}[0]`, path), reasonOf(p));
 }
 
-async function check(_olds: Partial<SealMigrationInputs>, news: SealMigrationInputs): Promise<pulumi.dynamic.CheckResult<SealMigrationInputs>> {
+async function check(
+  _olds: Partial<SealMigrationInputs>,
+  news: SealMigrationInputs,
+): Promise<pulumi.dynamic.CheckResult<SealMigrationInputs>> {
   const f = new Failures();
   const n = news as unknown as Record<string, unknown>;
   checkVersion(news, SEAL_MIGRATION_VERSION, f);
@@ -97,10 +112,16 @@ async function check(_olds: Partial<SealMigrationInputs>, news: SealMigrationInp
   sealInputProblems(news.from, "from", f);
   sealInputProblems(news.to, "to", f);
   f.field(n, "keys", "keys", stringList("unseal keys (from Shamir) or recovery keys (from transit)"));
-  f.field(n, "rootToken", "rootToken", (v) => (requiredString(v) ? "must be the cluster's root (or sudo) token: the migration steps the active node down" : undefined));
+  f.field(n, "rootToken", "rootToken", (v) =>
+    requiredString(v) ? "must be the cluster's root (or sudo) token: the migration steps the active node down" : undefined,
+  );
   f.field(n, "toToken", "toToken", optionalString);
   f.field(n, "fromToken", "fromToken", optionalString);
-  f.field(n, "flavour", "flavour", (v) => (v === undefined || v === "openbao" || v === "vault" ? undefined : `must be "openbao" or "vault", got ${typeof v === "string" ? `"${v}"` : describeValue(v)}`));
+  f.field(n, "flavour", "flavour", (v) =>
+    v === undefined || v === "openbao" || v === "vault"
+      ? undefined
+      : `must be "openbao" or "vault", got ${typeof v === "string" ? `"${v}"` : describeValue(v)}`,
+  );
   f.field(n, "timeoutMs", "timeoutMs", (v) => (v === undefined ? undefined : wholeNumber(1000)(v)));
 
   const typeOf = (s: unknown) => (s && typeof s === "object" && !isUnknown(s) ? (s as { type?: unknown }).type : undefined);
@@ -181,7 +202,11 @@ async function create(inputs: SealMigrationInputs): Promise<pulumi.dynamic.Creat
   return { id: `seal-migration:${clusterIdentity(inputs.nodes)}`, outs: await run(inputs) };
 }
 
-async function update(_id: string, olds: SealMigrationOutputs, news: SealMigrationInputs): Promise<pulumi.dynamic.UpdateResult<SealMigrationOutputs>> {
+async function update(
+  _id: string,
+  olds: SealMigrationOutputs,
+  news: SealMigrationInputs,
+): Promise<pulumi.dynamic.UpdateResult<SealMigrationOutputs>> {
   return { outs: await run(news, olds) };
 }
 

@@ -59,7 +59,9 @@ async function check(_olds: Partial<SealRolloutInputs>, news: SealRolloutInputs)
   checkVersion(news, SEAL_ROLLOUT_VERSION, f);
   nodeAccessProblems(news.nodes, "nodes", f);
   f.field(n, "sealDigest", "sealDigest", requiredString);
-  f.field(n, "rootToken", "rootToken", (v) => (requiredString(v) ? "must be the cluster's root (or sudo) token: the rollout steps the active node down" : undefined));
+  f.field(n, "rootToken", "rootToken", (v) =>
+    requiredString(v) ? "must be the cluster's root (or sudo) token: the rollout steps the active node down" : undefined,
+  );
   f.field(n, "graceSeconds", "graceSeconds", (v) => (v === undefined ? undefined : wholeNumber(0, 300)(v)));
   f.field(n, "timeoutMs", "timeoutMs", (v) => (v === undefined ? undefined : wholeNumber(1000)(v)));
   return checked(news, f);
@@ -73,7 +75,11 @@ async function create(inputs: SealRolloutInputs): Promise<pulumi.dynamic.CreateR
   return { id: `seal-rollout:${clusterIdentity(inputs.nodes)}`, outs: { ...inputs, rolledDigest: inputs.sealDigest } };
 }
 
-async function update(_id: string, olds: SealRolloutOutputs, news: SealRolloutInputs): Promise<pulumi.dynamic.UpdateResult<SealRolloutOutputs>> {
+async function update(
+  _id: string,
+  olds: SealRolloutOutputs,
+  news: SealRolloutInputs,
+): Promise<pulumi.dynamic.UpdateResult<SealRolloutOutputs>> {
   if (olds.rolledDigest !== news.sealDigest) {
     await sleep((news.graceSeconds ?? 5) * 1000);
     await withNodes(news.nodes, (nodes) => rollingRestart(nodes, { adminToken: news.rootToken, timeoutMs: news.timeoutMs ?? 120_000 }));

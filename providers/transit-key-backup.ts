@@ -49,22 +49,38 @@ export interface TransitKeyBackupOutputs extends TransitKeyBackupInputs {
 }
 
 const INPUT_KEYS = ["version", "nodes", "token", "mountPath", "keyName"] as const;
-const keyNameOk = (v: unknown) => requiredString(v) ?? (/^[A-Za-z0-9_.-]+$/.test(v as string) ? undefined : `"${v}" may only hold letters, digits, '.', '_' and '-'`);
+const keyNameOk = (v: unknown) =>
+  requiredString(v) ?? (/^[A-Za-z0-9_.-]+$/.test(v as string) ? undefined : `"${v}" may only hold letters, digits, '.', '_' and '-'`);
 
-async function check(_olds: Partial<TransitKeyBackupInputs>, news: TransitKeyBackupInputs): Promise<pulumi.dynamic.CheckResult<TransitKeyBackupInputs>> {
+async function check(
+  _olds: Partial<TransitKeyBackupInputs>,
+  news: TransitKeyBackupInputs,
+): Promise<pulumi.dynamic.CheckResult<TransitKeyBackupInputs>> {
   const f = new Failures();
   const n = news as unknown as Record<string, unknown>;
   checkVersion(news, TRANSIT_KEY_BACKUP_VERSION, f);
   nodeAccessProblems(news.nodes, "nodes", f);
   f.field(n, "token", "token", requiredString);
-  f.field(n, "mountPath", "mountPath", (v) => requiredString(v) ?? (normMount(v as string) === "" ? "must name a mount, e.g. transit" : undefined));
+  f.field(
+    n,
+    "mountPath",
+    "mountPath",
+    (v) => requiredString(v) ?? (normMount(v as string) === "" ? "must name a mount, e.g. transit" : undefined),
+  );
   f.field(n, "keyName", "keyName", keyNameOk);
   return checked(news, f);
 }
 
 async function diff(id: string, olds: TransitKeyBackupOutputs, news: TransitKeyBackupInputs): Promise<pulumi.dynamic.DiffResult> {
   // The key as it is now on the unsealer: rotated since the backup means a new backup.
-  return driftDiff(id, olds, news, INPUT_KEYS, read, (now) => typeof now.latestVersion === "number" && typeof now.keyVersion === "number" && now.keyVersion < now.latestVersion);
+  return driftDiff(
+    id,
+    olds,
+    news,
+    INPUT_KEYS,
+    read,
+    (now) => typeof now.latestVersion === "number" && typeof now.keyVersion === "number" && now.keyVersion < now.latestVersion,
+  );
 }
 
 async function take(inputs: TransitKeyBackupInputs): Promise<TransitKeyBackupOutputs> {
@@ -77,10 +93,17 @@ async function take(inputs: TransitKeyBackupInputs): Promise<TransitKeyBackupOut
 }
 
 async function create(inputs: TransitKeyBackupInputs): Promise<pulumi.dynamic.CreateResult<TransitKeyBackupOutputs>> {
-  return { id: `transit-key-backup:${clusterIdentity(inputs.nodes)}:${normMount(inputs.mountPath)}/${inputs.keyName}`, outs: await take(inputs) };
+  return {
+    id: `transit-key-backup:${clusterIdentity(inputs.nodes)}:${normMount(inputs.mountPath)}/${inputs.keyName}`,
+    outs: await take(inputs),
+  };
 }
 
-async function update(_id: string, _olds: TransitKeyBackupOutputs, news: TransitKeyBackupInputs): Promise<pulumi.dynamic.UpdateResult<TransitKeyBackupOutputs>> {
+async function update(
+  _id: string,
+  _olds: TransitKeyBackupOutputs,
+  news: TransitKeyBackupInputs,
+): Promise<pulumi.dynamic.UpdateResult<TransitKeyBackupOutputs>> {
   return { outs: await take(news) };
 }
 
@@ -97,9 +120,20 @@ async function read(id: string, props?: TransitKeyBackupOutputs): Promise<pulumi
 
 async function remove(): Promise<void> {}
 
-export const transitKeyBackupOps: ProviderOps<TransitKeyBackupInputs, TransitKeyBackupOutputs> = { check, diff, create, update, read, delete: remove };
+export const transitKeyBackupOps: ProviderOps<TransitKeyBackupInputs, TransitKeyBackupOutputs> = {
+  check,
+  diff,
+  create,
+  update,
+  read,
+  delete: remove,
+};
 
-export const transitKeyBackupProvider = trampoline<TransitKeyBackupInputs, TransitKeyBackupOutputs>("providers/transit-key-backup", "transitKeyBackupOps", { read: true });
+export const transitKeyBackupProvider = trampoline<TransitKeyBackupInputs, TransitKeyBackupOutputs>(
+  "providers/transit-key-backup",
+  "transitKeyBackupOps",
+  { read: true },
+);
 
 export class TransitKeyBackup extends pulumi.dynamic.Resource {
   declare readonly backup: pulumi.Output<string>;

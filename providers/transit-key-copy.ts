@@ -70,20 +70,41 @@ export interface TransitKeyCopyOutputs extends TransitKeyCopyInputs {
 
 const INPUT_KEYS = ["version", "unsealer", "unsealerToken", "helper", "helperToken", "mountPath", "keyName", "failOnDrift"] as const;
 
-const driftOutputs = (d: KeyDrift) => ({ latestVersion: d.latestVersion, helperVersion: d.helperVersion, backedUpVersion: d.backedUpVersion, inSync: d.inSync, verdict: d.verdict });
+const driftOutputs = (d: KeyDrift) => ({
+  latestVersion: d.latestVersion,
+  helperVersion: d.helperVersion,
+  backedUpVersion: d.backedUpVersion,
+  inSync: d.inSync,
+  verdict: d.verdict,
+});
 
-async function check(_olds: Partial<TransitKeyCopyInputs>, news: TransitKeyCopyInputs): Promise<pulumi.dynamic.CheckResult<TransitKeyCopyInputs>> {
+async function check(
+  _olds: Partial<TransitKeyCopyInputs>,
+  news: TransitKeyCopyInputs,
+): Promise<pulumi.dynamic.CheckResult<TransitKeyCopyInputs>> {
   const f = new Failures();
   const n = news as unknown as Record<string, unknown>;
   checkVersion(news, TRANSIT_KEY_COPY_VERSION, f);
   nodeAccessProblems(news.unsealer, "unsealer", f);
   nodeAccessProblems(news.helper, "helper", f);
   const u = clusterIdentity(news.unsealer);
-  if (u !== undefined && u === clusterIdentity(news.helper)) f.add("helper", `is the same cluster as unsealer (${u}): the copy must live on the backup unsealer`);
+  if (u !== undefined && u === clusterIdentity(news.helper))
+    f.add("helper", `is the same cluster as unsealer (${u}): the copy must live on the backup unsealer`);
   f.field(n, "unsealerToken", "unsealerToken", requiredString);
   f.field(n, "helperToken", "helperToken", requiredString);
-  f.field(n, "mountPath", "mountPath", (v) => requiredString(v) ?? (normMount(v as string) === "" ? "must name a mount, e.g. transit" : undefined));
-  f.field(n, "keyName", "keyName", (v) => requiredString(v) ?? (/^[A-Za-z0-9_.-]+$/.test(v as string) ? undefined : `"${v}" may only hold letters, digits, '.', '_' and '-'`));
+  f.field(
+    n,
+    "mountPath",
+    "mountPath",
+    (v) => requiredString(v) ?? (normMount(v as string) === "" ? "must name a mount, e.g. transit" : undefined),
+  );
+  f.field(
+    n,
+    "keyName",
+    "keyName",
+    (v) =>
+      requiredString(v) ?? (/^[A-Za-z0-9_.-]+$/.test(v as string) ? undefined : `"${v}" may only hold letters, digits, '.', '_' and '-'`),
+  );
   f.field(n, "failOnDrift", "failOnDrift", optionalBoolean);
   return checked({ ...news, failOnDrift: news.failOnDrift ?? true }, f);
 }
@@ -101,23 +122,32 @@ async function copy(inputs: TransitKeyCopyInputs): Promise<TransitKeyCopyOutputs
       const h = await unsealedHelper(helper, inputs.helperToken);
       const { version } = await copyTransitKey(u, h, ref);
       const drift = await checkKeyDrift(u, ref, h);
-      if (!drift.inSync && (inputs.failOnDrift ?? true)) throw new Error(`TransitKeyCopy ${normMount(ref.mountPath)}/${ref.keyName}: ${drift.verdict}`);
+      if (!drift.inSync && (inputs.failOnDrift ?? true))
+        throw new Error(`TransitKeyCopy ${normMount(ref.mountPath)}/${ref.keyName}: ${drift.verdict}`);
       return { ...inputs, keyVersion: version, ...driftOutputs(drift) };
     }),
   );
 }
 
 async function create(inputs: TransitKeyCopyInputs): Promise<pulumi.dynamic.CreateResult<TransitKeyCopyOutputs>> {
-  return { id: `transit-key-copy:${clusterIdentity(inputs.unsealer)}->${clusterIdentity(inputs.helper)}:${normMount(inputs.mountPath)}/${inputs.keyName}`, outs: await copy(inputs) };
+  return {
+    id: `transit-key-copy:${clusterIdentity(inputs.unsealer)}->${clusterIdentity(inputs.helper)}:${normMount(inputs.mountPath)}/${inputs.keyName}`,
+    outs: await copy(inputs),
+  };
 }
 
-async function update(_id: string, _olds: TransitKeyCopyOutputs, news: TransitKeyCopyInputs): Promise<pulumi.dynamic.UpdateResult<TransitKeyCopyOutputs>> {
+async function update(
+  _id: string,
+  _olds: TransitKeyCopyOutputs,
+  news: TransitKeyCopyInputs,
+): Promise<pulumi.dynamic.UpdateResult<TransitKeyCopyOutputs>> {
   return { outs: await copy(news) };
 }
 
 /** Records drift; never fails because of it (the update that follows does, with failOnDrift). */
 async function read(id: string, props?: TransitKeyCopyOutputs): Promise<pulumi.dynamic.ReadResult<TransitKeyCopyOutputs>> {
-  if (!props?.unsealer || !props.helper) throw new Error(`TransitKeyCopy ${id}: import is not supported; declare the resource in the program instead`);
+  if (!props?.unsealer || !props.helper)
+    throw new Error(`TransitKeyCopy ${id}: import is not supported; declare the resource in the program instead`);
   const ref: KeyRef = { mountPath: props.mountPath, keyName: props.keyName };
   return withNodes(props.unsealer, async (unsealer) => {
     const active = await findActive(unsealer);
@@ -137,9 +167,20 @@ async function read(id: string, props?: TransitKeyCopyOutputs): Promise<pulumi.d
 /** Leaves the helper's copy in place: it is Vault data, and the last resort in a deadlock. */
 async function remove(): Promise<void> {}
 
-export const transitKeyCopyOps: ProviderOps<TransitKeyCopyInputs, TransitKeyCopyOutputs> = { check, diff, create, update, read, delete: remove };
+export const transitKeyCopyOps: ProviderOps<TransitKeyCopyInputs, TransitKeyCopyOutputs> = {
+  check,
+  diff,
+  create,
+  update,
+  read,
+  delete: remove,
+};
 
-export const transitKeyCopyProvider = trampoline<TransitKeyCopyInputs, TransitKeyCopyOutputs>("providers/transit-key-copy", "transitKeyCopyOps", { read: true });
+export const transitKeyCopyProvider = trampoline<TransitKeyCopyInputs, TransitKeyCopyOutputs>(
+  "providers/transit-key-copy",
+  "transitKeyCopyOps",
+  { read: true },
+);
 
 export class TransitKeyCopy extends pulumi.dynamic.Resource {
   declare readonly keyVersion: pulumi.Output<number>;
@@ -154,8 +195,14 @@ export class TransitKeyCopy extends pulumi.dynamic.Resource {
       transitKeyCopyProvider,
       name,
       {
-        ...args, version: TRANSIT_KEY_COPY_VERSION,
-        keyVersion: undefined, latestVersion: undefined, helperVersion: undefined, backedUpVersion: undefined, inSync: undefined, verdict: undefined,
+        ...args,
+        version: TRANSIT_KEY_COPY_VERSION,
+        keyVersion: undefined,
+        latestVersion: undefined,
+        helperVersion: undefined,
+        backedUpVersion: undefined,
+        inSync: undefined,
+        verdict: undefined,
       },
       withSecretOutputs(opts, ["unsealerToken", "helperToken", "unsealer", "helper"]),
       "vault-mutual-unseal",

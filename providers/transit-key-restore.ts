@@ -69,14 +69,22 @@ export function restoreVerdict(ref: KeyRef, helperVersion: number, latestVersion
       };
 }
 
-async function check(_olds: Partial<TransitKeyRestoreInputs>, news: TransitKeyRestoreInputs): Promise<pulumi.dynamic.CheckResult<TransitKeyRestoreInputs>> {
+async function check(
+  _olds: Partial<TransitKeyRestoreInputs>,
+  news: TransitKeyRestoreInputs,
+): Promise<pulumi.dynamic.CheckResult<TransitKeyRestoreInputs>> {
   const f = new Failures();
   const n = news as unknown as Record<string, unknown>;
   checkVersion(news, TRANSIT_KEY_RESTORE_VERSION, f);
   nodeAccessProblems(news.nodes, "nodes", f);
   f.field(n, "token", "token", requiredString);
   f.field(n, "backup", "backup", (v) => (requiredString(v) ? "must be the primary stack's transitKeyBackup output" : undefined));
-  f.field(n, "mountPath", "mountPath", (v) => requiredString(v) ?? (normMount(v as string) === "" ? "must name a mount, e.g. transit" : undefined));
+  f.field(
+    n,
+    "mountPath",
+    "mountPath",
+    (v) => requiredString(v) ?? (normMount(v as string) === "" ? "must name a mount, e.g. transit" : undefined),
+  );
   f.field(n, "keyName", "keyName", requiredString);
   f.field(n, "latestVersion", "latestVersion", wholeNumber(1));
   f.field(n, "failOnDrift", "failOnDrift", optionalBoolean);
@@ -100,10 +108,17 @@ async function restore(inputs: TransitKeyRestoreInputs): Promise<TransitKeyResto
 }
 
 async function create(inputs: TransitKeyRestoreInputs): Promise<pulumi.dynamic.CreateResult<TransitKeyRestoreOutputs>> {
-  return { id: `transit-key-restore:${clusterIdentity(inputs.nodes)}:${normMount(inputs.mountPath)}/${inputs.keyName}`, outs: await restore(inputs) };
+  return {
+    id: `transit-key-restore:${clusterIdentity(inputs.nodes)}:${normMount(inputs.mountPath)}/${inputs.keyName}`,
+    outs: await restore(inputs),
+  };
 }
 
-async function update(_id: string, _olds: TransitKeyRestoreOutputs, news: TransitKeyRestoreInputs): Promise<pulumi.dynamic.UpdateResult<TransitKeyRestoreOutputs>> {
+async function update(
+  _id: string,
+  _olds: TransitKeyRestoreOutputs,
+  news: TransitKeyRestoreInputs,
+): Promise<pulumi.dynamic.UpdateResult<TransitKeyRestoreOutputs>> {
   return { outs: await restore(news) };
 }
 
@@ -127,9 +142,20 @@ async function read(id: string, props?: TransitKeyRestoreOutputs): Promise<pulum
 
 async function remove(): Promise<void> {}
 
-export const transitKeyRestoreOps: ProviderOps<TransitKeyRestoreInputs, TransitKeyRestoreOutputs> = { check, diff, create, update, read, delete: remove };
+export const transitKeyRestoreOps: ProviderOps<TransitKeyRestoreInputs, TransitKeyRestoreOutputs> = {
+  check,
+  diff,
+  create,
+  update,
+  read,
+  delete: remove,
+};
 
-export const transitKeyRestoreProvider = trampoline<TransitKeyRestoreInputs, TransitKeyRestoreOutputs>("providers/transit-key-restore", "transitKeyRestoreOps", { read: true });
+export const transitKeyRestoreProvider = trampoline<TransitKeyRestoreInputs, TransitKeyRestoreOutputs>(
+  "providers/transit-key-restore",
+  "transitKeyRestoreOps",
+  { read: true },
+);
 
 export class TransitKeyRestore extends pulumi.dynamic.Resource {
   declare readonly helperVersion: pulumi.Output<number>;

@@ -25,7 +25,16 @@ import { clusterIdentity, NodeAccess, NodeAccessArgs, nodeAccessProblems, withNo
 import { stateNow } from "./live-state";
 import { ProviderOps, trampoline } from "./project-require";
 import {
-  changedKeys, checked, checkVersion, containsUnknown, Failures, isUnknown, optionalBoolean, optionalString, reasonOf, requiredString,
+  changedKeys,
+  checked,
+  checkVersion,
+  containsUnknown,
+  Failures,
+  isUnknown,
+  optionalBoolean,
+  optionalString,
+  reasonOf,
+  requiredString,
   withSecretOutputs,
 } from "./provider-inputs";
 
@@ -79,7 +88,19 @@ export interface TransitLinkOutputs extends TransitLinkInputs {
   tokenVerdict: string;
 }
 
-const INPUT_KEYS = ["version", "nodes", "rootToken", "mountPath", "keyName", "policyName", "allowBackup", "tokenPeriod", "displayName", "createKey", "keepAlive"] as const;
+const INPUT_KEYS = [
+  "version",
+  "nodes",
+  "rootToken",
+  "mountPath",
+  "keyName",
+  "policyName",
+  "allowBackup",
+  "tokenPeriod",
+  "displayName",
+  "createKey",
+  "keepAlive",
+] as const;
 
 /** A kept-alive token below half its period: the next update renews it. */
 function needsRenewal(o: TransitLinkOutputs): boolean {
@@ -99,9 +120,22 @@ async function check(_olds: Partial<TransitLinkInputs>, news: TransitLinkInputs)
   const n = news as unknown as Record<string, unknown>;
   checkVersion(news, TRANSIT_LINK_VERSION, f);
   nodeAccessProblems(news.nodes, "nodes", f);
-  f.field(n, "rootToken", "rootToken", (v) => (requiredString(v) ? "must be the unsealer's root (or sudo) token: periodic orphan tokens need it" : undefined));
-  f.field(n, "mountPath", "mountPath", (v) => requiredString(v) ?? (normMount(v as string) === "" ? "must name a mount, e.g. transit" : undefined));
-  f.field(n, "keyName", "keyName", (v) => requiredString(v) ?? (/^[A-Za-z0-9_.-]+$/.test(v as string) ? undefined : `"${v}" may only hold letters, digits, '.', '_' and '-'`));
+  f.field(n, "rootToken", "rootToken", (v) =>
+    requiredString(v) ? "must be the unsealer's root (or sudo) token: periodic orphan tokens need it" : undefined,
+  );
+  f.field(
+    n,
+    "mountPath",
+    "mountPath",
+    (v) => requiredString(v) ?? (normMount(v as string) === "" ? "must name a mount, e.g. transit" : undefined),
+  );
+  f.field(
+    n,
+    "keyName",
+    "keyName",
+    (v) =>
+      requiredString(v) ?? (/^[A-Za-z0-9_.-]+$/.test(v as string) ? undefined : `"${v}" may only hold letters, digits, '.', '_' and '-'`),
+  );
   f.field(n, "policyName", "policyName", optionalString);
   f.field(n, "allowBackup", "allowBackup", optionalBoolean);
   f.field(n, "createKey", "createKey", optionalBoolean);
@@ -111,7 +145,9 @@ async function check(_olds: Partial<TransitLinkInputs>, news: TransitLinkInputs)
     if (v === undefined) return undefined;
     if (typeof v !== "string") return "must be a duration such as 720h";
     try {
-      return durationSeconds(v) > 0 ? undefined : `"${v}" is not a period: a token without one dies at its max TTL (the article's 32 days); use e.g. 720h`;
+      return durationSeconds(v) > 0
+        ? undefined
+        : `"${v}" is not a period: a token without one dies at its max TTL (the article's 32 days); use e.g. 720h`;
     } catch (e) {
       return e instanceof InputError ? reasonOf(e) : String(e);
     }
@@ -119,7 +155,8 @@ async function check(_olds: Partial<TransitLinkInputs>, news: TransitLinkInputs)
   // Defaults made explicit, so that the stored inputs compare equal on the next run.
   const inputs: TransitLinkInputs = {
     ...news,
-    policyName: news.policyName ?? (typeof news.keyName === "string" && !isUnknown(news.keyName) ? `${news.keyName}-seal` : news.policyName),
+    policyName:
+      news.policyName ?? (typeof news.keyName === "string" && !isUnknown(news.keyName) ? `${news.keyName}-seal` : news.policyName),
     tokenPeriod: news.tokenPeriod ?? "720h",
     allowBackup: news.allowBackup ?? false,
     createKey: news.createKey ?? true,
@@ -141,7 +178,10 @@ async function diff(id: string, olds: TransitLinkOutputs, news: TransitLinkInput
   return { changes: now.tokenHealthy === false || needsRenewal(now), replaces, deleteBeforeReplace: false };
 }
 
-async function provision(inputs: TransitLinkInputs, existing?: { token: string; accessor: string; fullTtlSeconds?: number }): Promise<TransitLinkOutputs> {
+async function provision(
+  inputs: TransitLinkInputs,
+  existing?: { token: string; accessor: string; fullTtlSeconds?: number },
+): Promise<TransitLinkOutputs> {
   return withNodes(inputs.nodes, async (nodes) => {
     const admin = await activeClient(nodes, inputs.rootToken);
     const link = await provisionTransitLink(admin, {
@@ -161,25 +201,41 @@ async function provision(inputs: TransitLinkInputs, existing?: { token: string; 
       full = h.ttlSeconds;
     }
     return {
-      ...inputs, token: link.token, accessor: link.accessor, policyName: link.policyName,
-      ttlSeconds: h.ttlSeconds, periodSeconds: h.periodSeconds, fullTtlSeconds: full, tokenHealthy: h.healthy, tokenVerdict: h.verdict,
+      ...inputs,
+      token: link.token,
+      accessor: link.accessor,
+      policyName: link.policyName,
+      ttlSeconds: h.ttlSeconds,
+      periodSeconds: h.periodSeconds,
+      fullTtlSeconds: full,
+      tokenHealthy: h.healthy,
+      tokenVerdict: h.verdict,
     };
   });
 }
 
 async function create(inputs: TransitLinkInputs): Promise<pulumi.dynamic.CreateResult<TransitLinkOutputs>> {
-  return { id: `transit-link:${clusterIdentity(inputs.nodes)}:${normMount(inputs.mountPath)}/${inputs.keyName}`, outs: await provision(inputs) };
+  return {
+    id: `transit-link:${clusterIdentity(inputs.nodes)}:${normMount(inputs.mountPath)}/${inputs.keyName}`,
+    outs: await provision(inputs),
+  };
 }
 
-async function update(_id: string, olds: TransitLinkOutputs, news: TransitLinkInputs): Promise<pulumi.dynamic.UpdateResult<TransitLinkOutputs>> {
-  const existing = olds.token && olds.accessor ? { token: olds.token, accessor: olds.accessor, fullTtlSeconds: olds.fullTtlSeconds } : undefined;
+async function update(
+  _id: string,
+  olds: TransitLinkOutputs,
+  news: TransitLinkInputs,
+): Promise<pulumi.dynamic.UpdateResult<TransitLinkOutputs>> {
+  const existing =
+    olds.token && olds.accessor ? { token: olds.token, accessor: olds.accessor, fullTtlSeconds: olds.fullTtlSeconds } : undefined;
   return { outs: await provision(news, existing) };
 }
 
 const gone = (e: unknown) => e instanceof VaultApiError && e.status === 400 && e.mentions("invalid accessor");
 
 async function read(id: string, props?: TransitLinkOutputs): Promise<pulumi.dynamic.ReadResult<TransitLinkOutputs>> {
-  if (!props?.nodes || !props.accessor) throw new Error(`TransitLink ${id}: import is not supported; declare the resource in the program instead`);
+  if (!props?.nodes || !props.accessor)
+    throw new Error(`TransitLink ${id}: import is not supported; declare the resource in the program instead`);
   return withNodes(props.nodes, async (nodes) => {
     // A sealed unsealer cannot be asked; keep what is known rather than fail the refresh.
     const active = await findActive(nodes);
@@ -187,10 +243,21 @@ async function read(id: string, props?: TransitLinkOutputs): Promise<pulumi.dyna
     const admin = nodes.client(active, props.rootToken);
     try {
       const h = await tokenHealth(admin, props.accessor);
-      return { id, props: { ...props, ttlSeconds: h.ttlSeconds, periodSeconds: h.periodSeconds, tokenHealthy: h.healthy, tokenVerdict: h.verdict } };
+      return {
+        id,
+        props: { ...props, ttlSeconds: h.ttlSeconds, periodSeconds: h.periodSeconds, tokenHealthy: h.healthy, tokenVerdict: h.verdict },
+      };
     } catch (e) {
       if (!gone((e as Error).cause)) throw e;
-      return { id, props: { ...props, ttlSeconds: 0, tokenHealthy: false, tokenVerdict: `gone: the token with accessor ${props.accessor} expired or was revoked; the next update issues a new one` } };
+      return {
+        id,
+        props: {
+          ...props,
+          ttlSeconds: 0,
+          tokenHealthy: false,
+          tokenVerdict: `gone: the token with accessor ${props.accessor} expired or was revoked; the next update issues a new one`,
+        },
+      };
     }
   });
 }
@@ -218,7 +285,9 @@ async function remove(id: string, props: TransitLinkOutputs): Promise<void> {
 
 export const transitLinkOps: ProviderOps<TransitLinkInputs, TransitLinkOutputs> = { check, diff, create, update, read, delete: remove };
 
-export const transitLinkProvider = trampoline<TransitLinkInputs, TransitLinkOutputs>("providers/transit-link", "transitLinkOps", { read: true });
+export const transitLinkProvider = trampoline<TransitLinkInputs, TransitLinkOutputs>("providers/transit-link", "transitLinkOps", {
+  read: true,
+});
 
 export class TransitLink extends pulumi.dynamic.Resource {
   declare readonly token: pulumi.Output<string>;
@@ -233,7 +302,17 @@ export class TransitLink extends pulumi.dynamic.Resource {
     super(
       transitLinkProvider,
       name,
-      { ...args, policyName: args.policyName, version: TRANSIT_LINK_VERSION, token: undefined, accessor: undefined, ttlSeconds: undefined, periodSeconds: undefined, tokenHealthy: undefined, tokenVerdict: undefined },
+      {
+        ...args,
+        policyName: args.policyName,
+        version: TRANSIT_LINK_VERSION,
+        token: undefined,
+        accessor: undefined,
+        ttlSeconds: undefined,
+        periodSeconds: undefined,
+        tokenHealthy: undefined,
+        tokenVerdict: undefined,
+      },
       withSecretOutputs(opts, ["token", "rootToken", "nodes"]),
       "vault-mutual-unseal",
       "TransitLink",

@@ -22,8 +22,19 @@ import { VaultClient } from "../core/vault-client";
 import { clusterIdentity, NodeAccess, NodeAccessArgs, nodeAccessProblems, withNodes } from "./node-access";
 import { ProviderOps, trampoline } from "./project-require";
 import {
-  changedKeys, checked, checkVersion, containsUnknown, describeValue, Failures, isUnknown, optionalString, reasonOf,
-  sameValue, stringList, wholeNumber, withSecretOutputs,
+  changedKeys,
+  checked,
+  checkVersion,
+  containsUnknown,
+  describeValue,
+  Failures,
+  isUnknown,
+  optionalString,
+  reasonOf,
+  sameValue,
+  stringList,
+  wholeNumber,
+  withSecretOutputs,
 } from "./provider-inputs";
 
 /** Provider behaviour version; raise it when a state written by this code must be read differently. */
@@ -75,7 +86,8 @@ function fixedAtInitProblems(olds: Partial<VaultInitInputs>, news: Partial<Vault
   if (olds.nodes === undefined || clusterIdentity(olds.nodes) !== clusterIdentity(news.nodes)) return;
   for (const key of FIXED_AT_INIT) {
     if (containsUnknown(news[key]) || sameValue(olds[key], news[key])) continue;
-    const was = key === "pgpKeys" || key === "rootTokenPgpKey" ? (olds[key] === undefined ? "none" : "the PGP key(s) given then") : String(olds[key]);
+    const was =
+      key === "pgpKeys" || key === "rootTokenPgpKey" ? (olds[key] === undefined ? "none" : "the PGP key(s) given then") : String(olds[key]);
     failures.add(
       key,
       `cannot change after init: ${clusterIdentity(olds.nodes)} was initialized with ${key} = ${was}. Changing it needs a rekey ` +
@@ -89,20 +101,31 @@ async function check(olds: Partial<VaultInitInputs>, news: VaultInitInputs): Pro
   const n = news as unknown as Record<string, unknown>;
   checkVersion(news, VAULT_INIT_VERSION, f);
   nodeAccessProblems(news.nodes, "nodes", f);
-  f.field(n, "kind", "kind", (v) => (v === "shamir" || v === "recovery" ? undefined : `must be "shamir" (unseal keys) or "recovery" (recovery keys of an auto-sealed cluster), got ${typeof v === "string" ? `"${v}"` : describeValue(v)}`));
+  f.field(n, "kind", "kind", (v) =>
+    v === "shamir" || v === "recovery"
+      ? undefined
+      : `must be "shamir" (unseal keys) or "recovery" (recovery keys of an auto-sealed cluster), got ${typeof v === "string" ? `"${v}"` : describeValue(v)}`,
+  );
   f.field(n, "shares", "shares", wholeNumber(1));
   f.field(n, "threshold", "threshold", wholeNumber(1));
   f.field(n, "pgpKeys", "pgpKeys", (v) => (v === undefined ? undefined : stringList("base64 PGP public keys")(v)));
   f.field(n, "rootTokenPgpKey", "rootTokenPgpKey", optionalString);
-  f.field(n, "adopt", "adopt", (v) => (v === undefined || (typeof v === "object" && v !== null && !Array.isArray(v)) ? undefined : "must be { keys, rootToken } from the earlier init"));
+  f.field(n, "adopt", "adopt", (v) =>
+    v === undefined || (typeof v === "object" && v !== null && !Array.isArray(v))
+      ? undefined
+      : "must be { keys, rootToken } from the earlier init",
+  );
   if (news.adopt && typeof news.adopt === "object" && !isUnknown(news.adopt)) {
     const a = news.adopt as unknown as Record<string, unknown>;
     f.field(a, "keys", "adopt.keys", stringList("the keys returned by the earlier init"));
-    f.field(a, "rootToken", "adopt.rootToken", (v) => (typeof v === "string" && v !== "" ? undefined : "must be the root token returned by the earlier init"));
+    f.field(a, "rootToken", "adopt.rootToken", (v) =>
+      typeof v === "string" && v !== "" ? undefined : "must be the root token returned by the earlier init",
+    );
   }
   // The core's rules across fields (threshold ≤ shares, one PGP key per share), once each field is sound.
   if (f.list.length === 0 && ![news.kind, news.shares, news.threshold, news.pgpKeys].some(containsUnknown)) {
-    for (const p of initProblems({ kind: news.kind, shares: news.shares, threshold: news.threshold, pgpKeys: news.pgpKeys })) f.add(p.key, reasonOf(p));
+    for (const p of initProblems({ kind: news.kind, shares: news.shares, threshold: news.threshold, pgpKeys: news.pgpKeys }))
+      f.add(p.key, reasonOf(p));
   }
   fixedAtInitProblems(olds, news, f);
   return checked(news, f);
@@ -123,18 +146,25 @@ async function diff(_id: string, olds: VaultInitOutputs, news: VaultInitInputs):
 async function verifyAdopt(client: VaultClient, inputs: VaultInitInputs, adopt: { keys: string[]; rootToken: string }): Promise<void> {
   const s = await client.sealStatus();
   const where = client.address;
-  if (inputs.kind === "recovery" && !s.recovery_seal) throw new InputError("kind", `${where} has a ${s.type} seal without recovery keys: adopt it with kind "shamir"`);
+  if (inputs.kind === "recovery" && !s.recovery_seal)
+    throw new InputError("kind", `${where} has a ${s.type} seal without recovery keys: adopt it with kind "shamir"`);
   // A Shamir cluster migrated to an auto seal keeps its keys as recovery keys: either kind fits it then.
-  if (inputs.kind === "shamir" && s.type !== "shamir" && !s.recovery_seal) throw new InputError("kind", `${where} has a ${s.type} seal: adopt it with kind "recovery"`);
+  if (inputs.kind === "shamir" && s.type !== "shamir" && !s.recovery_seal)
+    throw new InputError("kind", `${where} has a ${s.type} seal: adopt it with kind "recovery"`);
   if (s.n !== inputs.shares || s.t !== inputs.threshold) {
-    throw new InputError("shares", `${where} was initialized with ${s.n} shares and threshold ${s.t}, not ${inputs.shares}/${inputs.threshold}: set shares and threshold to what the cluster has`);
+    throw new InputError(
+      "shares",
+      `${where} was initialized with ${s.n} shares and threshold ${s.t}, not ${inputs.shares}/${inputs.threshold}: set shares and threshold to what the cluster has`,
+    );
   }
-  if (adopt.keys.length < s.t) throw new InputError("adopt.keys", `${where} needs ${s.t} keys to unseal or recover; adopt gives ${adopt.keys.length}`);
+  if (adopt.keys.length < s.t)
+    throw new InputError("adopt.keys", `${where} needs ${s.t} keys to unseal or recover; adopt gives ${adopt.keys.length}`);
   if (!s.sealed) {
     try {
       await client.withToken(adopt.rootToken).read("auth/token/lookup-self");
     } catch (e) {
-      if (e instanceof VaultOpError && !(e instanceof InputError)) throw new InputError("adopt.rootToken", `is not a valid token on ${where} (${e.message})`);
+      if (e instanceof VaultOpError && !(e instanceof InputError))
+        throw new InputError("adopt.rootToken", `is not a valid token on ${where} (${e.message})`);
       throw e;
     }
   }
@@ -147,10 +177,14 @@ async function create(inputs: VaultInitInputs): Promise<pulumi.dynamic.CreateRes
     // On a first `pulumi up` the pod was created moments ago (its StatefulSet does not wait
     // for readiness): wait until its API answers before asking anything of it.
     let status!: SealStatus;
-    await waitFor(`${client.address} to answer before init`, async () => {
-      status = await client.sealStatus();
-      return { done: true, state: "answering" };
-    }, { timeoutMs: inputs.startTimeoutMs ?? 300_000, intervalMs: 1000 });
+    await waitFor(
+      `${client.address} to answer before init`,
+      async () => {
+        status = await client.sealStatus();
+        return { done: true, state: "answering" };
+      },
+      { timeoutMs: inputs.startTimeoutMs ?? 300_000, intervalMs: 1000 },
+    );
     if (status.initialized) {
       if (!inputs.adopt) {
         const refused = new AlreadyInitializedError(client.address);
@@ -160,8 +194,15 @@ async function create(inputs: VaultInitInputs): Promise<pulumi.dynamic.CreateRes
       await verifyAdopt(client, inputs, inputs.adopt);
       return { id, outs: { ...inputs, keys: inputs.adopt.keys, rootToken: inputs.adopt.rootToken, adopted: true } };
     }
-    if (inputs.adopt) throw new InputError("adopt", `${client.address} is not initialized, so there is nothing to adopt: remove adopt to initialize it`);
-    const result = await initCluster(client, { kind: inputs.kind, shares: inputs.shares, threshold: inputs.threshold, pgpKeys: inputs.pgpKeys, rootTokenPgpKey: inputs.rootTokenPgpKey });
+    if (inputs.adopt)
+      throw new InputError("adopt", `${client.address} is not initialized, so there is nothing to adopt: remove adopt to initialize it`);
+    const result = await initCluster(client, {
+      kind: inputs.kind,
+      shares: inputs.shares,
+      threshold: inputs.threshold,
+      pgpKeys: inputs.pgpKeys,
+      rootTokenPgpKey: inputs.rootTokenPgpKey,
+    });
     return { id, outs: { ...inputs, keys: result.keys, rootToken: result.rootToken, adopted: false } };
   });
 }

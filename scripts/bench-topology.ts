@@ -47,7 +47,10 @@ export class BenchTopology {
   bootstrapStartMs = NaN;
   bootstrapEndMs = NaN;
 
-  private constructor(readonly topology: Topology, readonly log: LogLine[]) {}
+  private constructor(
+    readonly topology: Topology,
+    readonly log: LogLine[],
+  ) {}
 
   /** The whole topology in a fresh temp folder (nodes not started yet). The caller destroys it. */
   static async create(bin: ServerBinary, onLog?: (line: LogLine) => void): Promise<BenchTopology> {
@@ -55,14 +58,20 @@ export class BenchTopology {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vmu-bench-"));
     const log: LogLine[] = [];
     const created = Topology.create({
-      dir, bin: bin.path, flavour: bin.flavour, gateMs: 30_000,
+      dir,
+      bin: bin.path,
+      flavour: bin.flavour,
+      gateMs: 30_000,
       log: (msg) => {
         const line = { atMs: performance.now(), msg };
         log.push(line);
         onLog?.(line);
       },
     });
-    live.set(dir, created.catch(() => undefined));
+    live.set(
+      dir,
+      created.catch(() => undefined),
+    );
     try {
       return new BenchTopology(await created, log);
     } catch (e) {

@@ -50,7 +50,15 @@ function stat(key: string, label: string, samples: number[]): Stat {
   const mid = Math.floor(sorted.length / 2);
   const median = sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
   const r = (x: number) => Math.round(x);
-  return { key, label, runs: samples.length, medianMs: r(median), minMs: r(sorted[0]), maxMs: r(sorted[sorted.length - 1]), samplesMs: samples.map(r) };
+  return {
+    key,
+    label,
+    runs: samples.length,
+    medianMs: r(median),
+    minMs: r(sorted[0]),
+    maxMs: r(sorted[sorted.length - 1]),
+    samplesMs: samples.map(r),
+  };
 }
 
 function table(stats: Stat[]): string {
@@ -89,27 +97,32 @@ async function watchNodes(cluster: LocalCluster, ids: string[], t0: number, need
   let activeNode: string | undefined;
   const deadline = t0 + WAIT_MS;
   const last: Record<string, string> = {};
-  await Promise.all(ids.map(async (id) => {
-    const client = cluster.client(id);
-    for (;;) {
-      const h = await client.health().catch((e: Error) => {
-        last[id] = e.message.slice(0, 80);
-        return undefined;
-      });
-      const now = performance.now();
-      if (h) {
-        last[id] = h.sealed ? "sealed" : h.standby ? "standby" : "active";
-        if (!h.sealed && unsealedMs[id] === undefined) unsealedMs[id] = now - t0;
-        if (!h.sealed && !h.standby && activeMs === undefined) {
-          activeMs = now - t0;
-          activeNode = id;
+  await Promise.all(
+    ids.map(async (id) => {
+      const client = cluster.client(id);
+      for (;;) {
+        const h = await client.health().catch((e: Error) => {
+          last[id] = e.message.slice(0, 80);
+          return undefined;
+        });
+        const now = performance.now();
+        if (h) {
+          last[id] = h.sealed ? "sealed" : h.standby ? "standby" : "active";
+          if (!h.sealed && unsealedMs[id] === undefined) unsealedMs[id] = now - t0;
+          if (!h.sealed && !h.standby && activeMs === undefined) {
+            activeMs = now - t0;
+            activeNode = id;
+          }
         }
+        if (unsealedMs[id] !== undefined && (!needActive || activeMs !== undefined)) return;
+        if (now > deadline)
+          throw new Error(
+            `${cluster.name}: timed out after ${WAIT_MS} ms waiting for ${ids.join(", ")} (${ids.map((x) => `${x}: ${last[x] ?? "?"}`).join("; ")})`,
+          );
+        await sleep(POLL_MS);
       }
-      if (unsealedMs[id] !== undefined && (!needActive || activeMs !== undefined)) return;
-      if (now > deadline) throw new Error(`${cluster.name}: timed out after ${WAIT_MS} ms waiting for ${ids.join(", ")} (${ids.map((x) => `${x}: ${last[x] ?? "?"}`).join("; ")})`);
-      await sleep(POLL_MS);
-    }
-  }));
+    }),
+  );
   return { unsealedMs, allUnsealedMs: Math.max(...ids.map((id) => unsealedMs[id])), activeMs, activeNode };
 }
 
@@ -117,7 +130,10 @@ async function watchNodes(cluster: LocalCluster, ids: string[], t0: number, need
 async function startAndWatch(cluster: LocalCluster, ids: string[], needActive: boolean): Promise<Watch> {
   const t0 = performance.now();
   const starts = Promise.allSettled(ids.map((id) => cluster.start(id)));
-  const watch = watchNodes(cluster, ids, t0, needActive).then((w) => ({ w }), (e: unknown) => ({ e }));
+  const watch = watchNodes(cluster, ids, t0, needActive).then(
+    (w) => ({ w }),
+    (e: unknown) => ({ e }),
+  );
   const [settled, watched] = await Promise.all([starts, watch]);
   const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
   if (failed) throw failed.reason;
@@ -128,13 +144,22 @@ async function startAndWatch(cluster: LocalCluster, ids: string[], needActive: b
 /** Every node unsealed and one of them active: the state each run starts from. */
 async function settle(cluster: LocalCluster): Promise<void> {
   await waitClusterUnsealed(cluster, { timeoutMs: WAIT_MS });
-  await waitFor(`${cluster.name} to have an active node`, async () => ({ done: (await findActive(cluster)) !== undefined, state: describe(await observe(cluster)) }), { timeoutMs: WAIT_MS });
+  await waitFor(
+    `${cluster.name} to have an active node`,
+    async () => ({ done: (await findActive(cluster)) !== undefined, state: describe(await observe(cluster)) }),
+    { timeoutMs: WAIT_MS },
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
 // The benchmarks
 
-interface NodeRestartSample { node: string; wasActive: boolean; stopMs: number; unsealedMs: number }
+interface NodeRestartSample {
+  node: string;
+  wasActive: boolean;
+  stopMs: number;
+  unsealedMs: number;
+}
 
 async function benchNodeRestarts(vault: LocalCluster, count: number): Promise<NodeRestartSample[]> {
   const out: NodeRestartSample[] = [];
@@ -148,13 +173,20 @@ async function benchNodeRestarts(vault: LocalCluster, count: number): Promise<No
     const stopMs = performance.now() - s0;
     const w = await startAndWatch(vault, [id], false);
     out.push({ node: id, wasActive, stopMs, unsealedMs: w.unsealedMs[id] });
-    say(`  vault node restart ${i + 1}/${count}: ${id}${wasActive ? " (was active)" : ""} unsealed after ${Math.round(w.unsealedMs[id])} ms`);
+    say(
+      `  vault node restart ${i + 1}/${count}: ${id}${wasActive ? " (was active)" : ""} unsealed after ${Math.round(w.unsealedMs[id])} ms`,
+    );
   }
   await settle(vault);
   return out;
 }
 
-interface FullRestartSample { stopMs: number; allUnsealedMs: number; activeMs: number; unsealedMs: Record<string, number> }
+interface FullRestartSample {
+  stopMs: number;
+  allUnsealedMs: number;
+  activeMs: number;
+  unsealedMs: Record<string, number>;
+}
 
 async function benchFullRestarts(cluster: LocalCluster, count: number): Promise<FullRestartSample[]> {
   const out: FullRestartSample[] = [];
@@ -165,7 +197,9 @@ async function benchFullRestarts(cluster: LocalCluster, count: number): Promise<
     const stopMs = performance.now() - s0;
     const w = await startAndWatch(cluster, cluster.nodeIds(), true);
     out.push({ stopMs, allUnsealedMs: w.allUnsealedMs, activeMs: w.activeMs!, unsealedMs: w.unsealedMs });
-    say(`  ${cluster.name} full restart ${i + 1}/${count}: all unsealed after ${Math.round(w.allUnsealedMs)} ms, ${w.activeNode} active after ${Math.round(w.activeMs!)} ms`);
+    say(
+      `  ${cluster.name} full restart ${i + 1}/${count}: all unsealed after ${Math.round(w.allUnsealedMs)} ms, ${w.activeNode} active after ${Math.round(w.activeMs!)} ms`,
+    );
   }
   await settle(cluster);
   return out;
@@ -192,8 +226,16 @@ function migrationTiming(t: BenchTopology): MigrationSample {
   const end = after.find((l) => l.msg.startsWith("helper:"))?.atMs ?? t.bootstrapEndMs;
   const keys = after.find((l) => l.msg === KEYS_MIGRATED)?.atMs;
   if (keys === undefined) throw new Error(`bootstrap never logged "${KEYS_MIGRATED}"`);
-  const log = after.filter((l) => l.atMs <= end && !l.msg.startsWith("helper:")).map((l) => ({ ms: Math.round(l.atMs - start), msg: l.msg }));
-  return { migrationMs: end - start, keysMigratedMs: keys - start, finalRolloutMs: end - keys, bootstrapMs: t.bootstrapEndMs - t.bootstrapStartMs, log };
+  const log = after
+    .filter((l) => l.atMs <= end && !l.msg.startsWith("helper:"))
+    .map((l) => ({ ms: Math.round(l.atMs - start), msg: l.msg }));
+  return {
+    migrationMs: end - start,
+    keysMigratedMs: keys - start,
+    finalRolloutMs: end - keys,
+    bootstrapMs: t.bootstrapEndMs - t.bootstrapStartMs,
+    log,
+  };
 }
 
 async function benchMigrations(bin: ServerBinary, count: number): Promise<MigrationSample[]> {
@@ -204,7 +246,9 @@ async function benchMigrations(bin: ServerBinary, count: number): Promise<Migrat
       await t.bootstrap();
       const m = migrationTiming(t);
       out.push(m);
-      say(`  migration ${i + 1}/${count}: ${Math.round(m.migrationMs)} ms (keys migrated after ${Math.round(m.keysMigratedMs)} ms; whole bootstrap ${Math.round(m.bootstrapMs)} ms)`);
+      say(
+        `  migration ${i + 1}/${count}: ${Math.round(m.migrationMs)} ms (keys migrated after ${Math.round(m.keysMigratedMs)} ms; whole bootstrap ${Math.round(m.bootstrapMs)} ms)`,
+      );
     } finally {
       await t.destroy();
     }
@@ -237,7 +281,9 @@ async function main(): Promise<void> {
   const machine = machineInfo(binPath);
   const began = performance.now();
   const startedAt = new Date().toISOString();
-  say(`machine: ${machine.os}; ${machine.cpuCount} × ${machine.cpuModel}; ${machine.totalMemoryGiB} GiB; node ${machine.node}; ${machine.bao}`);
+  say(
+    `machine: ${machine.os}; ${machine.cpuCount} × ${machine.cpuModel}; ${machine.totalMemoryGiB} GiB; node ${machine.node}; ${machine.bao}`,
+  );
 
   say(`2. seal migration Shamir → transit of vault-unlock, ${counts.migrations} fresh topologies`);
   const migrations = await benchMigrations(bin, counts.migrations);
@@ -262,24 +308,74 @@ async function main(): Promise<void> {
   const totalMs = performance.now() - began;
 
   const stats: Stat[] = [
-    stat("node_restart_unsealed", "1. vault node start → unsealed (transit)", nodeRestarts.map((s) => s.unsealedMs)),
-    stat("migration_total", "2. vault-unlock migration Shamir → transit", migrations.map((s) => s.migrationMs)),
-    stat("migration_keys", "   of which: until stored keys migrated", migrations.map((s) => s.keysMigratedMs)),
-    stat("migration_final_rollout", "   of which: final rollout", migrations.map((s) => s.finalRolloutMs)),
-    stat("vault_full_all_unsealed", "3. vault full restart → all 3 unsealed", vaultFull.map((s) => s.allUnsealedMs)),
-    stat("vault_full_active", "3. vault full restart → one active", vaultFull.map((s) => s.activeMs)),
-    stat("vault_unlock_full_all_unsealed", "3. vault-unlock full restart → all 3 unsealed", vaultUnlockFull.map((s) => s.allUnsealedMs)),
-    stat("vault_unlock_full_active", "3. vault-unlock full restart → one active", vaultUnlockFull.map((s) => s.activeMs)),
+    stat(
+      "node_restart_unsealed",
+      "1. vault node start → unsealed (transit)",
+      nodeRestarts.map((s) => s.unsealedMs),
+    ),
+    stat(
+      "migration_total",
+      "2. vault-unlock migration Shamir → transit",
+      migrations.map((s) => s.migrationMs),
+    ),
+    stat(
+      "migration_keys",
+      "   of which: until stored keys migrated",
+      migrations.map((s) => s.keysMigratedMs),
+    ),
+    stat(
+      "migration_final_rollout",
+      "   of which: final rollout",
+      migrations.map((s) => s.finalRolloutMs),
+    ),
+    stat(
+      "vault_full_all_unsealed",
+      "3. vault full restart → all 3 unsealed",
+      vaultFull.map((s) => s.allUnsealedMs),
+    ),
+    stat(
+      "vault_full_active",
+      "3. vault full restart → one active",
+      vaultFull.map((s) => s.activeMs),
+    ),
+    stat(
+      "vault_unlock_full_all_unsealed",
+      "3. vault-unlock full restart → all 3 unsealed",
+      vaultUnlockFull.map((s) => s.allUnsealedMs),
+    ),
+    stat(
+      "vault_unlock_full_active",
+      "3. vault-unlock full restart → one active",
+      vaultUnlockFull.map((s) => s.activeMs),
+    ),
   ];
   const context: Stat[] = [
-    stat("bootstrap_total", "whole bootstrap (fresh topology, incl. helper)", migrations.map((s) => s.bootstrapMs)),
-    stat("node_stop", "stop of one vault node (SIGTERM → exit)", nodeRestarts.map((s) => s.stopMs)),
-    stat("vault_full_stop", "stop of all vault nodes", vaultFull.map((s) => s.stopMs)),
-    stat("vault_unlock_full_stop", "stop of all vault-unlock nodes", vaultUnlockFull.map((s) => s.stopMs)),
+    stat(
+      "bootstrap_total",
+      "whole bootstrap (fresh topology, incl. helper)",
+      migrations.map((s) => s.bootstrapMs),
+    ),
+    stat(
+      "node_stop",
+      "stop of one vault node (SIGTERM → exit)",
+      nodeRestarts.map((s) => s.stopMs),
+    ),
+    stat(
+      "vault_full_stop",
+      "stop of all vault nodes",
+      vaultFull.map((s) => s.stopMs),
+    ),
+    stat(
+      "vault_unlock_full_stop",
+      "stop of all vault-unlock nodes",
+      vaultUnlockFull.map((s) => s.stopMs),
+    ),
   ];
 
   console.log("");
-  console.log(`Machine: ${machine.os}; CPU ${machine.cpuCount} × ${machine.cpuModel}; memory ${machine.totalMemoryGiB} GiB; node ${machine.node}`);
+  console.log(
+    `Machine: ${machine.os}; CPU ${machine.cpuCount} × ${machine.cpuModel}; memory ${machine.totalMemoryGiB} GiB; node ${machine.node}`,
+  );
   console.log(`Server:  ${machine.bao} (${bin.flavour}), 3-node Raft clusters over TLS on 127.0.0.1`);
   console.log("");
   console.log(table(stats));
@@ -289,12 +385,14 @@ async function main(): Promise<void> {
   console.log("");
   console.log("Notes:");
   console.log(`- Start times run from just before LocalCluster.start to the first /v1/sys/health (polled every ${POLL_MS} ms)`);
-  console.log("  reporting sealed=false (\"active\": sealed=false and standby=false). They include the peer gate");
+  console.log('  reporting sealed=false ("active": sealed=false and standby=false). They include the peer gate');
   console.log("  (the transit peer is checked with an encrypt call before the process is spawned), as users get it.");
   console.log("- The migration is the migrateSeal call inside bootstrap: from its log line to bootstrap's next step.");
   const split = (active: boolean) => nodeRestarts.filter((s) => s.wasActive === active).map((s) => s.unsealedMs);
   const medianOf = (xs: number[]) => (xs.length > 0 ? `median ${stat("", "", xs).medianMs} ms` : "none");
-  console.log(`- Single-node restarts: ${split(true).length} of ${nodeRestarts.length} stopped the active node (${medianOf(split(true))}), ${split(false).length} a standby (${medianOf(split(false))}).`);
+  console.log(
+    `- Single-node restarts: ${split(true).length} of ${nodeRestarts.length} stopped the active node (${medianOf(split(true))}), ${split(false).length} a standby (${medianOf(split(false))}).`,
+  );
   console.log(`Total bench runtime: ${(totalMs / 1000).toFixed(1)} s`);
 
   const results = {
@@ -306,8 +404,19 @@ async function main(): Promise<void> {
     results: Object.fromEntries(stats.map(({ key, ...rest }) => [key, rest])),
     context: Object.fromEntries(context.map(({ key, ...rest }) => [key, rest])),
     samples: {
-      nodeRestarts: nodeRestarts.map((s) => ({ node: s.node, wasActive: s.wasActive, stopMs: Math.round(s.stopMs), unsealedMs: Math.round(s.unsealedMs) })),
-      migrations: migrations.map((s) => ({ migrationMs: Math.round(s.migrationMs), keysMigratedMs: Math.round(s.keysMigratedMs), finalRolloutMs: Math.round(s.finalRolloutMs), bootstrapMs: Math.round(s.bootstrapMs), log: s.log })),
+      nodeRestarts: nodeRestarts.map((s) => ({
+        node: s.node,
+        wasActive: s.wasActive,
+        stopMs: Math.round(s.stopMs),
+        unsealedMs: Math.round(s.unsealedMs),
+      })),
+      migrations: migrations.map((s) => ({
+        migrationMs: Math.round(s.migrationMs),
+        keysMigratedMs: Math.round(s.keysMigratedMs),
+        finalRolloutMs: Math.round(s.finalRolloutMs),
+        bootstrapMs: Math.round(s.bootstrapMs),
+        log: s.log,
+      })),
       vaultFullRestarts: vaultFull.map(roundFull),
       vaultUnlockFullRestarts: vaultUnlockFull.map(roundFull),
     },
@@ -319,7 +428,9 @@ async function main(): Promise<void> {
 
 function roundFull(s: FullRestartSample) {
   return {
-    stopMs: Math.round(s.stopMs), allUnsealedMs: Math.round(s.allUnsealedMs), activeMs: Math.round(s.activeMs),
+    stopMs: Math.round(s.stopMs),
+    allUnsealedMs: Math.round(s.allUnsealedMs),
+    activeMs: Math.round(s.activeMs),
     unsealedMs: Object.fromEntries(Object.entries(s.unsealedMs).map(([k, v]) => [k, Math.round(v)])),
   };
 }

@@ -9,23 +9,30 @@ import type { VaultExposeArgs } from "../components/vault-cluster";
 
 const NS = "vault-mutual-unseal";
 
-const httpsUrl = z.string().refine((s) => {
-  try {
-    return new URL(s).protocol === "https:";
-  } catch {
-    return false;
-  }
-}, "must be an https:// URL: the transit link carries the keys that unseal a cluster").refine((s) => {
-  try {
-    return !isIP(new URL(s).hostname.replace(/^\[|\]$/g, ""));
-  } catch {
-    return true; // reported above
-  }
-}, "must name its host by DNS, not by IP address: the certificate is issued for that name and the seal checks it (tls_server_name)");
+const httpsUrl = z
+  .string()
+  .refine((s) => {
+    try {
+      return new URL(s).protocol === "https:";
+    } catch {
+      return false;
+    }
+  }, "must be an https:// URL: the transit link carries the keys that unseal a cluster")
+  .refine((s) => {
+    try {
+      return !isIP(new URL(s).hostname.replace(/^\[|\]$/g, ""));
+    } catch {
+      return true; // reported above
+    }
+  }, "must name its host by DNS, not by IP address: the certificate is issued for that name and the seal checks it (tls_server_name)");
 
 const duration = z.string().regex(/^[1-9]\d*(s|m|h)$/, "must be a duration such as 720h, 30m or 3600s (not 0)");
 
-const oddReplicas = z.number().int().min(1).refine((n) => n % 2 === 1, "must be odd (Raft and Consul need a majority: 1, 3, 5)");
+const oddReplicas = z
+  .number()
+  .int()
+  .min(1)
+  .refine((n) => n % 2 === 1, "must be odd (Raft and Consul need a majority: 1, 3, 5)");
 
 const dnsLabel = z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, "must be a Kubernetes name (lower-case letters, digits, '-')");
 
@@ -40,21 +47,26 @@ const cidr = z.string().regex(/^(\d{1,3}(\.\d{1,3}){3}\/\d{1,2}|[0-9A-Fa-f:]+\/\
  * with TLS passed through to Vault (its certificate names the address's host).
  * "none": the address is routed by other means (a mesh, a TLS-passthrough Ingress).
  */
-const expose = z.object({
-  type: z.enum(["LoadBalancer", "NodePort", "none"]),
-  loadBalancerIP: z.string().min(1).optional(),
-  annotations: z.record(z.string(), z.string()).optional(),
-  /** Who may connect (loadBalancerSourceRanges); default: anyone the network lets through. */
-  sourceRanges: z.array(cidr).min(1).optional(),
-  /** A fixed node port (Kubernetes' range 30000-32767), so that the peer's address can name it before the Service exists. */
-  nodePort: z.number().int().min(30000).max(32767).optional(),
-}).strict().superRefine((e, ctx) => {
-  // Kubernetes refuses these on other Service types (and a NodePort would not enforce the ranges).
-  for (const key of ["loadBalancerIP", "sourceRanges"] as const) {
-    if (e[key] !== undefined && e.type !== "LoadBalancer") ctx.addIssue({ code: "custom", path: [key], message: `applies to type LoadBalancer only (type is ${e.type})` });
-  }
-  if (e.nodePort !== undefined && e.type === "none") ctx.addIssue({ code: "custom", path: ["nodePort"], message: "applies to types NodePort and LoadBalancer only (type is none)" });
-});
+const expose = z
+  .object({
+    type: z.enum(["LoadBalancer", "NodePort", "none"]),
+    loadBalancerIP: z.string().min(1).optional(),
+    annotations: z.record(z.string(), z.string()).optional(),
+    /** Who may connect (loadBalancerSourceRanges); default: anyone the network lets through. */
+    sourceRanges: z.array(cidr).min(1).optional(),
+    /** A fixed node port (Kubernetes' range 30000-32767), so that the peer's address can name it before the Service exists. */
+    nodePort: z.number().int().min(30000).max(32767).optional(),
+  })
+  .strict()
+  .superRefine((e, ctx) => {
+    // Kubernetes refuses these on other Service types (and a NodePort would not enforce the ranges).
+    for (const key of ["loadBalancerIP", "sourceRanges"] as const) {
+      if (e[key] !== undefined && e.type !== "LoadBalancer")
+        ctx.addIssue({ code: "custom", path: [key], message: `applies to type LoadBalancer only (type is ${e.type})` });
+    }
+    if (e.nodePort !== undefined && e.type === "none")
+      ctx.addIssue({ code: "custom", path: ["nodePort"], message: "applies to types NodePort and LoadBalancer only (type is none)" });
+  });
 
 /** "preferred": pods spread over zones where the scheduler can; "required": at most one per zone (as many zones as pods). Hosts always differ. */
 const zoneSpread = z.enum(["none", "preferred", "required"]).default("none");
@@ -63,25 +75,29 @@ const zoneSpread = z.enum(["none", "preferred", "required"]).default("none");
 const createNamespaces = z.boolean().default(true);
 
 /** Where one Vault cluster of the pair runs. */
-const clusterPlacement = z.object({
-  /** kubeconfig context of the Kubernetes cluster it runs in. */
-  context: kubeContext,
-  namespace: dnsLabel,
-  /**
-   * How the peer cluster's seal reaches this one when the two run in different Kubernetes
-   * clusters (e.g. a LoadBalancer or Ingress address); in one Kubernetes cluster the
-   * Service DNS name is used.
-   */
-  transitAddress: httpsUrl.optional(),
-  /** How transitAddress reaches it; default LoadBalancer when the two run in different Kubernetes clusters. */
-  expose: expose.optional(),
-}).strict();
+const clusterPlacement = z
+  .object({
+    /** kubeconfig context of the Kubernetes cluster it runs in. */
+    context: kubeContext,
+    namespace: dnsLabel,
+    /**
+     * How the peer cluster's seal reaches this one when the two run in different Kubernetes
+     * clusters (e.g. a LoadBalancer or Ingress address); in one Kubernetes cluster the
+     * Service DNS name is used.
+     */
+    transitAddress: httpsUrl.optional(),
+    /** How transitAddress reaches it; default LoadBalancer when the two run in different Kubernetes clusters. */
+    expose: expose.optional(),
+  })
+  .strict();
 
 /** vault-unlock exists only to unseal `vault`: a NetworkPolicy admits only vault's pods, or these ranges. */
-const unlockPlacement = clusterPlacement.extend({
-  /** Source ranges of vault's traffic when it runs in another Kubernetes cluster (its nodes' or NAT egress addresses). */
-  peerCidrs: z.array(cidr).min(1).optional(),
-}).strict();
+const unlockPlacement = clusterPlacement
+  .extend({
+    /** Source ranges of vault's traffic when it runs in another Kubernetes cluster (its nodes' or NAT egress addresses). */
+    peerCidrs: z.array(cidr).min(1).optional(),
+  })
+  .strict();
 
 /** What both stacks deploy the same way: the servers, their storage, their keys, their pods' placement. */
 const deployment = {
@@ -96,47 +112,53 @@ const deployment = {
   createNamespaces,
 };
 
-export const primarySchema = z.object({
-  ...deployment,
-  replicas: oddReplicas.default(3),
-  /** The seals renew their tokens; a token dies only after this long without renewal. */
-  transitTokenPeriod: duration.default("720h"),
-  vault: clusterPlacement,
-  vaultUnlock: unlockPlacement,
-  /** Public host name of `vault`'s Ingress (vault-unlock has none). */
-  ingressHost: z.string().min(1).optional(),
-  /** Secret (in vault's namespace) with the certificate the Ingress presents; default `vault-tls`, vault's own certificate, which names ingressHost. */
-  ingressTlsSecret: z.string().min(1).optional(),
-  /**
-   * Where `vault`'s emergency seal reaches the helper (the address of the helper stack's
-   * exposed Service), https. Set here, not read from the helper stack: no reference cycle.
-   * The helper's certificate is issued here for its host.
-   */
-  helperAddress: httpsUrl.optional(),
-  /** The helper stack's namespace: its certificate names its Services there. The helper stack reads it from here. */
-  helperNamespace: dnsLabel.default("vault-helper"),
-  /** The helper stack (organization/project/stack): its emergency seal token, read only when `emergency` is true. */
-  helperStack: stackName.optional(),
-  /** true: `vault`'s seal points at the helper (deadlock recovery); false/absent: at vault-unlock. */
-  emergency: z.boolean().default(false),
-}).strict();
+export const primarySchema = z
+  .object({
+    ...deployment,
+    replicas: oddReplicas.default(3),
+    /** The seals renew their tokens; a token dies only after this long without renewal. */
+    transitTokenPeriod: duration.default("720h"),
+    vault: clusterPlacement,
+    vaultUnlock: unlockPlacement,
+    /** Public host name of `vault`'s Ingress (vault-unlock has none). */
+    ingressHost: z.string().min(1).optional(),
+    /** Secret (in vault's namespace) with the certificate the Ingress presents; default `vault-tls`, vault's own certificate, which names ingressHost. */
+    ingressTlsSecret: z.string().min(1).optional(),
+    /**
+     * Where `vault`'s emergency seal reaches the helper (the address of the helper stack's
+     * exposed Service), https. Set here, not read from the helper stack: no reference cycle.
+     * The helper's certificate is issued here for its host.
+     */
+    helperAddress: httpsUrl.optional(),
+    /** The helper stack's namespace: its certificate names its Services there. The helper stack reads it from here. */
+    helperNamespace: dnsLabel.default("vault-helper"),
+    /** The helper stack (organization/project/stack): its emergency seal token, read only when `emergency` is true. */
+    helperStack: stackName.optional(),
+    /** true: `vault`'s seal points at the helper (deadlock recovery); false/absent: at vault-unlock. */
+    emergency: z.boolean().default(false),
+  })
+  .strict();
 
-export const helperSchema = z.object({
-  ...deployment,
-  replicas: oddReplicas.default(1),
-  context: kubeContext,
-  /**
-   * How `vault`'s emergency seal reaches the helper from its Kubernetes cluster (at the
-   * primary's helperAddress). A LoadBalancer must name its sourceRanges: the helper holds
-   * the key that unseals `vault`.
-   */
-  expose: expose.refine((e) => e.type !== "LoadBalancer" || e.sourceRanges !== undefined, {
-    message: "a LoadBalancer in front of the helper needs sourceRanges (vault's egress addresses): it holds the key that unseals vault",
-    path: ["sourceRanges"],
-  }).optional(),
-  /** The primary stack, as organization/project/stack, for its outputs (the key backup, the helper's certificate and namespace). */
-  primaryStack: stackName,
-}).strict();
+export const helperSchema = z
+  .object({
+    ...deployment,
+    replicas: oddReplicas.default(1),
+    context: kubeContext,
+    /**
+     * How `vault`'s emergency seal reaches the helper from its Kubernetes cluster (at the
+     * primary's helperAddress). A LoadBalancer must name its sourceRanges: the helper holds
+     * the key that unseals `vault`.
+     */
+    expose: expose
+      .refine((e) => e.type !== "LoadBalancer" || e.sourceRanges !== undefined, {
+        message: "a LoadBalancer in front of the helper needs sourceRanges (vault's egress addresses): it holds the key that unseals vault",
+        path: ["sourceRanges"],
+      })
+      .optional(),
+    /** The primary stack, as organization/project/stack, for its outputs (the key backup, the helper's certificate and namespace). */
+    primaryStack: stackName,
+  })
+  .strict();
 
 export type PrimaryConfig = z.infer<typeof primarySchema>;
 export type ExposeConfig = z.infer<typeof expose>;
@@ -150,7 +172,10 @@ export type HelperConfig = z.infer<typeof helperSchema>;
 /** Every problem of a stack's config, each with its key path, in one error. */
 export class ConfigError extends Error {
   constructor(readonly problems: { key: string; message: string }[]) {
-    super(`invalid stack config (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n` + problems.map((p) => `  ${p.key}: ${p.message}`).join("\n"));
+    super(
+      `invalid stack config (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n` +
+        problems.map((p) => `  ${p.key}: ${p.message}`).join("\n"),
+    );
     this.name = "ConfigError";
   }
 }
@@ -168,28 +193,40 @@ function commonProblems(raw: Record<string, unknown>, defaults: { shares: number
   const shares = raw.keyShares === undefined ? defaults.shares : num(raw.keyShares);
   const threshold = raw.keyThreshold === undefined ? defaults.threshold : num(raw.keyThreshold);
   if (shares !== undefined && threshold !== undefined) {
-    if (threshold > shares) p.push({ key: "keyThreshold", message: `(${threshold}) is greater than keyShares (${shares}): the keys could never unseal` });
+    if (threshold > shares)
+      p.push({ key: "keyThreshold", message: `(${threshold}) is greater than keyShares (${shares}): the keys could never unseal` });
     else if (shares > 1 && threshold < 2) p.push({ key: "keyThreshold", message: "must be at least 2 when there are several key shares" });
   }
-  if (raw.flavour === "openbao" && raw.storage === "consul") p.push({ key: "storage", message: "OpenBao has no Consul storage: use raft, or flavour vault" });
+  if (raw.flavour === "openbao" && raw.storage === "consul")
+    p.push({ key: "storage", message: "OpenBao has no Consul storage: use raft, or flavour vault" });
   return p;
 }
 
 function primaryProblems(raw: Record<string, unknown>): Problem[] {
   const p = commonProblems(raw, { shares: 3, threshold: 2 });
-  if (raw.emergency === true && !raw.helperAddress) p.push({ key: "emergency", message: "needs helperAddress: the emergency seal points at the helper" });
-  if (raw.emergency === true && !raw.helperStack) p.push({ key: "emergency", message: "needs helperStack: the emergency seal uses the helper stack's emergencySealToken output" });
+  if (raw.emergency === true && !raw.helperAddress)
+    p.push({ key: "emergency", message: "needs helperAddress: the emergency seal points at the helper" });
+  if (raw.emergency === true && !raw.helperStack)
+    p.push({ key: "emergency", message: "needs helperStack: the emergency seal uses the helper stack's emergencySealToken output" });
   const v = obj(raw.vault);
   const vu = obj(raw.vaultUnlock);
   if (typeof v.context === "string" && typeof vu.context === "string") {
     if (v.context !== vu.context) {
-      for (const [name, c] of [["vault", v], ["vaultUnlock", vu]] as const) {
-        if (!c.transitAddress) p.push({ key: `${name}.transitAddress`, message: "is required when vault and vaultUnlock run in different Kubernetes clusters (their contexts differ)" });
+      for (const [name, c] of [
+        ["vault", v],
+        ["vaultUnlock", vu],
+      ] as const) {
+        if (!c.transitAddress)
+          p.push({
+            key: `${name}.transitAddress`,
+            message: "is required when vault and vaultUnlock run in different Kubernetes clusters (their contexts differ)",
+          });
       }
       if (!vu.peerCidrs) {
         p.push({
           key: "vaultUnlock.peerCidrs",
-          message: "is required when vault runs in another Kubernetes cluster: vault-unlock's NetworkPolicy admits only vault's pods, so name the ranges vault's traffic arrives from (its nodes' or NAT egress addresses)",
+          message:
+            "is required when vault runs in another Kubernetes cluster: vault-unlock's NetworkPolicy admits only vault's pods, so name the ranges vault's traffic arrives from (its nodes' or NAT egress addresses)",
         });
       }
     } else if (v.namespace !== undefined && v.namespace === vu.namespace) {
@@ -201,11 +238,16 @@ function primaryProblems(raw: Record<string, unknown>): Problem[] {
 
 function parse<T>(schema: z.ZodType<T>, raw: Record<string, unknown>, cross: Problem[]): T {
   const r = schema.safeParse(raw);
-  const problems: Problem[] = r.success ? [] : r.error.issues.map((i) => {
-    const path = i.path.map(String).join(".");
-    const unknown = i.code === "unrecognized_keys" ? `unknown key(s) ${(i as { keys: string[] }).keys.join(", ")}: check the spelling (see the README's config reference)` : undefined;
-    return { key: path || "(config)", message: unknown ?? i.message };
-  });
+  const problems: Problem[] = r.success
+    ? []
+    : r.error.issues.map((i) => {
+        const path = i.path.map(String).join(".");
+        const unknown =
+          i.code === "unrecognized_keys"
+            ? `unknown key(s) ${(i as { keys: string[] }).keys.join(", ")}: check the spelling (see the README's config reference)`
+            : undefined;
+        return { key: path || "(config)", message: unknown ?? i.message };
+      });
   problems.push(...cross);
   if (problems.length > 0) throw new ConfigError(problems.map((x) => ({ key: `${NS}:${x.key}`, message: x.message })));
   return (r as { data: T }).data;
@@ -217,30 +259,40 @@ function parse<T>(schema: z.ZodType<T>, raw: Record<string, unknown>, cross: Pro
  * arrive as a number.
  */
 function textKeys(schema: z.ZodObject): string[] {
-  return Object.entries(schema.shape).filter(([, t]) => {
-    let x: z.ZodType = t as z.ZodType;
-    while (x instanceof z.ZodOptional || x instanceof z.ZodDefault) x = x.unwrap() as z.ZodType;
-    return x instanceof z.ZodString || x instanceof z.ZodEnum;
-  }).map(([k]) => k);
+  return Object.entries(schema.shape)
+    .filter(([, t]) => {
+      let x: z.ZodType = t as z.ZodType;
+      while (x instanceof z.ZodOptional || x instanceof z.ZodDefault) x = x.unwrap() as z.ZodType;
+      return x instanceof z.ZodString || x instanceof z.ZodEnum;
+    })
+    .map(([k]) => k);
 }
 export const PRIMARY_TEXT_KEYS = textKeys(primarySchema);
 export const HELPER_TEXT_KEYS = textKeys(helperSchema);
 
 /** `more`: problems found outside the schema (the kubeconfig's contexts), reported with the rest. */
-export const parsePrimaryConfig = (raw: Record<string, unknown>, more: Problem[] = []): PrimaryConfig => parse(primarySchema, raw, [...primaryProblems(raw), ...more]);
+export const parsePrimaryConfig = (raw: Record<string, unknown>, more: Problem[] = []): PrimaryConfig =>
+  parse(primarySchema, raw, [...primaryProblems(raw), ...more]);
 export const parseHelperConfig = (raw: Record<string, unknown>, more: Problem[] = []): HelperConfig =>
   parse(helperSchema, raw, [...helperProblems(raw), ...more]);
 
 function helperProblems(raw: Record<string, unknown>): Problem[] {
   const p = commonProblems(raw, { shares: 3, threshold: 2 });
   if (raw.expose === undefined) {
-    p.push({ key: "expose", message: "is required: how vault's emergency seal reaches the helper from its cluster, e.g. { type: LoadBalancer, sourceRanges: [<vault's egress range>] }" });
+    p.push({
+      key: "expose",
+      message:
+        "is required: how vault's emergency seal reaches the helper from its cluster, e.g. { type: LoadBalancer, sourceRanges: [<vault's egress range>] }",
+    });
   }
   return p;
 }
 
 /** The kubeconfig contexts a raw config names, with their key paths (read defensively: the schema judges the values). */
 export function primaryContexts(raw: Record<string, unknown>): [string, unknown][] {
-  return [["vault.context", obj(raw.vault).context], ["vaultUnlock.context", obj(raw.vaultUnlock).context]];
+  return [
+    ["vault.context", obj(raw.vault).context],
+    ["vaultUnlock.context", obj(raw.vaultUnlock).context],
+  ];
 }
 export const helperContexts = (raw: Record<string, unknown>): [string, unknown][] => [["context", raw.context]];

@@ -30,14 +30,16 @@ export function helperCertSpec(namespace: string, host: string): ServerCertSpec 
 }
 
 const RUN_PRIMARY = "run `pulumi up --stack primary` first (the helper stack reads its outputs)";
-const SET_HELPER_ADDRESS = "set helperAddress on the primary stack (the helper's certificate is issued there, for that host) and run `pulumi up --stack primary`";
+const SET_HELPER_ADDRESS =
+  "set helperAddress on the primary stack (the helper's certificate is issued there, for that host) and run `pulumi up --stack primary`";
 
 /**
  * The primary's outputs the helper needs, each failing with what to do when the primary
  * has not got it (instead of Pulumi's bare "required output" error). Secret stays secret.
  */
 export function primaryOutputs(primary: pulumi.StackReference, stack: string) {
-  return <T>(name: string, fix: string): pulumi.Output<T> => primary.getOutput(name).apply((v: unknown) => primaryValue<T>(stack, name, fix, v));
+  return <T>(name: string, fix: string): pulumi.Output<T> =>
+    primary.getOutput(name).apply((v: unknown) => primaryValue<T>(stack, name, fix, v));
 }
 
 /** One output value of the primary, or the error that says what to do. */
@@ -57,7 +59,10 @@ export function helperProgram() {
   // The primary issued the helper's certificate for its Services in this namespace.
   const need = primaryOutputs(primary, cfg.primaryStack);
   const namespace = need<string>("helperNamespace", RUN_PRIMARY);
-  const ns = cfg.createNamespaces ? new k8s.core.v1.Namespace(`${HELPER_CLUSTER}-namespace`, { metadata: { name: namespace, labels: POD_SECURITY_LABELS } }, { provider }).metadata.name : namespace;
+  const ns = cfg.createNamespaces
+    ? new k8s.core.v1.Namespace(`${HELPER_CLUSTER}-namespace`, { metadata: { name: namespace, labels: POD_SECURITY_LABELS } }, { provider })
+        .metadata.name
+    : namespace;
 
   const tls = need<TlsBundle>("helperTls", SET_HELPER_ADDRESS);
   const serverName = need<string>("helperServerName", SET_HELPER_ADDRESS);
@@ -67,27 +72,56 @@ export function helperProgram() {
     const pki = new Pki("helper-consul-pki", {
       caCommonName: "vault-mutual-unseal helper Consul CA",
       servers: {
-        consul: { namespace, services: [`consul-${HELPER_CLUSTER}`], headlessService: `consul-${HELPER_CLUSTER}-server`, extraDnsNames: ["server.dc1.consul"], clientAuth: true },
+        consul: {
+          namespace,
+          services: [`consul-${HELPER_CLUSTER}`],
+          headlessService: `consul-${HELPER_CLUSTER}-server`,
+          extraDnsNames: ["server.dc1.consul"],
+          clientAuth: true,
+        },
         agent: { namespace, services: [], extraDnsNames: ["client.dc1.consul"], clientAuth: true },
       },
     });
-    const consul = new ConsulCluster(`consul-${HELPER_CLUSTER}`, {
-      namespace: ns, replicas: cfg.consulReplicas, tls: pki.serverBundle("consul"), storageClassName: cfg.storageClass,
-      clientPodLabels: vaultPodLabels(cfg.flavour, HELPER_CLUSTER), zoneSpread: cfg.zoneSpread,
-    }, opts);
+    const consul = new ConsulCluster(
+      `consul-${HELPER_CLUSTER}`,
+      {
+        namespace: ns,
+        replicas: cfg.consulReplicas,
+        tls: pki.serverBundle("consul"),
+        storageClassName: cfg.storageClass,
+        clientPodLabels: vaultPodLabels(cfg.flavour, HELPER_CLUSTER),
+        zoneSpread: cfg.zoneSpread,
+      },
+      opts,
+    );
     storage = { type: "consul", agent: consul.agentSettings, agentTls: pki.serverBundle("agent") };
   }
 
   const expose = exposeArgs(cfg.expose);
-  const helper = new HelperBackup("helper", {
-    flavour: cfg.flavour, namespace: ns, clusterName: HELPER_CLUSTER, image: cfg.image, replicas: cfg.replicas, storage, zoneSpread: cfg.zoneSpread,
-    expose,
-    tls, serverName, kubeconfig, context: cfg.context, keyShares: cfg.keyShares, keyThreshold: cfg.keyThreshold,
-    backup: need<string>("transitKeyBackup", RUN_PRIMARY),
-    latestVersion: need<number>("transitKeyLatestVersion", RUN_PRIMARY),
-    mountPath: need<string>("transitMount", RUN_PRIMARY),
-    keyName: need<string>("transitKeyName", RUN_PRIMARY),
-  }, opts);
+  const helper = new HelperBackup(
+    "helper",
+    {
+      flavour: cfg.flavour,
+      namespace: ns,
+      clusterName: HELPER_CLUSTER,
+      image: cfg.image,
+      replicas: cfg.replicas,
+      storage,
+      zoneSpread: cfg.zoneSpread,
+      expose,
+      tls,
+      serverName,
+      kubeconfig,
+      context: cfg.context,
+      keyShares: cfg.keyShares,
+      keyThreshold: cfg.keyThreshold,
+      backup: need<string>("transitKeyBackup", RUN_PRIMARY),
+      latestVersion: need<number>("transitKeyLatestVersion", RUN_PRIMARY),
+      mountPath: need<string>("transitMount", RUN_PRIMARY),
+      keyName: need<string>("transitKeyName", RUN_PRIMARY),
+    },
+    opts,
+  );
 
   return {
     /** In-cluster address; `vault`'s emergency seal uses the primary's helperAddress, pointed at helperExternalService. */

@@ -24,7 +24,15 @@ import { activeServerName, clusterAccess } from "../components/cluster-access";
 import { ConsulCluster } from "../components/consul-cluster";
 import { Pki } from "../components/pki";
 import { hostOf, TransitUnsealLink } from "../components/transit-unseal-link";
-import { API_PORT, POD_SECURITY_LABELS, vaultCertSpec, VaultCluster, vaultPodLabels, vaultServiceNames, VaultStorageArgs } from "../components/vault-cluster";
+import {
+  API_PORT,
+  POD_SECURITY_LABELS,
+  vaultCertSpec,
+  VaultCluster,
+  vaultPodLabels,
+  vaultServiceNames,
+  VaultStorageArgs,
+} from "../components/vault-cluster";
 import { AuditDevice } from "../providers/audit-device";
 import { SealMigration } from "../providers/seal-migration";
 import { SealRollout } from "../providers/seal-rollout";
@@ -62,50 +70,109 @@ export function primaryProgram() {
   const sameCluster = cfg.vault.context === cfg.vaultUnlock.context;
 
   // 1. Namespaces, PKI, storage.
-  const namespace = (cn: string, c: Placement): pulumi.Output<string> => cfg.createNamespaces
-    ? new k8s.core.v1.Namespace(`${cn}-namespace`, { metadata: { name: c.namespace, labels: POD_SECURITY_LABELS } }, { provider: providerFor(c.context) }).metadata.name
-    : pulumi.output(c.namespace);
-  const ns: Record<string, pulumi.Output<string>> = { [VAULT]: namespace(VAULT, cfg.vault), [VAULT_UNLOCK]: namespace(VAULT_UNLOCK, cfg.vaultUnlock) };
+  const namespace = (cn: string, c: Placement): pulumi.Output<string> =>
+    cfg.createNamespaces
+      ? new k8s.core.v1.Namespace(
+          `${cn}-namespace`,
+          { metadata: { name: c.namespace, labels: POD_SECURITY_LABELS } },
+          { provider: providerFor(c.context) },
+        ).metadata.name
+      : pulumi.output(c.namespace);
+  const ns: Record<string, pulumi.Output<string>> = {
+    [VAULT]: namespace(VAULT, cfg.vault),
+    [VAULT_UNLOCK]: namespace(VAULT_UNLOCK, cfg.vaultUnlock),
+  };
   const consul = cfg.storage === "consul";
   const servers: Record<string, import("../components/pki").ServerCertSpec> = {};
-  for (const [cn, c] of [[VAULT, cfg.vault], [VAULT_UNLOCK, cfg.vaultUnlock]] as const) {
-    const extra = [c.transitAddress && hostOf(c.transitAddress), cn === VAULT ? cfg.ingressHost : undefined].filter((x): x is string => Boolean(x));
+  for (const [cn, c] of [
+    [VAULT, cfg.vault],
+    [VAULT_UNLOCK, cfg.vaultUnlock],
+  ] as const) {
+    const extra = [c.transitAddress && hostOf(c.transitAddress), cn === VAULT ? cfg.ingressHost : undefined].filter((x): x is string =>
+      Boolean(x),
+    );
     servers[cn] = vaultCertSpec(cn, c.namespace, extra);
     if (consul) {
-      servers[`consul-${cn}`] = { namespace: c.namespace, services: [`consul-${cn}`], headlessService: `consul-${cn}-server`, extraDnsNames: ["server.dc1.consul"], clientAuth: true };
+      servers[`consul-${cn}`] = {
+        namespace: c.namespace,
+        services: [`consul-${cn}`],
+        headlessService: `consul-${cn}-server`,
+        extraDnsNames: ["server.dc1.consul"],
+        clientAuth: true,
+      };
       servers[`consul-agent-${cn}`] = { namespace: c.namespace, services: [], extraDnsNames: ["client.dc1.consul"], clientAuth: true };
     }
   }
   // The helper's certificate comes from this CA, which vault's seal trusts; the helper stack reads it.
   // Its names: the host vault's emergency seal dials, and its Services and pods in the helper stack's namespace.
   if (cfg.helperAddress) servers.helper = helperCertSpec(cfg.helperNamespace, hostOf(cfg.helperAddress));
-  const pki = new Pki("pki", { servers, clients: { [`transit-${VAULT}`]: { commonName: `${VAULT} transit seal` }, [`transit-${VAULT_UNLOCK}`]: { commonName: `${VAULT_UNLOCK} transit seal` } } });
+  const pki = new Pki("pki", {
+    servers,
+    clients: {
+      [`transit-${VAULT}`]: { commonName: `${VAULT} transit seal` },
+      [`transit-${VAULT_UNLOCK}`]: { commonName: `${VAULT_UNLOCK} transit seal` },
+    },
+  });
 
   const storage = (cn: string, c: Placement): VaultStorageArgs => {
     if (!consul) return { type: "raft", storageClassName: cfg.storageClass };
-    const cluster = new ConsulCluster(`consul-${cn}`, {
-      namespace: ns[cn], replicas: cfg.consulReplicas, tls: pki.serverBundle(`consul-${cn}`), storageClassName: cfg.storageClass,
-      clientPodLabels: vaultPodLabels(cfg.flavour, cn), zoneSpread: cfg.zoneSpread,
-    }, on(c));
+    const cluster = new ConsulCluster(
+      `consul-${cn}`,
+      {
+        namespace: ns[cn],
+        replicas: cfg.consulReplicas,
+        tls: pki.serverBundle(`consul-${cn}`),
+        storageClassName: cfg.storageClass,
+        clientPodLabels: vaultPodLabels(cfg.flavour, cn),
+        zoneSpread: cfg.zoneSpread,
+      },
+      on(c),
+    );
     return { type: "consul", agent: cluster.agentSettings, agentTls: pki.serverBundle(`consul-agent-${cn}`) };
   };
-  const access = (cn: string, c: Placement) => clusterAccess({
-    kubeconfig, context: c.context, namespace: c.namespace, clusterName: cn, replicas: cfg.replicas, caPem: pki.caCertPem, serverName: activeServerName(cn, c.namespace),
-  });
+  const access = (cn: string, c: Placement) =>
+    clusterAccess({
+      kubeconfig,
+      context: c.context,
+      namespace: c.namespace,
+      clusterName: cn,
+      replicas: cfg.replicas,
+      caPem: pki.caCertPem,
+      serverName: activeServerName(cn, c.namespace),
+    });
   // Where each cluster's peer seal reaches it: the Service of its unsealed nodes, or transitAddress across Kubernetes clusters.
-  const transitAddress = (cn: string, c: Placement) => (sameCluster || !c.transitAddress ? `https://${vaultServiceNames(cn).unsealed}.${c.namespace}.svc:${API_PORT}` : c.transitAddress);
+  const transitAddress = (cn: string, c: Placement) =>
+    sameCluster || !c.transitAddress ? `https://${vaultServiceNames(cn).unsealed}.${c.namespace}.svc:${API_PORT}` : c.transitAddress;
 
   // Reached from outside its Kubernetes cluster: by default a LoadBalancer when the two clusters run apart.
   const exposeOf = (c: Placement) => exposeArgs(c.expose ?? (sameCluster ? undefined : { type: "LoadBalancer" }));
 
   // 2. vault-unlock, Shamir first: init, unseal.
-  const unlock = new VaultCluster(VAULT_UNLOCK, {
-    namespace: ns[VAULT_UNLOCK], flavour: cfg.flavour, image: cfg.image, replicas: cfg.replicas, storage: storage(VAULT_UNLOCK, cfg.vaultUnlock),
-    tls: pki.serverBundle(VAULT_UNLOCK), zoneSpread: cfg.zoneSpread, expose: exposeOf(cfg.vaultUnlock),
-    networkPolicy: { peerNamespace: cfg.vault.namespace, peerPodLabels: vaultPodLabels(cfg.flavour, VAULT), peerCidrs: cfg.vaultUnlock.peerCidrs },
-  }, { ...on(cfg.vaultUnlock) });
+  const unlock = new VaultCluster(
+    VAULT_UNLOCK,
+    {
+      namespace: ns[VAULT_UNLOCK],
+      flavour: cfg.flavour,
+      image: cfg.image,
+      replicas: cfg.replicas,
+      storage: storage(VAULT_UNLOCK, cfg.vaultUnlock),
+      tls: pki.serverBundle(VAULT_UNLOCK),
+      zoneSpread: cfg.zoneSpread,
+      expose: exposeOf(cfg.vaultUnlock),
+      networkPolicy: {
+        peerNamespace: cfg.vault.namespace,
+        peerPodLabels: vaultPodLabels(cfg.flavour, VAULT),
+        peerCidrs: cfg.vaultUnlock.peerCidrs,
+      },
+    },
+    { ...on(cfg.vaultUnlock) },
+  );
   const unlockNodes = access(VAULT_UNLOCK, cfg.vaultUnlock);
-  const unlockInit = new VaultInit(`${VAULT_UNLOCK}-init`, { nodes: unlockNodes, kind: "shamir", shares: cfg.keyShares, threshold: cfg.keyThreshold }, { dependsOn: [unlock], protect: true });
+  const unlockInit = new VaultInit(
+    `${VAULT_UNLOCK}-init`,
+    { nodes: unlockNodes, kind: "shamir", shares: cfg.keyShares, threshold: cfg.keyThreshold },
+    { dependsOn: [unlock], protect: true },
+  );
   // Secret wherever they travel (mocks and older engines ignore additionalSecretOutputs).
   const unlockKeys = pulumi.secret(unlockInit.keys);
   const unlockRoot = pulumi.secret(unlockInit.rootToken);
@@ -114,41 +181,103 @@ export function primaryProgram() {
 
   // 3. Link vault-unlock → vault, and vault's seal objects (pointing at the helper in an emergency).
   const redirect = cfg.emergency
-    ? { address: cfg.helperAddress!, serverName: hostOf(cfg.helperAddress!), token: new pulumi.StackReference(cfg.helperStack!).requireOutput("emergencySealToken") as pulumi.Output<string> }
+    ? {
+        address: cfg.helperAddress!,
+        serverName: hostOf(cfg.helperAddress!),
+        token: new pulumi.StackReference(cfg.helperStack!).requireOutput("emergencySealToken") as pulumi.Output<string>,
+      }
     : undefined;
-  const sealOfVault = new TransitUnsealLink(`seal-of-${VAULT}`, {
-    flavour: cfg.flavour, unsealer: unlockNodes, unsealerRootToken: unlockRoot, unsealerAddress: transitAddress(VAULT_UNLOCK, cfg.vaultUnlock),
-    mountPath: TRANSIT_MOUNT, keyName: TRANSIT_KEY, tokenPeriod: cfg.transitTokenPeriod, allowBackup: true,
-    sealedNamespace: ns[VAULT], sealedClusterName: VAULT, transitTls: pki.clientBundle(`transit-${VAULT}`), bornSealed: true, redirect,
-  }, { ...on(cfg.vault), dependsOn: [unlockUnseal] });
+  const sealOfVault = new TransitUnsealLink(
+    `seal-of-${VAULT}`,
+    {
+      flavour: cfg.flavour,
+      unsealer: unlockNodes,
+      unsealerRootToken: unlockRoot,
+      unsealerAddress: transitAddress(VAULT_UNLOCK, cfg.vaultUnlock),
+      mountPath: TRANSIT_MOUNT,
+      keyName: TRANSIT_KEY,
+      tokenPeriod: cfg.transitTokenPeriod,
+      allowBackup: true,
+      sealedNamespace: ns[VAULT],
+      sealedClusterName: VAULT,
+      transitTls: pki.clientBundle(`transit-${VAULT}`),
+      bornSealed: true,
+      redirect,
+    },
+    { ...on(cfg.vault), dependsOn: [unlockUnseal] },
+  );
 
   // 4. vault, born sealed by vault-unlock: its pods start only once their seal objects exist.
-  const vault = new VaultCluster(VAULT, {
-    namespace: ns[VAULT], flavour: cfg.flavour, image: cfg.image, replicas: cfg.replicas, storage: storage(VAULT, cfg.vault), tls: pki.serverBundle(VAULT),
-    zoneSpread: cfg.zoneSpread, expose: exposeOf(cfg.vault),
-    // TLS at the edge too: by default vault's own certificate, which names ingressHost.
-    ingress: cfg.ingressHost ? { host: cfg.ingressHost, tlsSecretName: cfg.ingressTlsSecret ?? `${VAULT}-tls` } : undefined,
-  }, { ...on(cfg.vault), dependsOn: sealOfVault.sealObjects });
+  const vault = new VaultCluster(
+    VAULT,
+    {
+      namespace: ns[VAULT],
+      flavour: cfg.flavour,
+      image: cfg.image,
+      replicas: cfg.replicas,
+      storage: storage(VAULT, cfg.vault),
+      tls: pki.serverBundle(VAULT),
+      zoneSpread: cfg.zoneSpread,
+      expose: exposeOf(cfg.vault),
+      // TLS at the edge too: by default vault's own certificate, which names ingressHost.
+      ingress: cfg.ingressHost ? { host: cfg.ingressHost, tlsSecretName: cfg.ingressTlsSecret ?? `${VAULT}-tls` } : undefined,
+    },
+    { ...on(cfg.vault), dependsOn: sealOfVault.sealObjects },
+  );
   const vaultNodes = access(VAULT, cfg.vault);
-  const vaultInit = new VaultInit(`${VAULT}-init`, { nodes: vaultNodes, kind: "recovery", shares: cfg.keyShares, threshold: cfg.keyThreshold }, { dependsOn: [vault], protect: true });
+  const vaultInit = new VaultInit(
+    `${VAULT}-init`,
+    { nodes: vaultNodes, kind: "recovery", shares: cfg.keyShares, threshold: cfg.keyThreshold },
+    { dependsOn: [vault], protect: true },
+  );
   const vaultRoot = pulumi.secret(vaultInit.rootToken);
   new AuditDevice(`${VAULT}-audit`, { nodes: vaultNodes, rootToken: vaultRoot }, { dependsOn: [vaultInit] });
-  const vaultRollout = new SealRollout(`${VAULT}-seal-rollout`, { nodes: vaultNodes, sealDigest: sealOfVault.sealDigest, rootToken: vaultRoot }, { dependsOn: sealOfVault.sealObjects });
+  const vaultRollout = new SealRollout(
+    `${VAULT}-seal-rollout`,
+    { nodes: vaultNodes, sealDigest: sealOfVault.sealDigest, rootToken: vaultRoot },
+    { dependsOn: sealOfVault.sealObjects },
+  );
 
   // 5. Link vault → vault-unlock (its seal objects are written by the migration, through the node adapter).
-  const sealOfUnlock = new TransitUnsealLink(`seal-of-${VAULT_UNLOCK}`, {
-    flavour: cfg.flavour, unsealer: vaultNodes, unsealerRootToken: vaultRoot, unsealerAddress: transitAddress(VAULT, cfg.vault),
-    mountPath: TRANSIT_MOUNT, keyName: TRANSIT_KEY, tokenPeriod: cfg.transitTokenPeriod,
-    sealedNamespace: ns[VAULT_UNLOCK], sealedClusterName: VAULT_UNLOCK, transitTls: pki.clientBundle(`transit-${VAULT_UNLOCK}`), bornSealed: false,
-  }, { ...on(cfg.vaultUnlock), dependsOn: [vaultRollout] });
+  const sealOfUnlock = new TransitUnsealLink(
+    `seal-of-${VAULT_UNLOCK}`,
+    {
+      flavour: cfg.flavour,
+      unsealer: vaultNodes,
+      unsealerRootToken: vaultRoot,
+      unsealerAddress: transitAddress(VAULT, cfg.vault),
+      mountPath: TRANSIT_MOUNT,
+      keyName: TRANSIT_KEY,
+      tokenPeriod: cfg.transitTokenPeriod,
+      sealedNamespace: ns[VAULT_UNLOCK],
+      sealedClusterName: VAULT_UNLOCK,
+      transitTls: pki.clientBundle(`transit-${VAULT_UNLOCK}`),
+      bornSealed: false,
+    },
+    { ...on(cfg.vaultUnlock), dependsOn: [vaultRollout] },
+  );
 
   // 6. vault-unlock migrates Shamir → transit; its unseal keys become recovery keys.
-  const migration = new SealMigration(`${VAULT_UNLOCK}-seal-migration`, {
-    nodes: unlockNodes, from: { type: "shamir" }, to: sealOfUnlock.seal, toToken: sealOfUnlock.token, keys: unlockKeys, rootToken: unlockRoot, flavour: cfg.flavour,
-  }, { dependsOn: sealOfUnlock.sealObjects });
+  const migration = new SealMigration(
+    `${VAULT_UNLOCK}-seal-migration`,
+    {
+      nodes: unlockNodes,
+      from: { type: "shamir" },
+      to: sealOfUnlock.seal,
+      toToken: sealOfUnlock.token,
+      keys: unlockKeys,
+      rootToken: unlockRoot,
+      flavour: cfg.flavour,
+    },
+    { dependsOn: sealOfUnlock.sealObjects },
+  );
 
   // 7. The key that unseals vault, for the helper stack.
-  const backup = new TransitKeyBackup(`${VAULT}-transit-key-backup`, { nodes: unlockNodes, token: unlockRoot, mountPath: TRANSIT_MOUNT, keyName: TRANSIT_KEY }, { dependsOn: [sealOfVault, migration] });
+  const backup = new TransitKeyBackup(
+    `${VAULT}-transit-key-backup`,
+    { nodes: unlockNodes, token: unlockRoot, mountPath: TRANSIT_MOUNT, keyName: TRANSIT_KEY },
+    { dependsOn: [sealOfVault, migration] },
+  );
 
   return {
     vaultAddress: vault.address,

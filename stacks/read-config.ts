@@ -54,10 +54,12 @@ export function readKubeconfig(): string {
   try {
     return fs.readFileSync(file, "utf8");
   } catch (e) {
-    throw new ConfigError([{
-      key: `${CONFIG_NAMESPACE}:${KUBECONFIG_KEY}`,
-      message: `not set, and ${file} cannot be read (${(e as Error).message}): pulumi config set --secret kubeconfig "$(cat ~/.kube/config)", or set KUBECONFIG`,
-    }]);
+    throw new ConfigError([
+      {
+        key: `${CONFIG_NAMESPACE}:${KUBECONFIG_KEY}`,
+        message: `not set, and ${file} cannot be read (${(e as Error).message}): pulumi config set --secret kubeconfig "$(cat ~/.kube/config)", or set KUBECONFIG`,
+      },
+    ]);
   }
 }
 

@@ -25,7 +25,8 @@ export interface ApiFailure {
   message?: string;
 }
 
-const RBAC = "the kubeconfig's user needs, in that namespace: get/create/update/patch on configmaps and secrets, get/list/delete/patch on pods, create on pods/portforward";
+const RBAC =
+  "the kubeconfig's user needs, in that namespace: get/create/update/patch on configmaps and secrets, get/list/delete/patch on pods, create on pods/portforward";
 
 /** The message of a Kubernetes Status body, or of whatever else came back. */
 function detailOf(f: ApiFailure): string {
@@ -40,10 +41,13 @@ export function kubernetesApiError(action: string, e: unknown, where: { namespac
   const status = typeof f.statusCode === "number" ? f.statusCode : undefined;
   const detail = detailOf(f);
   let hint = "";
-  if (status === undefined) hint = `the API server${where.server ? ` ${where.server}` : ""} was not reached: check the kubeconfig's cluster address, its CA and the network`;
-  else if (status === 401) hint = "the API server refused the kubeconfig's credentials: renew them (an expired token or client certificate?)";
+  if (status === undefined)
+    hint = `the API server${where.server ? ` ${where.server}` : ""} was not reached: check the kubeconfig's cluster address, its CA and the network`;
+  else if (status === 401)
+    hint = "the API server refused the kubeconfig's credentials: renew them (an expired token or client certificate?)";
   else if (status === 403) hint = RBAC;
-  else if (status === 404 && /namespaces? .*not found/i.test(detail)) hint = `create the namespace ${where.namespace} first (the Pulumi stack does)`;
+  else if (status === 404 && /namespaces? .*not found/i.test(detail))
+    hint = `create the namespace ${where.namespace} first (the Pulumi stack does)`;
   else if (status === 409) hint = "the object was changed by someone else meanwhile: run the step again";
   else if (status === 422) hint = "the API server rejected the object as invalid";
   else if (status >= 500) hint = "the API server failed: retry, and check the control plane's health";

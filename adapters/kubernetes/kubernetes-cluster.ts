@@ -20,7 +20,17 @@ import { KubernetesApiError, kubernetesApiError, statusOf } from "./api-error";
 import { KubernetesAccess, SERVING_LABEL } from "./options";
 import { PodCannotStartError, PodRestartError, PodView, classifyPod, describePod, hintsFor, needsAChange } from "./pod-status";
 import { ForwardedVaultClient, PodTunnel } from "./port-forward";
-import { SealHistoryEntry, SealPlacement, UNKNOWN_SEAL_DIGEST, historyOf, planSealWrite, restartDelayMs, runningDigest, sealProblemsOnKubernetes, storedSeal } from "./seal-record";
+import {
+  SealHistoryEntry,
+  SealPlacement,
+  UNKNOWN_SEAL_DIGEST,
+  historyOf,
+  planSealWrite,
+  restartDelayMs,
+  runningDigest,
+  sealProblemsOnKubernetes,
+  storedSeal,
+} from "./seal-record";
 
 /** A KubeConfig for `access`, with the context checked. */
 export function loadKubeConfig(access: Pick<KubernetesAccess, "kubeconfig" | "context">): k8s.KubeConfig {
@@ -32,11 +42,13 @@ export function loadKubeConfig(access: Pick<KubernetesAccess, "kubeconfig" | "co
   }
   const names = kc.getContexts().map((c) => c.name);
   if (access.context !== undefined) {
-    if (!kc.getContextObject(access.context)) throw new InputError("context", `the kubeconfig has no context "${access.context}" (it has: ${names.join(", ") || "none"})`);
+    if (!kc.getContextObject(access.context))
+      throw new InputError("context", `the kubeconfig has no context "${access.context}" (it has: ${names.join(", ") || "none"})`);
     kc.setCurrentContext(access.context);
   }
   const current = kc.getCurrentContext();
-  if (!current || !kc.getContextObject(current)) throw new InputError("context", `the kubeconfig has no current context: name one (it has: ${names.join(", ") || "none"})`);
+  if (!current || !kc.getContextObject(current))
+    throw new InputError("context", `the kubeconfig has no current context: name one (it has: ${names.join(", ") || "none"})`);
   if (!kc.getCurrentCluster()) throw new InputError("kubeconfig", `context "${current}" names a cluster the kubeconfig does not define`);
   return kc;
 }
@@ -73,7 +85,11 @@ export class KubernetesCluster implements NodeControl {
       namespace: access.namespace,
       configMap: access.sealConfigMap,
       secret: access.sealTokenSecret,
-      labels: { "app.kubernetes.io/instance": access.statefulSet, "app.kubernetes.io/part-of": "vault-mutual-unseal", "app.kubernetes.io/managed-by": "vault-mutual-unseal-node-adapter" },
+      labels: {
+        "app.kubernetes.io/instance": access.statefulSet,
+        "app.kubernetes.io/part-of": "vault-mutual-unseal",
+        "app.kubernetes.io/managed-by": "vault-mutual-unseal-node-adapter",
+      },
       serverConfigSeals: access.serverConfigSeals,
     };
     this.graceMs = (access.sealPropagationGraceSeconds ?? DEFAULT_SEAL_GRACE_SECONDS) * 1000;
@@ -96,7 +112,9 @@ export class KubernetesCluster implements NodeControl {
       this.tunnels.set(id, tunnel);
     }
     const { caPem, serverName, certPem, keyPem } = this.access.tls;
-    return new ForwardedVaultClient(tunnel, { token, timeoutMs: 10_000, tls: { caPem, serverName, certPem, keyPem } }, () => this.cannotStart(id));
+    return new ForwardedVaultClient(tunnel, { token, timeoutMs: 10_000, tls: { caPem, serverName, certPem, keyPem } }, () =>
+      this.cannotStart(id),
+    );
   }
 
   /** Why the pod's API cannot answer, when waiting would not help (its image cannot be pulled, …). */
@@ -135,11 +153,15 @@ export class KubernetesCluster implements NodeControl {
   }
 
   private readConfigMap(): Promise<Read<k8s.V1ConfigMap>> {
-    return this.read(this.where("ConfigMap", this.access.sealConfigMap), () => this.api.readNamespacedConfigMap(this.access.sealConfigMap, this.access.namespace));
+    return this.read(this.where("ConfigMap", this.access.sealConfigMap), () =>
+      this.api.readNamespacedConfigMap(this.access.sealConfigMap, this.access.namespace),
+    );
   }
 
   private readSecret(): Promise<Read<k8s.V1Secret>> {
-    return this.read(this.where("Secret", this.access.sealTokenSecret), () => this.api.readNamespacedSecret(this.access.sealTokenSecret, this.access.namespace));
+    return this.read(this.where("Secret", this.access.sealTokenSecret), () =>
+      this.api.readNamespacedSecret(this.access.sealTokenSecret, this.access.namespace),
+    );
   }
 
   private readPod(id: string): Promise<Read<k8s.V1Pod>> {
@@ -163,12 +185,16 @@ export class KubernetesCluster implements NodeControl {
         if (plan.secret) {
           action = `${secret.body ? "update" : "create"} ${this.where("Secret", this.access.sealTokenSecret)}`;
           const body = plan.secret as k8s.V1Secret;
-          await (secret.body ? this.api.replaceNamespacedSecret(this.access.sealTokenSecret, ns, body) : this.api.createNamespacedSecret(ns, body));
+          await (secret.body
+            ? this.api.replaceNamespacedSecret(this.access.sealTokenSecret, ns, body)
+            : this.api.createNamespacedSecret(ns, body));
         }
         if (plan.configMap) {
           action = `${cm.body ? "update" : "create"} ${this.where("ConfigMap", this.access.sealConfigMap)}`;
           const body = plan.configMap as k8s.V1ConfigMap;
-          await (cm.body ? this.api.replaceNamespacedConfigMap(this.access.sealConfigMap, ns, body) : this.api.createNamespacedConfigMap(ns, body));
+          await (cm.body
+            ? this.api.replaceNamespacedConfigMap(this.access.sealConfigMap, ns, body)
+            : this.api.createNamespacedConfigMap(ns, body));
         }
         return;
       } catch (e) {
@@ -215,13 +241,26 @@ export class KubernetesCluster implements NodeControl {
     this.checkNode(id);
     const value = serving ? "true" : "false";
     try {
-      await this.api.patchNamespacedPod(id, this.access.namespace, { metadata: { labels: { [SERVING_LABEL]: value } } }, undefined, undefined, undefined, undefined, undefined, {
-        headers: { "Content-Type": k8s.PatchUtils.PATCH_FORMAT_STRATEGIC_MERGE_PATCH },
-      });
+      await this.api.patchNamespacedPod(
+        id,
+        this.access.namespace,
+        { metadata: { labels: { [SERVING_LABEL]: value } } },
+        undefined,
+        undefined,
+        undefined,
+        undefined,
+        undefined,
+        {
+          headers: { "Content-Type": k8s.PatchUtils.PATCH_FORMAT_STRATEGIC_MERGE_PATCH },
+        },
+      );
       return true;
     } catch (e) {
       if (statusOf(e) === 404) return false;
-      throw this.apiError(`${serving ? "put" : "take"} ${this.where("pod", id)} ${serving ? "back into" : "out of"} its Services (label ${SERVING_LABEL}=${value})`, e);
+      throw this.apiError(
+        `${serving ? "put" : "take"} ${this.where("pod", id)} ${serving ? "back into" : "out of"} its Services (label ${SERVING_LABEL}=${value})`,
+        e,
+      );
     }
   }
 
@@ -246,7 +285,9 @@ export class KubernetesCluster implements NodeControl {
     const previousUid = before.body?.metadata?.uid;
     if (previousUid) {
       try {
-        await this.api.deleteNamespacedPod(id, this.access.namespace, undefined, undefined, undefined, undefined, undefined, { preconditions: { uid: previousUid } });
+        await this.api.deleteNamespacedPod(id, this.access.namespace, undefined, undefined, undefined, undefined, undefined, {
+          preconditions: { uid: previousUid },
+        });
       } catch (e) {
         // 404: already gone; 409: the uid precondition failed, so it was replaced already.
         if (statusOf(e) !== 404 && statusOf(e) !== 409) throw this.apiError(`delete ${this.where("pod", id)}`, e);
@@ -257,43 +298,55 @@ export class KubernetesCluster implements NodeControl {
     let refused: Error | undefined;
     const timeoutMs = Math.max(1, this.restartTimeoutMs - (Date.now() - started));
     try {
-      await waitFor(`${this.where("pod", id)} to be replaced`, async () => {
-        let pod: k8s.V1Pod | undefined;
-        try {
-          pod = (await this.readPod(id)).body;
-        } catch (e) {
-          // Refused credentials or RBAC do not get better by waiting; anything else may be passing.
-          if (e instanceof KubernetesApiError && (e.status === 401 || e.status === 403)) {
-            refused = e;
-            return { done: true, state: e.message };
+      await waitFor(
+        `${this.where("pod", id)} to be replaced`,
+        async () => {
+          let pod: k8s.V1Pod | undefined;
+          try {
+            pod = (await this.readPod(id)).body;
+          } catch (e) {
+            // Refused credentials or RBAC do not get better by waiting; anything else may be passing.
+            if (e instanceof KubernetesApiError && (e.status === 401 || e.status === 403)) {
+              refused = e;
+              return { done: true, state: e.message };
+            }
+            throw e;
           }
-          throw e;
-        }
-        const view = classifyPod(pod, { apiPort: this.access.port, container: this.access.container, previousUid });
-        last = { pod, view };
-        if (view.kind !== "running") return { done: false, state: view.kind };
-        try {
-          await this.client(id).sealStatus();
-        } catch (e) {
-          // A refused port-forward, or a pod that cannot start: waiting does not help.
-          if (e instanceof WaitCannotHelpError) throw e;
-          // Any HTTP answer means the server process is up (a node mid-migration answers 500).
-          if (!(e instanceof VaultApiError)) {
-            last.api = (e as Error).message;
-            return { done: false, state: "API not answering" };
+          const view = classifyPod(pod, { apiPort: this.access.port, container: this.access.container, previousUid });
+          last = { pod, view };
+          if (view.kind !== "running") return { done: false, state: view.kind };
+          try {
+            await this.client(id).sealStatus();
+          } catch (e) {
+            // A refused port-forward, or a pod that cannot start: waiting does not help.
+            if (e instanceof WaitCannotHelpError) throw e;
+            // Any HTTP answer means the server process is up (a node mid-migration answers 500).
+            if (!(e instanceof VaultApiError)) {
+              last.api = (e as Error).message;
+              return { done: false, state: "API not answering" };
+            }
           }
-        }
-        return { done: true, state: "running" };
-      }, { timeoutMs, intervalMs: 1000 });
+          return { done: true, state: "running" };
+        },
+        { timeoutMs, intervalMs: 1000 },
+      );
       if (refused) throw refused;
     } catch (e) {
       if (!(e instanceof TimeoutError)) throw e;
       const { pod, view, api } = last;
       const where = { namespace: this.access.namespace, name: id, container: this.access.container };
-      const state = view?.kind === "previous"
-        ? `the old pod (uid ${previousUid}) is still there: ${describePod(pod, where)}`
-        : `${describePod(pod, where)}${api ? `; its Vault API did not answer: ${api}` : ""}`;
-      throw new PodRestartError(this.where("pod", id), this.restartTimeoutMs, state, view?.kind === "previous" ? ["check the pod's finalizers and terminationGracePeriodSeconds (kubectl describe pod)"] : hintsFor(pod, where));
+      const state =
+        view?.kind === "previous"
+          ? `the old pod (uid ${previousUid}) is still there: ${describePod(pod, where)}`
+          : `${describePod(pod, where)}${api ? `; its Vault API did not answer: ${api}` : ""}`;
+      throw new PodRestartError(
+        this.where("pod", id),
+        this.restartTimeoutMs,
+        state,
+        view?.kind === "previous"
+          ? ["check the pod's finalizers and terminationGracePeriodSeconds (kubectl describe pod)"]
+          : hintsFor(pod, where),
+      );
     }
   }
 }

@@ -35,7 +35,16 @@ export interface PodLike {
 }
 
 /** Waiting reasons that mean the container will not start by itself soon. */
-export const FAILING_REASONS = new Set(["CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "InvalidImageName", "CreateContainerConfigError", "CreateContainerError", "RunContainerError", "ErrImageNeverPull"]);
+export const FAILING_REASONS = new Set([
+  "CrashLoopBackOff",
+  "ImagePullBackOff",
+  "ErrImagePull",
+  "InvalidImageName",
+  "CreateContainerConfigError",
+  "CreateContainerError",
+  "RunContainerError",
+  "ErrImageNeverPull",
+]);
 
 /** Reasons that only a change of the pod (its image name) fixes. */
 const NEVER_BY_ITSELF = new Set(["InvalidImageName", "ErrImageNeverPull"]);
@@ -48,7 +57,11 @@ export const PASSING_GRACE_MS = 60_000;
 export function needsAChange(pod: PodLike | undefined, now = new Date()): string[] | undefined {
   const age = now.getTime() - (toDate(pod?.metadata?.creationTimestamp)?.getTime() ?? now.getTime());
   const reasons = [...(pod?.status?.initContainerStatuses ?? []), ...(pod?.status?.containerStatuses ?? [])]
-    .filter((c) => NEVER_BY_ITSELF.has(c.state?.waiting?.reason ?? "") || (MAYBE_PASSING.has(c.state?.waiting?.reason ?? "") && age >= PASSING_GRACE_MS))
+    .filter(
+      (c) =>
+        NEVER_BY_ITSELF.has(c.state?.waiting?.reason ?? "") ||
+        (MAYBE_PASSING.has(c.state?.waiting?.reason ?? "") && age >= PASSING_GRACE_MS),
+    )
     .map((c) => `${c.name}: ${c.state!.waiting!.reason}`);
   return reasons.length ? reasons : undefined;
 }
@@ -89,13 +102,18 @@ export function classifyPod(pod: PodLike | undefined, o: { apiPort: number; cont
   if (o.previousUid !== undefined && pod.metadata?.uid === o.previousUid) return { kind: "previous" };
   if (pod.metadata?.deletionTimestamp) return { kind: "terminating" };
   const phase = pod.status?.phase;
-  if (phase === "Failed" || phase === "Succeeded") return { kind: "failing", reasons: [`pod ${phase}${pod.status?.reason ? ` (${pod.status.reason})` : ""}`] };
+  if (phase === "Failed" || phase === "Succeeded")
+    return { kind: "failing", reasons: [`pod ${phase}${pod.status?.reason ? ` (${pod.status.reason})` : ""}`] };
   const reasons = failingReasons(pod);
   if (reasons.length > 0) return { kind: "failing", reasons };
   const name = vaultContainerName(pod, o.apiPort, o.container);
   const vault = pod.status?.containerStatuses?.find((c) => c.name === name);
   if (phase === "Running" && vault?.state?.running) {
-    return { kind: "running", podCreated: toDate(pod.metadata?.creationTimestamp), containerStarted: toDate(vault.state.running.startedAt) };
+    return {
+      kind: "running",
+      podCreated: toDate(pod.metadata?.creationTimestamp),
+      containerStarted: toDate(vault.state.running.startedAt),
+    };
   }
   return { kind: "starting" };
 }
@@ -104,7 +122,8 @@ function describeState(s: ContainerStateLike | undefined): string {
   if (!s) return "no state yet";
   if (s.running) return `running since ${toDate(s.running.startedAt)?.toISOString() ?? "?"}`;
   if (s.waiting) return `waiting (${s.waiting.reason ?? "no reason"}${s.waiting.message ? `: ${clip(s.waiting.message)}` : ""})`;
-  if (s.terminated) return `terminated (exit ${s.terminated.exitCode ?? "?"}${s.terminated.reason ? `, ${s.terminated.reason}` : ""}${s.terminated.message ? `: ${clip(s.terminated.message)}` : ""})`;
+  if (s.terminated)
+    return `terminated (exit ${s.terminated.exitCode ?? "?"}${s.terminated.reason ? `, ${s.terminated.reason}` : ""}${s.terminated.message ? `: ${clip(s.terminated.message)}` : ""})`;
   return "no state yet";
 }
 
@@ -122,7 +141,8 @@ export function describePod(pod: PodLike | undefined, where: { namespace: string
   if (pod.metadata?.deletionTimestamp) parts.push("terminating");
   if (pod.status?.reason || pod.status?.message) parts.push(clip([pod.status.reason, pod.status.message].filter(Boolean).join(": ")));
   for (const c of pod.status?.conditions ?? []) {
-    if (c.status !== "True" && (c.type === "PodScheduled" || c.type === "Initialized")) parts.push(`${c.type}=${c.status}${c.reason ? ` (${c.reason}${c.message ? `: ${clip(c.message)}` : ""})` : ""}`);
+    if (c.status !== "True" && (c.type === "PodScheduled" || c.type === "Initialized"))
+      parts.push(`${c.type}=${c.status}${c.reason ? ` (${c.reason}${c.message ? `: ${clip(c.message)}` : ""})` : ""}`);
   }
   for (const c of pod.status?.initContainerStatuses ?? []) parts.push(describeContainer(c, true));
   for (const c of pod.status?.containerStatuses ?? []) parts.push(describeContainer(c, false));
@@ -131,24 +151,37 @@ export function describePod(pod: PodLike | undefined, where: { namespace: string
 
 /** What to check next, from what the pod shows. */
 export function hintsFor(pod: PodLike | undefined, where: { namespace: string; name: string; container?: string }): string[] {
-  if (!pod) return [`the StatefulSet controller did not recreate ${where.name}: check the StatefulSet's events (kubectl describe statefulset -n ${where.namespace})`];
+  if (!pod)
+    return [
+      `the StatefulSet controller did not recreate ${where.name}: check the StatefulSet's events (kubectl describe statefulset -n ${where.namespace})`,
+    ];
   const hints: string[] = [];
-  const all = [...(pod.status?.initContainerStatuses ?? []).map((c) => ({ c, init: true })), ...(pod.status?.containerStatuses ?? []).map((c) => ({ c, init: false }))];
+  const all = [
+    ...(pod.status?.initContainerStatuses ?? []).map((c) => ({ c, init: true })),
+    ...(pod.status?.containerStatuses ?? []).map((c) => ({ c, init: false })),
+  ];
   const reason = (c: ContainerStatusLike) => c.state?.waiting?.reason ?? "";
   for (const { c, init } of all) {
     const r = reason(c);
     if (r === "CrashLoopBackOff" || ((c.restartCount ?? 0) > 0 && !c.state?.running)) {
-      hints.push(`read its log: kubectl logs -n ${where.namespace} ${where.name} -c ${c.name} --previous (a transit seal that cannot reach its unsealer at startup exits with status 1)`);
+      hints.push(
+        `read its log: kubectl logs -n ${where.namespace} ${where.name} -c ${c.name} --previous (a transit seal that cannot reach its unsealer at startup exits with status 1)`,
+      );
     } else if (r === "ImagePullBackOff" || r === "ErrImagePull" || r === "InvalidImageName" || r === "ErrImageNeverPull") {
       hints.push(`the image of ${c.name} cannot be pulled: check the image name and the pod's imagePullSecrets`);
     } else if (r === "CreateContainerConfigError") {
-      hints.push(`${c.name} references a ConfigMap or Secret key that does not exist: kubectl describe pod -n ${where.namespace} ${where.name}`);
+      hints.push(
+        `${c.name} references a ConfigMap or Secret key that does not exist: kubectl describe pod -n ${where.namespace} ${where.name}`,
+      );
     } else if (init && c.name === "peer-gate" && c.state?.running) {
       hints.push("the peer gate is holding the pod until its transit peer answers: unseal the peer cluster (or the helper) first");
     }
   }
   const unscheduled = (pod.status?.conditions ?? []).find((c) => c.type === "PodScheduled" && c.status === "False");
-  if (unscheduled) hints.push(`the pod is not scheduled (${unscheduled.message ?? unscheduled.reason ?? "no reason given"}): check node capacity and the anti-affinity rules`);
+  if (unscheduled)
+    hints.push(
+      `the pod is not scheduled (${unscheduled.message ?? unscheduled.reason ?? "no reason given"}): check node capacity and the anti-affinity rules`,
+    );
   return [...new Set(hints)];
 }
 
@@ -172,6 +205,8 @@ export class PodRestartError extends VaultOpError {
     readonly state: string,
     readonly hints: string[],
   ) {
-    super(`restarting ${pod}: no new pod with a Vault API answering within ${Math.round(timeoutMs / 1000)} s. Last seen: ${state}.${hints.length ? ` Next: ${hints.join("; ")}.` : ""}`);
+    super(
+      `restarting ${pod}: no new pod with a Vault API answering within ${Math.round(timeoutMs / 1000)} s. Last seen: ${state}.${hints.length ? ` Next: ${hints.join("; ")}.` : ""}`,
+    );
   }
 }

@@ -89,8 +89,13 @@ export class PodTunnel {
         if (socket.destroyed) stream.close();
       },
       (e: Error) => {
-        this.lastError = `the API server did not open a port-forward to pod ${this.namespace}/${this.pod}: ${e.message}` +
-          (/\b403\b/.test(e.message) ? " (the kubeconfig's user needs create on pods/portforward)" : /\b404\b/.test(e.message) ? " (no such pod: is it being recreated?)" : "");
+        this.lastError =
+          `the API server did not open a port-forward to pod ${this.namespace}/${this.pod}: ${e.message}` +
+          (/\b403\b/.test(e.message)
+            ? " (the kubeconfig's user needs create on pods/portforward)"
+            : /\b404\b/.test(e.message)
+              ? " (no such pod: is it being recreated?)"
+              : "");
         this.lastDenied = /\b40[13]\b/.test(e.message);
         socket.destroy();
       },

@@ -20,6 +20,10 @@ export function peerGateData(stanzas: SealStanza[]): Record<string, string> {
 export function lateSealConfigData(flavour: Flavour, stanzas: SealStanza[]): Record<string, string> {
   assertValidSeals(stanzas);
   const withRef = stanzas.findIndex((s) => s.tokenEnv);
-  if (flavour === "vault" && withRef >= 0) throw new InputError(`seals[${withRef}].tokenEnv`, "env:// token references are an OpenBao feature: with Vault use VAULT_TRANSIT_SEAL_TOKEN");
+  if (flavour === "vault" && withRef >= 0)
+    throw new InputError(
+      `seals[${withRef}].tokenEnv`,
+      "env:// token references are an OpenBao feature: with Vault use VAULT_TRANSIT_SEAL_TOKEN",
+    );
   return { "seal.hcl": renderFile({}, stanzas.map(sealBlock)), ...peerGateData(stanzas) };
 }

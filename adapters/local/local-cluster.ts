@@ -51,7 +51,11 @@ export interface LocalClusterOptions {
 
 /** Thrown when a server process exits instead of starting; carries the end of its log. */
 export class NodeExitedError extends Error {
-  constructor(readonly nodeId: string, readonly code: number | null, readonly logTail: string) {
+  constructor(
+    readonly nodeId: string,
+    readonly code: number | null,
+    readonly logTail: string,
+  ) {
     super(`${nodeId} exited with status ${code} instead of starting. End of its log:\n${logTail}`);
     this.name = "NodeExitedError";
   }
@@ -217,10 +221,12 @@ export class LocalCluster implements NodeControl {
     running.add(proc);
     n.proc = proc;
     n.runningDigest = sealSettingsDigest(seal);
-    n.exited = new Promise((resolve) => proc.once("exit", (code) => {
-      running.delete(proc);
-      resolve(code);
-    }));
+    n.exited = new Promise((resolve) =>
+      proc.once("exit", (code) => {
+        running.delete(proc);
+        resolve(code);
+      }),
+    );
     await this.waitApi(n, logFile);
   }
 
@@ -237,7 +243,8 @@ export class LocalCluster implements NodeControl {
         await client.sealStatus();
         return;
       } catch {
-        if (Date.now() > deadline) throw new Error(`${n.id} did not answer on ${this.address(n.id)} within 90 s. End of its log:\n${this.logTail(logFile)}`);
+        if (Date.now() > deadline)
+          throw new Error(`${n.id} did not answer on ${this.address(n.id)} within 90 s. End of its log:\n${this.logTail(logFile)}`);
         await sleep(50);
       }
     }
@@ -304,10 +311,14 @@ export class LocalCluster implements NodeControl {
    * transit seal of the peer reaches this cluster on Kubernetes. Stop it with `stop()`.
    */
   async service(port?: number): Promise<ServiceProxy> {
-    return ServiceProxy.start(this.nodes.map((n) => ({
-      port: n.apiPort,
-      ready: async () => this.isRunning(n.id) && this.isServing(n.id) && !(await this.client(n.id).health()).sealed,
-    })), 100, port);
+    return ServiceProxy.start(
+      this.nodes.map((n) => ({
+        port: n.apiPort,
+        ready: async () => this.isRunning(n.id) && this.isServing(n.id) && !(await this.client(n.id).health()).sealed,
+      })),
+      100,
+      port,
+    );
   }
 
   /** Stops every process and removes the nodes' folders. */

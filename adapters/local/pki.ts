@@ -24,7 +24,10 @@ export interface IssuedFiles {
 
 async function keyPem(key: CryptoKey): Promise<string> {
   const der = Buffer.from(await webcrypto.subtle.exportKey("pkcs8", key));
-  return `-----BEGIN PRIVATE KEY-----\n${der.toString("base64").match(/.{1,64}/g)!.join("\n")}\n-----END PRIVATE KEY-----\n`;
+  return `-----BEGIN PRIVATE KEY-----\n${der
+    .toString("base64")
+    .match(/.{1,64}/g)!
+    .join("\n")}\n-----END PRIVATE KEY-----\n`;
 }
 
 let serial = Date.now();
@@ -60,7 +63,12 @@ export class LocalPki {
     return new LocalPki(dir, caFile, ca, keys);
   }
 
-  private async issue(name: string, commonName: string, sans: { dns?: string[]; ip?: string[] }, usage: "server" | "client"): Promise<IssuedFiles> {
+  private async issue(
+    name: string,
+    commonName: string,
+    sans: { dns?: string[]; ip?: string[] },
+    usage: "server" | "client",
+  ): Promise<IssuedFiles> {
     const keys = (await webcrypto.subtle.generateKey(ALG, true, ["sign", "verify"])) as CryptoKeyPair;
     const cert = await x509.X509CertificateGenerator.create({
       serialNumber: nextSerial(),
@@ -74,7 +82,9 @@ export class LocalPki {
       extensions: [
         new x509.BasicConstraintsExtension(false, undefined, true),
         new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
-        new x509.ExtendedKeyUsageExtension(usage === "server" ? [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth] : [x509.ExtendedKeyUsage.clientAuth]),
+        new x509.ExtendedKeyUsageExtension(
+          usage === "server" ? [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth] : [x509.ExtendedKeyUsage.clientAuth],
+        ),
         new x509.SubjectAlternativeNameExtension([
           ...(sans.dns ?? []).map((value) => ({ type: "dns" as const, value })),
           ...(sans.ip ?? []).map((value) => ({ type: "ip" as const, value })),

@@ -24,7 +24,9 @@ export async function freePort(): Promise<number> {
 export async function assertPortFree(port: number, role: string): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     const srv = net.createServer();
-    srv.once("error", (e: NodeJS.ErrnoException) => reject(new Error(`port ${port} (${role}) is busy (${e.code}): stop what listens there or choose another --base-port`)));
+    srv.once("error", (e: NodeJS.ErrnoException) =>
+      reject(new Error(`port ${port} (${role}) is busy (${e.code}): stop what listens there or choose another --base-port`)),
+    );
     srv.listen(port, "127.0.0.1", () => srv.close(() => resolve()));
   });
   reserved.add(port);

@@ -21,7 +21,11 @@ export class ServiceProxy {
   private next = 0;
   private isCut = false;
 
-  private constructor(readonly port: number, private readonly backends: Backend[], private readonly probeMs: number) {}
+  private constructor(
+    readonly port: number,
+    private readonly backends: Backend[],
+    private readonly probeMs: number,
+  ) {}
 
   static async start(backends: Backend[], probeMs = 100, port?: number): Promise<ServiceProxy> {
     const proxy = new ServiceProxy(port ?? (await freePort()), backends, probeMs);
@@ -34,11 +38,13 @@ export class ServiceProxy {
   }
 
   private async probe(): Promise<void> {
-    await Promise.all(this.backends.map(async (b) => {
-      const ok = await b.ready().catch(() => false);
-      if (ok) this.readyPorts.add(b.port);
-      else this.readyPorts.delete(b.port);
-    }));
+    await Promise.all(
+      this.backends.map(async (b) => {
+        const ok = await b.ready().catch(() => false);
+        if (ok) this.readyPorts.add(b.port);
+        else this.readyPorts.delete(b.port);
+      }),
+    );
   }
 
   private async listen(): Promise<void> {

@@ -68,11 +68,21 @@ export function sameTransitKey(a: Seal, b: Seal): boolean {
 /** Every problem with a set of seal blocks, each naming its key path. */
 export function sealProblems(stanzas: SealStanza[], keyPath = "seals"): InputError[] {
   const problems: InputError[] = [];
-  if (stanzas.length > 2) problems.push(new InputError(keyPath, `at most two seal blocks are allowed (one enabled, one disabled during a migration); got ${stanzas.length}`));
+  if (stanzas.length > 2)
+    problems.push(
+      new InputError(keyPath, `at most two seal blocks are allowed (one enabled, one disabled during a migration); got ${stanzas.length}`),
+    );
   const enabled = stanzas.filter((s) => !s.disabled);
   const disabled = stanzas.filter((s) => s.disabled);
-  if (enabled.length > 1) problems.push(new InputError(keyPath, `${enabled.length} seal blocks are enabled; only one may be. During a migration mark the old one disabled = "true"`));
-  if (disabled.length > 1) problems.push(new InputError(keyPath, `${disabled.length} seal blocks are disabled; a migration has exactly one old seal`));
+  if (enabled.length > 1)
+    problems.push(
+      new InputError(
+        keyPath,
+        `${enabled.length} seal blocks are enabled; only one may be. During a migration mark the old one disabled = "true"`,
+      ),
+    );
+  if (disabled.length > 1)
+    problems.push(new InputError(keyPath, `${disabled.length} seal blocks are disabled; a migration has exactly one old seal`));
   stanzas.forEach((s, i) => {
     const at = `${keyPath}[${i}]`;
     let url: URL | undefined;
@@ -81,11 +91,24 @@ export function sealProblems(stanzas: SealStanza[], keyPath = "seals"): InputErr
     } catch {
       problems.push(new InputError(`${at}.address`, `"${s.address}" is not a URL; use https://host:port`));
     }
-    if (url && url.protocol !== "https:") problems.push(new InputError(`${at}.address`, `"${s.address}" is not https: the transit link carries the keys that unseal a cluster and must use TLS`));
+    if (url && url.protocol !== "https:")
+      problems.push(
+        new InputError(
+          `${at}.address`,
+          `"${s.address}" is not https: the transit link carries the keys that unseal a cluster and must use TLS`,
+        ),
+      );
     if (!s.keyName) problems.push(new InputError(`${at}.keyName`, "is empty: name the transit key (e.g. autounseal)"));
     if (!s.mountPath) problems.push(new InputError(`${at}.mountPath`, "is empty: name the transit mount (e.g. transit/)"));
-    if (s.tokenEnv !== undefined && !/^[A-Z_][A-Z0-9_]*$/.test(s.tokenEnv)) problems.push(new InputError(`${at}.tokenEnv`, `"${s.tokenEnv}" is not an environment variable name (A-Z, 0-9, _)`));
-    if (Boolean(s.tlsClientCert) !== Boolean(s.tlsClientKey)) problems.push(new InputError(`${at}.tlsClientCert`, "a client certificate needs its key and the key its certificate: set both tlsClientCert and tlsClientKey"));
+    if (s.tokenEnv !== undefined && !/^[A-Z_][A-Z0-9_]*$/.test(s.tokenEnv))
+      problems.push(new InputError(`${at}.tokenEnv`, `"${s.tokenEnv}" is not an environment variable name (A-Z, 0-9, _)`));
+    if (Boolean(s.tlsClientCert) !== Boolean(s.tlsClientKey))
+      problems.push(
+        new InputError(
+          `${at}.tlsClientCert`,
+          "a client certificate needs its key and the key its certificate: set both tlsClientCert and tlsClientKey",
+        ),
+      );
   });
   return problems;
 }
@@ -119,8 +142,18 @@ export function sealBlock(s: SealStanza): HclBlock {
 
 /** Transit seal parameters as the server reads them, for checking hand-written settings. */
 const KNOWN_TRANSIT_KEYS = new Set([
-  "address", "token", "key_name", "mount_path", "namespace", "disable_renewal",
-  "tls_ca_cert", "tls_client_cert", "tls_client_key", "tls_server_name", "tls_skip_verify", "disabled",
+  "address",
+  "token",
+  "key_name",
+  "mount_path",
+  "namespace",
+  "disable_renewal",
+  "tls_ca_cert",
+  "tls_client_cert",
+  "tls_client_key",
+  "tls_server_name",
+  "tls_skip_verify",
+  "disabled",
 ]);
 
 /** What Go's strconv.ParseBool, which the seal uses, reads as true. */
@@ -134,10 +167,28 @@ const GO_TRUE = new Set(["1", "t", "T", "true", "TRUE", "True"]);
 export function transitAttributeProblems(attrs: Record<string, unknown>, keyPath = "seal.transit"): InputError[] {
   const problems: InputError[] = [];
   for (const key of Object.keys(attrs)) {
-    if (key === "tls_ca_file") problems.push(new InputError(`${keyPath}.tls_ca_file`, "the transit seal has no tls_ca_file and would silently ignore it: use tls_ca_cert"));
-    else if (key === "token") problems.push(new InputError(`${keyPath}.token`, `never put the token in a config file: pass it in ${TRANSIT_TOKEN_ENV} from a Kubernetes Secret`));
-    else if (key === "tls_skip_verify" && GO_TRUE.has(String(attrs[key]))) problems.push(new InputError(`${keyPath}.tls_skip_verify`, "TLS verification stays on: give the unsealer's CA in tls_ca_cert instead"));
-    else if (!KNOWN_TRANSIT_KEYS.has(key)) problems.push(new InputError(`${keyPath}.${key}`, `is not a transit seal parameter (known: ${[...KNOWN_TRANSIT_KEYS].join(", ")}); the server would silently ignore it`));
+    if (key === "tls_ca_file")
+      problems.push(
+        new InputError(`${keyPath}.tls_ca_file`, "the transit seal has no tls_ca_file and would silently ignore it: use tls_ca_cert"),
+      );
+    else if (key === "token")
+      problems.push(
+        new InputError(
+          `${keyPath}.token`,
+          `never put the token in a config file: pass it in ${TRANSIT_TOKEN_ENV} from a Kubernetes Secret`,
+        ),
+      );
+    else if (key === "tls_skip_verify" && GO_TRUE.has(String(attrs[key])))
+      problems.push(
+        new InputError(`${keyPath}.tls_skip_verify`, "TLS verification stays on: give the unsealer's CA in tls_ca_cert instead"),
+      );
+    else if (!KNOWN_TRANSIT_KEYS.has(key))
+      problems.push(
+        new InputError(
+          `${keyPath}.${key}`,
+          `is not a transit seal parameter (known: ${[...KNOWN_TRANSIT_KEYS].join(", ")}); the server would silently ignore it`,
+        ),
+      );
   }
   return problems;
 }

@@ -135,16 +135,26 @@ export function renderServerConfig(c: ServerConfig): string {
   if (c.listener.requireClientCert && !c.listener.tlsClientCaFile) {
     throw new InputError("listener.tlsClientCaFile", "requireClientCert needs the CA that issues the accepted client certificates");
   }
-  for (const [key, url] of [["apiAddr", c.apiAddr], ["clusterAddr", c.clusterAddr]] as const) {
+  for (const [key, url] of [
+    ["apiAddr", c.apiAddr],
+    ["clusterAddr", c.clusterAddr],
+  ] as const) {
     if (!url.startsWith("https://")) throw new InputError(key, `"${url}" must be an https:// URL: TLS everywhere`);
   }
   for (const key of ["auditToStdout", "allowApiAuditCreation"] as const) {
-    if (c.flavour === "vault" && c[key]) throw new InputError(key, "is OpenBao's config-file audit management: with Vault, enable the audit device through the API (core/steps/audit.ts)");
+    if (c.flavour === "vault" && c[key])
+      throw new InputError(
+        key,
+        "is OpenBao's config-file audit management: with Vault, enable the audit device through the API (core/steps/audit.ts)",
+      );
   }
   assertValidSeals(c.seals);
   const withRef = c.seals.findIndex((s) => s.tokenEnv);
   if (c.flavour === "vault" && withRef >= 0) {
-    throw new InputError(`seals[${withRef}].tokenEnv`, "env:// token references in seal blocks are an OpenBao feature (verified with OpenBao only): with Vault, give both seals one token in VAULT_TRANSIT_SEAL_TOKEN");
+    throw new InputError(
+      `seals[${withRef}].tokenEnv`,
+      "env:// token references in seal blocks are an OpenBao feature (verified with OpenBao only): with Vault, give both seals one token in VAULT_TRANSIT_SEAL_TOKEN",
+    );
   }
 
   const listener: HclBlock = {

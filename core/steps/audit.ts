@@ -20,12 +20,18 @@ export async function enableStdoutAudit(admin: VaultClient): Promise<"present" |
   const existing = table[`${STDOUT_AUDIT_PATH}/`];
   if (existing) {
     if (existing.type !== "file" || existing.options?.file_path !== "stdout") {
-      throw new Error(`${admin.address} has an audit device at ${STDOUT_AUDIT_PATH}/ that does not write to stdout (type ${existing.type}, file_path ${existing.options?.file_path}): disable it or move it to another path`);
+      throw new Error(
+        `${admin.address} has an audit device at ${STDOUT_AUDIT_PATH}/ that does not write to stdout (type ${existing.type}, file_path ${existing.options?.file_path}): disable it or move it to another path`,
+      );
     }
     return "present";
   }
   try {
-    await admin.write(`sys/audit/${STDOUT_AUDIT_PATH}`, { type: "file", description: "every request and response (HMAC'd secrets), to the container log", options: { file_path: "stdout" } });
+    await admin.write(`sys/audit/${STDOUT_AUDIT_PATH}`, {
+      type: "file",
+      description: "every request and response (HMAC'd secrets), to the container log",
+      options: { file_path: "stdout" },
+    });
   } catch (e) {
     if (e instanceof VaultApiError && e.mentions("declarative")) {
       throw new Error(

@@ -81,8 +81,12 @@ export async function bootstrapMutualUnseal(o: BootstrapOptions): Promise<Bootst
   // 3. The link vault-unlock → vault, with a backup-able key when a helper copy is wanted.
   log("vault-unlock: transit link for vault");
   const toVault = await provisionTransitLink(vuAdmin, {
-    mountPath: o.sealOfVault.mountPath, keyName: o.sealOfVault.keyName, allowBackup: Boolean(o.helper),
-    tokenPeriod: o.tokenPeriod, displayName: "seal-of-vault", existing: state.linkToVault,
+    mountPath: o.sealOfVault.mountPath,
+    keyName: o.sealOfVault.keyName,
+    allowBackup: Boolean(o.helper),
+    tokenPeriod: o.tokenPeriod,
+    displayName: "seal-of-vault",
+    existing: state.linkToVault,
   });
   state.linkToVault = { token: toVault.token, accessor: toVault.accessor };
   await save();
@@ -105,8 +109,11 @@ export async function bootstrapMutualUnseal(o: BootstrapOptions): Promise<Bootst
   // 5. The link vault → vault-unlock.
   log("vault: transit link for vault-unlock");
   const toVu = await provisionTransitLink(vAdmin, {
-    mountPath: o.sealOfVaultUnlock.mountPath, keyName: o.sealOfVaultUnlock.keyName,
-    tokenPeriod: o.tokenPeriod, displayName: "seal-of-vault-unlock", existing: state.linkToVaultUnlock,
+    mountPath: o.sealOfVaultUnlock.mountPath,
+    keyName: o.sealOfVaultUnlock.keyName,
+    tokenPeriod: o.tokenPeriod,
+    displayName: "seal-of-vault-unlock",
+    existing: state.linkToVaultUnlock,
   });
   state.linkToVaultUnlock = { token: toVu.token, accessor: toVu.accessor };
   await save();
@@ -114,8 +121,13 @@ export async function bootstrapMutualUnseal(o: BootstrapOptions): Promise<Bootst
   // 6. vault-unlock migrates Shamir → transit; its unseal keys become recovery keys.
   log("vault-unlock: seal migration Shamir → transit");
   await migrateSeal(o.vaultUnlock, {
-    from: { type: "shamir" }, to: transitSeal(o.vaultAddress, o.sealOfVaultUnlock), toToken: toVu.token,
-    keys: state.vaultUnlock.unsealKeys, adminToken: state.vaultUnlock.rootToken, timeoutMs, log,
+    from: { type: "shamir" },
+    to: transitSeal(o.vaultAddress, o.sealOfVaultUnlock),
+    toToken: toVu.token,
+    keys: state.vaultUnlock.unsealKeys,
+    adminToken: state.vaultUnlock.rootToken,
+    timeoutMs,
+    log,
   });
   state.vaultUnlockMigrated = true;
   await save();
@@ -135,8 +147,12 @@ export async function bootstrapMutualUnseal(o: BootstrapOptions): Promise<Bootst
     vuAdmin = await activeClient(o.vaultUnlock, state.vaultUnlock.rootToken, timeoutMs);
     const { version } = await copyTransitKey(vuAdmin, hAdmin, o.sealOfVault);
     const link = await provisionTransitLink(hAdmin, {
-      mountPath: o.sealOfVault.mountPath, keyName: o.sealOfVault.keyName, createKey: false,
-      tokenPeriod: o.tokenPeriod, displayName: "emergency-seal-of-vault", existing: state.helper.link,
+      mountPath: o.sealOfVault.mountPath,
+      keyName: o.sealOfVault.keyName,
+      createKey: false,
+      tokenPeriod: o.tokenPeriod,
+      displayName: "emergency-seal-of-vault",
+      existing: state.helper.link,
     });
     state.helper = { ...state.helper, link: { token: link.token, accessor: link.accessor }, keyVersion: version };
     await save();

@@ -57,7 +57,10 @@ export async function recoverFromDeadlock(o: DeadlockRecoveryOptions): Promise<R
   const normal = enabledTransit(o.normal, "normal");
   const emergency = o.emergency;
   if (!sameTransitKey(normal, emergency)) {
-    throw new InputError("emergency", `points at key ${emergency.mountPath}/${emergency.keyName} but vault is sealed by ${normal.mountPath}/${normal.keyName}: the helper must hold a copy of the same key under the same mount and name`);
+    throw new InputError(
+      "emergency",
+      `points at key ${emergency.mountPath}/${emergency.keyName} but vault is sealed by ${normal.mountPath}/${normal.keyName}: the helper must hold a copy of the same key under the same mount and name`,
+    );
   }
   const log = o.log ?? (() => undefined);
   const phases: RecoveryReport["phases"] = [];
@@ -73,7 +76,14 @@ export async function recoverFromDeadlock(o: DeadlockRecoveryOptions): Promise<R
   let link = o.emergencyLink;
   await phase("unseal the helper", async () => {
     await unsealNode(o.helper, o.helperUnsealKeys, { timeoutMs });
-    const l = await provisionTransitLink(o.helper, { mountPath: emergency.mountPath, keyName: emergency.keyName, createKey: false, tokenPeriod: o.tokenPeriod, displayName: "emergency-seal-of-vault", existing: link });
+    const l = await provisionTransitLink(o.helper, {
+      mountPath: emergency.mountPath,
+      keyName: emergency.keyName,
+      createKey: false,
+      tokenPeriod: o.tokenPeriod,
+      displayName: "emergency-seal-of-vault",
+      existing: link,
+    });
     link = { token: l.token, accessor: l.accessor };
   });
   await phase("point vault's seal at the helper and start vault", async () => {

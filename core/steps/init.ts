@@ -28,10 +28,19 @@ export function initProblems(o: InitOptions): InputError[] {
   const p: InputError[] = [];
   if (o.kind !== "shamir" && o.kind !== "recovery") p.push(new InputError("kind", `must be "shamir" or "recovery", got "${o.kind}"`));
   if (!Number.isInteger(o.shares) || o.shares < 1) p.push(new InputError("shares", `must be a whole number ≥ 1, got ${o.shares}`));
-  if (!Number.isInteger(o.threshold) || o.threshold < 1) p.push(new InputError("threshold", `must be a whole number ≥ 1, got ${o.threshold}`));
-  if (o.threshold > o.shares) p.push(new InputError("threshold", `(${o.threshold}) is greater than shares (${o.shares}): the keys could never unseal. Lower threshold or raise shares`));
-  if (o.shares > 1 && o.threshold < 2) p.push(new InputError("threshold", `must be at least 2 when there are several shares (a single key would be enough to unseal)`));
-  if (o.pgpKeys && o.pgpKeys.length !== o.shares) p.push(new InputError("pgpKeys", `needs one key per share: ${o.shares} shares but ${o.pgpKeys.length} PGP keys`));
+  if (!Number.isInteger(o.threshold) || o.threshold < 1)
+    p.push(new InputError("threshold", `must be a whole number ≥ 1, got ${o.threshold}`));
+  if (o.threshold > o.shares)
+    p.push(
+      new InputError(
+        "threshold",
+        `(${o.threshold}) is greater than shares (${o.shares}): the keys could never unseal. Lower threshold or raise shares`,
+      ),
+    );
+  if (o.shares > 1 && o.threshold < 2)
+    p.push(new InputError("threshold", `must be at least 2 when there are several shares (a single key would be enough to unseal)`));
+  if (o.pgpKeys && o.pgpKeys.length !== o.shares)
+    p.push(new InputError("pgpKeys", `needs one key per share: ${o.shares} shares but ${o.pgpKeys.length} PGP keys`));
   return p;
 }
 
@@ -58,7 +67,10 @@ export async function initCluster(client: VaultClient, o: InitOptions): Promise<
     throw new InputError("kind", `${client.address} has a Shamir seal: initialize it with kind "shamir" (unseal keys)`);
   }
   try {
-    const res = await client.request<{ keys_base64?: string[]; recovery_keys_base64?: string[]; root_token: string }>("PUT", "sys/init", { body, timeoutMs: 120_000 });
+    const res = await client.request<{ keys_base64?: string[]; recovery_keys_base64?: string[]; root_token: string }>("PUT", "sys/init", {
+      body,
+      timeoutMs: 120_000,
+    });
     const keys = o.kind === "shamir" ? res.body.keys_base64 : res.body.recovery_keys_base64;
     return { kind: o.kind, keys: keys ?? [], rootToken: res.body.root_token };
   } catch (e) {

@@ -20,7 +20,10 @@ export async function unsealedHelper(helper: NodeControl, token: string): Promis
     return await activeClient(helper, token);
   } catch (e) {
     if (!(e instanceof TimeoutError)) throw e;
-    throw new Error(`the helper ${helper.name} has no unsealed node: unseal it by hand (it is Shamir by design) so that it can receive the key copy. ${e.message}`, { cause: e });
+    throw new Error(
+      `the helper ${helper.name} has no unsealed node: unseal it by hand (it is Shamir by design) so that it can receive the key copy. ${e.message}`,
+      { cause: e },
+    );
   }
 }
 
@@ -30,7 +33,10 @@ export async function backupTransitKey(unsealer: VaultClient, ref: KeyRef): Prom
   const key = await readTransitKey(unsealer, mount, ref.keyName);
   if (!key) throw new InputError("keyName", `${unsealer.address} has no transit key ${mount}/${ref.keyName}`);
   if (!key.exportable || !key.allow_plaintext_backup) {
-    throw new InputError("allowBackup", `${mount}/${ref.keyName} on ${unsealer.address} cannot be backed up: provision the transit link with allowBackup (sets exportable and allow_plaintext_backup)`);
+    throw new InputError(
+      "allowBackup",
+      `${mount}/${ref.keyName} on ${unsealer.address} cannot be backed up: provision the transit link with allowBackup (sets exportable and allow_plaintext_backup)`,
+    );
   }
   const res = await unsealer.read<{ data: { backup: string } }>(`${mount}/backup/${ref.keyName}`);
   return { backup: res.body.data.backup, version: key.latest_version };
@@ -105,7 +111,10 @@ export async function restoreTransitKey(helper: VaultClient, ref: KeyRef, backup
 export async function copyTransitKey(unsealer: VaultClient, helper: VaultClient, ref: KeyRef): Promise<{ version: number }> {
   const { backup, version } = await backupTransitKey(unsealer, ref);
   const restored = await restoreTransitKey(helper, ref, backup);
-  if (restored !== version) throw new Error(`restored ${ref.keyName} on ${helper.address} is at version ${restored}, the unsealer's at ${version}: run the copy again`);
+  if (restored !== version)
+    throw new Error(
+      `restored ${ref.keyName} on ${helper.address} is at version ${restored}, the unsealer's at ${version}: run the copy again`,
+    );
   return { version };
 }
 
@@ -138,14 +147,19 @@ export async function checkKeyDrift(unsealer: VaultClient, ref: KeyRef, helper?:
     const other = copy && differentKeyVersion(copy.keys, key.keys);
     if (other) {
       return {
-        latestVersion, backedUpVersion, helperVersion, inSync: false,
+        latestVersion,
+        backedUpVersion,
+        helperVersion,
+        inSync: false,
         verdict: `ANOTHER KEY: the helper ${helper.address} holds a ${mount}/${ref.keyName} that is not a copy of the unsealer's key (version ${other} was created at another time); copying is refused until it is removed there.`,
       };
     }
   }
   const copyVersion = helperVersion ?? backedUpVersion;
   const inSync = copyVersion >= latestVersion;
-  const where = helper ? `the helper ${helper.address} holds version ${helperVersion}` : `the last backup was of version ${backedUpVersion}`;
+  const where = helper
+    ? `the helper ${helper.address} holds version ${helperVersion}`
+    : `the last backup was of version ${backedUpVersion}`;
   return {
     latestVersion,
     backedUpVersion,

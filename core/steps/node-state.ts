@@ -27,13 +27,25 @@ export async function nodeState(id: string, client: VaultClient): Promise<NodeSt
   try {
     const h = await client.health();
     const s = await client.sealStatus().catch(() => undefined);
-    return { id, reachable: true, initialized: h.initialized, sealed: h.sealed, standby: h.standby, migration: s?.migration, type: s?.type };
+    return {
+      id,
+      reachable: true,
+      initialized: h.initialized,
+      sealed: h.sealed,
+      standby: h.standby,
+      migration: s?.migration,
+      type: s?.type,
+    };
   } catch (e) {
     // Not "unreachable for now": a refused way in or a pod that cannot start ends every wait.
     if (e instanceof WaitCannotHelpError) throw e;
     if (e instanceof VaultApiError && e.status === 500) {
-      const why = await client.sealStatus().then(() => "", (err: Error) => err.message);
-      if (why.includes("does not match")) return { id, reachable: true, initialized: true, sealed: false, standby: true, mismatch: true, error: why };
+      const why = await client.sealStatus().then(
+        () => "",
+        (err: Error) => err.message,
+      );
+      if (why.includes("does not match"))
+        return { id, reachable: true, initialized: true, sealed: false, standby: true, mismatch: true, error: why };
     }
     return { id, reachable: false, error: (e as Error).message };
   }
@@ -64,10 +76,14 @@ export async function findActive(cluster: NodeControl): Promise<string | undefin
  */
 export async function activeClient(cluster: NodeControl, token?: string, timeoutMs = 60_000): Promise<VaultClient> {
   let active: string | undefined;
-  await waitFor(`an active node in ${cluster.name}`, async () => {
-    const states = await observe(cluster);
-    active = states.find((s) => s.reachable && !s.sealed && !s.standby)?.id;
-    return { done: active !== undefined, state: describe(states) };
-  }, { timeoutMs });
+  await waitFor(
+    `an active node in ${cluster.name}`,
+    async () => {
+      const states = await observe(cluster);
+      active = states.find((s) => s.reachable && !s.sealed && !s.standby)?.id;
+      return { done: active !== undefined, state: describe(states) };
+    },
+    { timeoutMs },
+  );
   return cluster.client(active!, token);
 }

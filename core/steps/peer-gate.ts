@@ -27,7 +27,9 @@ export async function checkTransitPeer(seal: TransitSeal, token?: string): Promi
   const client = transitPeerClient(seal, token);
   const health = await client.health();
   if (!health.initialized || health.sealed) {
-    throw new Error(`transit peer ${seal.address} answers but is ${health.initialized ? "sealed" : "not initialized"}: it cannot unseal anyone until it is unsealed`);
+    throw new Error(
+      `transit peer ${seal.address} answers but is ${health.initialized ? "sealed" : "not initialized"}: it cannot unseal anyone until it is unsealed`,
+    );
   }
   if (token) {
     const mount = seal.mountPath.replace(/^\/+|\/+$/g, "");
@@ -35,7 +37,10 @@ export async function checkTransitPeer(seal: TransitSeal, token?: string): Promi
       await client.write(`${mount}/encrypt/${seal.keyName}`, { plaintext: Buffer.from("peer-gate").toString("base64") });
     } catch (e) {
       if (e instanceof VaultApiError && e.status === 403) {
-        throw new Error(`transit peer ${seal.address} refused the seal token for ${mount}/encrypt/${seal.keyName} (403): the token expired, was revoked, or lacks the transit policy; issue a new one`, { cause: e });
+        throw new Error(
+          `transit peer ${seal.address} refused the seal token for ${mount}/encrypt/${seal.keyName} (403): the token expired, was revoked, or lacks the transit policy; issue a new one`,
+          { cause: e },
+        );
       }
       throw e;
     }
@@ -43,9 +48,17 @@ export async function checkTransitPeer(seal: TransitSeal, token?: string): Promi
 }
 
 /** Waits at the gate until the peer passes checkTransitPeer (the init container's loop). */
-export async function waitForTransitPeer(seal: TransitSeal, token: string | undefined, opts: { timeoutMs?: number; intervalMs?: number } = {}): Promise<void> {
-  await waitFor(`transit peer ${seal.address}`, async () => {
-    await checkTransitPeer(seal, token);
-    return { done: true, state: "ready" };
-  }, { timeoutMs: opts.timeoutMs ?? 60_000, intervalMs: opts.intervalMs ?? 200 });
+export async function waitForTransitPeer(
+  seal: TransitSeal,
+  token: string | undefined,
+  opts: { timeoutMs?: number; intervalMs?: number } = {},
+): Promise<void> {
+  await waitFor(
+    `transit peer ${seal.address}`,
+    async () => {
+      await checkTransitPeer(seal, token);
+      return { done: true, state: "ready" };
+    },
+    { timeoutMs: opts.timeoutMs ?? 60_000, intervalMs: opts.intervalMs ?? 200 },
+  );
 }

@@ -32,10 +32,14 @@ export async function bringUp(cluster: NodeControl, id: string, o: Omit<RolloutO
     await unsealNode(client, o.keys, { migrate: o.migrate, timeoutMs: o.timeoutMs });
     return;
   }
-  await waitFor(`${cluster.name}/${id} to auto-unseal`, async () => {
-    const s = await nodeState(id, client);
-    return { done: s.reachable && !s.sealed, state: describe([s]) };
-  }, { timeoutMs: o.timeoutMs ?? 60_000 });
+  await waitFor(
+    `${cluster.name}/${id} to auto-unseal`,
+    async () => {
+      const s = await nodeState(id, client);
+      return { done: s.reachable && !s.sealed, state: describe([s]) };
+    },
+    { timeoutMs: o.timeoutMs ?? 60_000 },
+  );
 }
 
 /**
@@ -46,17 +50,27 @@ export async function bringUp(cluster: NodeControl, id: string, o: Omit<RolloutO
  */
 export async function waitRaftVoters(cluster: NodeControl, activeId: string, adminToken: string, timeoutMs = 60_000): Promise<void> {
   const client = cluster.client(activeId, adminToken);
-  await waitFor(`the nodes of ${cluster.name} to be Raft voters`, async () => {
-    let servers: { node_id: string; voter: boolean }[];
-    try {
-      servers = (await client.read<{ data: { config: { servers: { node_id: string; voter: boolean }[] } } }>("sys/storage/raft/configuration")).body.data.config.servers;
-    } catch (e) {
-      if (e instanceof VaultApiError && (e.status === 404 || e.mentions("unsupported") || e.mentions("raft storage is not in use"))) return { done: true, state: "not raft" };
-      throw e;
-    }
-    const voters = servers.filter((x) => x.voter).length;
-    return { done: voters === cluster.nodeIds().length, state: servers.map((x) => `${x.node_id}:${x.voter ? "voter" : "non-voter"}`).join(" ") };
-  }, { timeoutMs, intervalMs: 250 });
+  await waitFor(
+    `the nodes of ${cluster.name} to be Raft voters`,
+    async () => {
+      let servers: { node_id: string; voter: boolean }[];
+      try {
+        servers = (
+          await client.read<{ data: { config: { servers: { node_id: string; voter: boolean }[] } } }>("sys/storage/raft/configuration")
+        ).body.data.config.servers;
+      } catch (e) {
+        if (e instanceof VaultApiError && (e.status === 404 || e.mentions("unsupported") || e.mentions("raft storage is not in use")))
+          return { done: true, state: "not raft" };
+        throw e;
+      }
+      const voters = servers.filter((x) => x.voter).length;
+      return {
+        done: voters === cluster.nodeIds().length,
+        state: servers.map((x) => `${x.node_id}:${x.voter ? "voter" : "non-voter"}`).join(" "),
+      };
+    },
+    { timeoutMs, intervalMs: 250 },
+  );
 }
 
 /** Steps the active node down and waits until another node is active. Returns the new active. */
@@ -67,21 +81,29 @@ export async function stepDown(cluster: NodeControl, activeId: string, adminToke
   for (let attempt = 1; ; attempt++) {
     await cluster.client(activeId, adminToken).request("PUT", "sys/step-down");
     try {
-      await waitFor(`another node of ${cluster.name} to become active after ${activeId} stepped down`, async () => {
-        const states = await observe(cluster);
-        next = states.find((s) => s.reachable && !s.sealed && !s.standby && s.id !== activeId)?.id;
-        return { done: next !== undefined, state: describe(states) };
-      }, { timeoutMs: Math.min(timeoutMs, 15_000) });
+      await waitFor(
+        `another node of ${cluster.name} to become active after ${activeId} stepped down`,
+        async () => {
+          const states = await observe(cluster);
+          next = states.find((s) => s.reachable && !s.sealed && !s.standby && s.id !== activeId)?.id;
+          return { done: next !== undefined, state: describe(states) };
+        },
+        { timeoutMs: Math.min(timeoutMs, 15_000) },
+      );
       return next!;
     } catch (e) {
       // Not within 15 s: either the transfer failed and the old node took the lock back, or it
       // is only slow (a new active that migrates the stored keys first: seen on Kubernetes).
       // Wait until some node is active, and retry only when it is the old one.
       let now: string | undefined;
-      await waitFor(`a node of ${cluster.name} to be active after ${activeId} stepped down`, async () => {
-        now = await findActive(cluster);
-        return { done: now !== undefined, state: describe(await observe(cluster)) };
-      }, { timeoutMs: Math.max(timeoutMs, 20_000) });
+      await waitFor(
+        `a node of ${cluster.name} to be active after ${activeId} stepped down`,
+        async () => {
+          now = await findActive(cluster);
+          return { done: now !== undefined, state: describe(await observe(cluster)) };
+        },
+        { timeoutMs: Math.max(timeoutMs, 20_000) },
+      );
       if (now !== activeId) return now!;
       if (attempt >= 3) throw e;
     }
@@ -90,11 +112,15 @@ export async function stepDown(cluster: NodeControl, activeId: string, adminToke
 
 /** Restarts every node not running the applied seal settings; see the file comment. */
 export async function rolloutSeal(cluster: NodeControl, o: RolloutOptions): Promise<void> {
-  await roll(cluster, async () => {
-    const out: string[] = [];
-    for (const id of cluster.nodeIds()) if (!(await isUpToDate(cluster, id))) out.push(id);
-    return out;
-  }, o);
+  await roll(
+    cluster,
+    async () => {
+      const out: string[] = [];
+      for (const id of cluster.nodeIds()) if (!(await isUpToDate(cluster, id))) out.push(id);
+      return out;
+    },
+    o,
+  );
 }
 
 /** Restarts every node, one at a time, the active last after a step-down (a rolling update without an outage). */
@@ -103,7 +129,11 @@ export async function rollingRestart(cluster: NodeControl, o: RolloutOptions): P
   await roll(cluster, async () => cluster.nodeIds().filter((id) => !restarted.has(id)), { ...o, onRestarted: (id) => restarted.add(id) });
 }
 
-async function roll(cluster: NodeControl, pending: () => Promise<string[]>, o: RolloutOptions & { onRestarted?: (id: string) => void }): Promise<void> {
+async function roll(
+  cluster: NodeControl,
+  pending: () => Promise<string[]>,
+  o: RolloutOptions & { onRestarted?: (id: string) => void },
+): Promise<void> {
   const restart = async (id: string) => {
     await cluster.restart(id);
     o.onRestarted?.(id);
@@ -138,7 +168,10 @@ async function roll(cluster: NodeControl, pending: () => Promise<string[]>, o: R
       try {
         await cluster.undrain?.(active);
       } catch (undrainError) {
-        throw new Error(`${(e as Error).message}; and ${active} could not be put back into its Services: ${(undrainError as Error).message}`, { cause: undrainError });
+        throw new Error(
+          `${(e as Error).message}; and ${active} could not be put back into its Services: ${(undrainError as Error).message}`,
+          { cause: undrainError },
+        );
       }
       throw e;
     }

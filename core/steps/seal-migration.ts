@@ -41,22 +41,42 @@ export interface MigrationResult {
 }
 
 /** The seal settings during the migration and after it. */
-export function migrationPlan(o: Pick<MigrationOptions, "from" | "to" | "toToken" | "fromToken" | "flavour">): { migrating: SealSettings; final: SealSettings } {
+export function migrationPlan(o: Pick<MigrationOptions, "from" | "to" | "toToken" | "fromToken" | "flavour">): {
+  migrating: SealSettings;
+  final: SealSettings;
+} {
   if (o.from.type === "transit" && o.to.type === "transit" && sameTransitKey(o.from, o.to)) {
-    throw new InputError("to", "the new transit seal names the same key and mount as the old one: that is a re-pointing (apply the settings and roll the nodes), not a migration");
+    throw new InputError(
+      "to",
+      "the new transit seal names the same key and mount as the old one: that is a re-pointing (apply the settings and roll the nodes), not a migration",
+    );
   }
-  if (o.to.type === "transit" && !o.toToken) throw new InputError("toToken", "migrating to a transit seal needs the token of the new transit link");
-  if (o.from.type === "transit" && !o.fromToken) throw new InputError("fromToken", "migrating away from a transit seal needs its token: the old seal must still decrypt the stored keys");
+  if (o.to.type === "transit" && !o.toToken)
+    throw new InputError("toToken", "migrating to a transit seal needs the token of the new transit link");
+  if (o.from.type === "transit" && !o.fromToken)
+    throw new InputError(
+      "fromToken",
+      "migrating away from a transit seal needs its token: the old seal must still decrypt the stored keys",
+    );
   const final: SealSettings = { stanzas: steadySeal(o.to), transitToken: o.to.type === "transit" ? o.toToken : undefined };
   if (o.from.type === "transit" && o.to.type === "transit" && o.fromToken !== o.toToken) {
     // VAULT_TRANSIT_SEAL_TOKEN would give both blocks one token; OpenBao reads a per-block
     // env:// reference instead, so each block gets its own variable and nothing is in the file.
     if (o.flavour !== "openbao") {
-      throw new InputError("toToken", "a transit → transit migration with two tokens needs per-block env:// token references, an OpenBao feature: with Vault, issue one token valid on both unsealers or migrate through Shamir");
+      throw new InputError(
+        "toToken",
+        "a transit → transit migration with two tokens needs per-block env:// token references, an OpenBao feature: with Vault, issue one token valid on both unsealers or migrate through Shamir",
+      );
     }
     const [old, next] = migrationSeal(o.from, o.to);
     return {
-      migrating: { stanzas: [{ ...old, tokenEnv: "BAO_OLD_SEAL_TOKEN" }, { ...next, tokenEnv: "BAO_NEW_SEAL_TOKEN" }], tokenEnv: { BAO_OLD_SEAL_TOKEN: o.fromToken!, BAO_NEW_SEAL_TOKEN: o.toToken! } },
+      migrating: {
+        stanzas: [
+          { ...old, tokenEnv: "BAO_OLD_SEAL_TOKEN" },
+          { ...next, tokenEnv: "BAO_NEW_SEAL_TOKEN" },
+        ],
+        tokenEnv: { BAO_OLD_SEAL_TOKEN: o.fromToken!, BAO_NEW_SEAL_TOKEN: o.toToken! },
+      },
       final,
     };
   }
@@ -96,7 +116,8 @@ export async function migrateSeal(cluster: NodeControl, o: MigrationOptions): Pr
     changed = true;
     const nodes = cluster.nodeIds();
     let active = await findActive(cluster);
-    if (!active) throw new Error(`${cluster.name} has no active node: unseal it before migrating its seal (${describe(await observe(cluster))})`);
+    if (!active)
+      throw new Error(`${cluster.name} has no active node: unseal it before migrating its seal (${describe(await observe(cluster))})`);
 
     // Standbys first: restarted on the migration settings, unsealed with migrate.
     for (const id of nodes.filter((n) => n !== active)) {
@@ -122,10 +143,14 @@ export async function migrateSeal(cluster: NodeControl, o: MigrationOptions): Pr
         await bringUp(cluster, active, { keys: o.keys, migrate: true, timeoutMs: o.timeoutMs });
       }
     }
-    await waitFor(`${cluster.name} to finish migrating to ${targetType}`, async () => {
-      const states = await observe(cluster);
-      return { done: await migrated(cluster, targetType, digests), state: describe(states) };
-    }, { timeoutMs: o.timeoutMs ?? 120_000, intervalMs: 200 });
+    await waitFor(
+      `${cluster.name} to finish migrating to ${targetType}`,
+      async () => {
+        const states = await observe(cluster);
+        return { done: await migrated(cluster, targetType, digests), state: describe(states) };
+      },
+      { timeoutMs: o.timeoutMs ?? 120_000, intervalMs: 200 },
+    );
     log(`${cluster.name}: stored keys migrated to ${targetType}`);
   }
 

@@ -45,7 +45,10 @@ export async function tokenHealth(admin: VaultClient, accessor: string): Promise
     d = (await admin.write<{ data: LookupData }>("auth/token/lookup-accessor", { accessor })).body.data;
   } catch (e) {
     if (e instanceof VaultApiError && e.status === 400 && e.mentions("invalid accessor")) {
-      throw new Error(`the transit token with accessor ${accessor} no longer exists on ${admin.address} (expired or revoked): provision the transit link again to issue a new one`, { cause: e });
+      throw new Error(
+        `the transit token with accessor ${accessor} no longer exists on ${admin.address} (expired or revoked): provision the transit link again to issue a new one`,
+        { cause: e },
+      );
     }
     throw e;
   }
@@ -66,7 +69,9 @@ export async function tokenHealth(admin: VaultClient, accessor: string): Promise
     policies: d.policies,
     expireTime: d.expire_time,
     healthy,
-    verdict: healthy ? `healthy: periodic orphan, ${hours(d.ttl)} left of a ${hours(period)} period, renewed by the seal` : `at risk: ${problems.join("; ")}`,
+    verdict: healthy
+      ? `healthy: periodic orphan, ${hours(d.ttl)} left of a ${hours(period)} period, renewed by the seal`
+      : `at risk: ${problems.join("; ")}`,
   };
 }
 

@@ -68,7 +68,11 @@ export async function ensureTransitMount(admin: VaultClient, mountPath: string):
   const table = (mounts.data ?? mounts) as Record<string, { type?: string }>;
   const existing = table[`${m}/`];
   if (existing) {
-    if (existing.type !== "transit") throw new InputError("mountPath", `${admin.address} already has a ${existing.type} engine at ${m}/: choose another mount path for transit`);
+    if (existing.type !== "transit")
+      throw new InputError(
+        "mountPath",
+        `${admin.address} already has a ${existing.type} engine at ${m}/: choose another mount path for transit`,
+      );
     return;
   }
   await admin.write(`sys/mounts/${m}`, { type: "transit", description: "transit seal keys (vault-mutual-unseal)" });
@@ -105,18 +109,31 @@ export async function provisionTransitLink(admin: VaultClient, o: TransitLinkOpt
   if (!admin.token) throw new InputError("token", `provisioning a transit link on ${admin.address} needs a root (or sudo) token`);
   const mount = normMount(o.mountPath);
   if (!mount) throw new InputError("mountPath", "is empty");
-  if (!/^[A-Za-z0-9_.-]+$/.test(o.keyName)) throw new InputError("keyName", `"${o.keyName}" may only hold letters, digits, '.', '_' and '-'`);
+  if (!/^[A-Za-z0-9_.-]+$/.test(o.keyName))
+    throw new InputError("keyName", `"${o.keyName}" may only hold letters, digits, '.', '_' and '-'`);
   const policyName = o.policyName ?? `${o.keyName}-seal`;
   const period = o.tokenPeriod ?? "720h";
   const periodSeconds = durationSeconds(period);
-  if (periodSeconds <= 0) throw new InputError("tokenPeriod", `"${period}" is not a period: a token without one dies at its max TTL (the article's 32 days); use e.g. 720h`);
+  if (periodSeconds <= 0)
+    throw new InputError(
+      "tokenPeriod",
+      `"${period}" is not a period: a token without one dies at its max TTL (the article's 32 days); use e.g. 720h`,
+    );
 
   await ensureTransitMount(admin, mount);
 
   const key = await readTransitKey(admin, mount, o.keyName);
   if (!key) {
-    if (o.createKey === false) throw new InputError("keyName", `${admin.address} has no transit key ${mount}/${o.keyName}: restore it from the unsealer's backup first`);
-    await admin.write(`${mount}/keys/${o.keyName}`, { type: "aes256-gcm96", exportable: o.allowBackup ?? false, allow_plaintext_backup: o.allowBackup ?? false });
+    if (o.createKey === false)
+      throw new InputError(
+        "keyName",
+        `${admin.address} has no transit key ${mount}/${o.keyName}: restore it from the unsealer's backup first`,
+      );
+    await admin.write(`${mount}/keys/${o.keyName}`, {
+      type: "aes256-gcm96",
+      exportable: o.allowBackup ?? false,
+      allow_plaintext_backup: o.allowBackup ?? false,
+    });
   } else if (o.allowBackup && (!key.exportable || !key.allow_plaintext_backup)) {
     // Both flags are one-way switches on the server; asked for only when a helper copy is wanted.
     await admin.write(`${mount}/keys/${o.keyName}/config`, { exportable: true, allow_plaintext_backup: true });
@@ -127,7 +144,15 @@ export async function provisionTransitLink(admin: VaultClient, o: TransitLinkOpt
   if (o.existing) {
     const health = await tokenHealth(admin, o.existing.accessor).catch(() => undefined);
     if (health && health.policies.includes(policyName) && health.orphan && health.periodSeconds === periodSeconds) {
-      return { mountPath: mount, keyName: o.keyName, policyName, token: o.existing.token, accessor: o.existing.accessor, health, tokenCreated: false };
+      return {
+        mountPath: mount,
+        keyName: o.keyName,
+        policyName,
+        token: o.existing.token,
+        accessor: o.existing.accessor,
+        health,
+        tokenCreated: false,
+      };
     }
   }
 
@@ -140,7 +165,15 @@ export async function provisionTransitLink(admin: VaultClient, o: TransitLinkOpt
     meta: { purpose: "transit-seal", key: `${mount}/${o.keyName}` },
   });
   const { client_token: token, accessor } = created.body.auth;
-  return { mountPath: mount, keyName: o.keyName, policyName, token, accessor, health: await tokenHealth(admin, accessor), tokenCreated: true };
+  return {
+    mountPath: mount,
+    keyName: o.keyName,
+    policyName,
+    token,
+    accessor,
+    health: await tokenHealth(admin, accessor),
+    tokenCreated: true,
+  };
 }
 
 /** Rotates the transit key; the sealed cluster re-wraps to the new version on its next leader change. */

@@ -13,7 +13,8 @@ import * as fs from "fs";
 import * as path from "path";
 import { up } from "./run";
 
-export const USAGE = "usage: cli.ts up --stack <primary|helper> --config <file.json> --state <dir> [--program <file> (tests: another program than index.ts)]";
+export const USAGE =
+  "usage: cli.ts up --stack <primary|helper> --config <file.json> --state <dir> [--program <file> (tests: another program than index.ts)]";
 
 export function parseArgs(argv: string[]): { stack: string; config: string; state: string; program?: string } {
   const [command, ...rest] = argv;
@@ -29,10 +30,17 @@ export function parseArgs(argv: string[]): { stack: string; config: string; stat
 
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
-  const file = JSON.parse(fs.readFileSync(args.config, "utf8")) as { config?: Record<string, unknown>; secretConfig?: Record<string, unknown> };
+  const file = JSON.parse(fs.readFileSync(args.config, "utf8")) as {
+    config?: Record<string, unknown>;
+    secretConfig?: Record<string, unknown>;
+  };
   const summary = await up({
-    stack: args.stack, config: file.config ?? {}, secretConfig: file.secretConfig ?? {}, stateDir: path.resolve(args.state),
-    projectRoot: path.resolve(__dirname, "..", ".."), program: args.program,
+    stack: args.stack,
+    config: file.config ?? {},
+    secretConfig: file.secretConfig ?? {},
+    stateDir: path.resolve(args.state),
+    projectRoot: path.resolve(__dirname, "..", ".."),
+    program: args.program,
   });
   if (!summary.ok) console.error(`up --stack ${args.stack} failed:\n${summary.error}`);
   return summary.ok ? 0 : 1;

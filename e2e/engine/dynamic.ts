@@ -18,7 +18,8 @@ const cache = new Map<string, ResourceProvider>();
 
 /** Loads a serialized provider exactly as the host does (once per text, as the host caches it). */
 export function loadProvider(serialized: unknown): ResourceProvider {
-  if (typeof serialized !== "string" || serialized === "") throw new Error(`the resource has no serialized provider (input ${PROVIDER_KEY})`);
+  if (typeof serialized !== "string" || serialized === "")
+    throw new Error(`the resource has no serialized provider (input ${PROVIDER_KEY})`);
   let provider = cache.get(serialized);
   if (!provider) {
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- the host's own loader
@@ -51,7 +52,13 @@ export interface DynamicDiff {
 }
 
 /** `diff`; with no `diff` or an undecided answer, the engine compares old and new inputs. */
-export async function diffResource(provider: ResourceProvider, id: string, oldOutputs: Props, oldInputs: Props, news: Props): Promise<DynamicDiff> {
+export async function diffResource(
+  provider: ResourceProvider,
+  id: string,
+  oldOutputs: Props,
+  oldInputs: Props,
+  news: Props,
+): Promise<DynamicDiff> {
   const legacy = !sameJson(oldInputs, news);
   if (!provider.diff) return { changes: legacy, replaces: [], deleteBeforeReplace: false };
   const r = await provider.diff(id, oldOutputs, news);
@@ -65,7 +72,7 @@ export async function createResource(provider: ResourceProvider, inputs: Props):
 }
 
 export async function updateResource(provider: ResourceProvider, id: string, oldOutputs: Props, news: Props): Promise<Props> {
-  const r = provider.update ? (await provider.update(id, oldOutputs, news)) ?? {} : {};
+  const r = provider.update ? ((await provider.update(id, oldOutputs, news)) ?? {}) : {};
   return { ...(r.outs as Props), [PROVIDER_KEY]: news[PROVIDER_KEY] };
 }
 

@@ -16,7 +16,8 @@ import { loadState, Op, ResourceRecord, saveState, StackState, statePath, StepRe
 import { createTls, TLS_SECRET_OUTPUTS } from "./tls";
 import { jsonClean, Props, sameJson, topKey, unwrapSecrets, wrapSecrets } from "./values";
 
-const isKubernetesType = (type: string) => /^kubernetes:[^:]+:[^:]+$/.test(type) && !type.startsWith("kubernetes:yaml") && !type.startsWith("kubernetes:helm");
+const isKubernetesType = (type: string) =>
+  /^kubernetes:[^:]+:[^:]+$/.test(type) && !type.startsWith("kubernetes:yaml") && !type.startsWith("kubernetes:helm");
 
 export class ProtectedError extends Error {}
 
@@ -30,7 +31,11 @@ export class Engine {
   private stopped = false;
   private targets = new Map<string, KubeTarget>();
 
-  constructor(readonly state: StackState, readonly stateDir: string, readonly log: (line: string) => void) {}
+  constructor(
+    readonly state: StackState,
+    readonly stateDir: string,
+    readonly log: (line: string) => void,
+  ) {}
 
   save(): void {
     saveState(this.stateDir, this.state);
@@ -78,22 +83,51 @@ export class Engine {
     }
   }
 
-  private record(reg: Registration, inputs: Props, secretInputs: string[], id: string, outputs: Props, extraSecrets: string[] = []): ResourceRecord {
-    const secretOutputs = [...new Set([...secretInputs.map(topKey), ...reg.additionalSecretOutputs, ...extraSecrets])].filter((k) => k in outputs);
+  private record(
+    reg: Registration,
+    inputs: Props,
+    secretInputs: string[],
+    id: string,
+    outputs: Props,
+    extraSecrets: string[] = [],
+  ): ResourceRecord {
+    const secretOutputs = [...new Set([...secretInputs.map(topKey), ...reg.additionalSecretOutputs, ...extraSecrets])].filter(
+      (k) => k in outputs,
+    );
     const providerUrn = reg.provider ? reg.provider.split("::").slice(0, -1).join("::") : "";
     const dependencies = [...new Set([...reg.dependencies, ...(reg.parent ? [reg.parent] : []), ...(providerUrn ? [providerUrn] : [])])];
     return {
-      urn: reg.urn, type: reg.type, name: reg.name, custom: reg.custom, id, inputs, outputs: jsonClean(outputs), secretInputs, secretOutputs,
-      provider: reg.provider || undefined, parent: reg.parent || undefined, dependencies, protect: reg.protect, deleteBeforeReplace: reg.deleteBeforeReplace,
+      urn: reg.urn,
+      type: reg.type,
+      name: reg.name,
+      custom: reg.custom,
+      id,
+      inputs,
+      outputs: jsonClean(outputs),
+      secretInputs,
+      secretOutputs,
+      provider: reg.provider || undefined,
+      parent: reg.parent || undefined,
+      dependencies,
+      protect: reg.protect,
+      deleteBeforeReplace: reg.deleteBeforeReplace,
     };
   }
 
-  private async apply(reg: Registration, inputs: Props, secretInputs: string[], old?: ResourceRecord): Promise<{ op: Op; record: ResourceRecord }> {
+  private async apply(
+    reg: Registration,
+    inputs: Props,
+    secretInputs: string[],
+    old?: ResourceRecord,
+  ): Promise<{ op: Op; record: ResourceRecord }> {
     const rec = (id: string, outputs: Props, extra?: string[]) => this.record(reg, inputs, secretInputs, id, outputs, extra);
     const unchanged = old !== undefined && sameJson(old.inputs, inputs);
     if (reg.type === "pulumi:pulumi:StackReference") return { op: "read", record: this.stackReference(reg, inputs, secretInputs) };
     if (!reg.custom || reg.type.startsWith("pulumi:providers:")) {
-      return { op: old === undefined ? "create" : unchanged ? "same" : "update", record: rec(old?.id ?? (reg.custom ? randomUUID() : ""), inputs) };
+      return {
+        op: old === undefined ? "create" : unchanged ? "same" : "update",
+        record: rec(old?.id ?? (reg.custom ? randomUUID() : ""), inputs),
+      };
     }
     if (reg.type.startsWith("tls:") || reg.type.startsWith("random:")) {
       const extra = reg.type.startsWith("tls:") ? TLS_SECRET_OUTPUTS : RANDOM_SECRET_OUTPUTS;
@@ -119,7 +153,12 @@ export class Engine {
     return t;
   }
 
-  private async kubernetes(reg: Registration, inputs: Props, old: ResourceRecord | undefined, rec: (id: string, o: Props, extra?: string[]) => ResourceRecord) {
+  private async kubernetes(
+    reg: Registration,
+    inputs: Props,
+    old: ResourceRecord | undefined,
+    rec: (id: string, o: Props, extra?: string[]) => ResourceRecord,
+  ) {
     const t = this.target(reg.provider);
     const obj = await desiredObject(t, reg.name, inputs, old?.outputs);
     const timeout = timeoutSeconds(obj, old ? reg.customTimeouts.update : reg.customTimeouts.create);
@@ -127,26 +166,43 @@ export class Engine {
     const { live, replaced } = await applyObject(t, obj, timeout, !(old?.protect ?? false));
     // An unchanged object that the API server left at the same generation is what the real
     // engine would not touch at all: no await (its pods may legitimately be unready now).
-    const same = old !== undefined && sameJson(old.inputs, inputs) && !replaced && (live.metadata as Props)?.generation === (oldObj?.metadata as Props | undefined)?.generation;
+    const same =
+      old !== undefined &&
+      sameJson(old.inputs, inputs) &&
+      !replaced &&
+      (live.metadata as Props)?.generation === (oldObj?.metadata as Props | undefined)?.generation;
     let awaited: Props;
     try {
       awaited = same ? live : await awaitObject(t, live, timeout);
     } catch (e) {
       // As the engine's "created but failed to initialize": the object exists, so it is
       // recorded (a re-run awaits it again, a later run without it deletes it).
-      this.state.resources[reg.urn] = rec(`${obj.metadata.namespace ? `${obj.metadata.namespace}/` : ""}${obj.metadata.name}`, { ...live, metadata: { ...(live.metadata as Props), managedFields: undefined } });
+      this.state.resources[reg.urn] = rec(`${obj.metadata.namespace ? `${obj.metadata.namespace}/` : ""}${obj.metadata.name}`, {
+        ...live,
+        metadata: { ...(live.metadata as Props), managedFields: undefined },
+      });
       this.save();
       throw e;
     }
     const moved = oldObj && describe(oldObj) !== describe(awaited) ? oldObj : undefined;
     if (moved) {
-      if (old!.protect) throw new ProtectedError(`${reg.urn} is protected: it would move from ${describe(moved)} to ${describe(awaited)} (a replacement); set protect: false first`);
+      if (old!.protect)
+        throw new ProtectedError(
+          `${reg.urn} is protected: it would move from ${describe(moved)} to ${describe(awaited)} (a replacement); set protect: false first`,
+        );
       this.state.pendingDeletes.push({ ...old!, outputs: moved });
     }
     const outputs = { ...awaited, metadata: { ...(awaited.metadata as Props), managedFields: undefined } };
     const secretKinds = awaited.kind === "Secret" ? ["data", "stringData"] : [];
     const op: Op = old === undefined ? "create" : replaced || moved ? "replace" : same ? "same" : "update";
-    return { op, record: rec(`${(awaited.metadata as Props).namespace ? `${(awaited.metadata as Props).namespace}/` : ""}${(awaited.metadata as Props).name}`, outputs, secretKinds) };
+    return {
+      op,
+      record: rec(
+        `${(awaited.metadata as Props).namespace ? `${(awaited.metadata as Props).namespace}/` : ""}${(awaited.metadata as Props).name}`,
+        outputs,
+        secretKinds,
+      ),
+    };
   }
 
   private async dynamic(reg: Registration, inputs: Props, old: ResourceRecord | undefined, rec: (id: string, o: Props) => ResourceRecord) {
@@ -162,7 +218,10 @@ export class Engine {
       const outputs = await updateResource(provider, old.id, old.outputs, checked);
       return { op: "update" as Op, record: { ...rec(old.id, outputs), inputs: checked } };
     }
-    if (old.protect) throw new ProtectedError(`${reg.urn} is protected and its diff asks for a replacement (${diff.replaces.join(", ")}): set protect: false first, or keep those inputs`);
+    if (old.protect)
+      throw new ProtectedError(
+        `${reg.urn} is protected and its diff asks for a replacement (${diff.replaces.join(", ")}): set protect: false first, or keep those inputs`,
+      );
     if (diff.deleteBeforeReplace || reg.deleteBeforeReplace) {
       await this.deleteRecord(old);
       delete this.state.resources[old.urn];
@@ -179,18 +238,32 @@ export class Engine {
     const stack = name.split("/").pop()!;
     const other = loadState(this.stateDir, stack);
     if (Object.keys(other.resources).length === 0 && Object.keys(other.outputs).length === 0) {
-      throw new Error(`StackReference "${name}": no recorded run of stack "${stack}" in ${statePath(this.stateDir, stack)} (run the engine stand-in "up --stack ${stack}" first)`);
+      throw new Error(
+        `StackReference "${name}": no recorded run of stack "${stack}" in ${statePath(this.stateDir, stack)} (run the engine stand-in "up --stack ${stack}" first)`,
+      );
     }
     const outputs = Object.fromEntries(Object.entries(other.outputs).map(([k, o]) => [k, o.value]));
-    const secretOutputNames = Object.entries(other.outputs).filter(([, o]) => o.secret).map(([k]) => k);
+    const secretOutputNames = Object.entries(other.outputs)
+      .filter(([, o]) => o.secret)
+      .map(([k]) => k);
     // As the real engine: the outputs map is secret as a whole when it holds a secret; the
     // SDK's getOutput then un-taints the names not listed in secretOutputNames.
-    return this.record(reg, inputs, secretInputs, name, { name, outputs, secretOutputNames }, secretOutputNames.length > 0 ? ["outputs"] : []);
+    return this.record(
+      reg,
+      inputs,
+      secretInputs,
+      name,
+      { name, outputs, secretOutputNames },
+      secretOutputNames.length > 0 ? ["outputs"] : [],
+    );
   }
 
   /** Deletes what a record stands for (protect checked by the caller's plan). */
   async deleteRecord(r: ResourceRecord): Promise<void> {
-    if (r.protect) throw new ProtectedError(`${r.urn} is protected: it is no longer in the program, but a protected resource is never deleted (set protect: false first, or remove it from the state)`);
+    if (r.protect)
+      throw new ProtectedError(
+        `${r.urn} is protected: it is no longer in the program, but a protected resource is never deleted (set protect: false first, or remove it from the state)`,
+      );
     if (isKubernetesType(r.type)) {
       const obj = r.outputs as Props;
       await deleteObject(this.target(r.provider ?? ""), obj as never, timeoutSeconds(obj, undefined));

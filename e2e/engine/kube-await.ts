@@ -31,10 +31,14 @@ export function deploymentReadiness(d: Obj): Readiness {
   if (!observed(d)) return waiting("the Deployment controller to observe the current generation");
   const replicas = d.spec?.replicas ?? 1;
   const progressing = condition(d, "Progressing");
-  if (progressing?.reason === "ProgressDeadlineExceeded") return { ready: false, waitingFor: "the rollout", failed: `rollout stalled: ${progressing.message ?? "progress deadline exceeded"}` };
-  if (condition(d, "Available")?.status !== "True") return waiting(`the Deployment to become available (${d.status?.availableReplicas ?? 0}/${replicas} available)`);
-  if (progressing?.status !== "True" || progressing?.reason !== "NewReplicaSetAvailable") return waiting(`the new ReplicaSet to become available (${d.status?.updatedReplicas ?? 0}/${replicas} updated)`);
-  if ((d.status?.updatedReplicas ?? 0) < replicas || (d.status?.readyReplicas ?? 0) < replicas) return waiting(`${replicas} updated ready replicas (${d.status?.readyReplicas ?? 0} ready)`);
+  if (progressing?.reason === "ProgressDeadlineExceeded")
+    return { ready: false, waitingFor: "the rollout", failed: `rollout stalled: ${progressing.message ?? "progress deadline exceeded"}` };
+  if (condition(d, "Available")?.status !== "True")
+    return waiting(`the Deployment to become available (${d.status?.availableReplicas ?? 0}/${replicas} available)`);
+  if (progressing?.status !== "True" || progressing?.reason !== "NewReplicaSetAvailable")
+    return waiting(`the new ReplicaSet to become available (${d.status?.updatedReplicas ?? 0}/${replicas} updated)`);
+  if ((d.status?.updatedReplicas ?? 0) < replicas || (d.status?.readyReplicas ?? 0) < replicas)
+    return waiting(`${replicas} updated ready replicas (${d.status?.readyReplicas ?? 0} ready)`);
   return ok;
 }
 
@@ -48,8 +52,10 @@ export function statefulSetReadiness(s: Obj): Readiness {
   if ((s.metadata?.generation ?? 0) > 1 && s.spec?.updateStrategy?.type === "OnDelete") {
     return (st.replicas ?? 0) === replicas && (st.readyReplicas ?? 0) === replicas ? ok : waiting(`${replicas} ready replicas (${counts})`);
   }
-  if (!st.currentRevision || st.currentRevision !== st.updateRevision) return waiting(`the rollout to revision ${st.updateRevision ?? "?"} (${st.updatedReplicas ?? 0}/${replicas} updated, ${counts})`);
-  if ((st.replicas ?? 0) !== replicas || (st.readyReplicas ?? 0) !== replicas || (st.currentReplicas ?? 0) !== replicas) return waiting(`${replicas} ready replicas of the current revision (${counts})`);
+  if (!st.currentRevision || st.currentRevision !== st.updateRevision)
+    return waiting(`the rollout to revision ${st.updateRevision ?? "?"} (${st.updatedReplicas ?? 0}/${replicas} updated, ${counts})`);
+  if ((st.replicas ?? 0) !== replicas || (st.readyReplicas ?? 0) !== replicas || (st.currentReplicas ?? 0) !== replicas)
+    return waiting(`${replicas} ready replicas of the current revision (${counts})`);
   return ok;
 }
 
@@ -57,20 +63,34 @@ export function daemonSetReadiness(d: Obj): Readiness {
   if (!observed(d)) return waiting("the DaemonSet controller to observe the current generation");
   const st = d.status ?? {};
   const want = st.desiredNumberScheduled ?? 0;
-  return (st.updatedNumberScheduled ?? 0) >= want && (st.numberAvailable ?? 0) >= want ? ok : waiting(`${want} updated available pods (${st.numberAvailable ?? 0} available)`);
+  return (st.updatedNumberScheduled ?? 0) >= want && (st.numberAvailable ?? 0) >= want
+    ? ok
+    : waiting(`${want} updated available pods (${st.numberAvailable ?? 0} available)`);
 }
 
 export function podReadiness(p: Obj): Readiness {
   const phase = p.status?.phase;
   if (phase === "Succeeded") return ok;
-  if (phase === "Failed") return { ready: false, waitingFor: "the Pod to become ready", failed: `the Pod failed: ${p.status?.reason ?? ""} ${p.status?.message ?? ""}`.trim() };
+  if (phase === "Failed")
+    return {
+      ready: false,
+      waitingFor: "the Pod to become ready",
+      failed: `the Pod failed: ${p.status?.reason ?? ""} ${p.status?.message ?? ""}`.trim(),
+    };
   return condition(p, "Ready")?.status === "True" ? ok : waiting("the Pod to become ready");
 }
 
 export function jobReadiness(j: Obj): Readiness {
   const failed = condition(j, "Failed");
-  if (failed?.status === "True") return { ready: false, waitingFor: "the Job to complete", failed: `the Job failed: ${failed.reason ?? ""} ${failed.message ?? ""}`.trim() };
-  return condition(j, "Complete")?.status === "True" ? ok : waiting(`the Job to complete (${j.status?.succeeded ?? 0} succeeded, ${j.status?.active ?? 0} active)`);
+  if (failed?.status === "True")
+    return {
+      ready: false,
+      waitingFor: "the Job to complete",
+      failed: `the Job failed: ${failed.reason ?? ""} ${failed.message ?? ""}`.trim(),
+    };
+  return condition(j, "Complete")?.status === "True"
+    ? ok
+    : waiting(`the Job to complete (${j.status?.succeeded ?? 0} succeeded, ${j.status?.active ?? 0} active)`);
 }
 
 /** `bindingMode` of the claim's StorageClass (WaitForFirstConsumer claims stay Pending until a pod uses them). */
@@ -94,12 +114,16 @@ export function serviceWaitsForPods(s: Obj): boolean {
 
 /** `endpoints`: the Endpoints object of the same name, if any. */
 export function serviceReadiness(s: Obj, endpoints?: Obj): Readiness {
-  if (s.spec?.type === "LoadBalancer" && !hasIngress(s)) return waiting("the LoadBalancer to get an address (.status.loadBalancer.ingress)");
+  if (s.spec?.type === "LoadBalancer" && !hasIngress(s))
+    return waiting("the LoadBalancer to get an address (.status.loadBalancer.ingress)");
   if (!serviceWaitsForPods(s)) return ok;
   const subsets: Obj[] = endpoints?.subsets ?? [];
   const readyAddresses = subsets.reduce((n, x) => n + (x.addresses?.length ?? 0), 0);
   const notReady = subsets.reduce((n, x) => n + (x.notReadyAddresses?.length ?? 0), 0);
-  if (readyAddresses === 0) return waiting("the Service to target ready Pods (no ready endpoint: the selected Pods may not be ready, or the selector matches none)");
+  if (readyAddresses === 0)
+    return waiting(
+      "the Service to target ready Pods (no ready endpoint: the selected Pods may not be ready, or the selector matches none)",
+    );
   if (notReady > 0) return waiting(`every selected Pod to be ready (${readyAddresses} ready, ${notReady} not ready endpoints)`);
   return ok;
 }
@@ -111,7 +135,17 @@ export function ingressReadiness(i: Obj): Readiness {
 /** The kinds the provider awaits (awaiters.go), keyed `apiVersion/Kind` minus the group's version. */
 export function awaitedKind(apiVersion: string, kind: string): boolean {
   const group = apiVersion.includes("/") ? apiVersion.split("/")[0] : "core";
-  return ["apps:Deployment", "apps:StatefulSet", "apps:DaemonSet", "core:Pod", "core:Service", "core:PersistentVolumeClaim", "core:Namespace", "batch:Job", "networking.k8s.io:Ingress"].includes(`${group}:${kind}`);
+  return [
+    "apps:Deployment",
+    "apps:StatefulSet",
+    "apps:DaemonSet",
+    "core:Pod",
+    "core:Service",
+    "core:PersistentVolumeClaim",
+    "core:Namespace",
+    "batch:Job",
+    "networking.k8s.io:Ingress",
+  ].includes(`${group}:${kind}`);
 }
 
 export const skipsAwait = (o: Obj) => o.metadata?.annotations?.["pulumi.com/skipAwait"] === "true";
@@ -152,7 +186,10 @@ export function podProblems(pods: Obj[]): string[] {
       const w = c.state?.waiting;
       const last = c.lastState?.terminated ?? c.state?.terminated;
       if (w) why.push(`container ${c.name} ${w.reason}${w.message ? `: ${w.message}` : ""}`);
-      if (last && (last.exitCode ?? 0) !== 0) why.push(`container ${c.name} last exited ${last.exitCode} (${last.reason ?? ""})${last.message ? `: ${String(last.message).trim().split("\n").slice(-3).join(" | ")}` : ""}`);
+      if (last && (last.exitCode ?? 0) !== 0)
+        why.push(
+          `container ${c.name} last exited ${last.exitCode} (${last.reason ?? ""})${last.message ? `: ${String(last.message).trim().split("\n").slice(-3).join(" | ")}` : ""}`,
+        );
       if (!w && c.state?.running && c.ready === false) why.push(`container ${c.name} running, not ready (readiness probe)`);
     }
     return [`pod ${p.metadata?.name}: ${why.join("; ")}`];

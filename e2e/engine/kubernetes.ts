@@ -8,8 +8,21 @@
 import * as crypto from "crypto";
 import * as k8s from "@kubernetes/client-node";
 import {
-  awaitedKind, daemonSetReadiness, deploymentReadiness, ingressReadiness, jobReadiness, namespaceReadiness, Obj, podProblems,
-  podReadiness, pvcReadiness, Readiness, serviceReadiness, serviceWaitsForPods, skipsAwait, statefulSetReadiness,
+  awaitedKind,
+  daemonSetReadiness,
+  deploymentReadiness,
+  ingressReadiness,
+  jobReadiness,
+  namespaceReadiness,
+  Obj,
+  podProblems,
+  podReadiness,
+  pvcReadiness,
+  Readiness,
+  serviceReadiness,
+  serviceWaitsForPods,
+  skipsAwait,
+  statefulSetReadiness,
 } from "./kube-await";
 
 export const FIELD_MANAGER = "pulumi-engine-stand-in";
@@ -30,11 +43,25 @@ export function kubeTarget(providerInputs: Record<string, unknown>): KubeTarget 
   const text = providerInputs.kubeconfig;
   if (typeof text === "string" && text.trim() !== "") kc.loadFromString(text);
   else kc.loadFromDefault();
-  const context = typeof providerInputs.context === "string" && providerInputs.context !== "" ? providerInputs.context : kc.getCurrentContext();
-  if (!kc.getContextObject(context)) throw new Error(`the Kubernetes provider names context "${context}", which its kubeconfig does not have (it has: ${kc.getContexts().map((c) => c.name).join(", ")})`);
+  const context =
+    typeof providerInputs.context === "string" && providerInputs.context !== "" ? providerInputs.context : kc.getCurrentContext();
+  if (!kc.getContextObject(context))
+    throw new Error(
+      `the Kubernetes provider names context "${context}", which its kubeconfig does not have (it has: ${kc
+        .getContexts()
+        .map((c) => c.name)
+        .join(", ")})`,
+    );
   kc.setCurrentContext(context);
-  const namespace = (typeof providerInputs.namespace === "string" && providerInputs.namespace) || kc.getContextObject(context)?.namespace || "default";
-  return { client: k8s.KubernetesObjectApi.makeApiClient(kc), core: kc.makeApiClient(k8s.CoreV1Api), storage: kc.makeApiClient(k8s.StorageV1Api), namespace, context };
+  const namespace =
+    (typeof providerInputs.namespace === "string" && providerInputs.namespace) || kc.getContextObject(context)?.namespace || "default";
+  return {
+    client: k8s.KubernetesObjectApi.makeApiClient(kc),
+    core: kc.makeApiClient(k8s.CoreV1Api),
+    storage: kc.makeApiClient(k8s.StorageV1Api),
+    namespace,
+    context,
+  };
 }
 
 /** `<resource name>-<8 random lowercase alphanumerics>`, as pulumi-kubernetes auto-names. */
@@ -46,7 +73,8 @@ export function autoName(resourceName: string): string {
 /** Says why the API server refused, from its Status body. */
 export function apiMessage(e: unknown): string {
   const err = e as { statusCode?: number; body?: { message?: string; reason?: string }; message?: string };
-  if (err?.statusCode !== undefined) return `HTTP ${err.statusCode}${err.body?.reason ? ` ${err.body.reason}` : ""}: ${err.body?.message ?? String(err.body)}`;
+  if (err?.statusCode !== undefined)
+    return `HTTP ${err.statusCode}${err.body?.reason ? ` ${err.body.reason}` : ""}: ${err.body?.message ?? String(err.body)}`;
   return err?.message ?? String(e);
 }
 const statusOf = (e: unknown) => (e as { statusCode?: number })?.statusCode;
@@ -54,7 +82,10 @@ const statusOf = (e: unknown) => (e as { statusCode?: number })?.statusCode;
 export const describe = (o: Obj) => `${o.kind} ${o.metadata?.namespace ? `${o.metadata.namespace}/` : ""}${o.metadata?.name}`;
 
 async function isNamespaced(t: KubeTarget, apiVersion: string, kind: string): Promise<boolean> {
-  const r = await (t.client as unknown as { resource(a: string, k: string): Promise<k8s.V1APIResource | undefined> }).resource(apiVersion, kind);
+  const r = await (t.client as unknown as { resource(a: string, k: string): Promise<k8s.V1APIResource | undefined> }).resource(
+    apiVersion,
+    kind,
+  );
   if (!r) throw new Error(`the API server of context "${t.context}" does not serve ${apiVersion} ${kind} (a CRD not installed yet?)`);
   return r.namespaced;
 }
@@ -79,14 +110,24 @@ export async function desiredObject(t: KubeTarget, resourceName: string, inputs:
 const IMMUTABLE = /immutable|Forbidden: updates to \w+ spec for fields other than/i;
 
 /** Server-side apply; a change to an immutable field replaces the object (delete, then apply). */
-export async function applyObject(t: KubeTarget, obj: Obj, timeoutS: number, allowReplace = true): Promise<{ live: Obj; replaced: boolean }> {
+export async function applyObject(
+  t: KubeTarget,
+  obj: Obj,
+  timeoutS: number,
+  allowReplace = true,
+): Promise<{ live: Obj; replaced: boolean }> {
   const apply = async () =>
-    (await t.client.patch(obj as k8s.KubernetesObject, undefined, undefined, FIELD_MANAGER, true, { headers: { "Content-Type": "application/apply-patch+yaml" } })).body as Obj;
+    (
+      await t.client.patch(obj as k8s.KubernetesObject, undefined, undefined, FIELD_MANAGER, true, {
+        headers: { "Content-Type": "application/apply-patch+yaml" },
+      })
+    ).body as Obj;
   try {
     return { live: await apply(), replaced: false };
   } catch (e) {
     if (statusOf(e) === 422 && IMMUTABLE.test(apiMessage(e))) {
-      if (!allowReplace) throw new Error(`${describe(obj)}: the change needs a replacement (${apiMessage(e)}), but the resource is protected`, { cause: e });
+      if (!allowReplace)
+        throw new Error(`${describe(obj)}: the change needs a replacement (${apiMessage(e)}), but the resource is protected`, { cause: e });
       await deleteObject(t, obj, timeoutS);
       try {
         return { live: await apply(), replaced: true };
@@ -117,12 +158,18 @@ export async function deleteObject(t: KubeTarget, obj: Obj, timeoutS: number): P
       if (statusOf(e) === 404) return;
       throw new Error(`${describe(obj)}: reading it while waiting for its deletion failed (${apiMessage(e)})`, { cause: e });
     }
-    if (Date.now() > deadline) throw new Error(`${describe(obj)}: still present ${timeoutS}s after its deletion (finalizers: ${JSON.stringify((await t.client.read(ref)).body.metadata?.finalizers ?? [])})`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `${describe(obj)}: still present ${timeoutS}s after its deletion (finalizers: ${JSON.stringify((await t.client.read(ref)).body.metadata?.finalizers ?? [])})`,
+      );
     await sleep(POLL_MS);
   }
 }
 
-const labelSelector = (sel: Obj | undefined) => Object.entries(sel?.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`).join(",");
+const labelSelector = (sel: Obj | undefined) =>
+  Object.entries(sel?.matchLabels ?? {})
+    .map(([k, v]) => `${k}=${v}`)
+    .join(",");
 
 /** The pods a workload runs (for the reasons in a timeout error). */
 async function podsOf(t: KubeTarget, o: Obj): Promise<Obj[]> {
@@ -142,14 +189,22 @@ async function storageBindingMode(t: KubeTarget, claim: Obj): Promise<string | u
 
 async function readiness(t: KubeTarget, o: Obj): Promise<Readiness> {
   switch (o.kind) {
-    case "Deployment": return deploymentReadiness(o);
-    case "StatefulSet": return statefulSetReadiness(o);
-    case "DaemonSet": return daemonSetReadiness(o);
-    case "Pod": return podReadiness(o);
-    case "Job": return jobReadiness(o);
-    case "Namespace": return namespaceReadiness(o);
-    case "Ingress": return ingressReadiness(o);
-    case "PersistentVolumeClaim": return pvcReadiness(o, await storageBindingMode(t, o));
+    case "Deployment":
+      return deploymentReadiness(o);
+    case "StatefulSet":
+      return statefulSetReadiness(o);
+    case "DaemonSet":
+      return daemonSetReadiness(o);
+    case "Pod":
+      return podReadiness(o);
+    case "Job":
+      return jobReadiness(o);
+    case "Namespace":
+      return namespaceReadiness(o);
+    case "Ingress":
+      return ingressReadiness(o);
+    case "PersistentVolumeClaim":
+      return pvcReadiness(o, await storageBindingMode(t, o));
     case "Service": {
       let endpoints: Obj | undefined;
       try {
@@ -159,7 +214,8 @@ async function readiness(t: KubeTarget, o: Obj): Promise<Readiness> {
       }
       return serviceReadiness(o, endpoints);
     }
-    default: return { ready: true, waitingFor: "" };
+    default:
+      return { ready: true, waitingFor: "" };
   }
 }
 
@@ -177,11 +233,21 @@ export async function awaitObject(t: KubeTarget, live: Obj, timeoutS: number): P
     streak = r.ready ? streak + 1 : 0;
     if (r.ready && (current.kind !== "Service" || !serviceWaitsForPods(current) || streak >= 2)) return current;
     if (r.failed || Date.now() > deadline) {
-      const pods = ["Deployment", "StatefulSet", "DaemonSet", "Job", "Pod"].includes(current.kind) ? podProblems(await podsOf(t, current).catch(() => [])) : [];
-      const head = r.failed ? `${describe(current)} failed: ${r.failed}` : `${describe(current)}: timed out after ${timeoutS}s waiting for ${r.waitingFor}`;
+      const pods = ["Deployment", "StatefulSet", "DaemonSet", "Job", "Pod"].includes(current.kind)
+        ? podProblems(await podsOf(t, current).catch(() => []))
+        : [];
+      const head = r.failed
+        ? `${describe(current)} failed: ${r.failed}`
+        : `${describe(current)}: timed out after ${timeoutS}s waiting for ${r.waitingFor}`;
       throw new Error([head, ...pods.map((p) => `  ${p}`)].join("\n"));
     }
     await sleep(POLL_MS);
-    current = (await t.client.read({ apiVersion: current.apiVersion, kind: current.kind, metadata: { name: current.metadata.name, namespace: current.metadata.namespace } })).body as Obj;
+    current = (
+      await t.client.read({
+        apiVersion: current.apiVersion,
+        kind: current.kind,
+        metadata: { name: current.metadata.name, namespace: current.metadata.namespace },
+      })
+    ).body as Obj;
   }
 }

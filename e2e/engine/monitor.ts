@@ -58,12 +58,15 @@ export function makeMonitor(handler: Handler): unknown {
         const urn = (this as any).newUrn(req.getParent(), type, name);
         const t = read ? undefined : req.getCustomtimeouts();
         const reg: Registration = {
-          urn, type, name, read,
+          urn,
+          type,
+          name,
+          read,
           custom: read ? true : req.getCustom(),
           parent: req.getParent() ?? "",
           inputs: rpc.deserializeProperties(read ? req.getProperties() : req.getObject()),
           provider: req.getProvider() ?? "",
-          id: read ? req.getId() : req.getImportid() ?? "",
+          id: read ? req.getId() : (req.getImportid() ?? ""),
           protect: read ? false : !!req.getProtect(),
           additionalSecretOutputs: read ? [] : req.getAdditionalsecretoutputsList(),
           dependencies: read ? [] : req.getDependenciesList(),
@@ -90,7 +93,11 @@ export function makeMonitor(handler: Handler): unknown {
     }
   }
   return new (EngineMonitor as unknown as new (mocks: unknown) => unknown)({
-    newResource: () => { throw new Error("unreachable: the engine monitor answers registrations itself"); },
-    call: (args: { token: string }) => { throw new Error(`provider function ${args.token} is not implemented by the engine stand-in`); },
+    newResource: () => {
+      throw new Error("unreachable: the engine monitor answers registrations itself");
+    },
+    call: (args: { token: string }) => {
+      throw new Error(`provider function ${args.token} is not implemented by the engine stand-in`);
+    },
   });
 }

@@ -118,8 +118,15 @@ export async function up(opts: UpOptions): Promise<Summary> {
     const pulumi = require("@pulumi/pulumi") as typeof import("@pulumi/pulumi");
     await pulumi.runtime.setMocks({ newResource: () => ({ id: "", state: {} }), call: () => ({}) }, PROJECT, opts.stack, false);
     // Same mock mode, but with the monitor that reads every registration option.
-    const settings = require("@pulumi/pulumi/runtime/settings") as { setMockOptions(m: unknown, p: string, s: string, preview: boolean): void };
-    settings.setMockOptions(makeMonitor((r) => engine.handle(r)), PROJECT, opts.stack, false);
+    const settings = require("@pulumi/pulumi/runtime/settings") as {
+      setMockOptions(m: unknown, p: string, s: string, preview: boolean): void;
+    };
+    settings.setMockOptions(
+      makeMonitor((r) => engine.handle(r)),
+      PROJECT,
+      opts.stack,
+      false,
+    );
     const secret = opts.secretConfig ?? {};
     const all = { ...opts.config, ...secret };
     pulumi.runtime.setAllConfig(

@@ -70,7 +70,8 @@ export function loadState(dir: string, stack: string): StackState {
   const file = statePath(dir, stack);
   if (!fs.existsSync(file)) return emptyState(stack);
   const parsed = JSON.parse(fs.readFileSync(file, "utf8")) as StackState;
-  if (parsed.version !== 1 || parsed.stack !== stack) throw new Error(`${file} is not a stand-in state of stack "${stack}" (version ${parsed.version}, stack ${parsed.stack})`);
+  if (parsed.version !== 1 || parsed.stack !== stack)
+    throw new Error(`${file} is not a stand-in state of stack "${stack}" (version ${parsed.version}, stack ${parsed.stack})`);
   return { ...emptyState(stack), ...parsed };
 }
 

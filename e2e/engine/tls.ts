@@ -65,8 +65,15 @@ const EXT_KEY_USAGES: Record<string, string> = {
 
 /** The subject fields of the tls provider, in Go's pkix.Name order. */
 const SUBJECT_FIELDS: [string, string][] = [
-  ["country", "C"], ["organization", "O"], ["organizationalUnit", "OU"], ["locality", "L"], ["province", "ST"],
-  ["streetAddresses", "street"], ["postalCode", "postalCode"], ["serialNumber", "serialNumber"], ["commonName", "CN"],
+  ["country", "C"],
+  ["organization", "O"],
+  ["organizationalUnit", "OU"],
+  ["locality", "L"],
+  ["province", "ST"],
+  ["streetAddresses", "street"],
+  ["postalCode", "postalCode"],
+  ["serialNumber", "serialNumber"],
+  ["commonName", "CN"],
 ];
 
 export class TlsInputError extends Error {}
@@ -198,7 +205,10 @@ function sanExtension(inputs: Props): x509.Extension[] {
 function usageExtensions(inputs: Props): x509.Extension[] {
   const uses = ((inputs.allowedUses as unknown[]) ?? []).map(String);
   const unknown = uses.filter((u) => !(u in KEY_USAGES) && !(u in EXT_KEY_USAGES));
-  if (unknown.length > 0) throw new TlsInputError(`allowedUses: ${unknown.join(", ")} not known (${[...Object.keys(KEY_USAGES), ...Object.keys(EXT_KEY_USAGES)].join(", ")})`);
+  if (unknown.length > 0)
+    throw new TlsInputError(
+      `allowedUses: ${unknown.join(", ")} not known (${[...Object.keys(KEY_USAGES), ...Object.keys(EXT_KEY_USAGES)].join(", ")})`,
+    );
   const flags = uses.reduce((f, u) => f | (KEY_USAGES[u] ?? 0), 0);
   const ext = uses.filter((u) => u in EXT_KEY_USAGES).map((u) => EXT_KEY_USAGES[u]);
   const isCa = inputs.isCaCertificate === true;
@@ -212,7 +222,8 @@ function usageExtensions(inputs: Props): x509.Extension[] {
 
 function validity(inputs: Props): { notBefore: Date; notAfter: Date } {
   const hours = Number(inputs.validityPeriodHours);
-  if (!Number.isFinite(hours) || hours <= 0) throw new TlsInputError(`validityPeriodHours: must be a positive number of hours, got ${String(inputs.validityPeriodHours)}`);
+  if (!Number.isFinite(hours) || hours <= 0)
+    throw new TlsInputError(`validityPeriodHours: must be a positive number of hours, got ${String(inputs.validityPeriodHours)}`);
   // Whole seconds, as RFC 3339 in the outputs and X.509 times have no milliseconds.
   const notBefore = new Date(Math.floor(Date.now() / 1000) * 1000);
   return { notBefore, notAfter: new Date(notBefore.getTime() + hours * 3600_000) };
@@ -244,7 +255,10 @@ export const certId = (outputs: Props) => BigInt(`0x${new x509.X509Certificate(S
 export async function createSelfSignedCert(inputs: Props): Promise<Props> {
   const key = await importKey(String(inputs.privateKeyPem ?? ""), "privateKeyPem");
   const name = subjectName(inputs.subject);
-  const ski = inputs.isCaCertificate === true || inputs.setSubjectKeyId === true ? [await x509.SubjectKeyIdentifierExtension.create(key.publicKey)] : [];
+  const ski =
+    inputs.isCaCertificate === true || inputs.setSubjectKeyId === true
+      ? [await x509.SubjectKeyIdentifierExtension.create(key.publicKey)]
+      : [];
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serial(),
     name,

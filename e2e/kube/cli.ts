@@ -18,7 +18,12 @@ async function main(argv: string[]): Promise<number> {
       // Never a build just to report: without binaries nothing of ours can run.
       const states = clustersHealth(builtBinaries() ?? "");
       for (const h of states) {
-        const verdict = h.processes === 0 ? "not running" : h.dead.length ? `degraded: stopped ${h.dead.join(", ")}` : `${h.apiReady ? "API ready" : "API not ready"}, ${h.readyNodes}/${h.nodes} nodes Ready`;
+        const verdict =
+          h.processes === 0
+            ? "not running"
+            : h.dead.length
+              ? `degraded: stopped ${h.dead.join(", ")}`
+              : `${h.apiReady ? "API ready" : "API not ready"}, ${h.readyNodes}/${h.nodes} nodes Ready`;
         process.stdout.write(`${h.name}: ${verdict}\n`);
       }
       return states.every((h) => h.processes > 0 && !h.dead.length && h.apiReady && h.readyNodes === h.nodes) ? 0 : 1;
@@ -29,7 +34,10 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then((code) => process.exit(code), (e: Error) => {
-  process.stderr.write(`kube: ${e.message}\n`);
-  process.exit(1);
-});
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: Error) => {
+    process.stderr.write(`kube: ${e.message}\n`);
+    process.exit(1);
+  },
+);

@@ -35,7 +35,8 @@ interface ImageSpec {
 }
 
 function busyboxBinary(): string {
-  for (const f of ["/bin/busybox", "/usr/bin/busybox"]) if (fs.existsSync(f) && run("file", ["-b", f], { allowFail: true }).includes("static")) return f;
+  for (const f of ["/bin/busybox", "/usr/bin/busybox"])
+    if (fs.existsSync(f) && run("file", ["-b", f], { allowFail: true }).includes("static")) return f;
   throw new Error("busybox-static is not installed (apt-get install busybox-static): the images' userland is a static busybox");
 }
 
@@ -46,7 +47,9 @@ function layerFrom(spec: ImageSpec, work: string): string {
   fs.mkdirSync(path.join(rootfs, "bin"), { recursive: true });
   fs.copyFileSync(busybox, path.join(rootfs, BUSYBOX));
   fs.chmodSync(path.join(rootfs, BUSYBOX), 0o755);
-  for (const applet of run(busybox, ["--list"]).split("\n").filter((a) => a && a !== "busybox")) {
+  for (const applet of run(busybox, ["--list"])
+    .split("\n")
+    .filter((a) => a && a !== "busybox")) {
     const link = path.join(rootfs, "bin", applet);
     if (!fs.existsSync(link)) fs.symlinkSync("busybox", link);
   }
@@ -82,21 +85,40 @@ function buildImage(spec: ImageSpec, out: string): void {
       return { digest: `sha256:${digest}`, size: data.length };
     };
     const layer = put(fs.readFileSync(layerFrom(spec, work)));
-    const config = put(Buffer.from(JSON.stringify({
-      architecture: "amd64", os: "linux",
-      config: { Env: spec.env, Entrypoint: spec.entrypoint, Cmd: spec.cmd, User: spec.user },
-      rootfs: { type: "layers", diff_ids: [layer.digest] },
-    })));
-    const manifest = put(Buffer.from(JSON.stringify({
-      schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json",
-      config: { mediaType: "application/vnd.oci.image.config.v1+json", ...config },
-      layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar", ...layer }],
-    })));
+    const config = put(
+      Buffer.from(
+        JSON.stringify({
+          architecture: "amd64",
+          os: "linux",
+          config: { Env: spec.env, Entrypoint: spec.entrypoint, Cmd: spec.cmd, User: spec.user },
+          rootfs: { type: "layers", diff_ids: [layer.digest] },
+        }),
+      ),
+    );
+    const manifest = put(
+      Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: "application/vnd.oci.image.manifest.v1+json",
+          config: { mediaType: "application/vnd.oci.image.config.v1+json", ...config },
+          layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar", ...layer }],
+        }),
+      ),
+    );
     fs.writeFileSync(path.join(work, "oci", "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
-    fs.writeFileSync(path.join(work, "oci", "index.json"), JSON.stringify({
-      schemaVersion: 2,
-      manifests: [{ mediaType: "application/vnd.oci.image.manifest.v1+json", ...manifest, annotations: { "io.containerd.image.name": spec.ref, "org.opencontainers.image.ref.name": spec.ref.split(":").pop() } }],
-    }));
+    fs.writeFileSync(
+      path.join(work, "oci", "index.json"),
+      JSON.stringify({
+        schemaVersion: 2,
+        manifests: [
+          {
+            mediaType: "application/vnd.oci.image.manifest.v1+json",
+            ...manifest,
+            annotations: { "io.containerd.image.name": spec.ref, "org.opencontainers.image.ref.name": spec.ref.split(":").pop() },
+          },
+        ],
+      }),
+    );
     run("tar", ["--sort=name", "--mtime=@0", "--numeric-owner", "-C", path.join(work, "oci"), "-cf", out, "."]);
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
@@ -113,20 +135,31 @@ export function buildImages(baoBin: string): string[] {
   const dir = path.join(CACHE_DIR, "images", baoDigest);
   const specs: [string, ImageSpec][] = [
     ["pause.tar", { ref: IMAGES.pause, files: [], dirs: [], env: [PATH_ENV], entrypoint: [BUSYBOX, "sleep", "2147483647"] }],
-    ["openbao.tar", {
-      ref: IMAGES.openbao,
-      files: [[baoBin, "/usr/bin/bao", 0o555]],
-      links: [["bao", "/usr/bin/vault"]],
-      dirs: [["/tmp", 0o1777], ...["/openbao/config", "/openbao/file", "/openbao/logs", "/home/openbao"].map((d): [string, number, number, number] => [d, 0o755, OPENBAO_UID, OPENBAO_GID])],
-      etc: {
-        passwd: `root:x:0:0:root:/root:/bin/sh\nopenbao:x:${OPENBAO_UID}:${OPENBAO_GID}:openbao:/home/openbao:/sbin/nologin\nnobody:x:65534:65534:nobody:/:/sbin/nologin\n`,
-        group: `root:x:0:\nopenbao:x:${OPENBAO_GID}:openbao\nnobody:x:65534:\n`,
+    [
+      "openbao.tar",
+      {
+        ref: IMAGES.openbao,
+        files: [[baoBin, "/usr/bin/bao", 0o555]],
+        links: [["bao", "/usr/bin/vault"]],
+        dirs: [
+          ["/tmp", 0o1777],
+          ...["/openbao/config", "/openbao/file", "/openbao/logs", "/home/openbao"].map((d): [string, number, number, number] => [
+            d,
+            0o755,
+            OPENBAO_UID,
+            OPENBAO_GID,
+          ]),
+        ],
+        etc: {
+          passwd: `root:x:0:0:root:/root:/bin/sh\nopenbao:x:${OPENBAO_UID}:${OPENBAO_GID}:openbao:/home/openbao:/sbin/nologin\nnobody:x:65534:65534:nobody:/:/sbin/nologin\n`,
+          group: `root:x:0:\nopenbao:x:${OPENBAO_GID}:openbao\nnobody:x:65534:\n`,
+        },
+        env: [PATH_ENV],
+        user: "openbao",
+        entrypoint: ["/usr/bin/bao"],
+        cmd: ["server", "-dev", "-dev-no-store-token"],
       },
-      env: [PATH_ENV],
-      user: "openbao",
-      entrypoint: ["/usr/bin/bao"],
-      cmd: ["server", "-dev", "-dev-no-store-token"],
-    }],
+    ],
   ];
   fs.mkdirSync(dir, { recursive: true });
   return specs.map(([file, spec]) => {

@@ -40,8 +40,28 @@ export interface ClusterLayout {
 }
 
 export const CLUSTERS: ClusterLayout[] = [
-  { name: "primary", netns: "vmu-primary", hostIp: "10.231.1.1", machineIp: "10.231.1.2", hostLink: "vmu-primary", wanIp: "10.231.3.1", nodes: 3, podPrefix: "10.232", pvsPerNode: 4 },
-  { name: "helper", netns: "vmu-helper", hostIp: "10.231.2.1", machineIp: "10.231.2.2", hostLink: "vmu-helper", wanIp: "10.231.3.2", nodes: 1, podPrefix: "10.233", pvsPerNode: 2 },
+  {
+    name: "primary",
+    netns: "vmu-primary",
+    hostIp: "10.231.1.1",
+    machineIp: "10.231.1.2",
+    hostLink: "vmu-primary",
+    wanIp: "10.231.3.1",
+    nodes: 3,
+    podPrefix: "10.232",
+    pvsPerNode: 4,
+  },
+  {
+    name: "helper",
+    netns: "vmu-helper",
+    hostIp: "10.231.2.1",
+    machineIp: "10.231.2.2",
+    hostLink: "vmu-helper",
+    wanIp: "10.231.3.2",
+    nodes: 1,
+    podPrefix: "10.233",
+    pvsPerNode: 2,
+  },
 ];
 /** Interface names of the link between the two machines, inside each namespace. */
 export const WAN_LINK = "wan";

@@ -30,8 +30,32 @@ function cert(dir: string, name: string, subject: string, san?: string): void {
   const csr = path.join(dir, `${name}.csr`);
   const ext = path.join(dir, `${name}.ext`);
   run("openssl", ["req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj", subject]);
-  fs.writeFileSync(ext, ["basicConstraints=CA:FALSE", "keyUsage=critical,digitalSignature,keyEncipherment", "extendedKeyUsage=serverAuth,clientAuth", ...(san ? [`subjectAltName=${san}`] : [])].join("\n") + "\n");
-  run("openssl", ["x509", "-req", "-in", csr, "-CA", path.join(dir, "ca.crt"), "-CAkey", path.join(dir, "ca.key"), "-CAcreateserial", "-out", path.join(dir, `${name}.crt`), "-days", "3650", "-extfile", ext]);
+  fs.writeFileSync(
+    ext,
+    [
+      "basicConstraints=CA:FALSE",
+      "keyUsage=critical,digitalSignature,keyEncipherment",
+      "extendedKeyUsage=serverAuth,clientAuth",
+      ...(san ? [`subjectAltName=${san}`] : []),
+    ].join("\n") + "\n",
+  );
+  run("openssl", [
+    "x509",
+    "-req",
+    "-in",
+    csr,
+    "-CA",
+    path.join(dir, "ca.crt"),
+    "-CAkey",
+    path.join(dir, "ca.key"),
+    "-CAcreateserial",
+    "-out",
+    path.join(dir, `${name}.crt`),
+    "-days",
+    "3650",
+    "-extfile",
+    ext,
+  ]);
   fs.chmodSync(key, 0o600);
 }
 
@@ -39,14 +63,31 @@ export function makePki(c: ClusterLayout): void {
   const dir = pkiDir(c);
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   if (!fs.existsSync(path.join(dir, "ca.crt"))) {
-    run("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", path.join(dir, "ca.key"), "-out", path.join(dir, "ca.crt"), "-days", "3650", "-subj", `/CN=vmu-e2e-${c.name}-ca`]);
+    run("openssl", [
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-keyout",
+      path.join(dir, "ca.key"),
+      "-out",
+      path.join(dir, "ca.crt"),
+      "-days",
+      "3650",
+      "-subj",
+      `/CN=vmu-e2e-${c.name}-ca`,
+    ]);
     run("openssl", ["genrsa", "-out", path.join(dir, "sa.key"), "2048"]);
     run("openssl", ["rsa", "-in", path.join(dir, "sa.key"), "-pubout", "-out", path.join(dir, "sa.pub")]);
   }
-  const names = ["kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local", "localhost"].map((n) => `DNS:${n}`);
+  const names = ["kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local", "localhost"].map(
+    (n) => `DNS:${n}`,
+  );
   cert(dir, "apiserver", "/CN=kube-apiserver", [...names, "IP:127.0.0.1", `IP:${c.machineIp}`, `IP:${KUBERNETES_SERVICE_IP}`].join(","));
   for (const [name, subject] of Object.entries(USERS)) cert(dir, name, subject);
-  for (let n = 1; n <= c.nodes; n++) cert(dir, nodeName(c, n), `/O=system:nodes/CN=system:node:${nodeName(c, n)}`, `DNS:${nodeName(c, n)},IP:127.0.0.1,IP:${c.machineIp}`);
+  for (let n = 1; n <= c.nodes; n++)
+    cert(dir, nodeName(c, n), `/O=system:nodes/CN=system:node:${nodeName(c, n)}`, `DNS:${nodeName(c, n)},IP:127.0.0.1,IP:${c.machineIp}`);
 }
 
 export const apiServerUrl = (c: ClusterLayout) => `https://${c.machineIp}:${API_PORT}`;
@@ -55,15 +96,19 @@ export const apiServerUrl = (c: ClusterLayout) => `https://${c.machineIp}:${API_
 export function componentKubeconfig(c: ClusterLayout, user: string): string {
   const dir = pkiDir(c);
   const file = path.join(dir, `${user}.kubeconfig`);
-  fs.writeFileSync(file, [
-    "apiVersion: v1",
-    "kind: Config",
-    `clusters: [{name: ${c.name}, cluster: {server: "${apiServerUrl(c)}", certificate-authority: "${dir}/ca.crt"}}]`,
-    `users: [{name: ${user}, user: {client-certificate: "${dir}/${user}.crt", client-key: "${dir}/${user}.key"}}]`,
-    `contexts: [{name: ${c.name}, context: {cluster: ${c.name}, user: ${user}}}]`,
-    `current-context: ${c.name}`,
-    "",
-  ].join("\n"), { mode: 0o600 });
+  fs.writeFileSync(
+    file,
+    [
+      "apiVersion: v1",
+      "kind: Config",
+      `clusters: [{name: ${c.name}, cluster: {server: "${apiServerUrl(c)}", certificate-authority: "${dir}/ca.crt"}}]`,
+      `users: [{name: ${user}, user: {client-certificate: "${dir}/${user}.crt", client-key: "${dir}/${user}.key"}}]`,
+      `contexts: [{name: ${c.name}, context: {cluster: ${c.name}, user: ${user}}}]`,
+      `current-context: ${c.name}`,
+      "",
+    ].join("\n"),
+    { mode: 0o600 },
+  );
   return file;
 }
 
@@ -73,7 +118,10 @@ export function kubeconfigEntries(c: ClusterLayout, users: { user: keyof typeof 
   const b64 = (f: string) => fs.readFileSync(path.join(dir, f)).toString("base64");
   return {
     cluster: { name: c.name, cluster: { server: apiServerUrl(c), "certificate-authority-data": b64("ca.crt") } },
-    users: users.map((u) => ({ name: `${c.name}-${u.user}`, user: { "client-certificate-data": b64(`${u.user}.crt`), "client-key-data": b64(`${u.user}.key`) } })),
+    users: users.map((u) => ({
+      name: `${c.name}-${u.user}`,
+      user: { "client-certificate-data": b64(`${u.user}.crt`), "client-key-data": b64(`${u.user}.key`) },
+    })),
     contexts: users.map((u) => ({ name: u.context, context: { cluster: c.name, user: `${c.name}-${u.user}` } })),
   };
 }

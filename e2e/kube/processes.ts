@@ -8,7 +8,11 @@ import * as fs from "fs";
 import * as path from "path";
 
 /** A process the harness started: its pid and start time (so a pid reused after a reboot or crash is never taken for it). */
-export interface Recorded { pid: number; name: string; started: string; }
+export interface Recorded {
+  pid: number;
+  name: string;
+  started: string;
+}
 
 const pidsFile = (dir: string) => path.join(dir, "pids");
 
@@ -27,10 +31,14 @@ function startTime(pid: number): string | undefined {
 /** The processes recorded in `dir` that still run (the same process, not a reused pid). */
 export function recorded(dir: string): Recorded[] {
   if (!fs.existsSync(pidsFile(dir))) return [];
-  return fs.readFileSync(pidsFile(dir), "utf8").split("\n").filter(Boolean).map((l) => {
-    const [pid, name, started] = l.split(" ");
-    return { pid: Number(pid), name, started };
-  });
+  return fs
+    .readFileSync(pidsFile(dir), "utf8")
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => {
+      const [pid, name, started] = l.split(" ");
+      return { pid: Number(pid), name, started };
+    });
 }
 
 /** True while the recorded process runs: same pid and same start time. */
@@ -105,7 +113,12 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export function run(cmd: string, args: string[], opts: { netns?: string; input?: string; allowFail?: boolean } = {}): string {
   const argv = opts.netns ? ["nsenter", `--net=${opts.netns}`, "--", cmd, ...args] : [cmd, ...args];
   try {
-    return execFileSync(argv[0], argv.slice(1), { encoding: "utf8", input: opts.input, stdio: ["pipe", "pipe", "pipe"], maxBuffer: 64 << 20 });
+    return execFileSync(argv[0], argv.slice(1), {
+      encoding: "utf8",
+      input: opts.input,
+      stdio: ["pipe", "pipe", "pipe"],
+      maxBuffer: 64 << 20,
+    });
   } catch (e) {
     if (opts.allowFail) return "";
     const err = e as { stderr?: string; message: string };

@@ -25,14 +25,36 @@ const ROOT = path.join(__dirname, "..", "..");
  * One `up` through the CLI in its own process, as the e2e runner does (Pulumi's runtime is
  * module-global, and a failed resource leaves rejections only a process-wide handler sees).
  */
-async function up(stack: string, config: Record<string, unknown> = {}, program = PROGRAM): Promise<{ summary: Summary; log: string[]; code: number }> {
+async function up(
+  stack: string,
+  config: Record<string, unknown> = {},
+  program = PROGRAM,
+): Promise<{ summary: Summary; log: string[]; code: number }> {
   const file = path.join(dir, `${stack}-config.json`);
-  fs.writeFileSync(file, JSON.stringify({ config: { journal: path.join(dir, "journal"), ...config }, secretConfig: { password: PASSWORD } }));
+  fs.writeFileSync(
+    file,
+    JSON.stringify({ config: { journal: path.join(dir, "journal"), ...config }, secretConfig: { password: PASSWORD } }),
+  );
   // A run that dies before its summary must not be read as the previous run's.
   fs.rmSync(path.join(dir, `${stack}.summary.json`), { force: true });
-  const args = ["-r", "ts-node/register/transpile-only", path.join(ROOT, "e2e/engine/cli.ts"), "up", "--stack", stack, "--config", file, "--state", dir, "--program", program];
+  const args = [
+    "-r",
+    "ts-node/register/transpile-only",
+    path.join(ROOT, "e2e/engine/cli.ts"),
+    "up",
+    "--stack",
+    stack,
+    "--config",
+    file,
+    "--state",
+    dir,
+    "--program",
+    program,
+  ];
   const { code, stdout, stderr } = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(process.execPath, args, { cwd: ROOT }, (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
+    execFile(process.execPath, args, { cwd: ROOT }, (err, stdout, stderr) =>
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
   });
   const summaryFile = path.join(dir, `${stack}.summary.json`);
   if (!fs.existsSync(summaryFile)) throw new Error(`up --stack ${stack} wrote no summary (exit code ${code}):\n${stderr}`);
@@ -107,7 +129,12 @@ describe("engine stand-in: runs", () => {
   it("keeps the outputs' secret-ness in the state: additionalSecretOutputs, provider secrets and secret config", async () => {
     await up("a");
     const outputs = stateOf("a").outputs;
-    expect(Object.fromEntries(Object.entries(outputs).map(([k, o]) => [k, (o as { secret: boolean }).secret]))).toEqual({ caCertPem: false, gossipKey: true, thingToken: true, password: true });
+    expect(Object.fromEntries(Object.entries(outputs).map(([k, o]) => [k, (o as { secret: boolean }).secret]))).toEqual({
+      caCertPem: false,
+      gossipKey: true,
+      thingToken: true,
+      password: true,
+    });
     expect(outputs.thingToken.value).toBe("token-of-one");
   });
 
@@ -115,7 +142,8 @@ describe("engine stand-in: runs", () => {
     const { summary } = await up("a");
     const text = JSON.stringify(summary);
     expect(summary.outputs.password).toEqual({ secret: true });
-    for (const secret of [PASSWORD, "token-of-one", stateOf("a").outputs.gossipKey.value, "PRIVATE KEY"]) expect(text).not.toContain(secret);
+    for (const secret of [PASSWORD, "token-of-one", stateOf("a").outputs.gossipKey.value, "PRIVATE KEY"])
+      expect(text).not.toContain(secret);
   });
 
   it("prints one line per resource with no value in it", async () => {
@@ -183,7 +211,9 @@ describe("engine stand-in: a dynamic resource that fails", () => {
   it("keeps the last good outputs of a resource whose update threw, in its state and in the stack outputs", async () => {
     await up("a", {}, FAILING);
     await up("a", { fail: "update" }, FAILING);
-    const failing = Object.values(stateOf("a").resources as Record<string, { name: string; outputs: { value: string } }>).find((r) => r.name === "failing");
+    const failing = Object.values(stateOf("a").resources as Record<string, { name: string; outputs: { value: string } }>).find(
+      (r) => r.name === "failing",
+    );
     expect(failing?.outputs.value).toBe("value-of-failing-1");
     expect(stateOf("a").outputs.failingValue.value).toBe("value-of-failing-1");
   });

@@ -15,22 +15,38 @@ import { createTls, TLS_TYPES as T } from "../../e2e/engine/tls";
 async function chain(uses = ["digital_signature", "server_auth"]) {
   const caKey = await createTls(T.privateKey, { algorithm: "ECDSA", ecdsaCurve: "P256" });
   const ca = await createTls(T.selfSignedCert, {
-    privateKeyPem: caKey.outputs.privateKeyPem, isCaCertificate: true, allowedUses: ["cert_signing", "crl_signing", "digital_signature"],
-    subject: { commonName: "test CA", organization: "vmu" }, validityPeriodHours: 240,
+    privateKeyPem: caKey.outputs.privateKeyPem,
+    isCaCertificate: true,
+    allowedUses: ["cert_signing", "crl_signing", "digital_signature"],
+    subject: { commonName: "test CA", organization: "vmu" },
+    validityPeriodHours: 240,
   });
   const key = await createTls(T.privateKey, { algorithm: "ECDSA", ecdsaCurve: "P256" });
   const csr = await createTls(T.certRequest, {
-    privateKeyPem: key.outputs.privateKeyPem, subject: { commonName: "vault-active.vault.svc", organization: "vmu" },
-    dnsNames: ["vault-active.vault.svc", "*.vault-internal.vault.svc", "localhost"], ipAddresses: ["127.0.0.1"],
+    privateKeyPem: key.outputs.privateKeyPem,
+    subject: { commonName: "vault-active.vault.svc", organization: "vmu" },
+    dnsNames: ["vault-active.vault.svc", "*.vault-internal.vault.svc", "localhost"],
+    ipAddresses: ["127.0.0.1"],
   });
   const leaf = await createTls(T.locallySignedCert, {
-    certRequestPem: csr.outputs.certRequestPem, caPrivateKeyPem: caKey.outputs.privateKeyPem, caCertPem: ca.outputs.certPem,
-    allowedUses: uses, validityPeriodHours: 24,
+    certRequestPem: csr.outputs.certRequestPem,
+    caPrivateKeyPem: caKey.outputs.privateKeyPem,
+    caCertPem: ca.outputs.certPem,
+    allowedUses: uses,
+    validityPeriodHours: 24,
   });
-  return { caKey, ca, key, leaf, leafCert: new x509.X509Certificate(String(leaf.outputs.certPem)), caCert: new x509.X509Certificate(String(ca.outputs.certPem)) };
+  return {
+    caKey,
+    ca,
+    key,
+    leaf,
+    leafCert: new x509.X509Certificate(String(leaf.outputs.certPem)),
+    caCert: new x509.X509Certificate(String(ca.outputs.certPem)),
+  };
 }
 
-const sanOf = (c: x509.X509Certificate) => c.getExtension(x509.SubjectAlternativeNameExtension)!.names.items.map((n) => `${n.type}:${n.value}`);
+const sanOf = (c: x509.X509Certificate) =>
+  c.getExtension(x509.SubjectAlternativeNameExtension)!.names.items.map((n) => `${n.type}:${n.value}`);
 
 describe("engine stand-in: tls", () => {
   it("writes an ECDSA private key as SEC1 'EC PRIVATE KEY' that parses as a P-256 key", async () => {
@@ -52,7 +68,9 @@ describe("engine stand-in: tls", () => {
     try {
       fs.writeFileSync(path.join(dir, "ca.pem"), String(ca.outputs.certPem));
       fs.writeFileSync(path.join(dir, "leaf.pem"), String(leaf.outputs.certPem));
-      expect(execFileSync("openssl", ["verify", "-CAfile", path.join(dir, "ca.pem"), path.join(dir, "leaf.pem")]).toString()).toContain(": OK");
+      expect(execFileSync("openssl", ["verify", "-CAfile", path.join(dir, "ca.pem"), path.join(dir, "leaf.pem")]).toString()).toContain(
+        ": OK",
+      );
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
@@ -72,7 +90,10 @@ describe("engine stand-in: tls", () => {
   it("turns allowedUses into key usage and extended key usage", async () => {
     const { leafCert } = await chain(["digital_signature", "server_auth", "client_auth"]);
     expect(leafCert.getExtension(x509.KeyUsagesExtension)!.usages).toBe(x509.KeyUsageFlags.digitalSignature);
-    expect(leafCert.getExtension(x509.ExtendedKeyUsageExtension)!.usages).toEqual([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]);
+    expect(leafCert.getExtension(x509.ExtendedKeyUsageExtension)!.usages).toEqual([
+      x509.ExtendedKeyUsage.serverAuth,
+      x509.ExtendedKeyUsage.clientAuth,
+    ]);
   });
 
   it("marks the CA certificate as a CA that may sign certificates, and the leaf as no CA", async () => {
@@ -91,7 +112,13 @@ describe("engine stand-in: tls", () => {
 
   it("refuses an allowedUses entry the tls provider does not know, naming it", async () => {
     const key = await createTls(T.privateKey, { algorithm: "ECDSA", ecdsaCurve: "P256" });
-    await expect(createTls(T.selfSignedCert, { privateKeyPem: key.outputs.privateKeyPem, allowedUses: ["server_auth", "teleport"], validityPeriodHours: 1 })).rejects.toThrow("allowedUses: teleport not known");
+    await expect(
+      createTls(T.selfSignedCert, {
+        privateKeyPem: key.outputs.privateKeyPem,
+        allowedUses: ["server_auth", "teleport"],
+        validityPeriodHours: 1,
+      }),
+    ).rejects.toThrow("allowedUses: teleport not known");
   });
 });
 

@@ -24,12 +24,29 @@ describe("access settings", () => {
     ["a ConfigMap name with a slash", { sealConfigMap: "vault/seal" }, 'sealConfigMap: "vault/seal" is not a Kubernetes object name'],
     ["no CA (verification stays on)", { tls: { ...ACCESS.tls, caPem: "" } }, "tls.caPem: is not a PEM certificate"],
     ["no server name", { tls: { ...ACCESS.tls, serverName: "" } }, "tls.serverName: is empty"],
-    ["a client certificate without its key", { tls: { ...ACCESS.tls, certPem: "-----BEGIN CERTIFICATE-----" } }, "tls.certPem: a client certificate needs its key"],
+    [
+      "a client certificate without its key",
+      { tls: { ...ACCESS.tls, certPem: "-----BEGIN CERTIFICATE-----" } },
+      "tls.certPem: a client certificate needs its key",
+    ],
     ["an empty context", { context: "" }, "context: is empty"],
-    ["a grace with milliseconds", { sealPropagationGraceSeconds: 2.5 }, "sealPropagationGraceSeconds: 2.5 is not a whole number of seconds"],
-    ["a plain-http seal in server.hcl", { serverConfigSeals: [{ type: "transit", address: "http://vault-unlock:8200", keyName: "autounseal", mountPath: "transit/" }] }, "serverConfigSeals[0].address"],
+    [
+      "a grace with milliseconds",
+      { sealPropagationGraceSeconds: 2.5 },
+      "sealPropagationGraceSeconds: 2.5 is not a whole number of seconds",
+    ],
+    [
+      "a plain-http seal in server.hcl",
+      { serverConfigSeals: [{ type: "transit", address: "http://vault-unlock:8200", keyName: "autounseal", mountPath: "transit/" }] },
+      "serverConfigSeals[0].address",
+    ],
   ])("%s", (_what, over, message) => {
-    expect(refusal(() => { const p = accessProblems({ ...ACCESS, ...over }); if (p.length) throw p[0]; }).message).toContain(message);
+    expect(
+      refusal(() => {
+        const p = accessProblems({ ...ACCESS, ...over });
+        if (p.length) throw p[0];
+      }).message,
+    ).toContain(message);
   });
 
   test("every problem is reported at once", () => {
@@ -46,15 +63,21 @@ describe("kubeconfig", () => {
   });
 
   test("an unknown context is refused, listing the ones there are", () => {
-    expect(() => loadKubeConfig({ kubeconfig: KUBECONFIG, context: "prod" })).toThrow('context: the kubeconfig has no context "prod" (it has: primary, helper)');
+    expect(() => loadKubeConfig({ kubeconfig: KUBECONFIG, context: "prod" })).toThrow(
+      'context: the kubeconfig has no context "prod" (it has: primary, helper)',
+    );
   });
 
   test("no current context and none named", () => {
-    expect(() => loadKubeConfig({ kubeconfig: KUBECONFIG.replace("current-context: primary", "") })).toThrow("context: the kubeconfig has no current context: name one (it has: primary, helper)");
+    expect(() => loadKubeConfig({ kubeconfig: KUBECONFIG.replace("current-context: primary", "") })).toThrow(
+      "context: the kubeconfig has no current context: name one (it has: primary, helper)",
+    );
   });
 
   test("a context naming a cluster that is not defined", () => {
-    expect(() => loadKubeConfig({ kubeconfig: KUBECONFIG.replace("context: { cluster: primary,", "context: { cluster: gone,") })).toThrow('kubeconfig: context "primary" names a cluster the kubeconfig does not define');
+    expect(() => loadKubeConfig({ kubeconfig: KUBECONFIG.replace("context: { cluster: primary,", "context: { cluster: gone,") })).toThrow(
+      'kubeconfig: context "primary" names a cluster the kubeconfig does not define',
+    );
   });
 
   test("text that is not a kubeconfig", () => {

@@ -46,11 +46,19 @@ describe("KubernetesCluster without a reachable API server", () => {
     expect(cluster.nodeIds()).toEqual(["vault-unlock-0", "vault-unlock-1", "vault-unlock-2"]);
     expect(cluster.client("vault-unlock-2", "tok").address).toBe("https://vault-unlock-2.vault-unlock.port-forward:8200");
     expect(cluster.client("vault-unlock-2", "tok").token).toBe("tok");
-    expect(() => cluster.client("vault-unlock-3")).toThrow("vault-unlock has no node vault-unlock-3 (pods: vault-unlock-0, vault-unlock-1, vault-unlock-2)");
+    expect(() => cluster.client("vault-unlock-3")).toThrow(
+      "vault-unlock has no node vault-unlock-3 (pods: vault-unlock-0, vault-unlock-1, vault-unlock-2)",
+    );
   });
 
   test("a node's API is unreachable, and the error says the port-forward could not be opened", async () => {
-    const e = await cluster.client("vault-unlock-0").sealStatus().then(() => undefined, (err: Error) => err);
+    const e = await cluster
+      .client("vault-unlock-0")
+      .sealStatus()
+      .then(
+        () => undefined,
+        (err: Error) => err,
+      );
     expect(e).toBeInstanceOf(VaultUnreachableError);
     expect(e?.message).toContain("https://vault-unlock-0.vault-unlock.port-forward:8200 is unreachable");
     expect(e?.message).toContain("the API server did not open a port-forward to pod vault-unlock/vault-unlock-0");
@@ -58,24 +66,48 @@ describe("KubernetesCluster without a reachable API server", () => {
   });
 
   test("reading the seal settings fails naming the ConfigMap and the API server", async () => {
-    const e = await cluster.appliedSeal().then(() => undefined, (err: Error) => err);
+    const e = await cluster.appliedSeal().then(
+      () => undefined,
+      (err: Error) => err,
+    );
     expect(e).toBeInstanceOf(KubernetesApiError);
-    expect(e?.message).toMatch(/read (ConfigMap vault-unlock\/vault-unlock-seal|Secret vault-unlock\/vault-unlock-transit-token) failed: .*ECONNREFUSED/);
+    expect(e?.message).toMatch(
+      /read (ConfigMap vault-unlock\/vault-unlock-seal|Secret vault-unlock\/vault-unlock-transit-token) failed: .*ECONNREFUSED/,
+    );
     expect(e?.message).toContain(`the API server ${apiServer} was not reached`);
     await expect(isUpToDate(cluster, "vault-unlock-0")).rejects.toThrow(KubernetesApiError);
   });
 
   test("seal settings Kubernetes cannot carry are refused before any call", async () => {
-    const seal = { stanzas: [{ type: "transit" as const, address: "https://vault-active.vault.svc:8200", keyName: "autounseal", mountPath: "transit/", tokenEnv: "BAO_NEW_SEAL_TOKEN" }], tokenEnv: { BAO_NEW_SEAL_TOKEN: "t" } };
-    const e = await cluster.applySeal(seal).then(() => undefined, (err: Error) => err);
+    const seal = {
+      stanzas: [
+        {
+          type: "transit" as const,
+          address: "https://vault-active.vault.svc:8200",
+          keyName: "autounseal",
+          mountPath: "transit/",
+          tokenEnv: "BAO_NEW_SEAL_TOKEN",
+        },
+      ],
+      tokenEnv: { BAO_NEW_SEAL_TOKEN: "t" },
+    };
+    const e = await cluster.applySeal(seal).then(
+      () => undefined,
+      (err: Error) => err,
+    );
     expect(e?.message).toContain("tokenEnv: per-block seal tokens (BAO_NEW_SEAL_TOKEN) are not supported on Kubernetes yet");
     expect(e).not.toBeInstanceOf(KubernetesApiError);
   });
 
   test("draining a pod fails naming the pod, the label and the API server", async () => {
-    const e = await cluster.drain("vault-unlock-1").then(() => undefined, (err: Error) => err);
+    const e = await cluster.drain("vault-unlock-1").then(
+      () => undefined,
+      (err: Error) => err,
+    );
     expect(e).toBeInstanceOf(KubernetesApiError);
-    expect(e?.message).toMatch(/take pod vault-unlock\/vault-unlock-1 out of its Services \(label vault-mutual-unseal\/serving=false\) failed: .*ECONNREFUSED/);
+    expect(e?.message).toMatch(
+      /take pod vault-unlock\/vault-unlock-1 out of its Services \(label vault-mutual-unseal\/serving=false\) failed: .*ECONNREFUSED/,
+    );
   });
 
   test("restart of a pod that is not a node is refused before any call", async () => {
@@ -83,7 +115,9 @@ describe("KubernetesCluster without a reachable API server", () => {
   });
 
   test("bad access settings are refused by the constructor, all at once", () => {
-    expect(() => new KubernetesCluster({ ...ACCESS, replicas: 0, port: 0 })).toThrow("replicas: 0 is not a positive whole number of pods; port: 0 is not a TCP port");
+    expect(() => new KubernetesCluster({ ...ACCESS, replicas: 0, port: 0 })).toThrow(
+      "replicas: 0 is not a positive whole number of pods; port: 0 is not a TCP port",
+    );
     expect(() => new KubernetesCluster({ ...ACCESS, drainSeconds: 1.5 })).toThrow("drainSeconds: 1.5 is not a whole number of seconds");
     expect(() => new KubernetesCluster({ ...ACCESS, context: "prod" })).toThrow(InputError);
   });
@@ -106,7 +140,11 @@ describe("KubernetesCluster.drain, the request it sends", () => {
     });
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     const url = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
-    const drained = new KubernetesCluster({ ...ACCESS, drainSeconds: 0, kubeconfig: ACCESS.kubeconfig.replace("https://203.0.113.10:6443", url) });
+    const drained = new KubernetesCluster({
+      ...ACCESS,
+      drainSeconds: 0,
+      kubeconfig: ACCESS.kubeconfig.replace("https://203.0.113.10:6443", url),
+    });
     try {
       await drained.drain("vault-unlock-1");
       await drained.undrain("vault-unlock-1");
@@ -114,16 +152,19 @@ describe("KubernetesCluster.drain, the request it sends", () => {
       await drained.close();
       await new Promise((r) => server.close(r));
     }
-    expect(seen).toEqual([{
-      method: "PATCH",
-      url: "/api/v1/namespaces/vault-unlock/pods/vault-unlock-1",
-      type: "application/strategic-merge-patch+json",
-      body: JSON.stringify({ metadata: { labels: { "vault-mutual-unseal/serving": "false" } } }),
-    }, {
-      method: "PATCH",
-      url: "/api/v1/namespaces/vault-unlock/pods/vault-unlock-1",
-      type: "application/strategic-merge-patch+json",
-      body: JSON.stringify({ metadata: { labels: { "vault-mutual-unseal/serving": "true" } } }),
-    }]);
+    expect(seen).toEqual([
+      {
+        method: "PATCH",
+        url: "/api/v1/namespaces/vault-unlock/pods/vault-unlock-1",
+        type: "application/strategic-merge-patch+json",
+        body: JSON.stringify({ metadata: { labels: { "vault-mutual-unseal/serving": "false" } } }),
+      },
+      {
+        method: "PATCH",
+        url: "/api/v1/namespaces/vault-unlock/pods/vault-unlock-1",
+        type: "application/strategic-merge-patch+json",
+        body: JSON.stringify({ metadata: { labels: { "vault-mutual-unseal/serving": "true" } } }),
+      },
+    ]);
   });
 });

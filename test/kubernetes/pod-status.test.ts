@@ -7,7 +7,16 @@
  * these exact reasons and timings for a Vault pod; the shapes follow the Kubernetes API
  * reference (PodStatus, ContainerStatus).
  */
-import { ContainerStatusLike, PodLike, PodRestartError, classifyPod, describePod, hintsFor, needsAChange, vaultContainerName } from "../../adapters/kubernetes/pod-status";
+import {
+  ContainerStatusLike,
+  PodLike,
+  PodRestartError,
+  classifyPod,
+  describePod,
+  hintsFor,
+  needsAChange,
+  vaultContainerName,
+} from "../../adapters/kubernetes/pod-status";
 
 const where = { namespace: "vault-unlock", name: "vault-unlock-0" };
 const created = "2025-03-01T10:00:00Z";
@@ -15,11 +24,31 @@ const started = "2025-03-01T10:00:07Z";
 
 type Conditions = NonNullable<PodLike["status"]>["conditions"];
 
-function pod(over: { uid?: string; phase?: string; deleting?: boolean; init?: ContainerStatusLike[]; containers?: ContainerStatusLike[]; conditions?: Conditions } = {}): PodLike {
+function pod(
+  over: {
+    uid?: string;
+    phase?: string;
+    deleting?: boolean;
+    init?: ContainerStatusLike[];
+    containers?: ContainerStatusLike[];
+    conditions?: Conditions;
+  } = {},
+): PodLike {
   return {
-    metadata: { name: "vault-unlock-0", namespace: "vault-unlock", uid: over.uid ?? "uid-new", creationTimestamp: new Date(created), deletionTimestamp: over.deleting ? new Date(started) : undefined },
+    metadata: {
+      name: "vault-unlock-0",
+      namespace: "vault-unlock",
+      uid: over.uid ?? "uid-new",
+      creationTimestamp: new Date(created),
+      deletionTimestamp: over.deleting ? new Date(started) : undefined,
+    },
     // The Consul agent sidecar comes first on purpose: the Vault container is the one with the API port.
-    spec: { containers: [{ name: "consul-agent", ports: [{ containerPort: 8501 }] }, { name: "vault", ports: [{ containerPort: 8200 }, { containerPort: 8201 }] }] },
+    spec: {
+      containers: [
+        { name: "consul-agent", ports: [{ containerPort: 8501 }] },
+        { name: "vault", ports: [{ containerPort: 8200 }, { containerPort: 8201 }] },
+      ],
+    },
     status: {
       phase: over.phase ?? "Running",
       conditions: over.conditions,
@@ -33,7 +62,12 @@ function pod(over: { uid?: string; phase?: string; deleting?: boolean; init?: Co
 }
 const crashLooping = [
   { name: "consul-agent", state: { running: { startedAt: new Date(started) } } },
-  { name: "vault", restartCount: 4, state: { waiting: { reason: "CrashLoopBackOff", message: "back-off 1m20s restarting failed container=vault" } }, lastState: { terminated: { exitCode: 1, reason: "Error" } } },
+  {
+    name: "vault",
+    restartCount: 4,
+    state: { waiting: { reason: "CrashLoopBackOff", message: "back-off 1m20s restarting failed container=vault" } },
+    lastState: { terminated: { exitCode: 1, reason: "Error" } },
+  },
 ];
 const opts = { apiPort: 8200, previousUid: "uid-old" };
 
@@ -42,11 +76,35 @@ describe("classifying the pod during a restart", () => {
     ["not recreated yet", "absent", undefined],
     ["still the pod that was deleted", "previous", pod({ uid: "uid-old" })],
     ["the replacement is being deleted", "terminating", pod({ deleting: true })],
-    ["held by the peer gate", "starting", pod({ phase: "Pending", init: [{ name: "peer-gate", state: { running: { startedAt: new Date(started) } } }], containers: [{ name: "vault", state: { waiting: { reason: "PodInitializing" } } }] })],
+    [
+      "held by the peer gate",
+      "starting",
+      pod({
+        phase: "Pending",
+        init: [{ name: "peer-gate", state: { running: { startedAt: new Date(started) } } }],
+        containers: [{ name: "vault", state: { waiting: { reason: "PodInitializing" } } }],
+      }),
+    ],
     ["Vault crash-looping", "failing", pod({ containers: crashLooping })],
-    ["image not pullable", "failing", pod({ phase: "Pending", init: [{ name: "peer-gate", state: { waiting: { reason: "ImagePullBackOff", message: "Back-off pulling image" } } }] })],
+    [
+      "image not pullable",
+      "failing",
+      pod({
+        phase: "Pending",
+        init: [{ name: "peer-gate", state: { waiting: { reason: "ImagePullBackOff", message: "Back-off pulling image" } } }],
+      }),
+    ],
     ["the pod failed", "failing", pod({ phase: "Failed" })],
-    ["running but only the sidecar is up", "starting", pod({ containers: [{ name: "consul-agent", state: { running: {} } }, { name: "vault", state: { waiting: { reason: "ContainerCreating" } } }] })],
+    [
+      "running but only the sidecar is up",
+      "starting",
+      pod({
+        containers: [
+          { name: "consul-agent", state: { running: {} } },
+          { name: "vault", state: { waiting: { reason: "ContainerCreating" } } },
+        ],
+      }),
+    ],
     ["Vault running in the new pod", "running", pod()],
   ])("%s → %s", (_what, kind, p) => {
     expect(classifyPod(p, opts).kind).toBe(kind);
@@ -75,25 +133,58 @@ describe("what the user is told when the replacement does not come up", () => {
     const e = new PodRestartError("pod vault-unlock/vault-unlock-0", 300_000, describePod(p, where), hintsFor(p, where));
     expect(e.message).toContain("restarting pod vault-unlock/vault-unlock-0: no new pod with a Vault API answering within 300 s");
     expect(e.message).toContain("phase Running");
-    expect(e.message).toContain("container vault waiting (CrashLoopBackOff: back-off 1m20s restarting failed container=vault), restarted 4 times, last: terminated (exit 1, Error)");
+    expect(e.message).toContain(
+      "container vault waiting (CrashLoopBackOff: back-off 1m20s restarting failed container=vault), restarted 4 times, last: terminated (exit 1, Error)",
+    );
     expect(e.message).toContain("kubectl logs -n vault-unlock vault-unlock-0 -c vault --previous");
   });
 
   test("an image that cannot be pulled", () => {
-    const p = pod({ phase: "Pending", init: [{ name: "peer-gate", state: { waiting: { reason: "ImagePullBackOff", message: "Back-off pulling image \"quay.io/openbao/openbao:9.9\"" } } }], containers: [] });
-    expect(describePod(p, where)).toContain('init container peer-gate waiting (ImagePullBackOff: Back-off pulling image "quay.io/openbao/openbao:9.9")');
+    const p = pod({
+      phase: "Pending",
+      init: [
+        {
+          name: "peer-gate",
+          state: { waiting: { reason: "ImagePullBackOff", message: 'Back-off pulling image "quay.io/openbao/openbao:9.9"' } },
+        },
+      ],
+      containers: [],
+    });
+    expect(describePod(p, where)).toContain(
+      'init container peer-gate waiting (ImagePullBackOff: Back-off pulling image "quay.io/openbao/openbao:9.9")',
+    );
     expect(hintsFor(p, where)).toEqual(["the image of peer-gate cannot be pulled: check the image name and the pod's imagePullSecrets"]);
   });
 
   test("a pod held by the peer gate points at the transit peer", () => {
-    const p = pod({ phase: "Pending", init: [{ name: "peer-gate", state: { running: { startedAt: new Date(started) } } }], containers: [{ name: "vault", state: { waiting: { reason: "PodInitializing" } } }] });
+    const p = pod({
+      phase: "Pending",
+      init: [{ name: "peer-gate", state: { running: { startedAt: new Date(started) } } }],
+      containers: [{ name: "vault", state: { waiting: { reason: "PodInitializing" } } }],
+    });
     expect(describePod(p, where)).toContain("init container peer-gate running since 2025-03-01T10:00:07.000Z");
-    expect(hintsFor(p, where)).toEqual(["the peer gate is holding the pod until its transit peer answers: unseal the peer cluster (or the helper) first"]);
+    expect(hintsFor(p, where)).toEqual([
+      "the peer gate is holding the pod until its transit peer answers: unseal the peer cluster (or the helper) first",
+    ]);
   });
 
   test("a pod that cannot be scheduled says why", () => {
-    const p = pod({ phase: "Pending", init: [], containers: [], conditions: [{ type: "PodScheduled", status: "False", reason: "Unschedulable", message: "0/3 nodes are available: 3 node(s) didn't match pod anti-affinity rules." }] });
-    expect(describePod(p, where)).toContain("PodScheduled=False (Unschedulable: 0/3 nodes are available: 3 node(s) didn't match pod anti-affinity rules.)");
+    const p = pod({
+      phase: "Pending",
+      init: [],
+      containers: [],
+      conditions: [
+        {
+          type: "PodScheduled",
+          status: "False",
+          reason: "Unschedulable",
+          message: "0/3 nodes are available: 3 node(s) didn't match pod anti-affinity rules.",
+        },
+      ],
+    });
+    expect(describePod(p, where)).toContain(
+      "PodScheduled=False (Unschedulable: 0/3 nodes are available: 3 node(s) didn't match pod anti-affinity rules.)",
+    );
     expect(hintsFor(p, where)[0]).toContain("the pod is not scheduled (0/3 nodes are available");
   });
 
@@ -113,10 +204,18 @@ describe("a pod that cannot start until something changes", () => {
 
   test("a pull error on a pod younger than a minute may still pass by itself (a registry's rate limit): not yet; a bad image name: at once", () => {
     const young = new Date(new Date(created).getTime() + 10_000);
-    const pulling = pod({ phase: "Pending", init: [{ name: "peer-gate", state: { waiting: { reason: "ErrImagePull" } } }], containers: [] });
+    const pulling = pod({
+      phase: "Pending",
+      init: [{ name: "peer-gate", state: { waiting: { reason: "ErrImagePull" } } }],
+      containers: [],
+    });
     expect(needsAChange(pulling, young)).toBeUndefined();
     expect(needsAChange(pulling, new Date(new Date(created).getTime() + 61_000))).toEqual(["peer-gate: ErrImagePull"]);
-    const badName = pod({ phase: "Pending", init: [{ name: "peer-gate", state: { waiting: { reason: "InvalidImageName" } } }], containers: [] });
+    const badName = pod({
+      phase: "Pending",
+      init: [{ name: "peer-gate", state: { waiting: { reason: "InvalidImageName" } } }],
+      containers: [],
+    });
     expect(needsAChange(badName, young)).toEqual(["peer-gate: InvalidImageName"]);
   });
 

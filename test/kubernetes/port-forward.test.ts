@@ -77,9 +77,14 @@ describe("a pod's API through the port-forward tunnel", () => {
     const tunnel = new PodTunnel(directForward(serverPort, []), "vault-unlock", "vault-unlock-0", 8200);
     try {
       const client = new ForwardedVaultClient(tunnel, { tls: { caPem, serverName: "vault" } });
-      const e = await client.sealStatus().then(() => undefined, (err: Error) => err);
+      const e = await client.sealStatus().then(
+        () => undefined,
+        (err: Error) => err,
+      );
       expect(e).toBeInstanceOf(VaultTlsError);
-      expect(e?.message).toContain('GET /v1/sys/seal-status on https://vault-unlock-0.vault-unlock.port-forward:8200: TLS failed (ERR_TLS_CERT_ALTNAME_INVALID): the server\'s certificate does not name "vault"');
+      expect(e?.message).toContain(
+        'GET /v1/sys/seal-status on https://vault-unlock-0.vault-unlock.port-forward:8200: TLS failed (ERR_TLS_CERT_ALTNAME_INVALID): the server\'s certificate does not name "vault"',
+      );
       expect(e?.message).not.toContain("https://127.0.0.1:");
     } finally {
       await tunnel.close();
@@ -88,31 +93,62 @@ describe("a pod's API through the port-forward tunnel", () => {
 
   test("a port-forward RBAC refuses gives an access-denied error with the reason, which a wait does not retry", async () => {
     let attempts = 0;
-    const refusing: Pick<PortForward, "portForward"> = { portForward: () => { attempts++; return Promise.reject(new Error("Unexpected server response: 403")); } };
+    const refusing: Pick<PortForward, "portForward"> = {
+      portForward: () => {
+        attempts++;
+        return Promise.reject(new Error("Unexpected server response: 403"));
+      },
+    };
     const tunnel = new PodTunnel(refusing, "vault-unlock", "vault-unlock-0", 8200);
     try {
       const client = new ForwardedVaultClient(tunnel, { tls: { caPem, serverName: "vault-unlock" } });
-      const e = await waitFor("vault-unlock-0 to answer", async () => ({ done: Boolean(await client.sealStatus()), state: "" }), { timeoutMs: 10_000 }).then(() => undefined, (err: Error) => err);
+      const e = await waitFor("vault-unlock-0 to answer", async () => ({ done: Boolean(await client.sealStatus()), state: "" }), {
+        timeoutMs: 10_000,
+      }).then(
+        () => undefined,
+        (err: Error) => err,
+      );
       expect(e).toBeInstanceOf(AccessDeniedError);
       expect(attempts).toBe(1);
       expect(e?.message).toContain("GET /v1/sys/seal-status: the way to https://vault-unlock-0.vault-unlock.port-forward:8200 is refused");
-      expect(e?.message).toContain("the API server did not open a port-forward to pod vault-unlock/vault-unlock-0: Unexpected server response: 403 (the kubeconfig's user needs create on pods/portforward)");
+      expect(e?.message).toContain(
+        "the API server did not open a port-forward to pod vault-unlock/vault-unlock-0: Unexpected server response: 403 (the kubeconfig's user needs create on pods/portforward)",
+      );
     } finally {
       await tunnel.close();
     }
   });
 
   test("a pod that cannot start replaces the bare unreachable error, and a wait stops at once with it", async () => {
-    const refusing: Pick<PortForward, "portForward"> = { portForward: () => Promise.reject(new Error("pod vault-unlock-0 is not running")) };
+    const refusing: Pick<PortForward, "portForward"> = {
+      portForward: () => Promise.reject(new Error("pod vault-unlock-0 is not running")),
+    };
     const tunnel = new PodTunnel(refusing, "vault-unlock", "vault-unlock-0", 8200);
     let diagnosed = 0;
-    const cannotStart = new PodCannotStartError("pod vault-unlock/vault-unlock-0", ["vault: ErrImagePull"], "pod vault-unlock/vault-unlock-0 phase Pending", []);
+    const cannotStart = new PodCannotStartError(
+      "pod vault-unlock/vault-unlock-0",
+      ["vault: ErrImagePull"],
+      "pod vault-unlock/vault-unlock-0 phase Pending",
+      [],
+    );
     try {
-      const client = new ForwardedVaultClient(tunnel, { tls: { caPem, serverName: "vault-unlock" } }, async () => { diagnosed++; return cannotStart; });
-      const e = await waitFor("vault-unlock-0 to answer", async () => ({ done: Boolean(await client.withToken("t").sealStatus()), state: "" }), { timeoutMs: 10_000 }).then(() => undefined, (err: Error) => err);
+      const client = new ForwardedVaultClient(tunnel, { tls: { caPem, serverName: "vault-unlock" } }, async () => {
+        diagnosed++;
+        return cannotStart;
+      });
+      const e = await waitFor(
+        "vault-unlock-0 to answer",
+        async () => ({ done: Boolean(await client.withToken("t").sealStatus()), state: "" }),
+        { timeoutMs: 10_000 },
+      ).then(
+        () => undefined,
+        (err: Error) => err,
+      );
       expect(e).toBe(cannotStart);
       expect(diagnosed).toBe(1);
-      expect(e?.message).toBe("pod vault-unlock/vault-unlock-0 cannot start (vault: ErrImagePull): pod vault-unlock/vault-unlock-0 phase Pending.");
+      expect(e?.message).toBe(
+        "pod vault-unlock/vault-unlock-0 cannot start (vault: ErrImagePull): pod vault-unlock/vault-unlock-0 phase Pending.",
+      );
     } finally {
       await tunnel.close();
     }
@@ -121,7 +157,11 @@ describe("a pod's API through the port-forward tunnel", () => {
   test("the kubelet's error channel (nothing listens on the pod's port) is reported", async () => {
     const kubeletError: Pick<PortForward, "portForward"> = {
       async portForward(_ns, _pod, _ports, _out, err) {
-        err?.write(Buffer.from("error forwarding port 8200 to pod 1f2e, uid : failed to execute portforward in network namespace: connection refused"));
+        err?.write(
+          Buffer.from(
+            "error forwarding port 8200 to pod 1f2e, uid : failed to execute portforward in network namespace: connection refused",
+          ),
+        );
         const stream = new EventEmitter() as EventEmitter & { close(): void };
         stream.close = () => stream.emit("close");
         return stream as never;
@@ -129,9 +169,14 @@ describe("a pod's API through the port-forward tunnel", () => {
     };
     const tunnel = new PodTunnel(kubeletError, "vault-unlock", "vault-unlock-0", 8200);
     try {
-      const e = await new ForwardedVaultClient(tunnel, { tls: { caPem, serverName: "vault-unlock" } }).sealStatus().then(() => undefined, (err: Error) => err);
+      const e = await new ForwardedVaultClient(tunnel, { tls: { caPem, serverName: "vault-unlock" } }).sealStatus().then(
+        () => undefined,
+        (err: Error) => err,
+      );
       expect(e).toBeInstanceOf(VaultUnreachableError);
-      expect(e?.message).toContain("the port-forward to pod vault-unlock/vault-unlock-0 port 8200 failed: error forwarding port 8200 to pod 1f2e");
+      expect(e?.message).toContain(
+        "the port-forward to pod vault-unlock/vault-unlock-0 port 8200 failed: error forwarding port 8200 to pod 1f2e",
+      );
     } finally {
       await tunnel.close();
     }
@@ -145,7 +190,10 @@ describe("a pod's API through the port-forward tunnel", () => {
     await tunnel.close();
     const refused = await new Promise<string>((resolve) => {
       const s = net.connect(first, "127.0.0.1");
-      s.once("connect", () => { s.destroy(); resolve("connected"); });
+      s.once("connect", () => {
+        s.destroy();
+        resolve("connected");
+      });
       s.once("error", (e: NodeJS.ErrnoException) => resolve(e.code ?? "error"));
     });
     expect(refused).toBe("ECONNREFUSED");

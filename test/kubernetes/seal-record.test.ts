@@ -15,14 +15,36 @@ import { SealSettings, sealSettingsDigest } from "../../core/nodes";
 import { SealStanza } from "../../core/render/seal";
 import { lateSealConfigData } from "../../adapters/kubernetes/seal-config";
 import {
-  ConfigMapLike, HISTORY_LIMIT, SEAL_ANNOTATIONS, SINCE_EVER, SealPlacement, SecretLike, UNKNOWN_SEAL_DIGEST,
-  historyOf, planSealWrite, restartDelayMs, runningDigest, sealProblemsOnKubernetes, storedSeal,
+  ConfigMapLike,
+  HISTORY_LIMIT,
+  SEAL_ANNOTATIONS,
+  SINCE_EVER,
+  SealPlacement,
+  SecretLike,
+  UNKNOWN_SEAL_DIGEST,
+  historyOf,
+  planSealWrite,
+  restartDelayMs,
+  runningDigest,
+  sealProblemsOnKubernetes,
+  storedSeal,
 } from "../../adapters/kubernetes/seal-record";
 
-const place: SealPlacement = { namespace: "vault-unlock", configMap: "vault-unlock-seal", secret: "vault-unlock-transit-token", labels: { "app.kubernetes.io/instance": "vault-unlock" } };
+const place: SealPlacement = {
+  namespace: "vault-unlock",
+  configMap: "vault-unlock-seal",
+  secret: "vault-unlock-transit-token",
+  labels: { "app.kubernetes.io/instance": "vault-unlock" },
+};
 const toVault: SealStanza = {
-  type: "transit", address: "https://vault-active.vault.svc:8200", keyName: "autounseal", mountPath: "transit/",
-  tlsServerName: "vault-active.vault.svc", tlsCaCert: "/vault/transit-tls/ca.crt", tlsClientCert: "/vault/transit-tls/tls.crt", tlsClientKey: "/vault/transit-tls/tls.key",
+  type: "transit",
+  address: "https://vault-active.vault.svc:8200",
+  keyName: "autounseal",
+  mountPath: "transit/",
+  tlsServerName: "vault-active.vault.svc",
+  tlsCaCert: "/vault/transit-tls/ca.crt",
+  tlsClientCert: "/vault/transit-tls/tls.crt",
+  tlsClientKey: "/vault/transit-tls/tls.key",
 };
 const toHelper: SealStanza = { ...toVault, address: "https://helper.example.com:8200", tlsServerName: "helper.example.com" };
 const transit = (token = "hvs.token-one", stanzas = [toVault]): SealSettings => ({ stanzas, transitToken: token });
@@ -98,11 +120,22 @@ describe("applySeal on Kubernetes: what is written", () => {
 
   test("rewrites keep what others put on the objects and carry the resourceVersion, so a concurrent change fails instead of being lost", () => {
     const existing: ConfigMapLike = {
-      metadata: { name: "vault-unlock-seal", namespace: "vault-unlock", resourceVersion: "4711", labels: { team: "platform" }, annotations: { "example.com/owner": "ops" }, managedFields: [{ manager: "kubectl" }] },
+      metadata: {
+        name: "vault-unlock-seal",
+        namespace: "vault-unlock",
+        resourceVersion: "4711",
+        labels: { team: "platform" },
+        annotations: { "example.com/owner": "ops" },
+        managedFields: [{ manager: "kubectl" }],
+      },
       data: { "seal.hcl": "\n" },
     };
     const { plan } = afterWrite({ configMap: existing }, transit(), T0);
-    expect(plan.configMap?.metadata).toMatchObject({ resourceVersion: "4711", labels: { team: "platform" }, annotations: { "example.com/owner": "ops" } });
+    expect(plan.configMap?.metadata).toMatchObject({
+      resourceVersion: "4711",
+      labels: { team: "platform" },
+      annotations: { "example.com/owner": "ops" },
+    });
     expect(plan.configMap?.metadata?.managedFields).toBeUndefined();
   });
 
@@ -111,7 +144,10 @@ describe("applySeal on Kubernetes: what is written", () => {
     for (let i = 0; i < HISTORY_LIMIT + 5; i++) state = afterWrite(state, transit(`hvs.token-${i}`), at(i * 60));
     const history = historyOf(state.configMap);
     expect(history).toHaveLength(HISTORY_LIMIT);
-    expect(history[history.length - 1]).toEqual({ digest: sealSettingsDigest(transit(`hvs.token-${HISTORY_LIMIT + 4}`)), at: at((HISTORY_LIMIT + 4) * 60).toISOString() });
+    expect(history[history.length - 1]).toEqual({
+      digest: sealSettingsDigest(transit(`hvs.token-${HISTORY_LIMIT + 4}`)),
+      at: at((HISTORY_LIMIT + 4) * 60).toISOString(),
+    });
   });
 });
 
@@ -132,26 +168,55 @@ describe("appliedSeal on Kubernetes: reading the settings back", () => {
 
   test("a seal.hcl written by someone else cannot be read back: refused, naming the ConfigMap and what to do", () => {
     const foreign: ConfigMapLike = { metadata: { name: "vault-unlock-seal" }, data: { "seal.hcl": 'seal "transit" {}\n' } };
-    expect(() => storedSeal(place, foreign, undefined)).toThrow(/ConfigMap vault-unlock\/vault-unlock-seal: holds a seal.hcl that the node adapter did not write .*\(applySeal\) or delete the ConfigMap/);
+    expect(() => storedSeal(place, foreign, undefined)).toThrow(
+      /ConfigMap vault-unlock\/vault-unlock-seal: holds a seal.hcl that the node adapter did not write .*\(applySeal\) or delete the ConfigMap/,
+    );
   });
 
   test("a hand-edited annotation is reported, not guessed at", () => {
     const written = afterWrite({}, transit(), T0).configMap!;
-    const broken = { ...written, metadata: { ...written.metadata, annotations: { ...written.metadata?.annotations, [SEAL_ANNOTATIONS.stanzas]: "{not json" } } };
-    expect(() => storedSeal(place, broken, undefined)).toThrow(`ConfigMap vault-unlock-seal annotation ${SEAL_ANNOTATIONS.stanzas}: is not valid JSON`);
+    const broken = {
+      ...written,
+      metadata: { ...written.metadata, annotations: { ...written.metadata?.annotations, [SEAL_ANNOTATIONS.stanzas]: "{not json" } },
+    };
+    expect(() => storedSeal(place, broken, undefined)).toThrow(
+      `ConfigMap vault-unlock-seal annotation ${SEAL_ANNOTATIONS.stanzas}: is not valid JSON`,
+    );
   });
 });
 
 describe("refusals", () => {
   test.each<[string, SealSettings, SealStanza[] | undefined, string]>([
-    ["per-block tokens in env vars", { stanzas: [{ ...toVault, disabled: true, tokenEnv: "BAO_OLD_SEAL_TOKEN" }, { ...toHelper, tokenEnv: "BAO_NEW_SEAL_TOKEN" }], tokenEnv: { BAO_OLD_SEAL_TOKEN: "a", BAO_NEW_SEAL_TOKEN: "b" } }, undefined,
-      "tokenEnv: per-block seal tokens (BAO_OLD_SEAL_TOKEN, BAO_NEW_SEAL_TOKEN) are not supported on Kubernetes yet"],
-    ["an env:// reference in a stanza", { stanzas: [{ ...toVault, tokenEnv: "HELPER_TOKEN" }] }, undefined, "stanzas[0].tokenEnv: env://HELPER_TOKEN token references are not supported on Kubernetes yet"],
-    ["another seal for a cluster born with its seal in server.hcl", transit("t", [toHelper]), [toVault], "stanzas: this cluster's seal is rendered into its server.hcl"],
+    [
+      "per-block tokens in env vars",
+      {
+        stanzas: [
+          { ...toVault, disabled: true, tokenEnv: "BAO_OLD_SEAL_TOKEN" },
+          { ...toHelper, tokenEnv: "BAO_NEW_SEAL_TOKEN" },
+        ],
+        tokenEnv: { BAO_OLD_SEAL_TOKEN: "a", BAO_NEW_SEAL_TOKEN: "b" },
+      },
+      undefined,
+      "tokenEnv: per-block seal tokens (BAO_OLD_SEAL_TOKEN, BAO_NEW_SEAL_TOKEN) are not supported on Kubernetes yet",
+    ],
+    [
+      "an env:// reference in a stanza",
+      { stanzas: [{ ...toVault, tokenEnv: "HELPER_TOKEN" }] },
+      undefined,
+      "stanzas[0].tokenEnv: env://HELPER_TOKEN token references are not supported on Kubernetes yet",
+    ],
+    [
+      "another seal for a cluster born with its seal in server.hcl",
+      transit("t", [toHelper]),
+      [toVault],
+      "stanzas: this cluster's seal is rendered into its server.hcl",
+    ],
   ])("%s", (_what, seal, born, message) => {
     const problems = sealProblemsOnKubernetes(seal, born);
     expect(problems.map((p) => p.message).join("\n")).toContain(message);
-    expect(() => planSealWrite({ ...place, serverConfigSeals: born }, seal, {}, T0)).toThrow(problems.length > 1 ? InputErrors : InputError);
+    expect(() => planSealWrite({ ...place, serverConfigSeals: born }, seal, {}, T0)).toThrow(
+      problems.length > 1 ? InputErrors : InputError,
+    );
   });
 
   test("invalid stanzas are refused by the core's checks before anything is written", () => {
@@ -178,10 +243,22 @@ describe("runningSealDigest's rule: which settings a pod started with", () => {
   test.each<[string, { podCreated?: Date; containerStarted?: Date }, string]>([
     ["a pod running since before the first apply runs Shamir", { podCreated: at(-3600), containerStarted: at(-3590) }, shamir],
     ["a pod created after the first change and its grace runs it", { podCreated: at(10), containerStarted: at(12) }, one],
-    ["a pod started within the grace after a change counts as the older settings (restarted once more at worst)", { podCreated: at(61), containerStarted: at(62) }, one],
+    [
+      "a pod started within the grace after a change counts as the older settings (restarted once more at worst)",
+      { podCreated: at(61), containerStarted: at(62) },
+      one,
+    ],
     ["a pod created past the grace of the latest change runs it", { podCreated: at(65), containerStarted: at(70) }, two],
-    ["a container restarted by the kubelet inside an old pod reads the new settings", { podCreated: at(-3600), containerStarted: at(300) }, two],
-    ["a new pod counts by its creation (API server clock) even when its node's clock is behind", { podCreated: at(65), containerStarted: at(30) }, two],
+    [
+      "a container restarted by the kubelet inside an old pod reads the new settings",
+      { podCreated: at(-3600), containerStarted: at(300) },
+      two,
+    ],
+    [
+      "a new pod counts by its creation (API server clock) even when its node's clock is behind",
+      { podCreated: at(65), containerStarted: at(30) },
+      two,
+    ],
     ["no times at all: unknown, so the core restarts it", {}, UNKNOWN_SEAL_DIGEST],
   ])("%s", (_what, started, expected) => {
     expect(runningDigest(history, "current", started, GRACE)).toBe(expected);

@@ -23,19 +23,28 @@ function labDir(): string {
 
 function lab(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; out: string }> {
   return new Promise((resolve) => {
-    execFile(path.join(PROJECT_ROOT, "node_modules/.bin/ts-node"), ["--transpile-only", "lab/cli.ts", ...args], { cwd: PROJECT_ROOT, env: { ...process.env, ...env } }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr });
-    });
+    execFile(
+      path.join(PROJECT_ROOT, "node_modules/.bin/ts-node"),
+      ["--transpile-only", "lab/cli.ts", ...args],
+      { cwd: PROJECT_ROOT, env: { ...process.env, ...env } },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr });
+      },
+    );
   });
 }
 
-const serversUnder = (dir: string) => fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p)).filter((p) => {
-  try {
-    return fs.readFileSync(`/proc/${p}/cmdline`, "utf8").includes(dir);
-  } catch {
-    return false;
-  }
-});
+const serversUnder = (dir: string) =>
+  fs
+    .readdirSync("/proc")
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        return fs.readFileSync(`/proc/${p}/cmdline`, "utf8").includes(dir);
+      } catch {
+        return false;
+      }
+    });
 
 test("stale data from a crashed lab: refused with the command that cleans it; `down` cleans it", async () => {
   const dir = labDir();

@@ -20,9 +20,12 @@ test("the quick lab brings the topology up, survives its scenarios with the secr
   const json = path.join(tmp, "report.json");
   const svg = path.join(tmp, "timeline.svg");
   const { code, out } = await new Promise<{ code: number; out: string }>((resolve) => {
-    execFile(path.join(PROJECT_ROOT, "node_modules/.bin/ts-node"), ["--transpile-only", "lab/cli.ts", "--quick", "--json", json, "--svg", svg],
+    execFile(
+      path.join(PROJECT_ROOT, "node_modules/.bin/ts-node"),
+      ["--transpile-only", "lab/cli.ts", "--quick", "--json", json, "--svg", svg],
       { cwd: PROJECT_ROOT, env: { ...process.env, VMU_LAB_DIR: dir }, maxBuffer: 16 * 2 ** 20 },
-      (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr }));
+      (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr }),
+    );
   });
   expect({ code, tail: code === 0 ? "" : out.slice(-3000) }).toEqual({ code: 0, tail: "" });
   expect(out).toMatch(/bring-up done in [\d.]+ s/);
@@ -37,12 +40,15 @@ test("the quick lab brings the topology up, survives its scenarios with the secr
   // No secret reached the terminal, and no server or lab folder is left behind.
   expect(out).not.toMatch(/s\.[A-Za-z0-9]{20,}/);
   expect(fs.existsSync(dir)).toBe(false);
-  const left = fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p)).filter((p) => {
-    try {
-      return fs.readFileSync(`/proc/${p}/cmdline`, "utf8").includes(dir);
-    } catch {
-      return false;
-    }
-  });
+  const left = fs
+    .readdirSync("/proc")
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        return fs.readFileSync(`/proc/${p}/cmdline`, "utf8").includes(dir);
+      } catch {
+        return false;
+      }
+    });
   expect(left).toEqual([]);
 });

@@ -31,7 +31,10 @@ async function node(name: string, audit?: LocalClusterOptions["audit"]): Promise
 
 /** Audit entries for `path` in the node's stdout. */
 const audited = (c: LocalCluster, path: string) =>
-  c.logTail(c.nodeIds()[0], 10_000).split("\n").filter((l) => l.startsWith("{") && l.includes(`"type":"response"`) && l.includes(`"path":"${path}"`)).length;
+  c
+    .logTail(c.nodeIds()[0], 10_000)
+    .split("\n")
+    .filter((l) => l.startsWith("{") && l.includes(`"type":"response"`) && l.includes(`"path":"${path}"`)).length;
 
 test("declared in the config (OpenBao as deployed): confirmed present, and requests reach stdout", async () => {
   const { cluster, inputs } = await node("audit-declared", { toStdout: true });

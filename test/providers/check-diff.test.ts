@@ -24,16 +24,46 @@ type Provider = pulumi.dynamic.ResourceProvider;
 const CA = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
 const local = (cluster: string): NodeAccess => ({ kind: "local", cluster });
 const k8s = (over: Record<string, unknown> = {}) => ({
-  kind: "kubernetes", kubeconfig: "apiVersion: v1", namespace: "vault", statefulSet: "vault", replicas: 3, port: 8200,
-  tls: { caPem: CA, serverName: "vault" }, sealConfigMap: "vault-seal", sealTokenSecret: "vault-seal-token", ...over,
+  kind: "kubernetes",
+  kubeconfig: "apiVersion: v1",
+  namespace: "vault",
+  statefulSet: "vault",
+  replicas: 3,
+  port: 8200,
+  tls: { caPem: CA, serverName: "vault" },
+  sealConfigMap: "vault-seal",
+  sealTokenSecret: "vault-seal-token",
+  ...over,
 });
-const transit = (over: Record<string, unknown> = {}) => ({ type: "transit", address: "https://vault-unlock.vault-unlock.svc:8200", keyName: "autounseal", mountPath: "transit", ...over });
+const transit = (over: Record<string, unknown> = {}) => ({
+  type: "transit",
+  address: "https://vault-unlock.vault-unlock.svc:8200",
+  keyName: "autounseal",
+  mountPath: "transit",
+  ...over,
+});
 
 const init: VaultInitInputs = { version: 1, nodes: local("a"), kind: "shamir", shares: 3, threshold: 2 };
 const unseal: UnsealInputs = { version: 1, nodes: local("a"), keys: ["k1", "k2"] };
 const link: TransitLinkInputs = { version: 1, nodes: local("u"), rootToken: "root", mountPath: "transit", keyName: "autounseal" };
-const migration = { version: 1, nodes: local("a"), from: { type: "shamir" }, to: transit(), toToken: "t", keys: ["k1"], rootToken: "root" } as SealMigrationInputs;
-const copy: TransitKeyCopyInputs = { version: 1, unsealer: local("u"), unsealerToken: "x", helper: local("h"), helperToken: "y", mountPath: "transit", keyName: "autounseal" };
+const migration = {
+  version: 1,
+  nodes: local("a"),
+  from: { type: "shamir" },
+  to: transit(),
+  toToken: "t",
+  keys: ["k1"],
+  rootToken: "root",
+} as SealMigrationInputs;
+const copy: TransitKeyCopyInputs = {
+  version: 1,
+  unsealer: local("u"),
+  unsealerToken: "x",
+  helper: local("h"),
+  helperToken: "y",
+  mountPath: "transit",
+  keyName: "autounseal",
+};
 
 const providers: Record<string, [Provider, object]> = {
   VaultInit: [vaultInitProvider, init],
@@ -41,8 +71,14 @@ const providers: Record<string, [Provider, object]> = {
   TransitLink: [transitLinkProvider, link],
   SealMigration: [sealMigrationProvider, migration],
   TransitKeyCopy: [transitKeyCopyProvider, copy],
-  TransitKeyBackup: [transitKeyBackupProvider, { version: 1, nodes: local("u"), token: "root", mountPath: "transit", keyName: "autounseal" }],
-  TransitKeyRestore: [transitKeyRestoreProvider, { version: 1, nodes: local("h"), token: "root", mountPath: "transit", keyName: "autounseal", backup: "b", latestVersion: 1 }],
+  TransitKeyBackup: [
+    transitKeyBackupProvider,
+    { version: 1, nodes: local("u"), token: "root", mountPath: "transit", keyName: "autounseal" },
+  ],
+  TransitKeyRestore: [
+    transitKeyRestoreProvider,
+    { version: 1, nodes: local("h"), token: "root", mountPath: "transit", keyName: "autounseal", backup: "b", latestVersion: 1 },
+  ],
   SealRollout: [sealRolloutProvider, { version: 1, nodes: local("a"), sealDigest: "d", rootToken: "root" }],
   AuditDevice: [auditDeviceProvider, { version: 1, nodes: local("a"), rootToken: "root" }],
 };
@@ -58,7 +94,12 @@ describe("check accepts good inputs", () => {
 
   test("a kubernetes node access passes", async () => {
     expect(await failures(vaultInitProvider, { ...init, nodes: k8s() })).toEqual([]);
-    expect(await failures(vaultInitProvider, { ...init, nodes: k8s({ context: "prod", tls: { caPem: CA, serverName: "vault", certPem: "c", keyPem: "k" } }) })).toEqual([]);
+    expect(
+      await failures(vaultInitProvider, {
+        ...init,
+        nodes: k8s({ context: "prod", tls: { caPem: CA, serverName: "vault", certPem: "c", keyPem: "k" } }),
+      }),
+    ).toEqual([]);
   });
 });
 
@@ -99,11 +140,31 @@ const bad: [string, Record<string, unknown>, string, string | RegExp][] = [
   ["TransitLink", { allowBackup: "yes" }, "allowBackup", "must be true or false, got a string"],
   ["TransitLink", { createKey: 1 }, "createKey", "must be true or false, got 1"],
   ["SealMigration", { toToken: undefined }, "toToken", "migrating to a transit seal needs the token of the new transit link"],
-  ["SealMigration", { from: transit(), to: { type: "shamir" }, toToken: undefined }, "fromToken", "migrating away from a transit seal needs its token"],
+  [
+    "SealMigration",
+    { from: transit(), to: { type: "shamir" }, toToken: undefined },
+    "fromToken",
+    "migrating away from a transit seal needs its token",
+  ],
   ["SealMigration", { to: { type: "shamir" } }, "to", "from Shamir to Shamir is not a migration"],
-  ["SealMigration", { from: transit(), fromToken: "f", to: transit({ address: "https://helper:8200" }) }, "to", "names the same key and mount as the old one: that is a re-pointing"],
-  ["SealMigration", { from: transit(), fromToken: "f", to: transit({ keyName: "other" }), flavour: "vault" }, "toToken", "needs per-block env:// token references, an OpenBao feature"],
-  ["SealMigration", { to: transit({ address: "http://vault-unlock:8200" }) }, "to.address", "is not https: the transit link carries the keys"],
+  [
+    "SealMigration",
+    { from: transit(), fromToken: "f", to: transit({ address: "https://helper:8200" }) },
+    "to",
+    "names the same key and mount as the old one: that is a re-pointing",
+  ],
+  [
+    "SealMigration",
+    { from: transit(), fromToken: "f", to: transit({ keyName: "other" }), flavour: "vault" },
+    "toToken",
+    "needs per-block env:// token references, an OpenBao feature",
+  ],
+  [
+    "SealMigration",
+    { to: transit({ address: "http://vault-unlock:8200" }) },
+    "to.address",
+    "is not https: the transit link carries the keys",
+  ],
   ["SealMigration", { to: transit({ address: "vault-unlock:8200" }) }, "to.address", /not (a URL|https)/],
   ["SealMigration", { to: transit({ keyName: "" }) }, "to.keyName", "must be a non-empty string"],
   ["SealMigration", { to: transit({ tlsClientCert: "/tls/c.crt" }) }, "to.tlsClientCert", "set both tlsClientCert and tlsClientKey"],
@@ -202,7 +263,12 @@ describe("unknown values (preview) never fail check", () => {
 
 describe("check makes defaults explicit, so the next run compares equal", () => {
   test("TransitLink", async () => {
-    expect(await checkNew(transitLinkProvider, link)).toMatchObject({ policyName: "autounseal-seal", tokenPeriod: "720h", allowBackup: false, createKey: true });
+    expect(await checkNew(transitLinkProvider, link)).toMatchObject({
+      policyName: "autounseal-seal",
+      tokenPeriod: "720h",
+      allowBackup: false,
+      createKey: true,
+    });
   });
 
   test("TransitKeyCopy", async () => {
@@ -213,42 +279,147 @@ describe("check makes defaults explicit, so the next run compares equal", () => 
 describe("diff: what replaces and what updates", () => {
   const initOuts: VaultInitOutputs = { ...init, keys: ["k"], rootToken: "r", adopted: false };
   const linkOuts: TransitLinkOutputs = {
-    ...link, policyName: "autounseal-seal", tokenPeriod: "720h", allowBackup: false, createKey: true,
-    token: "t", accessor: "a", ttlSeconds: 1, periodSeconds: 1, tokenHealthy: true, tokenVerdict: "healthy",
+    ...link,
+    policyName: "autounseal-seal",
+    tokenPeriod: "720h",
+    allowBackup: false,
+    createKey: true,
+    token: "t",
+    accessor: "a",
+    ttlSeconds: 1,
+    periodSeconds: 1,
+    tokenHealthy: true,
+    tokenVerdict: "healthy",
   };
   const linkNews: TransitLinkInputs = { ...link, policyName: "autounseal-seal", tokenPeriod: "720h", allowBackup: false, createKey: true };
 
   test.each<[string, Provider, object, object, { changes: boolean; replaces: string[] }]>([
     ["VaultInit unchanged", vaultInitProvider, initOuts, init, { changes: false, replaces: [] }],
     ["VaultInit another cluster", vaultInitProvider, initOuts, { ...init, nodes: local("b") }, { changes: true, replaces: ["nodes"] }],
-    ["VaultInit new kubeconfig", vaultInitProvider, { ...initOuts, nodes: k8s() }, { ...init, nodes: k8s({ kubeconfig: "new" }) }, { changes: true, replaces: [] }],
-    ["VaultInit another namespace", vaultInitProvider, { ...initOuts, nodes: k8s() }, { ...init, nodes: k8s({ namespace: "vault2" }) }, { changes: true, replaces: ["nodes"] }],
-    ["VaultInit shares (refused by check/update, never a re-init)", vaultInitProvider, initOuts, { ...init, shares: 5 }, { changes: true, replaces: [] }],
+    [
+      "VaultInit new kubeconfig",
+      vaultInitProvider,
+      { ...initOuts, nodes: k8s() },
+      { ...init, nodes: k8s({ kubeconfig: "new" }) },
+      { changes: true, replaces: [] },
+    ],
+    [
+      "VaultInit another namespace",
+      vaultInitProvider,
+      { ...initOuts, nodes: k8s() },
+      { ...init, nodes: k8s({ namespace: "vault2" }) },
+      { changes: true, replaces: ["nodes"] },
+    ],
+    [
+      "VaultInit shares (refused by check/update, never a re-init)",
+      vaultInitProvider,
+      initOuts,
+      { ...init, shares: 5 },
+      { changes: true, replaces: [] },
+    ],
     ["VaultInit cluster not known yet", vaultInitProvider, initOuts, { ...init, nodes: UNKNOWN }, { changes: true, replaces: [] }],
-    ["VaultInit adopt added", vaultInitProvider, initOuts, { ...init, adopt: { keys: ["k"], rootToken: "r" } }, { changes: true, replaces: [] }],
-    ["Unseal unchanged", unsealProvider, { ...unseal, unsealedNodes: ["a-0"], sealedNodes: [], sealType: "shamir" }, unseal, { changes: false, replaces: [] }],
-    ["Unseal with nodes found sealed by read", unsealProvider, { ...unseal, unsealedNodes: [], sealedNodes: ["a-0"], sealType: "shamir" }, unseal, { changes: true, replaces: [] }],
-    ["Unseal new keys", unsealProvider, { ...unseal, unsealedNodes: [], sealedNodes: [], sealType: "shamir" }, { ...unseal, keys: ["k3"] }, { changes: true, replaces: [] }],
+    [
+      "VaultInit adopt added",
+      vaultInitProvider,
+      initOuts,
+      { ...init, adopt: { keys: ["k"], rootToken: "r" } },
+      { changes: true, replaces: [] },
+    ],
+    [
+      "Unseal unchanged",
+      unsealProvider,
+      { ...unseal, unsealedNodes: ["a-0"], sealedNodes: [], sealType: "shamir" },
+      unseal,
+      { changes: false, replaces: [] },
+    ],
+    [
+      "Unseal with nodes found sealed by read",
+      unsealProvider,
+      { ...unseal, unsealedNodes: [], sealedNodes: ["a-0"], sealType: "shamir" },
+      unseal,
+      { changes: true, replaces: [] },
+    ],
+    [
+      "Unseal new keys",
+      unsealProvider,
+      { ...unseal, unsealedNodes: [], sealedNodes: [], sealType: "shamir" },
+      { ...unseal, keys: ["k3"] },
+      { changes: true, replaces: [] },
+    ],
     ["TransitLink unchanged", transitLinkProvider, linkOuts, linkNews, { changes: false, replaces: [] }],
     ["TransitLink new period", transitLinkProvider, linkOuts, { ...linkNews, tokenPeriod: "24h" }, { changes: true, replaces: [] }],
     ["TransitLink new root token", transitLinkProvider, linkOuts, { ...linkNews, rootToken: "root2" }, { changes: true, replaces: [] }],
-    ["TransitLink token found dead by read", transitLinkProvider, { ...linkOuts, tokenHealthy: false }, linkNews, { changes: true, replaces: [] }],
+    [
+      "TransitLink token found dead by read",
+      transitLinkProvider,
+      { ...linkOuts, tokenHealthy: false },
+      linkNews,
+      { changes: true, replaces: [] },
+    ],
     ["TransitLink another key", transitLinkProvider, linkOuts, { ...linkNews, keyName: "other" }, { changes: true, replaces: ["keyName"] }],
-    ["TransitLink another mount", transitLinkProvider, linkOuts, { ...linkNews, mountPath: "seal" }, { changes: true, replaces: ["mountPath"] }],
-    ["TransitLink same mount spelled with a slash", transitLinkProvider, linkOuts, { ...linkNews, mountPath: "transit/" }, { changes: true, replaces: [] }],
-    ["TransitLink another unsealer", transitLinkProvider, linkOuts, { ...linkNews, nodes: local("u2") }, { changes: true, replaces: ["nodes"] }],
-    ["SealMigration new token", sealMigrationProvider, { ...migration, sealType: "transit", changed: true }, { ...migration, toToken: "t2" }, { changes: true, replaces: [] }],
-    ["SealMigration new target", sealMigrationProvider, { ...migration, sealType: "transit", changed: true }, { ...migration, to: transit({ keyName: "k2" }) }, { changes: true, replaces: [] }],
-    ["SealMigration unchanged", sealMigrationProvider, { ...migration, sealType: "transit", changed: true }, migration, { changes: false, replaces: [] }],
+    [
+      "TransitLink another mount",
+      transitLinkProvider,
+      linkOuts,
+      { ...linkNews, mountPath: "seal" },
+      { changes: true, replaces: ["mountPath"] },
+    ],
+    [
+      "TransitLink same mount spelled with a slash",
+      transitLinkProvider,
+      linkOuts,
+      { ...linkNews, mountPath: "transit/" },
+      { changes: true, replaces: [] },
+    ],
+    [
+      "TransitLink another unsealer",
+      transitLinkProvider,
+      linkOuts,
+      { ...linkNews, nodes: local("u2") },
+      { changes: true, replaces: ["nodes"] },
+    ],
+    [
+      "SealMigration new token",
+      sealMigrationProvider,
+      { ...migration, sealType: "transit", changed: true },
+      { ...migration, toToken: "t2" },
+      { changes: true, replaces: [] },
+    ],
+    [
+      "SealMigration new target",
+      sealMigrationProvider,
+      { ...migration, sealType: "transit", changed: true },
+      { ...migration, to: transit({ keyName: "k2" }) },
+      { changes: true, replaces: [] },
+    ],
+    [
+      "SealMigration unchanged",
+      sealMigrationProvider,
+      { ...migration, sealType: "transit", changed: true },
+      migration,
+      { changes: false, replaces: [] },
+    ],
   ])("%s", async (_name, p, olds, news, expected) => {
     expect(await p.diff!("id", olds, news)).toMatchObject(expected);
   });
 
-  const copyOuts: TransitKeyCopyOutputs = { ...copy, failOnDrift: true, keyVersion: 1, latestVersion: 1, helperVersion: 1, backedUpVersion: 1, inSync: true, verdict: "in sync" };
+  const copyOuts: TransitKeyCopyOutputs = {
+    ...copy,
+    failOnDrift: true,
+    keyVersion: 1,
+    latestVersion: 1,
+    helperVersion: 1,
+    backedUpVersion: 1,
+    inSync: true,
+    verdict: "in sync",
+  };
   test("TransitKeyCopy: in sync and unchanged is no change; a drift recorded by read is an update", async () => {
     const news = { ...copy, failOnDrift: true };
     expect(await transitKeyCopyProvider.diff!("id", copyOuts, news)).toEqual({ changes: false, replaces: [] });
-    expect(await transitKeyCopyProvider.diff!("id", { ...copyOuts, latestVersion: 2, inSync: false }, news)).toEqual({ changes: true, replaces: [] });
+    expect(await transitKeyCopyProvider.diff!("id", { ...copyOuts, latestVersion: 2, inSync: false }, news)).toEqual({
+      changes: true,
+      replaces: [],
+    });
     expect(await transitKeyCopyProvider.diff!("id", copyOuts, { ...news, helper: local("h2") })).toEqual({ changes: true, replaces: [] });
   });
 });

@@ -12,7 +12,11 @@ import { provisionTransitLink, rotateTransitKey } from "../../core/steps/transit
 import { VaultClient } from "../../core/vault-client";
 import { sleep } from "../../core/wait";
 import { TransitKeyBackupInputs, TransitKeyBackupOutputs, transitKeyBackupProvider as backups } from "../../providers/transit-key-backup";
-import { TransitKeyRestoreInputs, TransitKeyRestoreOutputs, transitKeyRestoreProvider as restores } from "../../providers/transit-key-restore";
+import {
+  TransitKeyRestoreInputs,
+  TransitKeyRestoreOutputs,
+  transitKeyRestoreProvider as restores,
+} from "../../providers/transit-key-restore";
 import { shamirNode } from "../support/pair";
 import { Lab, newLab } from "../support/servers";
 import { checkNew, create, LocalAccess, State, update } from "./harness";
@@ -33,15 +37,30 @@ beforeAll(async () => {
   await provisionTransitLink(unsealerAdmin, { mountPath: "transit", keyName: "autounseal", allowBackup: true });
   const h = await shamirNode(lab, "backup-helper");
   helperAdmin = h.admin;
-  backupInputs = await checkNew(backups, { version: 1, nodes: access.of(u.cluster), token: u.admin.token!, mountPath: "transit", keyName: "autounseal" });
-  restoreInputs = { version: 1, nodes: access.of(h.cluster), token: h.admin.token!, mountPath: "transit", keyName: "autounseal", backup: "", latestVersion: 1 };
+  backupInputs = await checkNew(backups, {
+    version: 1,
+    nodes: access.of(u.cluster),
+    token: u.admin.token!,
+    mountPath: "transit",
+    keyName: "autounseal",
+  });
+  restoreInputs = {
+    version: 1,
+    nodes: access.of(h.cluster),
+    token: h.admin.token!,
+    mountPath: "transit",
+    keyName: "autounseal",
+    backup: "",
+    latestVersion: 1,
+  };
 });
 afterAll(async () => {
   access.clear();
   await lab?.destroy();
 });
 
-const helperVersion = async () => (await helperAdmin.read<{ data: { latest_version: number } }>("transit/keys/autounseal")).body.data.latest_version;
+const helperVersion = async () =>
+  (await helperAdmin.read<{ data: { latest_version: number } }>("transit/keys/autounseal")).body.data.latest_version;
 
 let backup: State<TransitKeyBackupOutputs>;
 let restore: State<TransitKeyRestoreOutputs>;
@@ -58,8 +77,13 @@ test("the backup restored on the helper is the key: it decrypts what the unseale
   expect(restore.outs).toMatchObject({ helperVersion: 1, inSync: true });
   expect(restore.outs.verdict).toMatch(/^in sync/);
 
-  const ct = (await unsealerAdmin.write<{ data: { ciphertext: string } }>("transit/encrypt/autounseal", { plaintext: Buffer.from("root key").toString("base64") })).body.data.ciphertext;
-  const pt = (await helperAdmin.write<{ data: { plaintext: string } }>("transit/decrypt/autounseal", { ciphertext: ct })).body.data.plaintext;
+  const ct = (
+    await unsealerAdmin.write<{ data: { ciphertext: string } }>("transit/encrypt/autounseal", {
+      plaintext: Buffer.from("root key").toString("base64"),
+    })
+  ).body.data.ciphertext;
+  const pt = (await helperAdmin.write<{ data: { plaintext: string } }>("transit/decrypt/autounseal", { ciphertext: ct })).body.data
+    .plaintext;
   expect(Buffer.from(pt, "base64").toString()).toBe("root key");
 
   expect(await backups.diff!(backup.id, backup.outs, backupInputs)).toEqual({ changes: false, replaces: [] });
@@ -90,7 +114,9 @@ test("an older backup is refused: restoring it would lose the helper's newer ver
 test("a copy still behind the key's latest version fails the run loudly, naming what to run", async () => {
   // The primary saw version 3 but handed out a backup of version 2 (e.g. a rotation between the two).
   const behind = { ...restoreInputs, latestVersion: 3 };
-  await expect(update(restores, restore, behind)).rejects.toThrow(/DRIFT: the helper holds version 2 of transit\/autounseal but the unsealer's key is at version 3.*`pulumi up` on the primary stack/);
+  await expect(update(restores, restore, behind)).rejects.toThrow(
+    /DRIFT: the helper holds version 2 of transit\/autounseal but the unsealer's key is at version 3.*`pulumi up` on the primary stack/,
+  );
 });
 
 test("a copy lost on the helper is seen by diff and restored by the update; delete keeps key and copy", async () => {
@@ -111,7 +137,9 @@ test("another key under the same name on the helper (a rebuilt unsealer) is seen
   await sleep(1100); // another creation second than the unsealer's key
   await helperAdmin.write("transit/keys/autounseal", {});
   expect((await restores.diff!(restore.id, restore.outs, restoreInputs)).changes).toBe(true);
-  await expect(update(restores, restore, restoreInputs)).rejects.toThrow(/holds another key at transit\/autounseal than the backup's .* was the unsealer rebuilt\? .* refused/);
+  await expect(update(restores, restore, restoreInputs)).rejects.toThrow(
+    /holds another key at transit\/autounseal than the backup's .* was the unsealer rebuilt\? .* refused/,
+  );
   expect(await helperVersion()).toBe(1);
   // The core's drift check (TransitKeyCopy, the lab) tells it apart too, by the versions' creation times.
   const drift = await checkKeyDrift(unsealerAdmin, { mountPath: "transit", keyName: "autounseal" }, helperAdmin);

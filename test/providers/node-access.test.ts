@@ -40,8 +40,15 @@ jest.mock(
 );
 
 const access = (): NodeAccess => ({
-  kind: "kubernetes", kubeconfig: "apiVersion: v1", namespace: "vault", statefulSet: "vault", replicas: 3, port: 8200,
-  tls: { caPem: "ca", serverName: "vault" }, sealConfigMap: "vault-seal", sealTokenSecret: "vault-seal-token",
+  kind: "kubernetes",
+  kubeconfig: "apiVersion: v1",
+  namespace: "vault",
+  statefulSet: "vault",
+  replicas: 3,
+  port: 8200,
+  tls: { caPem: "ca", serverName: "vault" },
+  sealConfigMap: "vault-seal",
+  sealTokenSecret: "vault-seal-token",
 });
 
 beforeEach(() => {
@@ -60,16 +67,29 @@ test("kubernetes: the adapter gets the access without kind; close is idempotent"
 });
 
 test("withNodes closes when the work throws", async () => {
-  await expect(withNodes(access(), async () => {
-    throw new Error("boom");
-  })).rejects.toThrow("boom");
+  await expect(
+    withNodes(access(), async () => {
+      throw new Error("boom");
+    }),
+  ).rejects.toThrow("boom");
   expect(opened.map((o) => o.closed)).toEqual([1]);
 });
 
 test("providers close the port-forwards they opened, also when the server cannot be reached", async () => {
   // Create waits for a starting pod's API; here it never comes, so the wait is short.
-  await expect(vaultInitProvider.create({ version: 1, nodes: access(), kind: "shamir", shares: 3, threshold: 2, startTimeoutMs: 1500 })).rejects.toThrow(/unreachable/);
-  await expect(unsealProvider.read!("unseal:kubernetes/vault/vault", { version: 1, nodes: access(), keys: ["k"], unsealedNodes: [], sealedNodes: [], sealType: "shamir" })).resolves.toMatchObject({ props: { sealedNodes: [], sealType: "unknown" } });
+  await expect(
+    vaultInitProvider.create({ version: 1, nodes: access(), kind: "shamir", shares: 3, threshold: 2, startTimeoutMs: 1500 }),
+  ).rejects.toThrow(/unreachable/);
+  await expect(
+    unsealProvider.read!("unseal:kubernetes/vault/vault", {
+      version: 1,
+      nodes: access(),
+      keys: ["k"],
+      unsealedNodes: [],
+      sealedNodes: [],
+      sealType: "shamir",
+    }),
+  ).resolves.toMatchObject({ props: { sealedNodes: [], sealType: "unknown" } });
   expect(opened.map((o) => o.closed)).toEqual([1, 1]);
 });
 
@@ -78,5 +98,7 @@ test("local: a registered cluster is found; an unknown name says local access on
   const unregister = registerLocalCluster("here", fake);
   expect((await connect({ kind: "local", cluster: "here" })).nodes).toBe(fake);
   unregister();
-  await expect(connect({ kind: "local", cluster: "here" })).rejects.toThrow(/no local cluster named "here" is registered in this process.*never under the Pulumi engine/);
+  await expect(connect({ kind: "local", cluster: "here" })).rejects.toThrow(
+    /no local cluster named "here" is registered in this process.*never under the Pulumi engine/,
+  );
 });

@@ -28,7 +28,9 @@ interface RegisterRequest {
 
 beforeAll(async () => {
   await installMocks();
-  const settings = (await import("@pulumi/pulumi/runtime/settings")) as unknown as { getMonitor(): { registerResource(req: RegisterRequest, cb: unknown): unknown } };
+  const settings = (await import("@pulumi/pulumi/runtime/settings")) as unknown as {
+    getMonitor(): { registerResource(req: RegisterRequest, cb: unknown): unknown };
+  };
   const monitor = settings.getMonitor();
   const register = monitor.registerResource.bind(monitor);
   monitor.registerResource = (req, cb) => {
@@ -49,21 +51,56 @@ beforeAll(async () => {
 });
 
 const nodes = (statefulSet: string) => ({
-  kind: "kubernetes" as const, kubeconfig: pulumi.secret("apiVersion: v1"), namespace: statefulSet, statefulSet, replicas: 3, port: 8200,
-  tls: { caPem: "ca", serverName: statefulSet }, sealConfigMap: `${statefulSet}-seal`, sealTokenSecret: `${statefulSet}-seal-token`,
+  kind: "kubernetes" as const,
+  kubeconfig: pulumi.secret("apiVersion: v1"),
+  namespace: statefulSet,
+  statefulSet,
+  replicas: 3,
+  port: 8200,
+  tls: { caPem: "ca", serverName: statefulSet },
+  sealConfigMap: `${statefulSet}-seal`,
+  sealTokenSecret: `${statefulSet}-seal-token`,
 });
 
 test("each resource registers its type, version and provider, and keeps its secrets secret", async () => {
   const init = new m.init.VaultInit("vault-unlock-init", { nodes: nodes("vault-unlock"), kind: "shamir", shares: 3, threshold: 2 });
   new m.unseal.Unseal("vault-unlock-unseal", { nodes: nodes("vault-unlock"), keys: init.keys });
-  const link = new m.link.TransitLink("seal-of-vault", { nodes: nodes("vault-unlock"), rootToken: init.rootToken, mountPath: "transit", keyName: "autounseal" });
-  new m.migration.SealMigration("vault-unlock-migration", {
-    nodes: nodes("vault-unlock"), from: { type: "shamir" }, to: { type: "transit", address: "https://vault-active.vault.svc:8200", keyName: "k", mountPath: "transit" },
-    toToken: link.token, keys: init.keys, rootToken: init.rootToken,
+  const link = new m.link.TransitLink("seal-of-vault", {
+    nodes: nodes("vault-unlock"),
+    rootToken: init.rootToken,
+    mountPath: "transit",
+    keyName: "autounseal",
   });
-  new m.copy.TransitKeyCopy("helper-copy", { unsealer: nodes("vault-unlock"), unsealerToken: init.rootToken, helper: nodes("helper"), helperToken: "h", mountPath: "transit", keyName: "autounseal" });
-  const backup = new m.backup.TransitKeyBackup("key-backup", { nodes: nodes("vault-unlock"), token: init.rootToken, mountPath: "transit", keyName: "autounseal" });
-  new m.restore.TransitKeyRestore("key-restore", { nodes: nodes("helper"), token: "h", mountPath: "transit", keyName: "autounseal", backup: backup.backup, latestVersion: backup.latestVersion });
+  new m.migration.SealMigration("vault-unlock-migration", {
+    nodes: nodes("vault-unlock"),
+    from: { type: "shamir" },
+    to: { type: "transit", address: "https://vault-active.vault.svc:8200", keyName: "k", mountPath: "transit" },
+    toToken: link.token,
+    keys: init.keys,
+    rootToken: init.rootToken,
+  });
+  new m.copy.TransitKeyCopy("helper-copy", {
+    unsealer: nodes("vault-unlock"),
+    unsealerToken: init.rootToken,
+    helper: nodes("helper"),
+    helperToken: "h",
+    mountPath: "transit",
+    keyName: "autounseal",
+  });
+  const backup = new m.backup.TransitKeyBackup("key-backup", {
+    nodes: nodes("vault-unlock"),
+    token: init.rootToken,
+    mountPath: "transit",
+    keyName: "autounseal",
+  });
+  new m.restore.TransitKeyRestore("key-restore", {
+    nodes: nodes("helper"),
+    token: "h",
+    mountPath: "transit",
+    keyName: "autounseal",
+    backup: backup.backup,
+    latestVersion: backup.latestVersion,
+  });
   new m.rollout.SealRollout("vault-rollout", { nodes: nodes("vault"), sealDigest: "d", rootToken: "r" });
   new m.audit.AuditDevice("vault-audit", { nodes: nodes("vault"), rootToken: "r" });
   await settle();

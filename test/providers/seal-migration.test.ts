@@ -30,10 +30,25 @@ beforeAll(async () => {
   sc = await shamirClusterWithSecret(lab, "migrating");
   c = sc.cluster;
   const to: TransitSeal = {
-    type: "transit", address: u.cluster.address(u.cluster.nodeIds()[0]), keyName: u.link.keyName, mountPath: "transit",
-    tlsCaCert: lab.pki.caFile, tlsClientCert: c.clientCert.certFile, tlsClientKey: c.clientCert.keyFile, tlsServerName: u.cluster.name,
+    type: "transit",
+    address: u.cluster.address(u.cluster.nodeIds()[0]),
+    keyName: u.link.keyName,
+    mountPath: "transit",
+    tlsCaCert: lab.pki.caFile,
+    tlsClientCert: c.clientCert.certFile,
+    tlsClientKey: c.clientCert.keyFile,
+    tlsServerName: u.cluster.name,
   };
-  inputs = { version: 1, nodes: access.of(c), from: { type: "shamir" }, to, toToken: u.link.token, keys: sc.keys, rootToken: sc.root, flavour: lab.flavour };
+  inputs = {
+    version: 1,
+    nodes: access.of(c),
+    from: { type: "shamir" },
+    to,
+    toToken: u.link.token,
+    keys: sc.keys,
+    rootToken: sc.root,
+    flavour: lab.flavour,
+  };
 });
 afterAll(async () => {
   access.clear();

@@ -29,8 +29,14 @@ const access = new LocalAccess();
 
 function sealAt(peer: Unsealer, token: string): SealSettings {
   const seal: TransitSeal = {
-    type: "transit", address: peer.cluster.address(peer.cluster.nodeIds()[0]), keyName: "autounseal", mountPath: "transit/",
-    tlsCaCert: lab.pki.caFile, tlsClientCert: vault.clientCert.certFile, tlsClientKey: vault.clientCert.keyFile, tlsServerName: peer.cluster.name,
+    type: "transit",
+    address: peer.cluster.address(peer.cluster.nodeIds()[0]),
+    keyName: "autounseal",
+    mountPath: "transit/",
+    tlsCaCert: lab.pki.caFile,
+    tlsClientCert: vault.clientCert.certFile,
+    tlsClientKey: vault.clientCert.keyFile,
+    tlsServerName: peer.cluster.name,
   };
   return { stanzas: [seal], transitToken: token };
 }
@@ -46,7 +52,12 @@ beforeAll(async () => {
   helper = await unsealer(lab, "rollout-helper", "other-key");
   const hAdmin = helper.cluster.client(helper.cluster.nodeIds()[0], helper.rootToken);
   await copyTransitKey(uAdmin, hAdmin, { mountPath: "transit", keyName: "autounseal" });
-  helper.link = await provisionTransitLink(hAdmin, { mountPath: "transit", keyName: "autounseal", createKey: false, displayName: "emergency" });
+  helper.link = await provisionTransitLink(hAdmin, {
+    mountPath: "transit",
+    keyName: "autounseal",
+    createKey: false,
+    displayName: "emergency",
+  });
 
   vault = await lab.cluster({ name: "rollout-vault", size: 3, seal: { stanzas: [] } });
   await vault.applySeal(sealAt(u, u.link.token));
@@ -61,7 +72,13 @@ afterAll(async () => {
 
 test("create and an unchanged digest restart nothing; a new digest restarts every node onto the new seal", async () => {
   const normal = sealSettingsDigest(sealAt(u, u.link.token));
-  const inputs: SealRolloutInputs = await checkNew(provider, { version: 1, nodes: access.of(vault), sealDigest: normal, rootToken, graceSeconds: 0 });
+  const inputs: SealRolloutInputs = await checkNew(provider, {
+    version: 1,
+    nodes: access.of(vault),
+    sealDigest: normal,
+    rootToken,
+    graceSeconds: 0,
+  });
   const before = pids();
   const made = await create(provider, inputs);
   expect(made.outs.rolledDigest).toBe(normal);

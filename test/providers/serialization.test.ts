@@ -48,7 +48,8 @@ test.each(providers)("%s serializes to a few lines that capture no state and no 
   expect(sf.text.length).toBeLessThan(6000);
   expect(sf.text).toContain("projectRequire");
   // Neither the local-cluster registry, nor the core, nor any module's state is in it.
-  for (const absent of ["localClusters", "LocalCluster", "initCluster", "VaultClient", "migrateSeal", "__pulumi"]) expect(sf.text).not.toContain(absent);
+  for (const absent of ["localClusters", "LocalCluster", "initCluster", "VaultClient", "migrateSeal", "__pulumi"])
+    expect(sf.text).not.toContain(absent);
   expect(sf.text.match(/^function /gm)!.length).toBeLessThanOrEqual(12);
 });
 
@@ -91,15 +92,20 @@ const tsLoaded = () => Boolean(require("module")._extensions[".ts"]);
 function runHost(dir: string, cwd: string, env: Record<string, string>): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     // A clean environment, as the engine gives the plugin: no loader, no project override.
-    execFile(process.execPath, [path.join(dir, "host.js"), path.join(dir, "provider.js")], { cwd, env: { PATH: process.env.PATH ?? "", HOME: os.homedir(), ...env }, timeout: 90_000 }, (err, stdout, stderr) => {
-      if (err) return reject(new Error(`host failed: ${err.message}\n${stderr}`));
-      const last = stdout.trim().split("\n").pop() ?? "";
-      try {
-        resolve(JSON.parse(last));
-      } catch {
-        reject(new Error(`host printed no result:\n${stdout}\n${stderr}`));
-      }
-    });
+    execFile(
+      process.execPath,
+      [path.join(dir, "host.js"), path.join(dir, "provider.js")],
+      { cwd, env: { PATH: process.env.PATH ?? "", HOME: os.homedir(), ...env }, timeout: 90_000 },
+      (err, stdout, stderr) => {
+        if (err) return reject(new Error(`host failed: ${err.message}\n${stderr}`));
+        const last = stdout.trim().split("\n").pop() ?? "";
+        try {
+          resolve(JSON.parse(last));
+        } catch {
+          reject(new Error(`host printed no result:\n${stdout}\n${stderr}`));
+        }
+      },
+    );
   });
 }
 
@@ -127,7 +133,11 @@ describe("in a stand-in for the dynamic-provider host", () => {
   test("the serialized VaultInit validates, loads the project's TypeScript on demand and initializes a real server", async () => {
     const out = await runHost(dir, ROOT, env);
     expect(out.error).toBeUndefined();
-    expect(out).toMatchObject({ tsBefore: false, tsAfter: true, failures: [{ property: "shares", reason: expect.stringContaining("got 0") }] });
+    expect(out).toMatchObject({
+      tsBefore: false,
+      tsAfter: true,
+      failures: [{ property: "shares", reason: expect.stringContaining("got 0") }],
+    });
     const created = out.created as { id: string; keys: string[]; rootToken: string };
     expect(created.id).toBe("vault-init:local/remote");
     // The keys it returned are this server's.

@@ -32,7 +32,13 @@ beforeAll(async () => {
   const h = await shamirNode(lab, "copy-helper");
   ({ cluster: helper, admin: helperAdmin, keys: helperKeys } = h);
   inputs = await checkNew(provider, {
-    version: 1, unsealer: access.of(u.cluster), unsealerToken: u.admin.token!, helper: access.of(helper), helperToken: h.admin.token!, mountPath: "transit", keyName: "autounseal",
+    version: 1,
+    unsealer: access.of(u.cluster),
+    unsealerToken: u.admin.token!,
+    helper: access.of(helper),
+    helperToken: h.admin.token!,
+    mountPath: "transit",
+    keyName: "autounseal",
   });
 });
 afterAll(async () => {
@@ -40,7 +46,8 @@ afterAll(async () => {
   await lab?.destroy();
 });
 
-const helperVersion = async () => (await helperAdmin.read<{ data: { latest_version: number } }>("transit/keys/autounseal")).body.data.latest_version;
+const helperVersion = async () =>
+  (await helperAdmin.read<{ data: { latest_version: number } }>("transit/keys/autounseal")).body.data.latest_version;
 
 let state: State<TransitKeyCopyOutputs>;
 
@@ -50,8 +57,13 @@ test("create copies the key to the helper, in sync", async () => {
   expect(state.outs).toMatchObject({ keyVersion: 1, latestVersion: 1, helperVersion: 1, inSync: true });
   expect(await helperVersion()).toBe(1);
   // The copy is the same key: what the unsealer encrypts, the helper decrypts.
-  const ct = (await unsealerAdmin.write<{ data: { ciphertext: string } }>("transit/encrypt/autounseal", { plaintext: Buffer.from("barrier").toString("base64") })).body.data.ciphertext;
-  const pt = (await helperAdmin.write<{ data: { plaintext: string } }>("transit/decrypt/autounseal", { ciphertext: ct })).body.data.plaintext;
+  const ct = (
+    await unsealerAdmin.write<{ data: { ciphertext: string } }>("transit/encrypt/autounseal", {
+      plaintext: Buffer.from("barrier").toString("base64"),
+    })
+  ).body.data.ciphertext;
+  const pt = (await helperAdmin.write<{ data: { plaintext: string } }>("transit/decrypt/autounseal", { ciphertext: ct })).body.data
+    .plaintext;
   expect(Buffer.from(pt, "base64").toString()).toBe("barrier");
 });
 

@@ -26,7 +26,14 @@ beforeAll(async () => {
   lab = await newLab("prov-link");
   const u = await shamirNode(lab, "link-unsealer");
   ({ cluster: c, admin } = u);
-  inputs = await checkNew(provider, { version: 1, nodes: access.of(c), rootToken: u.rootToken, mountPath: "transit", keyName: "autounseal", displayName: "seal-of-vault" });
+  inputs = await checkNew(provider, {
+    version: 1,
+    nodes: access.of(c),
+    rootToken: u.rootToken,
+    mountPath: "transit",
+    keyName: "autounseal",
+    displayName: "seal-of-vault",
+  });
 });
 afterAll(async () => {
   access.clear();

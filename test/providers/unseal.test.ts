@@ -63,7 +63,9 @@ test("wrong keys fail with the core's message and leave the node sealed", async 
   const id = c.nodeIds()[2];
   await c.restart(id);
   const wrong = { ...inputs, keys: [Buffer.alloc(33, 1).toString("base64"), Buffer.alloc(33, 2).toString("base64")] };
-  await expect(provider.update!("unseal:local/unseal", { ...inputs, unsealedNodes: [], sealedNodes: [id], sealType: "shamir" }, wrong)).rejects.toThrow("rejected the unseal keys");
+  await expect(
+    provider.update!("unseal:local/unseal", { ...inputs, unsealedNodes: [], sealedNodes: [id], sealType: "shamir" }, wrong),
+  ).rejects.toThrow("rejected the unseal keys");
   expect((await c.client(id).sealStatus()).sealed).toBe(true);
   await provider.update!("unseal:local/unseal", { ...inputs, unsealedNodes: [], sealedNodes: [id], sealType: "shamir" }, inputs);
   expect(await sealed()).toEqual([false, false, false]);

@@ -60,10 +60,18 @@ describe("shamir", () => {
     const adopted = await checkedCreate({ ...inputs, adopt });
     expect(adopted.outs).toMatchObject({ keys: adopt.keys, rootToken: adopt.rootToken, adopted: true });
 
-    await expect(provider.create({ ...inputs, shares: 5, threshold: 3, adopt })).rejects.toThrow("was initialized with 3 shares and threshold 2, not 5/3");
-    await expect(provider.create({ ...inputs, adopt: { ...adopt, rootToken: "s.not-a-token" } })).rejects.toThrow(/^adopt\.rootToken: is not a valid token/);
-    await expect(provider.create({ ...inputs, adopt: { ...adopt, keys: adopt.keys.slice(0, 1) } })).rejects.toThrow("needs 2 keys to unseal or recover; adopt gives 1");
-    await expect(provider.create({ ...inputs, kind: "recovery", adopt })).rejects.toThrow(`has a shamir seal without recovery keys: adopt it with kind "shamir"`);
+    await expect(provider.create({ ...inputs, shares: 5, threshold: 3, adopt })).rejects.toThrow(
+      "was initialized with 3 shares and threshold 2, not 5/3",
+    );
+    await expect(provider.create({ ...inputs, adopt: { ...adopt, rootToken: "s.not-a-token" } })).rejects.toThrow(
+      /^adopt\.rootToken: is not a valid token/,
+    );
+    await expect(provider.create({ ...inputs, adopt: { ...adopt, keys: adopt.keys.slice(0, 1) } })).rejects.toThrow(
+      "needs 2 keys to unseal or recover; adopt gives 1",
+    );
+    await expect(provider.create({ ...inputs, kind: "recovery", adopt })).rejects.toThrow(
+      `has a shamir seal without recovery keys: adopt it with kind "shamir"`,
+    );
   });
 
   test("update keeps the keys, refuses what init fixed, and delete leaves the cluster alone", async () => {
@@ -79,7 +87,9 @@ describe("shamir", () => {
     const fresh = await lab.cluster({ name: "init-fresh", size: 1, seal: { stanzas: [] } });
     await fresh.startAll();
     const adopt = { keys: created.outs.keys, rootToken: created.outs.rootToken };
-    await expect(provider.create({ ...inputs, nodes: access.of(fresh), adopt })).rejects.toThrow("is not initialized, so there is nothing to adopt");
+    await expect(provider.create({ ...inputs, nodes: access.of(fresh), adopt })).rejects.toThrow(
+      "is not initialized, so there is nothing to adopt",
+    );
     expect((await fresh.client(fresh.nodeIds()[0]).sealStatus()).initialized).toBe(false);
   });
 });
@@ -92,10 +102,18 @@ describe("recovery", () => {
     u = await unsealer(lab, "init-unsealer", "seal-of-init-recovery");
     c = await lab.cluster({ name: "init-recovery", size: 1, seal: { stanzas: [] } });
     await c.applySeal({
-      stanzas: [{
-        type: "transit", address: u.cluster.address(u.cluster.nodeIds()[0]), keyName: u.link.keyName, mountPath: "transit",
-        tlsCaCert: lab.pki.caFile, tlsClientCert: c.clientCert.certFile, tlsClientKey: c.clientCert.keyFile, tlsServerName: u.cluster.name,
-      }],
+      stanzas: [
+        {
+          type: "transit",
+          address: u.cluster.address(u.cluster.nodeIds()[0]),
+          keyName: u.link.keyName,
+          mountPath: "transit",
+          tlsCaCert: lab.pki.caFile,
+          tlsClientCert: c.clientCert.certFile,
+          tlsClientKey: c.clientCert.keyFile,
+          tlsServerName: u.cluster.name,
+        },
+      ],
       transitToken: u.link.token,
     });
     await c.startAll();

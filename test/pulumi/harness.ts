@@ -100,7 +100,8 @@ export function kindName(r: Registered): string {
 
 export function one(kind: string, name: string, rs: Registered[] = registered): Registered {
   const found = k8sObjects(rs).filter((r) => r.inputs.kind === kind && r.inputs.metadata?.name === name);
-  if (found.length !== 1) throw new Error(`expected one ${kind} ${name}, found ${found.length} among: ${k8sObjects(rs).map(kindName).join(", ")}`);
+  if (found.length !== 1)
+    throw new Error(`expected one ${kind} ${name}, found ${found.length} among: ${k8sObjects(rs).map(kindName).join(", ")}`);
   return found[0];
 }
 
@@ -133,4 +134,11 @@ export function strings(v: unknown, path = ""): { path: string; value: string }[
 }
 
 /** Settings that would switch TLS verification off, in any spelling a manifest or config might use. */
-export const TLS_OFF = [/tls_skip_verify/i, /skip[-_]?verify/i, /insecure/i, /tls_disable/i, /"verify_(incoming|outgoing|server_hostname)":\s*false/, /proxy-ssl-verify"?:\s*"?off/];
+export const TLS_OFF = [
+  /tls_skip_verify/i,
+  /skip[-_]?verify/i,
+  /insecure/i,
+  /tls_disable/i,
+  /"verify_(incoming|outgoing|server_hostname)":\s*false/,
+  /proxy-ssl-verify"?:\s*"?off/,
+];

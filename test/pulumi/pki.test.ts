@@ -13,8 +13,19 @@ beforeEach(() => registered.splice(0));
 async function twoClusterPki() {
   const pki = new pkiModule.Pki("pki", {
     servers: {
-      vault: { namespace: "vault", services: ["vault-active", "vault-standby"], headlessService: "vault-internal", extraDnsNames: ["vault.example.org"] },
-      "consul-vault": { namespace: "vault", services: ["consul-vault"], headlessService: "consul-vault-server", extraDnsNames: ["server.dc1.consul"], clientAuth: true },
+      vault: {
+        namespace: "vault",
+        services: ["vault-active", "vault-standby"],
+        headlessService: "vault-internal",
+        extraDnsNames: ["vault.example.org"],
+      },
+      "consul-vault": {
+        namespace: "vault",
+        services: ["consul-vault"],
+        headlessService: "consul-vault-server",
+        extraDnsNames: ["server.dc1.consul"],
+        clientAuth: true,
+      },
     },
     clients: { "transit-vault": { commonName: "vault transit seal" } },
   });
@@ -48,7 +59,11 @@ describe("Pki", () => {
     for (const key of registered.filter((r) => r.type === "tls:index/privateKey:PrivateKey")) {
       expect(key.inputs).toEqual({ algorithm: "ECDSA", ecdsaCurve: "P256" });
     }
-    expect(byName("pki-ca").inputs).toMatchObject({ isCaCertificate: true, allowedUses: ["cert_signing", "crl_signing", "digital_signature"], privateKeyPem: FAKE_KEY("pki-ca-key") });
+    expect(byName("pki-ca").inputs).toMatchObject({
+      isCaCertificate: true,
+      allowedUses: ["cert_signing", "crl_signing", "digital_signature"],
+      privateKeyPem: FAKE_KEY("pki-ca-key"),
+    });
     // The CA key reaches the providers only as a secret.
     expect(byName("pki-ca").secretPaths).toEqual(["privateKeyPem"]);
     expect(byName("pki-server-vault-cert").secretPaths).toEqual(["caPrivateKeyPem"]);
@@ -71,7 +86,11 @@ describe("Pki", () => {
   it("signs server, server+client and client certificates with the CA, for exactly their uses", async () => {
     await twoClusterPki();
     const signed = (n: string) => byName(n).inputs;
-    expect(signed("pki-server-vault-cert")).toMatchObject({ caPrivateKeyPem: FAKE_KEY("pki-ca-key"), certRequestPem: "csr-pki-server-vault-csr", allowedUses: ["digital_signature", "server_auth"] });
+    expect(signed("pki-server-vault-cert")).toMatchObject({
+      caPrivateKeyPem: FAKE_KEY("pki-ca-key"),
+      certRequestPem: "csr-pki-server-vault-csr",
+      allowedUses: ["digital_signature", "server_auth"],
+    });
     expect(signed("pki-server-consul-vault-cert").allowedUses).toEqual(["digital_signature", "server_auth", "client_auth"]);
     expect(signed("pki-client-transit-vault-cert").allowedUses).toEqual(["digital_signature", "client_auth"]);
     expect(signed("pki-client-transit-vault-csr").subject).toMatchObject({ commonName: "vault transit seal" });
@@ -89,13 +108,19 @@ describe("Pki", () => {
     }
     const bundle = pki.serverBundle("vault");
     expect(await pulumi.isSecret(bundle)).toBe(true);
-    expect(await value(bundle)).toEqual({ caCertPem: expect.stringContaining("mock-pki-ca"), certPem: expect.stringContaining("mock-pki-server-vault-cert"), keyPem: FAKE_KEY("pki-server-vault-key") });
+    expect(await value(bundle)).toEqual({
+      caCertPem: expect.stringContaining("mock-pki-ca"),
+      certPem: expect.stringContaining("mock-pki-server-vault-cert"),
+      keyPem: FAKE_KEY("pki-server-vault-key"),
+    });
     expect(await pulumi.isSecret(pki.clientBundle("transit-vault"))).toBe(true);
   });
 
   it("says which certificates exist when asked for one it did not issue", async () => {
     const pki = await twoClusterPki();
-    expect(() => pki.clientBundle("transit-vault-unlock")).toThrow('Pki has no client certificate "transit-vault-unlock" (it has: transit-vault): add it to args.clients');
+    expect(() => pki.clientBundle("transit-vault-unlock")).toThrow(
+      'Pki has no client certificate "transit-vault-unlock" (it has: transit-vault): add it to args.clients',
+    );
   });
 
   it("computes SANs as a pure function too", () => {

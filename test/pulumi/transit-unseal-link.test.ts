@@ -13,14 +13,30 @@ beforeEach(() => registered.splice(0));
 
 const TRANSIT_TLS = { caCertPem: "CA-PEM", certPem: "CLIENT-PEM", keyPem: "CLIENT-KEY" };
 const UNSEALER = {
-  kind: "kubernetes" as const, kubeconfig: pulumi.secret("KUBECONFIG"), namespace: "vault-unlock", statefulSet: "vault-unlock", replicas: 3, port: 8200,
-  tls: { caPem: "CA-PEM", serverName: "vault-unlock-active.vault-unlock.svc" }, sealConfigMap: "vault-unlock-seal", sealTokenSecret: "vault-unlock-transit-token",
+  kind: "kubernetes" as const,
+  kubeconfig: pulumi.secret("KUBECONFIG"),
+  namespace: "vault-unlock",
+  statefulSet: "vault-unlock",
+  replicas: 3,
+  port: 8200,
+  tls: { caPem: "CA-PEM", serverName: "vault-unlock-active.vault-unlock.svc" },
+  sealConfigMap: "vault-unlock-seal",
+  sealTokenSecret: "vault-unlock-transit-token",
 };
 
 async function deploy(extra: Partial<import("../../components/transit-unseal-link").TransitUnsealLinkArgs> = {}) {
   const link = new m.TransitUnsealLink("seal-of-vault", {
-    flavour: "vault", unsealer: UNSEALER, unsealerRootToken: pulumi.secret("ROOT"), unsealerAddress: "https://vault-unlock-active.vault-unlock.svc:8200",
-    allowBackup: true, tokenPeriod: "720h", sealedNamespace: "vault", sealedClusterName: "vault", transitTls: pulumi.secret(TRANSIT_TLS), bornSealed: true, ...extra,
+    flavour: "vault",
+    unsealer: UNSEALER,
+    unsealerRootToken: pulumi.secret("ROOT"),
+    unsealerAddress: "https://vault-unlock-active.vault-unlock.svc:8200",
+    allowBackup: true,
+    tokenPeriod: "720h",
+    sealedNamespace: "vault",
+    sealedClusterName: "vault",
+    transitTls: pulumi.secret(TRANSIT_TLS),
+    bornSealed: true,
+    ...extra,
   });
   await settle();
   return link;
@@ -39,42 +55,78 @@ describe("TransitUnsealLink", () => {
     expect(k8sObjects().map(kindName).sort()).toEqual(["ConfigMap vault-seal", "Secret vault-transit-tls", "Secret vault-transit-token"]);
     for (const r of k8sObjects()) {
       validateK8s(r);
-      for (const s of strings(r.inputs)) for (const off of TLS_OFF) expect([kindName(r), s.path, off.test(s.value)]).toEqual([kindName(r), s.path, false]);
+      for (const s of strings(r.inputs))
+        for (const off of TLS_OFF) expect([kindName(r), s.path, off.test(s.value)]).toEqual([kindName(r), s.path, false]);
     }
     const link = registered.find((r) => r.name === "seal-of-vault-transit")!;
-    expect(link.inputs).toMatchObject({ mountPath: "transit/", keyName: "autounseal", policyName: "autounseal-seal-of-vault", allowBackup: true, tokenPeriod: "720h", displayName: "seal-of-vault" });
+    expect(link.inputs).toMatchObject({
+      mountPath: "transit/",
+      keyName: "autounseal",
+      policyName: "autounseal-seal-of-vault",
+      allowBackup: true,
+      tokenPeriod: "720h",
+      displayName: "seal-of-vault",
+    });
     expect(link.secretPaths).toEqual(expect.arrayContaining(["rootToken", "nodes"]));
     const cm = one("ConfigMap", "vault-seal").inputs;
     expect(Object.keys(cm.data).sort()).toEqual(["peer-address", "peer-server-name", "seal.hcl"]);
-    expect(cm.data["seal.hcl"]).toMatch(/seal "transit" \{[\s\S]*address = "https:\/\/vault-unlock-active\.vault-unlock\.svc:8200"[\s\S]*tls_server_name = "vault-unlock-active\.vault-unlock\.svc"/);
+    expect(cm.data["seal.hcl"]).toMatch(
+      /seal "transit" \{[\s\S]*address = "https:\/\/vault-unlock-active\.vault-unlock\.svc:8200"[\s\S]*tls_server_name = "vault-unlock-active\.vault-unlock\.svc"/,
+    );
     expect(cm.data["seal.hcl"]).not.toMatch(/token/);
-    expect(one("Secret", "vault-transit-tls").inputs).toMatchObject({ type: "kubernetes.io/tls", stringData: { "ca.crt": "CA-PEM", "tls.crt": "CLIENT-PEM", "tls.key": "CLIENT-KEY" } });
+    expect(one("Secret", "vault-transit-tls").inputs).toMatchObject({
+      type: "kubernetes.io/tls",
+      stringData: { "ca.crt": "CA-PEM", "tls.crt": "CLIENT-PEM", "tls.key": "CLIENT-KEY" },
+    });
     expect(one("Secret", "vault-transit-token").secretPaths).toContain("stringData");
   });
 
   it("not born sealed: only the link and the TLS Secret; the seal objects are the migration's, written by the node adapter", async () => {
     const link = await deploy({ bornSealed: false, allowBackup: false });
     expect(k8sObjects().map(kindName)).toEqual(["Secret vault-transit-tls"]);
-    expect(await value(link.seal)).toMatchObject({ type: "transit", address: "https://vault-unlock-active.vault-unlock.svc:8200", keyName: "autounseal", mountPath: "transit/", tlsCaCert: "/vault/transit-tls/ca.crt" });
+    expect(await value(link.seal)).toMatchObject({
+      type: "transit",
+      address: "https://vault-unlock-active.vault-unlock.svc:8200",
+      keyName: "autounseal",
+      mountPath: "transit/",
+      tlsCaCert: "/vault/transit-tls/ca.crt",
+    });
   });
 
   it("redirect: the same key at another holder (the helper), with its token", async () => {
-    const link = await deploy({ redirect: { address: "https://vault-helper.example.internal:8200", token: pulumi.secret("HELPER-TOKEN") } });
+    const link = await deploy({
+      redirect: { address: "https://vault-helper.example.internal:8200", token: pulumi.secret("HELPER-TOKEN") },
+    });
     expect(one("ConfigMap", "vault-seal").inputs.data["peer-address"]).toBe("https://vault-helper.example.internal:8200");
     expect(one("Secret", "vault-transit-token").inputs.stringData).toEqual({ token: "HELPER-TOKEN" });
     expect((await value(link.activeSeal)).keyName).toBe((await value(link.seal)).keyName);
-    expect(() => new m.TransitUnsealLink("bad", {
-      flavour: "vault", unsealer: UNSEALER, unsealerRootToken: "x", unsealerAddress: "https://a:8200", sealedNamespace: "vault", sealedClusterName: "vault",
-      transitTls: TRANSIT_TLS, bornSealed: false, redirect: { address: "https://h:8200", token: "t" },
-    })).toThrow(/redirect needs bornSealed/);
+    expect(
+      () =>
+        new m.TransitUnsealLink("bad", {
+          flavour: "vault",
+          unsealer: UNSEALER,
+          unsealerRootToken: "x",
+          unsealerAddress: "https://a:8200",
+          sealedNamespace: "vault",
+          sealedClusterName: "vault",
+          transitTls: TRANSIT_TLS,
+          bornSealed: false,
+          redirect: { address: "https://h:8200", token: "t" },
+        }),
+    ).toThrow(/redirect needs bornSealed/);
   });
 
   it("the stanza annotation is what the node adapter reads back", async () => {
     const { storedSeal } = await import("../../adapters/kubernetes/seal-record");
     await deploy();
     const cm = one("ConfigMap", "vault-seal").inputs;
-    const stored = storedSeal({ namespace: "vault", configMap: "vault-seal", secret: "vault-transit-token", labels: {} }, cm, { data: { token: Buffer.from("T").toString("base64") } });
-    expect(stored.settings.stanzas[0]).toMatchObject({ address: "https://vault-unlock-active.vault-unlock.svc:8200", keyName: "autounseal" });
+    const stored = storedSeal({ namespace: "vault", configMap: "vault-seal", secret: "vault-transit-token", labels: {} }, cm, {
+      data: { token: Buffer.from("T").toString("base64") },
+    });
+    expect(stored.settings.stanzas[0]).toMatchObject({
+      address: "https://vault-unlock-active.vault-unlock.svc:8200",
+      keyName: "autounseal",
+    });
     expect(stored.settings.transitToken).toBe("T");
   });
 });

@@ -20,7 +20,9 @@ const container = (name: string, c: string) => {
 describe("VaultCluster objects", () => {
   it("vault-unlock (Raft, Shamir, unseal-only) is exactly these valid Kubernetes objects", async () => {
     await deployVaultUnlock(m);
-    expect(registered.filter((r) => !r.custom).map((r) => `${r.type} ${r.name}`)).toEqual(["vault-mutual-unseal:index:VaultCluster vault-unlock"]);
+    expect(registered.filter((r) => !r.custom).map((r) => `${r.type} ${r.name}`)).toEqual([
+      "vault-mutual-unseal:index:VaultCluster vault-unlock",
+    ]);
     expect(k8sObjects().map(kindName).sort()).toEqual([
       "ConfigMap vault-unlock-config",
       "NetworkPolicy vault-unlock-unseal-only",
@@ -66,22 +68,43 @@ describe("VaultCluster objects", () => {
   });
 
   it("the schema check itself rejects a malformed object", () => {
-    expect(() => validateK8s({ type: "kubernetes:apps/v1:StatefulSet", name: "x", custom: true, secretPaths: [], inputs: { apiVersion: "apps/v1", kind: "StatefulSet", metadata: { name: "x" }, spec: { replicas: "three" } } })).toThrow(
-      "StatefulSet x does not match the Kubernetes schema",
-    );
+    expect(() =>
+      validateK8s({
+        type: "kubernetes:apps/v1:StatefulSet",
+        name: "x",
+        custom: true,
+        secretPaths: [],
+        inputs: { apiVersion: "apps/v1", kind: "StatefulSet", metadata: { name: "x" }, spec: { replicas: "three" } },
+      }),
+    ).toThrow("StatefulSet x does not match the Kubernetes schema");
   });
 
   it("starts all pods at once, is never rolled by Kubernetes, and keeps one pod per host", async () => {
     const c = await deployVaultUnlock(m);
     const spec = one("StatefulSet", "vault-unlock").inputs.spec;
-    expect(spec).toMatchObject({ replicas: 3, podManagementPolicy: "Parallel", updateStrategy: { type: "OnDelete" }, serviceName: "vault-unlock-internal", selector: { matchLabels: VAULT_UNLOCK_LABELS } });
+    expect(spec).toMatchObject({
+      replicas: 3,
+      podManagementPolicy: "Parallel",
+      updateStrategy: { type: "OnDelete" },
+      serviceName: "vault-unlock-internal",
+      selector: { matchLabels: VAULT_UNLOCK_LABELS },
+    });
     // The serving label is in the template only (never in the StatefulSet's selector): the node adapter flips it to drain a pod.
     expect(spec.template.metadata.labels).toEqual({ ...VAULT_UNLOCK_LABELS, "vault-mutual-unseal/serving": "true" });
     // Sealed pods are not ready until later resources unseal them: pulumi up must not wait for them.
     expect(one("StatefulSet", "vault-unlock").inputs.metadata.annotations).toEqual({ "pulumi.com/skipAwait": "true" });
-    expect(spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution).toEqual([{ labelSelector: { matchLabels: VAULT_UNLOCK_LABELS }, topologyKey: "kubernetes.io/hostname" }]);
-    expect(one("PodDisruptionBudget", "vault-unlock").inputs.spec).toEqual({ maxUnavailable: 1, selector: { matchLabels: VAULT_UNLOCK_LABELS } });
-    expect(spec.volumeClaimTemplates[0].spec).toEqual({ accessModes: ["ReadWriteOnce"], storageClassName: "fast-ssd", resources: { requests: { storage: "10Gi" } } });
+    expect(spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution).toEqual([
+      { labelSelector: { matchLabels: VAULT_UNLOCK_LABELS }, topologyKey: "kubernetes.io/hostname" },
+    ]);
+    expect(one("PodDisruptionBudget", "vault-unlock").inputs.spec).toEqual({
+      maxUnavailable: 1,
+      selector: { matchLabels: VAULT_UNLOCK_LABELS },
+    });
+    expect(spec.volumeClaimTemplates[0].spec).toEqual({
+      accessModes: ["ReadWriteOnce"],
+      storageClassName: "fast-ssd",
+      resources: { requests: { storage: "10Gi" } },
+    });
     expect(await value(c.podNames)).toEqual(["vault-unlock-0", "vault-unlock-1", "vault-unlock-2"]);
     expect(await value(c.address)).toBe("https://vault-unlock-active.vault-unlock.svc:8200");
   });
@@ -89,11 +112,21 @@ describe("VaultCluster objects", () => {
   it("never restarts a sealed pod, keeps sealed pods out of the Services, and drains before stopping", async () => {
     await deployVaultUnlock(m);
     const v = container("vault-unlock", "vault");
-    expect(v.livenessProbe.httpGet).toEqual({ path: "/v1/sys/health?standbyok=true&sealedcode=204&uninitcode=204", port: 8200, scheme: "HTTPS" });
+    expect(v.livenessProbe.httpGet).toEqual({
+      path: "/v1/sys/health?standbyok=true&sealedcode=204&uninitcode=204",
+      port: 8200,
+      scheme: "HTTPS",
+    });
     expect(v.readinessProbe.httpGet).toEqual({ path: "/v1/sys/health?standbyok=true", port: 8200, scheme: "HTTPS" });
     expect(v.lifecycle.preStop.exec.command).toEqual(["/bin/sh", "-c", "sleep 6"]);
     // A container waiting at the peer gate is not killed by liveness for an hour.
-    expect(v.startupProbe).toEqual({ ...v.livenessProbe, initialDelaySeconds: undefined, periodSeconds: 5, timeoutSeconds: 3, failureThreshold: 720 });
+    expect(v.startupProbe).toEqual({
+      ...v.livenessProbe,
+      initialDelaySeconds: undefined,
+      periodSeconds: 5,
+      timeoutSeconds: 3,
+      failureThreshold: 720,
+    });
     expect(pod("vault-unlock").terminationGracePeriodSeconds).toBeGreaterThan(6);
     expect(v.resources).toEqual({ requests: { cpu: "250m", memory: "256Mi" }, limits: { memory: "512Mi" } });
   });
@@ -102,7 +135,12 @@ describe("VaultCluster objects", () => {
     await deployVault(m);
     expect(pod("vault").securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } });
     for (const c of ["vault", "peer-gate", "consul-agent"]) {
-      expect(container("vault", c).securityContext).toEqual({ runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } });
+      expect(container("vault", c).securityContext).toEqual({
+        runAsNonRoot: true,
+        allowPrivilegeEscalation: false,
+        readOnlyRootFilesystem: true,
+        capabilities: { drop: ["ALL"] },
+      });
     }
     expect(pod("vault").volumes).toContainEqual({ name: "tmp", emptyDir: { medium: "Memory", sizeLimit: "64Mi" } });
   });
@@ -114,27 +152,55 @@ describe("VaultCluster objects", () => {
 
   it("publishes sealed pods only on the headless Service; active and standby follow service registration", async () => {
     await deployVaultUnlock(m);
-    expect(one("Service", "vault-unlock-internal").inputs.spec).toMatchObject({ clusterIP: "None", publishNotReadyAddresses: true, selector: VAULT_UNLOCK_LABELS });
+    expect(one("Service", "vault-unlock-internal").inputs.spec).toMatchObject({
+      clusterIP: "None",
+      publishNotReadyAddresses: true,
+      selector: VAULT_UNLOCK_LABELS,
+    });
     const serving = { ...VAULT_UNLOCK_LABELS, "vault-mutual-unseal/serving": "true" };
-    expect(one("Service", "vault-unlock-active").inputs.spec).toMatchObject({ publishNotReadyAddresses: false, selector: { ...serving, "vault-active": "true" } });
+    expect(one("Service", "vault-unlock-active").inputs.spec).toMatchObject({
+      publishNotReadyAddresses: false,
+      selector: { ...serving, "vault-active": "true" },
+    });
     // What a peer's seal dials: every unsealed, serving pod (standbys forward to the active node).
-    expect(one("Service", "vault-unlock").inputs.spec).toEqual({ type: "ClusterIP", publishNotReadyAddresses: false, selector: serving, ports: [{ name: "https", port: 8200, targetPort: "https" }] });
-    expect(one("Service", "vault-unlock-standby").inputs.spec).toMatchObject({ publishNotReadyAddresses: false, selector: { ...VAULT_UNLOCK_LABELS, "vault-active": "false" } });
+    expect(one("Service", "vault-unlock").inputs.spec).toEqual({
+      type: "ClusterIP",
+      publishNotReadyAddresses: false,
+      selector: serving,
+      ports: [{ name: "https", port: 8200, targetPort: "https" }],
+    });
+    expect(one("Service", "vault-unlock-standby").inputs.spec).toMatchObject({
+      publishNotReadyAddresses: false,
+      selector: { ...VAULT_UNLOCK_LABELS, "vault-active": "false" },
+    });
     expect(one("Role", "vault-unlock").inputs.rules).toEqual([{ apiGroups: [""], resources: ["pods"], verbs: ["get", "update", "patch"] }]);
-    expect(one("RoleBinding", "vault-unlock").inputs.subjects).toEqual([{ kind: "ServiceAccount", name: "vault-unlock", namespace: "vault-unlock" }]);
+    expect(one("RoleBinding", "vault-unlock").inputs.subjects).toEqual([
+      { kind: "ServiceAccount", name: "vault-unlock", namespace: "vault-unlock" },
+    ]);
     expect(pod("vault-unlock").serviceAccountName).toBe("vault-unlock");
   });
 
   it("lets only vault's pods and vault-unlock's own pods reach vault-unlock", async () => {
-    await deployVaultUnlock(m, { networkPolicy: { peerNamespace: "vault", peerPodLabels: { "app.kubernetes.io/instance": "vault" }, peerCidrs: ["10.20.0.0/16"] } });
+    await deployVaultUnlock(m, {
+      networkPolicy: { peerNamespace: "vault", peerPodLabels: { "app.kubernetes.io/instance": "vault" }, peerCidrs: ["10.20.0.0/16"] },
+    });
     expect(one("NetworkPolicy", "vault-unlock-unseal-only").inputs.spec).toEqual({
       podSelector: { matchLabels: VAULT_UNLOCK_LABELS },
       policyTypes: ["Ingress"],
       ingress: [
-        { from: [{ podSelector: { matchLabels: VAULT_UNLOCK_LABELS } }], ports: [{ protocol: "TCP", port: 8200 }, { protocol: "TCP", port: 8201 }] },
+        {
+          from: [{ podSelector: { matchLabels: VAULT_UNLOCK_LABELS } }],
+          ports: [
+            { protocol: "TCP", port: 8200 },
+            { protocol: "TCP", port: 8201 },
+          ],
+        },
         {
           from: [
-            { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "vault" } }, podSelector: { matchLabels: { "app.kubernetes.io/instance": "vault" } } },
+            {
+              namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "vault" } },
+              podSelector: { matchLabels: { "app.kubernetes.io/instance": "vault" } },
+            },
             { ipBlock: { cidr: "10.20.0.0/16" } },
           ],
           ports: [{ protocol: "TCP", port: 8200 }],
@@ -144,25 +210,44 @@ describe("VaultCluster objects", () => {
   });
 
   it("with Consul storage, lets the client agents in its own pods gossip with each other and with its Consul servers", async () => {
-    await deployVaultUnlock(m, { storage: { type: "consul", agent: { image: "hashicorp/consul:1.20.0", datacenter: "dc1", retryJoin: [], gossipSecretName: "g" }, agentTls: { caCertPem: "", certPem: "", keyPem: "" } } });
+    await deployVaultUnlock(m, {
+      storage: {
+        type: "consul",
+        agent: { image: "hashicorp/consul:1.20.0", datacenter: "dc1", retryJoin: [], gossipSecretName: "g" },
+        agentTls: { caCertPem: "", certPem: "", keyPem: "" },
+      },
+    });
     const rule = one("NetworkPolicy", "vault-unlock-unseal-only").inputs.spec.ingress[2];
     expect(rule).toEqual({
-      from: [{ podSelector: { matchLabels: VAULT_UNLOCK_LABELS } }, { podSelector: { matchLabels: { "app.kubernetes.io/name": "consul" } } }],
-      ports: [{ protocol: "TCP", port: 8301 }, { protocol: "UDP", port: 8301 }],
+      from: [
+        { podSelector: { matchLabels: VAULT_UNLOCK_LABELS } },
+        { podSelector: { matchLabels: { "app.kubernetes.io/name": "consul" } } },
+      ],
+      ports: [
+        { protocol: "TCP", port: 8301 },
+        { protocol: "UDP", port: 8301 },
+      ],
     });
     // The sidecar's liveness probe dials gossip on the pod IP: its HTTPS API listens on loopback only.
-    const agent = one("StatefulSet", "vault-unlock").inputs.spec.template.spec.containers.find((c: { name: string }) => c.name === "consul-agent");
+    const agent = one("StatefulSet", "vault-unlock").inputs.spec.template.spec.containers.find(
+      (c: { name: string }) => c.name === "consul-agent",
+    );
     expect(agent.livenessProbe.tcpSocket).toEqual({ port: 8301 });
   });
 
   it("exposes the unsealed nodes outside the Kubernetes cluster with TLS passed through, for a peer's seal", async () => {
-    await deployVaultUnlock(m, { expose: { type: "LoadBalancer", sourceRanges: ["192.0.2.0/24"], annotations: { "lb/internal": "true" } } });
+    await deployVaultUnlock(m, {
+      expose: { type: "LoadBalancer", sourceRanges: ["192.0.2.0/24"], annotations: { "lb/internal": "true" } },
+    });
     const svc = one("Service", "vault-unlock-external");
     validateK8s(svc);
     expect(svc.inputs.metadata.annotations).toEqual({ "lb/internal": "true", "pulumi.com/skipAwait": "true" });
     expect(svc.inputs.spec).toEqual({
-      type: "LoadBalancer", selector: { ...VAULT_UNLOCK_LABELS, "vault-mutual-unseal/serving": "true" }, ports: [{ name: "https", port: 8200, targetPort: "https" }],
-      externalTrafficPolicy: "Local", loadBalancerSourceRanges: ["192.0.2.0/24"],
+      type: "LoadBalancer",
+      selector: { ...VAULT_UNLOCK_LABELS, "vault-mutual-unseal/serving": "true" },
+      ports: [{ name: "https", port: 8200, targetPort: "https" }],
+      externalTrafficPolicy: "Local",
+      loadBalancerSourceRanges: ["192.0.2.0/24"],
     });
   });
 
@@ -174,7 +259,14 @@ describe("VaultCluster objects", () => {
   });
 
   it("exposes vault through an Ingress that re-encrypts and verifies Vault's certificate", async () => {
-    await deployVault(m, { ingress: { host: "vault.example.org", className: "nginx", tlsSecretName: "vault-ingress-tls", annotations: { "nginx.ingress.kubernetes.io/proxy-ssl-verify": "off", "x/y": "z" } } });
+    await deployVault(m, {
+      ingress: {
+        host: "vault.example.org",
+        className: "nginx",
+        tlsSecretName: "vault-ingress-tls",
+        annotations: { "nginx.ingress.kubernetes.io/proxy-ssl-verify": "off", "x/y": "z" },
+      },
+    });
     const ing = one("Ingress", "vault").inputs;
     expect(ing.metadata.annotations).toEqual({
       "x/y": "z",
@@ -189,18 +281,45 @@ describe("VaultCluster objects", () => {
     expect(ing.spec).toEqual({
       ingressClassName: "nginx",
       tls: [{ hosts: ["vault.example.org"], secretName: "vault-ingress-tls" }],
-      rules: [{ host: "vault.example.org", http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: "vault-active", port: { number: 8200 } } } }] } }],
+      rules: [
+        {
+          host: "vault.example.org",
+          http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: "vault-active", port: { number: 8200 } } } }] },
+        },
+      ],
     });
   });
 
   it.each([
-    ["OpenBao on Consul", { flavour: "openbao" as const, storage: { type: "consul" as const, agent: {} as never, agentTls: {} as never } }, "storage.type: OpenBao has no Consul storage backend"],
-    ["an Ingress on an unseal-only cluster", { ingress: { host: "x" } }, "networkPolicy: a NetworkPolicy is for a cluster that exists only to unseal"],
+    [
+      "OpenBao on Consul",
+      { flavour: "openbao" as const, storage: { type: "consul" as const, agent: {} as never, agentTls: {} as never } },
+      "storage.type: OpenBao has no Consul storage backend",
+    ],
+    [
+      "an Ingress on an unseal-only cluster",
+      { ingress: { host: "x" } },
+      "networkPolicy: a NetworkPolicy is for a cluster that exists only to unseal",
+    ],
     ["an even Raft cluster", { replicas: 4 }, "replicas: 4 is not a positive odd number"],
-    ["a transit seal over plain http", { seals: [{ type: "transit" as const, address: "http://vault:8200", keyName: "k", mountPath: "transit/" }] }, "seals[0].address"],
+    [
+      "a transit seal over plain http",
+      { seals: [{ type: "transit" as const, address: "http://vault:8200", keyName: "k", mountPath: "transit/" }] },
+      "seals[0].address",
+    ],
   ])("refuses %s before registering anything", async (_what, bad, message) => {
     registered.splice(0);
-    expect(() => new m.VaultCluster("bad", { namespace: "x", flavour: "vault", storage: { type: "raft" }, tls: { caCertPem: "", certPem: "", keyPem: "" }, networkPolicy: { peerNamespace: "p", peerPodLabels: {} }, ...bad })).toThrow(message);
+    expect(
+      () =>
+        new m.VaultCluster("bad", {
+          namespace: "x",
+          flavour: "vault",
+          storage: { type: "raft" },
+          tls: { caCertPem: "", certPem: "", keyPem: "" },
+          networkPolicy: { peerNamespace: "p", peerPodLabels: {} },
+          ...bad,
+        }),
+    ).toThrow(message);
     await settle();
     expect(registered).toEqual([]);
   });

@@ -14,8 +14,18 @@ export const SERVER_TLS = { caCertPem: "CA-PEM", certPem: "VAULT-SERVER-PEM", ke
 export const TRANSIT_TLS = { caCertPem: "CA-PEM", certPem: "TRANSIT-CLIENT-PEM", keyPem: "TRANSIT-CLIENT-KEY" };
 export const AGENT_TLS = { caCertPem: "CA-PEM", certPem: "AGENT-PEM", keyPem: "AGENT-KEY" };
 export const SECRET_MATERIAL = ["VAULT-SERVER-KEY", "TRANSIT-CLIENT-KEY", "AGENT-KEY"];
-export const VAULT_UNLOCK_LABELS = { "app.kubernetes.io/name": "vault", "app.kubernetes.io/instance": "vault-unlock", "app.kubernetes.io/component": "server", "app.kubernetes.io/part-of": "vault-mutual-unseal" };
-export const AGENT = { image: "hashicorp/consul:1.20.0", datacenter: "dc1", retryJoin: ["consul-vault-server-0.consul-vault-server.vault.svc"], gossipSecretName: "consul-vault-gossip" };
+export const VAULT_UNLOCK_LABELS = {
+  "app.kubernetes.io/name": "vault",
+  "app.kubernetes.io/instance": "vault-unlock",
+  "app.kubernetes.io/component": "server",
+  "app.kubernetes.io/part-of": "vault-mutual-unseal",
+};
+export const AGENT = {
+  image: "hashicorp/consul:1.20.0",
+  datacenter: "dc1",
+  retryJoin: ["consul-vault-server-0.consul-vault-server.vault.svc"],
+  gossipSecretName: "consul-vault-gossip",
+};
 
 export function unlockSeal(m: VaultModule) {
   return m.transitSealTo("https://vault-unlock-active.vault-unlock.svc:8200", { serverName: "vault-unlock-active.vault-unlock.svc" });

@@ -21,15 +21,18 @@ beforeEach(() => {
   root = mkdtempSync(join(tmpdir(), "vault-pod-"));
   for (const d of ["bin", "vault/config", "vault/seal"]) mkdirSync(join(root, d), { recursive: true });
   // The stub CLI logs its arguments and TLS env, and fails until it has been called `okAfter` times.
-  writeFileSync(join(root, "bin", "vault"), [
-    "#!/bin/sh",
-    `n=$(cat "${root}/calls" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "${root}/calls"`,
-    `echo "$* | addr=$VAULT_ADDR | name=$VAULT_TLS_SERVER_NAME" >> "${root}/log"`,
-    `[ "$1" = server ] && exit 0`,
-    `if [ "$n" -ge "$(cat "${root}/okAfter")" ] || [ "$VAULT_ADDR" = "$(cat "${root}/okAddr" 2>/dev/null)" ]; then exit 0; fi`,
-    `if [ -s "${root}/switchTo" ]; then cp "${root}/switchTo" "${root}/vault/config/peer-address"; fi`,
-    'echo "Error checking seal status: connection refused" >&2; exit 2',
-  ].join("\n"));
+  writeFileSync(
+    join(root, "bin", "vault"),
+    [
+      "#!/bin/sh",
+      `n=$(cat "${root}/calls" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "${root}/calls"`,
+      `echo "$* | addr=$VAULT_ADDR | name=$VAULT_TLS_SERVER_NAME" >> "${root}/log"`,
+      `[ "$1" = server ] && exit 0`,
+      `if [ "$n" -ge "$(cat "${root}/okAfter")" ] || [ "$VAULT_ADDR" = "$(cat "${root}/okAddr" 2>/dev/null)" ]; then exit 0; fi`,
+      `if [ -s "${root}/switchTo" ]; then cp "${root}/switchTo" "${root}/vault/config/peer-address"; fi`,
+      'echo "Error checking seal status: connection refused" >&2; exit 2',
+    ].join("\n"),
+  );
   chmodSync(join(root, "bin", "vault"), 0o755);
   writeFileSync(join(root, "okAfter"), "3");
 });
@@ -44,8 +47,18 @@ async function scripts(): Promise<{ gate: string; server: string }> {
 }
 
 function run(script: string, flags = "-c") {
-  const r = spawnSync("/bin/sh", [flags, script], { env: { PATH: `${join(root, "bin")}:/usr/bin:/bin` }, encoding: "utf8", timeout: 20_000 });
-  const log = (() => { try { return readFileSync(join(root, "log"), "utf8").trim().split("\n"); } catch { return []; } })();
+  const r = spawnSync("/bin/sh", [flags, script], {
+    env: { PATH: `${join(root, "bin")}:/usr/bin:/bin` },
+    encoding: "utf8",
+    timeout: 20_000,
+  });
+  const log = (() => {
+    try {
+      return readFileSync(join(root, "log"), "utf8").trim().split("\n");
+    } catch {
+      return [];
+    }
+  })();
   return { status: r.status, stdout: r.stdout, stderr: r.stderr, log };
 }
 
@@ -56,7 +69,9 @@ describe("pod scripts", () => {
     writeFileSync(join(root, "vault/config/peer-server-name"), "vault-unlock-active.vault-unlock.svc");
     const r = run(gate);
     expect(r.status).toBe(0);
-    expect(r.log).toEqual(Array(3).fill("status | addr=https://vault-unlock-active.vault-unlock.svc:8200 | name=vault-unlock-active.vault-unlock.svc"));
+    expect(r.log).toEqual(
+      Array(3).fill("status | addr=https://vault-unlock-active.vault-unlock.svc:8200 | name=vault-unlock-active.vault-unlock.svc"),
+    );
     expect(r.stdout).toContain("peer gate: transit peer https://vault-unlock-active.vault-unlock.svc:8200 is unsealed");
     expect(r.stderr).toContain("connection refused");
   });
@@ -77,7 +92,10 @@ describe("pod scripts", () => {
     writeFileSync(join(root, "vault/config/peer-address"), "https://vault-unlock-active.vault-unlock.svc:8200");
     const r = run(gate);
     expect(r.status).toBe(0);
-    expect(r.log).toEqual(["status | addr=https://vault-unlock-active.vault-unlock.svc:8200 | name=", "status | addr=https://helper.example.org:8200 | name="]);
+    expect(r.log).toEqual([
+      "status | addr=https://vault-unlock-active.vault-unlock.svc:8200 | name=",
+      "status | addr=https://helper.example.org:8200 | name=",
+    ]);
     expect(r.stdout.trim().split("\n")).toEqual([
       "peer gate: waiting until transit peer https://vault-unlock-active.vault-unlock.svc:8200 is unsealed",
       "peer gate: transit peer https://helper.example.org:8200 is unsealed",
@@ -123,6 +141,8 @@ describe("pod scripts", () => {
     expect(run(server, "-ec").log).toEqual([`server -config=${root}/vault/config/server.hcl | addr= | name=`]);
     rmSync(join(root, "log"));
     writeFileSync(join(root, "vault/seal/seal.hcl"), "seal {}");
-    expect(run(server, "-ec").log).toEqual([`server -config=${root}/vault/config/server.hcl -config=${root}/vault/seal/seal.hcl | addr= | name=`]);
+    expect(run(server, "-ec").log).toEqual([
+      `server -config=${root}/vault/config/server.hcl -config=${root}/vault/seal/seal.hcl | addr= | name=`,
+    ]);
   });
 });

@@ -25,10 +25,12 @@ const vaultUnlockDuringBootstrap: string[] = [];
 const SECRET = { value: `written-at-start-${Date.now()}` };
 
 async function sealStates(c: LocalCluster): Promise<string[]> {
-  return Promise.all(c.nodeIds().map(async (id) => {
-    const s = await c.client(id).sealStatus();
-    return `${s.type}/${s.initialized ? "init" : "uninit"}/${s.sealed ? "sealed" : "unsealed"}`;
-  }));
+  return Promise.all(
+    c.nodeIds().map(async (id) => {
+      const s = await c.client(id).sealStatus();
+      return `${s.type}/${s.initialized ? "init" : "uninit"}/${s.sealed ? "sealed" : "unsealed"}`;
+    }),
+  );
 }
 
 function vaultAdmin(): VaultClient {
@@ -42,10 +44,14 @@ function vaultAdmin(): VaultClient {
  */
 async function readSecret(): Promise<string> {
   let value = "";
-  await waitFor("the secret through vault's Service", async () => {
-    value = (await vaultAdmin().read<{ data: { value: string } }>("kv/probe")).body.data.value;
-    return { done: true, state: "read" };
-  }, { timeoutMs: 5_000, intervalMs: 100 });
+  await waitFor(
+    "the secret through vault's Service",
+    async () => {
+      value = (await vaultAdmin().read<{ data: { value: string } }>("kv/probe")).body.data.value;
+      return { done: true, state: "read" };
+    },
+    { timeoutMs: 5_000, intervalMs: 100 },
+  );
   return value;
 }
 
@@ -64,7 +70,11 @@ beforeAll(async () => {
   await active.write("sys/mounts/kv", { type: "kv" });
   await active.write("kv/probe", SECRET);
   // Standbys learn the new mount from Raft a moment later; reads go through the Service.
-  await waitFor("the secret to be readable through vault's Service", async () => ({ done: (await readSecret()) === SECRET.value, state: "not yet" }), { timeoutMs: 30_000 });
+  await waitFor(
+    "the secret to be readable through vault's Service",
+    async () => ({ done: (await readSecret()) === SECRET.value, state: "not yet" }),
+    { timeoutMs: 30_000 },
+  );
   // (Standbys learn of the new mount a moment after the active node.)
 });
 
@@ -77,12 +87,23 @@ test("1. vault-unlock is Shamir-initialized and unsealed; vault is sealed by its
   expect(m.state.vaultUnlock!.unsealKeys).toHaveLength(3);
   expect(m.state.vault!.recoveryKeys).toHaveLength(3);
   const vault = await Promise.all(m.vault.nodeIds().map((id) => m.vault.client(id).sealStatus()));
-  for (const s of vault) expect({ type: s.type, recovery: s.recovery_seal, sealed: s.sealed, n: s.n, t: s.t }).toEqual({ type: "transit", recovery: true, sealed: false, n: 3, t: 2 });
+  for (const s of vault)
+    expect({ type: s.type, recovery: s.recovery_seal, sealed: s.sealed, n: s.n, t: s.t }).toEqual({
+      type: "transit",
+      recovery: true,
+      sealed: false,
+      n: 3,
+      t: 2,
+    });
 });
 
 test("2. vault-unlock, migrated to transit, and vault each auto-unseal after every node restarts at once", async () => {
   const vu = await m.vaultUnlock.client(m.vaultUnlock.nodeIds()[0]).sealStatus();
-  expect({ type: vu.type, recovery: vu.recovery_seal, migration: vu.migration }).toEqual({ type: "transit", recovery: true, migration: false });
+  expect({ type: vu.type, recovery: vu.recovery_seal, migration: vu.migration }).toEqual({
+    type: "transit",
+    recovery: true,
+    migration: false,
+  });
 
   for (const cluster of [m.vaultUnlock, m.vault]) {
     await cluster.stopAll();
@@ -127,9 +148,14 @@ async function deadlock(): Promise<void> {
 test("4. deadlock: both clusters down stay sealed; one recovery call through the helper brings both back, data intact", async () => {
   await deadlock();
   const report = await recoverFromDeadlock({
-    vault: m.vault, vaultUnlock: m.vaultUnlock,
-    helper: m.admin("helper"), helperUnsealKeys: m.state.helper!.unsealKeys, emergencyLink: m.state.helper!.link,
-    normal: m.normalSeal(), emergency: m.emergencySeal(), vaultAdminToken: m.state.vault!.rootToken,
+    vault: m.vault,
+    vaultUnlock: m.vaultUnlock,
+    helper: m.admin("helper"),
+    helperUnsealKeys: m.state.helper!.unsealKeys,
+    emergencyLink: m.state.helper!.link,
+    normal: m.normalSeal(),
+    emergency: m.emergencySeal(),
+    vaultAdminToken: m.state.vault!.rootToken,
   });
   expect(report.phases.map((p) => p.name)).toHaveLength(4);
   await waitClusterUnsealed(m.vault, { timeoutMs: 30_000 });
@@ -148,7 +174,11 @@ test("5. after a key rotation the drift is detected, the copy re-synced, and the
   const latest = await rotateTransitKey(vuAdmin, m.sealOfVault.mountPath, m.sealOfVault.keyName);
   expect(latest).toBe(before.latestVersion + 1);
   const drift = await checkKeyDrift(vuAdmin, m.sealOfVault, helperAdmin);
-  expect({ inSync: drift.inSync, helper: drift.helperVersion, latest: drift.latestVersion }).toEqual({ inSync: false, helper: before.latestVersion, latest });
+  expect({ inSync: drift.inSync, helper: drift.helperVersion, latest: drift.latestVersion }).toEqual({
+    inSync: false,
+    helper: before.latestVersion,
+    latest,
+  });
   expect(drift.verdict).toMatch(/DRIFT/);
 
   await copyTransitKey(vuAdmin, helperAdmin, m.sealOfVault);
@@ -160,9 +190,14 @@ test("5. after a key rotation the drift is detected, the copy re-synced, and the
 
   await deadlock();
   await recoverFromDeadlock({
-    vault: m.vault, vaultUnlock: m.vaultUnlock,
-    helper: m.admin("helper"), helperUnsealKeys: m.state.helper!.unsealKeys, emergencyLink: m.state.helper!.link,
-    normal: m.normalSeal(), emergency: m.emergencySeal(), vaultAdminToken: m.state.vault!.rootToken,
+    vault: m.vault,
+    vaultUnlock: m.vaultUnlock,
+    helper: m.admin("helper"),
+    helperUnsealKeys: m.state.helper!.unsealKeys,
+    emergencyLink: m.state.helper!.link,
+    normal: m.normalSeal(),
+    emergency: m.emergencySeal(),
+    vaultAdminToken: m.state.vault!.rootToken,
   });
   expect(await readSecret()).toBe(SECRET.value);
 });
@@ -170,10 +205,18 @@ test("5. after a key rotation the drift is detected, the copy re-synced, and the
 test("6. every transit token is an orphan periodic token with no max TTL; its TTL is reported and renewal resets it", async () => {
   const vuAdmin = await m.activeAdmin("vault-unlock");
   const vAdmin = await m.activeAdmin("vault");
-  for (const [admin, accessor] of [[vuAdmin, m.state.linkToVault!.accessor], [vAdmin, m.state.linkToVaultUnlock!.accessor]] as const) {
+  for (const [admin, accessor] of [
+    [vuAdmin, m.state.linkToVault!.accessor],
+    [vAdmin, m.state.linkToVaultUnlock!.accessor],
+  ] as const) {
     const h = await tokenHealth(admin, accessor);
-    expect({ orphan: h.orphan, period: h.periodSeconds, maxTtl: h.explicitMaxTtlSeconds, renewable: h.renewable, healthy: h.healthy })
-      .toEqual({ orphan: true, period: 720 * 3600, maxTtl: 0, renewable: true, healthy: true });
+    expect({
+      orphan: h.orphan,
+      period: h.periodSeconds,
+      maxTtl: h.explicitMaxTtlSeconds,
+      renewable: h.renewable,
+      healthy: h.healthy,
+    }).toEqual({ orphan: true, period: 720 * 3600, maxTtl: 0, renewable: true, healthy: true });
     expect(h.ttlSeconds).toBeGreaterThan(0);
     expect(h.verdict).toMatch(/^healthy: periodic orphan, \d+h\d\dm left of a 720h00m period/);
     const renewed = await renewToken(admin, accessor);

@@ -22,8 +22,14 @@ let keys: string[];
 let root: string;
 
 const transit = (by: Unsealer = u): Seal => ({
-  type: "transit", address: by.cluster.address(by.cluster.nodeIds()[0]), keyName: by.link.keyName, mountPath: "transit",
-  tlsCaCert: lab.pki.caFile, tlsClientCert: c.clientCert.certFile, tlsClientKey: c.clientCert.keyFile, tlsServerName: by.cluster.name,
+  type: "transit",
+  address: by.cluster.address(by.cluster.nodeIds()[0]),
+  keyName: by.link.keyName,
+  mountPath: "transit",
+  tlsCaCert: lab.pki.caFile,
+  tlsClientCert: c.clientCert.certFile,
+  tlsClientKey: c.clientCert.keyFile,
+  tlsServerName: by.cluster.name,
 });
 
 async function secretIntact(): Promise<void> {
@@ -33,10 +39,13 @@ async function secretIntact(): Promise<void> {
 /** Runs the migration, stopping it (as a crash would) when a progress line matches `at`. */
 async function interrupted(o: MigrationOptions, at: RegExp): Promise<string[]> {
   const seen: string[] = [];
-  const err = await migrateSeal(c, { ...o, log: (m) => {
-    seen.push(m);
-    if (at.test(m)) throw new Error("orchestrator stopped");
-  } }).catch((e) => e);
+  const err = await migrateSeal(c, {
+    ...o,
+    log: (m) => {
+      seen.push(m);
+      if (at.test(m)) throw new Error("orchestrator stopped");
+    },
+  }).catch((e) => e);
   expect(err?.message).toBe("orchestrator stopped");
   return seen;
 }
@@ -76,7 +85,15 @@ test("Shamir → transit stopped after one standby is mid-migration completes on
 });
 
 test("transit → transit to another unsealer, each block with its own token, ends with no trace of the old seal", async () => {
-  const o: MigrationOptions = { from: transit(u), fromToken: u.link.token, to: transit(u2), toToken: u2.link.token, keys, adminToken: root, flavour: lab.flavour };
+  const o: MigrationOptions = {
+    from: transit(u),
+    fromToken: u.link.token,
+    to: transit(u2),
+    toToken: u2.link.token,
+    keys,
+    adminToken: root,
+    flavour: lab.flavour,
+  };
   expect(await migrateSeal(c, o)).toEqual({ changed: true, sealType: "transit" });
   // The final config has one block, pointing at the new unsealer, and no token in the file.
   const config = c.renderConfig(c.nodeIds()[0]);

@@ -27,7 +27,9 @@ afterAll(() => lab?.destroy());
 
 test("the active node is back in its Service when its step-down fails, and stays active", async () => {
   const active = (await findActive(cluster))!;
-  await expect(rollingRestart(cluster, { adminToken: "not-a-token-that-may-step-down", keys, timeoutMs: 30_000 })).rejects.toThrow(/permission denied/);
+  await expect(rollingRestart(cluster, { adminToken: "not-a-token-that-may-step-down", keys, timeoutMs: 30_000 })).rejects.toThrow(
+    /permission denied/,
+  );
   expect(await findActive(cluster)).toBe(active);
   expect(cluster.isServing(active)).toBe(true);
 });

@@ -24,8 +24,14 @@ let otherCa: LocalPki;
 
 function seal(over: Partial<TransitSeal> = {}): TransitSeal {
   return {
-    type: "transit", address: u.cluster.address(u.cluster.nodeIds()[0]), keyName: "autounseal", mountPath: "transit/",
-    tlsCaCert: lab.pki.caFile, tlsClientCert: sealed.clientCert.certFile, tlsClientKey: sealed.clientCert.keyFile, tlsServerName: "unsealer",
+    type: "transit",
+    address: u.cluster.address(u.cluster.nodeIds()[0]),
+    keyName: "autounseal",
+    mountPath: "transit/",
+    tlsCaCert: lab.pki.caFile,
+    tlsClientCert: sealed.clientCert.certFile,
+    tlsClientKey: sealed.clientCert.keyFile,
+    tlsServerName: "unsealer",
     ...over,
   };
 }
@@ -92,7 +98,12 @@ test("an unreachable peer: the check says so, the peer gate holds the node, the 
   expect(exit.logTail).toMatch(/connection refused/);
 
   // With the peer gate the node is not even started: it waits, and says what it waits for.
-  const gated = await lab.cluster({ name: "gated", size: 1, seal: { stanzas: [seal()], transitToken: u.link.token }, peerGate: { timeoutMs: 1500 } });
+  const gated = await lab.cluster({
+    name: "gated",
+    size: 1,
+    seal: { stanzas: [seal()], transitToken: u.link.token },
+    peerGate: { timeoutMs: 1500 },
+  });
   const held = await gated.start(gated.nodeIds()[0]).catch((e) => e);
   expect(held.message).toMatch(/timed out after 1500 ms waiting for transit peer .* is unreachable \(ECONNREFUSED\)/);
   expect(gated.isRunning(gated.nodeIds()[0])).toBe(false);

@@ -6,8 +6,11 @@ import { TLS_OFF, kindName, strings, validateK8s } from "../pulumi/harness";
 import { CERT, KUBECONFIG, StackRun, resolved, runStack } from "./stack-mocks";
 
 const HELPER = {
-  flavour: "vault", storage: "raft", context: "backup-cluster",
-  primaryStack: "acme/vault-mutual-unseal/primary", kubeconfig: KUBECONFIG,
+  flavour: "vault",
+  storage: "raft",
+  context: "backup-cluster",
+  primaryStack: "acme/vault-mutual-unseal/primary",
+  kubeconfig: KUBECONFIG,
   expose: { type: "LoadBalancer", sourceRanges: ["198.51.100.0/24"] },
 };
 const PRIMARY_OUTPUTS = {
@@ -29,28 +32,78 @@ describe("helper stack", () => {
   const named = (name: string) => run.registered.find((r) => r.name === name)!;
 
   it("reads the primary stack's outputs and registers exactly the helper's resources", () => {
-    expect(run.registered.filter((r) => r.type === "pulumi:pulumi:StackReference").map((r) => r.name)).toEqual(["acme/vault-mutual-unseal/primary"]);
-    expect(run.registered.filter((r) => !r.custom).map((r) => `${r.type.split(":")[2]} ${r.name}`).sort()).toEqual(["HelperBackup helper", "VaultCluster helper-vault"]);
-    expect(run.registered.filter((r) => r.type.startsWith("pulumi-nodejs:dynamic")).map((r) => `${r.type.split(":")[2]} ${r.name}`).sort()).toEqual([
-      "AuditDevice helper-audit", "TransitKeyRestore helper-key-copy", "TransitLink helper-emergency-link", "Unseal helper-unseal", "VaultInit helper-init",
+    expect(run.registered.filter((r) => r.type === "pulumi:pulumi:StackReference").map((r) => r.name)).toEqual([
+      "acme/vault-mutual-unseal/primary",
+    ]);
+    expect(
+      run.registered
+        .filter((r) => !r.custom)
+        .map((r) => `${r.type.split(":")[2]} ${r.name}`)
+        .sort(),
+    ).toEqual(["HelperBackup helper", "VaultCluster helper-vault"]);
+    expect(
+      run.registered
+        .filter((r) => r.type.startsWith("pulumi-nodejs:dynamic"))
+        .map((r) => `${r.type.split(":")[2]} ${r.name}`)
+        .sort(),
+    ).toEqual([
+      "AuditDevice helper-audit",
+      "TransitKeyRestore helper-key-copy",
+      "TransitLink helper-emergency-link",
+      "Unseal helper-unseal",
+      "VaultInit helper-init",
     ]);
     const objects = run.registered.filter((r) => r.type.startsWith("kubernetes:"));
-    expect(objects.map((r) => `${r.inputs.metadata?.namespace ?? "-"}/${kindName(r)}`).sort()).toEqual([
-      "-/Namespace vault-helper",
-      ...["ConfigMap vault-helper-config", "PodDisruptionBudget vault-helper", "Role vault-helper", "RoleBinding vault-helper", "Secret vault-helper-tls",
-        "Service vault-helper", "Service vault-helper-active", "Service vault-helper-external", "Service vault-helper-internal", "Service vault-helper-standby", "ServiceAccount vault-helper", "StatefulSet vault-helper"].map((x) => `vault-helper/${x}`),
-    ].sort());
+    expect(objects.map((r) => `${r.inputs.metadata?.namespace ?? "-"}/${kindName(r)}`).sort()).toEqual(
+      [
+        "-/Namespace vault-helper",
+        ...[
+          "ConfigMap vault-helper-config",
+          "PodDisruptionBudget vault-helper",
+          "Role vault-helper",
+          "RoleBinding vault-helper",
+          "Secret vault-helper-tls",
+          "Service vault-helper",
+          "Service vault-helper-active",
+          "Service vault-helper-external",
+          "Service vault-helper-internal",
+          "Service vault-helper-standby",
+          "ServiceAccount vault-helper",
+          "StatefulSet vault-helper",
+        ].map((x) => `vault-helper/${x}`),
+      ].sort(),
+    );
     for (const r of objects) validateK8s(r);
-    for (const r of objects) for (const s of strings(r.inputs)) for (const off of TLS_OFF) expect([kindName(r), s.path, off.test(s.value)]).toEqual([kindName(r), s.path, false]);
+    for (const r of objects)
+      for (const s of strings(r.inputs))
+        for (const off of TLS_OFF) expect([kindName(r), s.path, off.test(s.value)]).toEqual([kindName(r), s.path, false]);
   });
 
   it("is one Shamir node serving the primary CA's certificate, restoring the backup with the drift check on", () => {
     expect(named("helper-init").inputs).toMatchObject({ kind: "shamir", shares: 3, threshold: 2 });
-    expect(named("helper-init").inputs.nodes).toMatchObject({ kind: "kubernetes", context: "backup-cluster", namespace: "vault-helper", statefulSet: "vault-helper", replicas: 1, tls: { caPem: CERT("primary-ca"), serverName: "vault-helper.example.internal" } });
+    expect(named("helper-init").inputs.nodes).toMatchObject({
+      kind: "kubernetes",
+      context: "backup-cluster",
+      namespace: "vault-helper",
+      statefulSet: "vault-helper",
+      replicas: 1,
+      tls: { caPem: CERT("primary-ca"), serverName: "vault-helper.example.internal" },
+    });
     const restore = named("helper-key-copy");
-    expect(restore.inputs).toMatchObject({ backup: "BACKUP-OF-THE-KEY", latestVersion: 3, mountPath: "transit/", keyName: "autounseal", failOnDrift: true });
+    expect(restore.inputs).toMatchObject({
+      backup: "BACKUP-OF-THE-KEY",
+      latestVersion: 3,
+      mountPath: "transit/",
+      keyName: "autounseal",
+      failOnDrift: true,
+    });
     expect(restore.secretPaths).toEqual(expect.arrayContaining(["backup", "token", "nodes"]));
-    expect(named("helper-emergency-link").inputs).toMatchObject({ createKey: false, allowBackup: false, mountPath: "transit/", keyName: "autounseal" });
+    expect(named("helper-emergency-link").inputs).toMatchObject({
+      createKey: false,
+      allowBackup: false,
+      mountPath: "transit/",
+      keyName: "autounseal",
+    });
     const tls = run.registered.find((r) => r.inputs.kind === "Secret" && r.inputs.metadata?.name === "vault-helper-tls")!;
     expect(tls.inputs.stringData).toEqual({ "ca.crt": CERT("primary-ca"), "tls.crt": CERT("helper"), "tls.key": "HELPER-SERVER-KEY" });
     expect(tls.secretPaths).toContain("stringData");
@@ -61,7 +114,11 @@ describe("helper stack", () => {
     expect(svc.inputs.metadata.namespace).toBe("vault-helper");
     expect((await resolved(run.outputs!.helperExternalService)).value).toBe("vault-helper/vault-helper-external");
     expect(svc.inputs.spec.loadBalancerSourceRanges).toEqual(["198.51.100.0/24"]);
-    expect(svc.inputs.spec).toMatchObject({ type: "LoadBalancer", selector: { "app.kubernetes.io/instance": "vault-helper", "vault-mutual-unseal/serving": "true" }, ports: [{ port: 8200 }] });
+    expect(svc.inputs.spec).toMatchObject({
+      type: "LoadBalancer",
+      selector: { "app.kubernetes.io/instance": "vault-helper", "vault-mutual-unseal/serving": "true" },
+      ports: [{ port: 8200 }],
+    });
   });
 
   it("keeps the emergency token alive: renewed by its own runs, since no seal renews it while it waits", () => {
@@ -70,7 +127,8 @@ describe("helper stack", () => {
 
   it("outputs the helper's root token, unseal keys and emergency token as secrets", async () => {
     const o = run.outputs!;
-    for (const key of ["helperRootToken", "helperUnsealKeys", "emergencySealToken"]) expect([key, (await resolved(o[key])).secret]).toEqual([key, true]);
+    for (const key of ["helperRootToken", "helperUnsealKeys", "emergencySealToken"])
+      expect([key, (await resolved(o[key])).secret]).toEqual([key, true]);
     expect((await resolved(o.emergencySealToken)).value).toBe("token-helper-emergency-link");
     expect((await resolved(o.helperAddress)).value).toBe("https://vault-helper-active.vault-helper.svc:8200");
   });
@@ -85,8 +143,9 @@ describe("helper stack", () => {
 describe("helper stack, primary outputs", () => {
   it("a missing one (a primary without helperAddress) fails saying what to do", async () => {
     const { primaryValue } = await import("../../stacks/helper");
-    expect(() => primaryValue("acme/vault-mutual-unseal/primary", "helperTls", "set helperAddress on the primary stack", undefined))
-      .toThrow('the primary stack acme/vault-mutual-unseal/primary has no output "helperTls": set helperAddress on the primary stack');
+    expect(() =>
+      primaryValue("acme/vault-mutual-unseal/primary", "helperTls", "set helperAddress on the primary stack", undefined),
+    ).toThrow('the primary stack acme/vault-mutual-unseal/primary has no output "helperTls": set helperAddress on the primary stack');
     expect(primaryValue("acme/vault-mutual-unseal/primary", "transitMount", "run the primary", "transit/")).toBe("transit/");
   });
 });

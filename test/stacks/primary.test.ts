@@ -26,7 +26,9 @@ const named = (run: StackRun, name: string): Registered => {
   return r;
 };
 const object = (run: StackRun, kind: string, name: string, namespace: string) => {
-  const found = k8s(run).filter((r) => r.inputs.kind === kind && r.inputs.metadata?.name === name && r.inputs.metadata?.namespace === namespace);
+  const found = k8s(run).filter(
+    (r) => r.inputs.kind === kind && r.inputs.metadata?.name === name && r.inputs.metadata?.namespace === namespace,
+  );
   if (found.length !== 1) throw new Error(`expected one ${kind} ${namespace}/${name}, found ${found.length}`);
   return found[0];
 };
@@ -41,37 +43,104 @@ describe("primary stack", () => {
   });
 
   it("registers exactly the bootstrap's components and dynamic resources, and one Kubernetes provider per context", () => {
-    const components = run.registered.filter((r) => !r.custom).map((r) => `${r.type.split(":")[2]} ${r.name}`).sort();
+    const components = run.registered
+      .filter((r) => !r.custom)
+      .map((r) => `${r.type.split(":")[2]} ${r.name}`)
+      .sort();
     expect(components).toEqual([
-      "ConsulCluster consul-vault", "ConsulCluster consul-vault-unlock", "Pki pki",
-      "TransitUnsealLink seal-of-vault", "TransitUnsealLink seal-of-vault-unlock",
-      "VaultCluster vault", "VaultCluster vault-unlock",
+      "ConsulCluster consul-vault",
+      "ConsulCluster consul-vault-unlock",
+      "Pki pki",
+      "TransitUnsealLink seal-of-vault",
+      "TransitUnsealLink seal-of-vault-unlock",
+      "VaultCluster vault",
+      "VaultCluster vault-unlock",
     ]);
-    expect(dynamic(run).map((r) => `${r.type.split(":")[2]} ${r.name}`).sort()).toEqual([
-      "AuditDevice vault-audit", "AuditDevice vault-unlock-audit",
-      "SealMigration vault-unlock-seal-migration", "SealRollout vault-seal-rollout", "TransitKeyBackup vault-transit-key-backup",
-      "TransitLink seal-of-vault-transit", "TransitLink seal-of-vault-unlock-transit",
-      "Unseal vault-unlock-unseal", "VaultInit vault-init", "VaultInit vault-unlock-init",
+    expect(
+      dynamic(run)
+        .map((r) => `${r.type.split(":")[2]} ${r.name}`)
+        .sort(),
+    ).toEqual([
+      "AuditDevice vault-audit",
+      "AuditDevice vault-unlock-audit",
+      "SealMigration vault-unlock-seal-migration",
+      "SealRollout vault-seal-rollout",
+      "TransitKeyBackup vault-transit-key-backup",
+      "TransitLink seal-of-vault-transit",
+      "TransitLink seal-of-vault-unlock-transit",
+      "Unseal vault-unlock-unseal",
+      "VaultInit vault-init",
+      "VaultInit vault-unlock-init",
     ]);
-    expect(run.registered.filter((r) => r.type === "pulumi:providers:kubernetes").map((r) => [r.name, r.inputs.context])).toEqual([["k8s-prod", "prod"]]);
+    expect(run.registered.filter((r) => r.type === "pulumi:providers:kubernetes").map((r) => [r.name, r.inputs.context])).toEqual([
+      ["k8s-prod", "prod"],
+    ]);
     expect(run.registered.filter((r) => r.type === "pulumi:pulumi:StackReference")).toEqual([]);
   });
 
   it("renders exactly these Kubernetes objects, each valid against the Kubernetes schema", () => {
-    expect(k8s(run).map((r) => `${r.inputs.metadata?.namespace ?? "-"}/${kindName(r)}`).sort()).toEqual([
-      "-/Namespace vault", "-/Namespace vault-unlock",
-      ...["ConfigMap consul-vault-unlock-config", "ConfigMap vault-unlock-config", "ConfigMap vault-unlock-consul-agent",
-        "NetworkPolicy consul-vault-unlock-servers", "NetworkPolicy vault-unlock-unseal-only",
-        "PodDisruptionBudget consul-vault-unlock", "PodDisruptionBudget vault-unlock", "Role vault-unlock", "RoleBinding vault-unlock",
-        "Secret consul-vault-unlock-gossip", "Secret consul-vault-unlock-tls", "Secret vault-unlock-consul-tls", "Secret vault-unlock-tls", "Secret vault-unlock-transit-tls",
-        "Service consul-vault-unlock", "Service consul-vault-unlock-server", "Service vault-unlock", "Service vault-unlock-active", "Service vault-unlock-internal", "Service vault-unlock-standby",
-        "ServiceAccount vault-unlock", "StatefulSet consul-vault-unlock-server", "StatefulSet vault-unlock"].map((x) => `vault-unlock/${x}`),
-      ...["ConfigMap consul-vault-config", "ConfigMap vault-config", "ConfigMap vault-consul-agent", "ConfigMap vault-seal", "Ingress vault", "NetworkPolicy consul-vault-servers",
-        "PodDisruptionBudget consul-vault", "PodDisruptionBudget vault", "Role vault", "RoleBinding vault",
-        "Secret consul-vault-gossip", "Secret consul-vault-tls", "Secret vault-consul-tls", "Secret vault-tls", "Secret vault-transit-tls", "Secret vault-transit-token",
-        "Service consul-vault", "Service consul-vault-server", "Service vault", "Service vault-active", "Service vault-internal", "Service vault-standby",
-        "ServiceAccount vault", "StatefulSet consul-vault-server", "StatefulSet vault"].map((x) => `vault/${x}`),
-    ].sort());
+    expect(
+      k8s(run)
+        .map((r) => `${r.inputs.metadata?.namespace ?? "-"}/${kindName(r)}`)
+        .sort(),
+    ).toEqual(
+      [
+        "-/Namespace vault",
+        "-/Namespace vault-unlock",
+        ...[
+          "ConfigMap consul-vault-unlock-config",
+          "ConfigMap vault-unlock-config",
+          "ConfigMap vault-unlock-consul-agent",
+          "NetworkPolicy consul-vault-unlock-servers",
+          "NetworkPolicy vault-unlock-unseal-only",
+          "PodDisruptionBudget consul-vault-unlock",
+          "PodDisruptionBudget vault-unlock",
+          "Role vault-unlock",
+          "RoleBinding vault-unlock",
+          "Secret consul-vault-unlock-gossip",
+          "Secret consul-vault-unlock-tls",
+          "Secret vault-unlock-consul-tls",
+          "Secret vault-unlock-tls",
+          "Secret vault-unlock-transit-tls",
+          "Service consul-vault-unlock",
+          "Service consul-vault-unlock-server",
+          "Service vault-unlock",
+          "Service vault-unlock-active",
+          "Service vault-unlock-internal",
+          "Service vault-unlock-standby",
+          "ServiceAccount vault-unlock",
+          "StatefulSet consul-vault-unlock-server",
+          "StatefulSet vault-unlock",
+        ].map((x) => `vault-unlock/${x}`),
+        ...[
+          "ConfigMap consul-vault-config",
+          "ConfigMap vault-config",
+          "ConfigMap vault-consul-agent",
+          "ConfigMap vault-seal",
+          "Ingress vault",
+          "NetworkPolicy consul-vault-servers",
+          "PodDisruptionBudget consul-vault",
+          "PodDisruptionBudget vault",
+          "Role vault",
+          "RoleBinding vault",
+          "Secret consul-vault-gossip",
+          "Secret consul-vault-tls",
+          "Secret vault-consul-tls",
+          "Secret vault-tls",
+          "Secret vault-transit-tls",
+          "Secret vault-transit-token",
+          "Service consul-vault",
+          "Service consul-vault-server",
+          "Service vault",
+          "Service vault-active",
+          "Service vault-internal",
+          "Service vault-standby",
+          "ServiceAccount vault",
+          "StatefulSet consul-vault-server",
+          "StatefulSet vault",
+        ].map((x) => `vault/${x}`),
+      ].sort(),
+    );
     for (const r of k8s(run)) validateK8s(r);
   });
 
@@ -80,7 +149,9 @@ describe("primary stack", () => {
     expect(seal.data["seal.hcl"]).toContain('address = "https://vault-unlock.vault-unlock.svc:8200"');
     expect(seal.data["seal.hcl"]).toContain('tls_ca_cert = "/vault/transit-tls/ca.crt"');
     expect(seal.data["peer-address"]).toBe("https://vault-unlock.vault-unlock.svc:8200");
-    expect(JSON.parse(seal.metadata.annotations["vault-mutual-unseal/seal-stanzas"])[0].address).toBe("https://vault-unlock.vault-unlock.svc:8200");
+    expect(JSON.parse(seal.metadata.annotations["vault-mutual-unseal/seal-stanzas"])[0].address).toBe(
+      "https://vault-unlock.vault-unlock.svc:8200",
+    );
     expect(object(run, "ConfigMap", "vault-config", "vault").inputs.data["server.hcl"]).not.toMatch(/seal "transit"/);
     // The pod template reads exactly these names.
     const pod = object(run, "StatefulSet", "vault", "vault").inputs.spec.template.spec;
@@ -96,59 +167,122 @@ describe("primary stack", () => {
     expect(token.secretPaths).toContain("stringData");
     for (const r of run.registered) {
       for (const s of strings(r.inputs)) {
-        if (/^token-seal-of/.test(s.value)) expect([r.name, s.path]).toEqual([r.name, r.type === "kubernetes:core/v1:Secret" ? "stringData.token" : "toToken"]);
+        if (/^token-seal-of/.test(s.value))
+          expect([r.name, s.path]).toEqual([r.name, r.type === "kubernetes:core/v1:Secret" ? "stringData.token" : "toToken"]);
       }
     }
     // A token reaching the migration provider travels as a secret.
-    expect(named(run, "vault-unlock-seal-migration").secretPaths).toEqual(expect.arrayContaining(["toToken", "keys", "rootToken", "nodes"]));
-    for (const r of k8s(run)) for (const s of strings(r.inputs)) for (const off of TLS_OFF) expect([kindName(r), s.path, off.test(s.value)]).toEqual([kindName(r), s.path, false]);
+    expect(named(run, "vault-unlock-seal-migration").secretPaths).toEqual(
+      expect.arrayContaining(["toToken", "keys", "rootToken", "nodes"]),
+    );
+    for (const r of k8s(run))
+      for (const s of strings(r.inputs))
+        for (const off of TLS_OFF) expect([kindName(r), s.path, off.test(s.value)]).toEqual([kindName(r), s.path, false]);
   });
 
   it("orders the bootstrap of design.md §2 by data flow and dependsOn", () => {
     const at = (name: string) => run.registered.findIndex((r) => r.name === name);
-    const order = ["vault-unlock-statefulset", "vault-unlock-init", "vault-unlock-unseal", "vault-unlock-audit", "seal-of-vault-transit", "vault-statefulset", "vault-init", "vault-audit", "vault-seal-rollout", "seal-of-vault-unlock-transit", "vault-unlock-seal-migration", "vault-transit-key-backup"];
+    const order = [
+      "vault-unlock-statefulset",
+      "vault-unlock-init",
+      "vault-unlock-unseal",
+      "vault-unlock-audit",
+      "seal-of-vault-transit",
+      "vault-statefulset",
+      "vault-init",
+      "vault-audit",
+      "vault-seal-rollout",
+      "seal-of-vault-unlock-transit",
+      "vault-unlock-seal-migration",
+      "vault-transit-key-backup",
+    ];
     expect(order.map(at)).toEqual([...order.map(at)].sort((a, b) => a - b));
     expect(named(run, "vault-unlock-init").inputs).toMatchObject({ kind: "shamir", shares: 3, threshold: 2 });
     expect(named(run, "vault-init").inputs).toMatchObject({ kind: "recovery", shares: 3, threshold: 2 });
-    expect(named(run, "seal-of-vault-transit").inputs).toMatchObject({ allowBackup: true, tokenPeriod: "720h", rootToken: "root-vault-unlock-init", mountPath: "transit/", keyName: "autounseal" });
+    expect(named(run, "seal-of-vault-transit").inputs).toMatchObject({
+      allowBackup: true,
+      tokenPeriod: "720h",
+      rootToken: "root-vault-unlock-init",
+      mountPath: "transit/",
+      keyName: "autounseal",
+    });
     expect(named(run, "seal-of-vault-unlock-transit").inputs).toMatchObject({ allowBackup: false, rootToken: "root-vault-init" });
-    expect(named(run, "vault-unlock-seal-migration").inputs).toMatchObject({ from: { type: "shamir" }, to: { type: "transit", address: "https://vault.vault.svc:8200", tlsServerName: "vault.vault.svc" }, toToken: "token-seal-of-vault-unlock-transit" });
+    expect(named(run, "vault-unlock-seal-migration").inputs).toMatchObject({
+      from: { type: "shamir" },
+      to: { type: "transit", address: "https://vault.vault.svc:8200", tlsServerName: "vault.vault.svc" },
+      toToken: "token-seal-of-vault-unlock-transit",
+    });
     // Sealed pods are not ready until later resources unseal them: the provider must not wait for readiness.
-    for (const sts of ["vault", "vault-unlock"]) expect(object(run, "StatefulSet", sts, sts).inputs.metadata.annotations).toEqual({ "pulumi.com/skipAwait": "true" });
+    for (const sts of ["vault", "vault-unlock"])
+      expect(object(run, "StatefulSet", sts, sts).inputs.metadata.annotations).toEqual({ "pulumi.com/skipAwait": "true" });
     // The providers reach the pods by port-forward with the kubeconfig, TLS verified against the CA.
     const nodes = named(run, "vault-init").inputs.nodes;
-    expect(nodes).toMatchObject({ kind: "kubernetes", kubeconfig: KUBECONFIG, context: "prod", namespace: "vault", statefulSet: "vault", replicas: 3, port: 8200, sealConfigMap: "vault-seal", sealTokenSecret: "vault-transit-token" });
+    expect(nodes).toMatchObject({
+      kind: "kubernetes",
+      kubeconfig: KUBECONFIG,
+      context: "prod",
+      namespace: "vault",
+      statefulSet: "vault",
+      replicas: 3,
+      port: 8200,
+      sealConfigMap: "vault-seal",
+      sealTokenSecret: "vault-transit-token",
+    });
     expect(nodes.tls).toEqual({ caPem: expect.stringContaining("BEGIN CERTIFICATE"), serverName: "vault-active.vault.svc" });
   });
 
   it("serves the Ingress with TLS (vault's own certificate, which names the host) and never waits on Services of sealed pods", () => {
-    expect(object(run, "Ingress", "vault", "vault").inputs.spec.tls).toEqual([{ hosts: ["vault.example.internal"], secretName: "vault-tls" }]);
+    expect(object(run, "Ingress", "vault", "vault").inputs.spec.tls).toEqual([
+      { hosts: ["vault.example.internal"], secretName: "vault-tls" },
+    ]);
     expect(named(run, "pki-server-vault-csr").inputs.dnsNames).toContain("vault.example.internal");
-    for (const [ns, kind, name] of [["vault", "Service", "vault-active"], ["vault", "Service", "vault-standby"], ["vault", "Service", "vault-internal"], ["vault", "Ingress", "vault"], ["vault-unlock", "Service", "vault-unlock-active"]]) {
+    for (const [ns, kind, name] of [
+      ["vault", "Service", "vault-active"],
+      ["vault", "Service", "vault-standby"],
+      ["vault", "Service", "vault-internal"],
+      ["vault", "Ingress", "vault"],
+      ["vault-unlock", "Service", "vault-unlock-active"],
+    ]) {
       expect([name, object(run, kind, name, ns).inputs.metadata.annotations["pulumi.com/skipAwait"]]).toEqual([name, "true"]);
     }
   });
 
   it("issues the helper's certificate for the host vault dials, its Services and its pods in the helper's namespace", () => {
-    expect(named(run, "pki-server-helper-csr").inputs.dnsNames).toEqual(expect.arrayContaining([
-      "vault-helper.example.internal", "vault-helper-active.vault-helper.svc", "*.vault-helper-internal.vault-helper.svc",
-    ]));
+    expect(named(run, "pki-server-helper-csr").inputs.dnsNames).toEqual(
+      expect.arrayContaining([
+        "vault-helper.example.internal",
+        "vault-helper-active.vault-helper.svc",
+        "*.vault-helper-internal.vault-helper.svc",
+      ]),
+    );
     expect(run.outputs!.helperNamespace).toBe("vault-helper");
   });
 
   it("lets only vault's pods reach vault-unlock, and only each Vault cluster's pods reach its Consul", () => {
     const unlock = object(run, "NetworkPolicy", "vault-unlock-unseal-only", "vault-unlock").inputs.spec;
     const vaultPods = object(run, "StatefulSet", "vault", "vault").inputs.spec.selector.matchLabels;
-    expect(unlock.ingress[1].from).toEqual([{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "vault" } }, podSelector: { matchLabels: vaultPods } }]);
+    expect(unlock.ingress[1].from).toEqual([
+      { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "vault" } }, podSelector: { matchLabels: vaultPods } },
+    ]);
     // The client agents in vault-unlock's own pods gossip with each other too.
-    expect(unlock.ingress[2].ports).toEqual([{ protocol: "TCP", port: 8301 }, { protocol: "UDP", port: 8301 }]);
+    expect(unlock.ingress[2].ports).toEqual([
+      { protocol: "TCP", port: 8301 },
+      { protocol: "UDP", port: 8301 },
+    ]);
     const consul = object(run, "NetworkPolicy", "consul-vault-servers", "vault").inputs.spec;
     expect(consul.ingress[1].from).toEqual([{ podSelector: { matchLabels: vaultPods } }]);
   });
 
   it("outputs the root tokens, recovery keys, key backup and helper TLS as secrets", async () => {
     const o = run.outputs!;
-    for (const key of ["vaultRootToken", "vaultRecoveryKeys", "vaultUnlockRootToken", "vaultUnlockRecoveryKeys", "transitKeyBackup", "helperTls"]) {
+    for (const key of [
+      "vaultRootToken",
+      "vaultRecoveryKeys",
+      "vaultUnlockRootToken",
+      "vaultUnlockRecoveryKeys",
+      "transitKeyBackup",
+      "helperTls",
+    ]) {
       expect([key, (await resolved(o[key])).secret]).toEqual([key, true]);
     }
     expect((await resolved(o.transitKeyBackup)).value).toBe("BACKUP-OF-THE-KEY");
@@ -176,11 +310,17 @@ describe("primary stack, emergency switch", () => {
     expect(seal.data["peer-address"]).toBe(HELPER);
     expect(object(emergency, "Secret", "vault-transit-token", "vault").inputs.stringData).toEqual({ token: "HELPER-EMERGENCY-TOKEN" });
     expect(named(emergency, "vault-seal-rollout").inputs.sealDigest).not.toEqual(named(normal, "vault-seal-rollout").inputs.sealDigest);
-    expect(emergency.registered.filter((r) => r.type === "pulumi:pulumi:StackReference").map((r) => r.name)).toEqual(["acme/vault-mutual-unseal/helper"]);
+    expect(emergency.registered.filter((r) => r.type === "pulumi:pulumi:StackReference").map((r) => r.name)).toEqual([
+      "acme/vault-mutual-unseal/helper",
+    ]);
   });
 
   it("changes nothing else: the same resources, the link on vault-unlock kept", () => {
-    const names = (r: StackRun) => r.registered.map((x) => `${x.type} ${x.name}`).filter((x) => !x.includes("StackReference")).sort();
+    const names = (r: StackRun) =>
+      r.registered
+        .map((x) => `${x.type} ${x.name}`)
+        .filter((x) => !x.includes("StackReference"))
+        .sort();
     expect(names(emergency)).toEqual(names(normal));
     expect(named(emergency, "seal-of-vault-transit").inputs).toEqual(named(normal, "seal-of-vault-transit").inputs);
     // Only the two seal objects differ: no StatefulSet or other object changes for the switch.
@@ -197,17 +337,36 @@ describe("primary stack, two Kubernetes clusters", () => {
     run = await runStack("primary", {
       ...PRIMARY,
       vault: { context: "prod", namespace: "vault", transitAddress: "https://vault-transit.prod.example:8200" },
-      vaultUnlock: { context: "dc2", namespace: "vault-unlock", transitAddress: "https://vault-unlock.dc2.example:8200", peerCidrs: ["192.0.2.0/24"], expose: { type: "LoadBalancer", sourceRanges: ["192.0.2.0/24"] } },
+      vaultUnlock: {
+        context: "dc2",
+        namespace: "vault-unlock",
+        transitAddress: "https://vault-unlock.dc2.example:8200",
+        peerCidrs: ["192.0.2.0/24"],
+        expose: { type: "LoadBalancer", sourceRanges: ["192.0.2.0/24"] },
+      },
     });
     if (run.error) throw run.error;
   });
 
   it("uses one Kubernetes provider per context and exposes each cluster to its peer at its transit address", () => {
-    expect(run.registered.filter((r) => r.type === "pulumi:providers:kubernetes").map((r) => r.inputs.context).sort()).toEqual(["dc2", "prod"]);
+    expect(
+      run.registered
+        .filter((r) => r.type === "pulumi:providers:kubernetes")
+        .map((r) => r.inputs.context)
+        .sort(),
+    ).toEqual(["dc2", "prod"]);
     const unlock = object(run, "Service", "vault-unlock-external", "vault-unlock");
     validateK8s(unlock);
-    expect(unlock.inputs.spec).toMatchObject({ type: "LoadBalancer", externalTrafficPolicy: "Local", loadBalancerSourceRanges: ["192.0.2.0/24"], ports: [{ port: 8200 }] });
-    expect(unlock.inputs.spec.selector).toMatchObject({ "app.kubernetes.io/instance": "vault-unlock", "vault-mutual-unseal/serving": "true" });
+    expect(unlock.inputs.spec).toMatchObject({
+      type: "LoadBalancer",
+      externalTrafficPolicy: "Local",
+      loadBalancerSourceRanges: ["192.0.2.0/24"],
+      ports: [{ port: 8200 }],
+    });
+    expect(unlock.inputs.spec.selector).toMatchObject({
+      "app.kubernetes.io/instance": "vault-unlock",
+      "vault-mutual-unseal/serving": "true",
+    });
     expect(object(run, "Service", "vault-external", "vault").inputs.spec.type).toBe("LoadBalancer");
     // vault's seal dials vault-unlock's address, whose host its certificate names.
     expect(object(run, "ConfigMap", "vault-seal", "vault").inputs.data["peer-address"]).toBe("https://vault-unlock.dc2.example:8200");
@@ -235,7 +394,11 @@ describe("primary stack, a second run with no change", () => {
 describe("primary stack, namespaces made by the platform team", () => {
   it("creates its namespaces with Pod Security restricted enforced", async () => {
     const run = await runStack("primary", PRIMARY);
-    expect(k8s(run).filter((r) => r.inputs.kind === "Namespace").map((r) => [r.inputs.metadata.name, r.inputs.metadata.labels])).toEqual([
+    expect(
+      k8s(run)
+        .filter((r) => r.inputs.kind === "Namespace")
+        .map((r) => [r.inputs.metadata.name, r.inputs.metadata.labels]),
+    ).toEqual([
       ["vault", { "pod-security.kubernetes.io/enforce": "restricted" }],
       ["vault-unlock", { "pod-security.kubernetes.io/enforce": "restricted" }],
     ]);
@@ -253,14 +416,22 @@ describe("primary stack, bad config", () => {
   it("names a kubeconfig context that does not exist and a misspelt key, with the other problems, before any resource", async () => {
     const run = await runStack("primary", { ...PRIMARY, vault: { context: "staging", namespace: "vault" }, replicaz: 3, replicas: 2 });
     const message = (run.error as Error).message;
-    expect(message).toMatch(/vault-mutual-unseal:vault\.context: "staging" is not a context of the kubeconfig \(it has: prod, dc2, backup-cluster\)/);
+    expect(message).toMatch(
+      /vault-mutual-unseal:vault\.context: "staging" is not a context of the kubeconfig \(it has: prod, dc2, backup-cluster\)/,
+    );
     expect(message).toMatch(/unknown key\(s\) replicaz/);
     expect(message).toContain("vault-mutual-unseal:replicas");
     expect(run.registered).toEqual([]);
   });
 
   it("fails with every problem before any resource is registered", async () => {
-    const run = await runStack("primary", { ...PRIMARY, replicas: 2, keyThreshold: 5, helperAddress: "http://helper:8200", emergency: true });
+    const run = await runStack("primary", {
+      ...PRIMARY,
+      replicas: 2,
+      keyThreshold: 5,
+      helperAddress: "http://helper:8200",
+      emergency: true,
+    });
     expect(run.error).toBeInstanceOf(Error);
     const message = (run.error as Error).message;
     for (const key of ["replicas", "keyThreshold", "helperAddress", "emergency"]) expect(message).toContain(`vault-mutual-unseal:${key}`);

@@ -30,7 +30,15 @@ function outputsFor(type: string, name: string, stackOutputs: Record<string, unk
   if (type === "pulumi:pulumi:StackReference") return { outputs: stackOutputs, secretOutputNames: Object.keys(stackOutputs) };
   if (!type.startsWith("pulumi-nodejs:dynamic")) return componentOutputs(type, name);
   if (name.endsWith("-init")) return { keys: [`key1-${name}`, `key2-${name}`, `key3-${name}`], rootToken: `root-${name}`, adopted: false };
-  if (name.endsWith("-transit") || name.endsWith("-emergency-link")) return { token: `token-${name}`, accessor: `accessor-${name}`, ttlSeconds: 2592000, periodSeconds: 2592000, tokenHealthy: true, tokenVerdict: "healthy" };
+  if (name.endsWith("-transit") || name.endsWith("-emergency-link"))
+    return {
+      token: `token-${name}`,
+      accessor: `accessor-${name}`,
+      ttlSeconds: 2592000,
+      periodSeconds: 2592000,
+      tokenHealthy: true,
+      tokenVerdict: "healthy",
+    };
   if (name.endsWith("-unseal")) return { unsealedNodes: ["pod-0"], sealedNodes: [], sealType: "shamir" };
   if (name.endsWith("-seal-migration")) return { sealType: "transit", changed: true };
   if (name.endsWith("-transit-key-backup")) return { backup: `BACKUP-OF-THE-KEY`, keyVersion: 1, latestVersion: 1 };
@@ -52,21 +60,30 @@ export interface StackRun {
 const asConfig = (config: Record<string, unknown>) =>
   Object.fromEntries(Object.entries(config).map(([k, v]) => [`vault-mutual-unseal:${k}`, typeof v === "string" ? v : JSON.stringify(v)]));
 
-export async function runStack(stack: string, config: Record<string, unknown>, stackOutputs: Record<string, unknown> = {}): Promise<StackRun> {
+export async function runStack(
+  stack: string,
+  config: Record<string, unknown>,
+  stackOutputs: Record<string, unknown> = {},
+): Promise<StackRun> {
   jest.resetModules();
   const pulumi = (await import("@pulumi/pulumi")) as typeof PulumiModule;
   const registered: Registered[] = [];
-  await pulumi.runtime.setMocks({
-    newResource(args) {
-      const secretPaths: string[] = [];
-      const inputs = unwrap(args.inputs, "", secretPaths) as Record<string, unknown>;
-      registered.push({ type: args.type, name: args.name, custom: args.custom ?? true, inputs, secretPaths });
-      return { id: `${args.name}-id`, state: { ...inputs, ...outputsFor(args.type, args.name, stackOutputs) } };
+  await pulumi.runtime.setMocks(
+    {
+      newResource(args) {
+        const secretPaths: string[] = [];
+        const inputs = unwrap(args.inputs, "", secretPaths) as Record<string, unknown>;
+        registered.push({ type: args.type, name: args.name, custom: args.custom ?? true, inputs, secretPaths });
+        return { id: `${args.name}-id`, state: { ...inputs, ...outputsFor(args.type, args.name, stackOutputs) } };
+      },
+      call(args) {
+        throw new Error(`unexpected provider function call ${args.token}: the stacks must not read live state`);
+      },
     },
-    call(args) {
-      throw new Error(`unexpected provider function call ${args.token}: the stacks must not read live state`);
-    },
-  }, "vault-mutual-unseal", stack, false);
+    "vault-mutual-unseal",
+    stack,
+    false,
+  );
   const secretKeys = "kubeconfig" in config ? ["vault-mutual-unseal:kubeconfig"] : [];
   pulumi.runtime.setAllConfig(asConfig(config), secretKeys);
   const run: StackRun = { registered, pulumi };

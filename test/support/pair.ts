@@ -46,12 +46,17 @@ export async function shamirClusterWithSecret(lab: Lab, name: string): Promise<S
     cluster,
     keys: init.keys,
     root: init.rootToken,
-    secretIntact: () => waitFor("the secret to be readable", async () => {
-      const active = await findActive(cluster);
-      if (!active) return { done: false, state: describe(await observe(cluster)) };
-      const v = (await cluster.client(active, init.rootToken).read<{ data: { v: string } }>("kv/s")).body.data.v;
-      return { done: v === "kept", state: v };
-    }, { timeoutMs: 30_000 }),
+    secretIntact: () =>
+      waitFor(
+        "the secret to be readable",
+        async () => {
+          const active = await findActive(cluster);
+          if (!active) return { done: false, state: describe(await observe(cluster)) };
+          const v = (await cluster.client(active, init.rootToken).read<{ data: { v: string } }>("kv/s")).body.data.v;
+          return { done: v === "kept", state: v };
+        },
+        { timeoutMs: 30_000 },
+      ),
   };
 }
 
@@ -63,7 +68,11 @@ export interface ShamirNode {
   rootToken: string;
 }
 
-export async function shamirNode(lab: Lab, name: string, opts: Partial<Pick<LocalClusterOptions, "audit" | "requireClientCert">> = {}): Promise<ShamirNode> {
+export async function shamirNode(
+  lab: Lab,
+  name: string,
+  opts: Partial<Pick<LocalClusterOptions, "audit" | "requireClientCert">> = {},
+): Promise<ShamirNode> {
   const cluster = await lab.cluster({ name, size: 1, seal: { stanzas: [] }, ...opts });
   await cluster.startAll();
   const init = await initCluster(cluster.client(cluster.nodeIds()[0]), { kind: "shamir", shares: 1, threshold: 1 });

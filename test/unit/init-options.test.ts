@@ -26,7 +26,12 @@ describe("initProblems", () => {
     ["fractional threshold", { threshold: 2.5 }, "threshold", /must be a whole number ≥ 1, got 2\.5/],
     ["zero threshold", { shares: 1, threshold: 0 }, "threshold", /must be a whole number ≥ 1, got 0/],
     ["threshold 1 with several shares", { shares: 3, threshold: 1 }, "threshold", /must be at least 2 when there are several shares/],
-    ["fewer PGP keys than shares", { shares: 3, threshold: 2, pgpKeys: ["a", "b"] }, "pgpKeys", /needs one key per share: 3 shares but 2 PGP keys/],
+    [
+      "fewer PGP keys than shares",
+      { shares: 3, threshold: 2, pgpKeys: ["a", "b"] },
+      "pgpKeys",
+      /needs one key per share: 3 shares but 2 PGP keys/,
+    ],
     ["more PGP keys than shares", { shares: 1, threshold: 1, pgpKeys: ["a", "b"] }, "pgpKeys", /1 shares but 2 PGP keys/],
     ["an empty PGP key list", { pgpKeys: [] }, "pgpKeys", /5 shares but 0 PGP keys/],
     ["an unknown kind", { kind: "transit" as InitOptions["kind"] }, "kind", /must be "shamir" or "recovery", got "transit"/],

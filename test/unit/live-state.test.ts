@@ -11,7 +11,10 @@ import { stateNow } from "../../providers/live-state";
 const recorded = { inSync: true, version: 1 };
 
 test("takes what read finds now", async () => {
-  expect(await stateNow(async (id) => ({ id, props: { inSync: false, version: 2 } }), "id", recorded)).toEqual({ inSync: false, version: 2 });
+  expect(await stateNow(async (id) => ({ id, props: { inSync: false, version: 2 } }), "id", recorded)).toEqual({
+    inSync: false,
+    version: 2,
+  });
 });
 
 const failing = (e: Error) => async () => {
@@ -23,15 +26,24 @@ test.each<[string, Error]>([
   ["the node is sealed", new VaultApiError("https://vault-unlock-0:8200", "GET transit/keys/autounseal", 503, ["Vault is sealed"])],
   ["waiting timed out", new TimeoutError("an active node", 1000, "all sealed")],
   ["the API server is not reached", new KubernetesApiError("read pod vault-unlock/vault-unlock-0", undefined, "ECONNREFUSED", "")],
-  ["RBAC refuses the port-forward (a read-only kubeconfig's preview)", new AccessDeniedError("https://vault-unlock-0.vault-unlock.port-forward:8200", "GET /v1/sys/health", "403")],
+  [
+    "RBAC refuses the port-forward (a read-only kubeconfig's preview)",
+    new AccessDeniedError("https://vault-unlock-0.vault-unlock.port-forward:8200", "GET /v1/sys/health", "403"),
+  ],
 ])("keeps the recorded state when %s", async (_what, e) => {
   expect(await stateNow(failing(e), "id", recorded)).toBe(recorded);
 });
 
 test.each<[string, Error]>([
-  ["a token the server refuses", new VaultApiError("https://vault-unlock-0:8200", "POST auth/token/lookup-accessor", 403, ["permission denied"])],
+  [
+    "a token the server refuses",
+    new VaultApiError("https://vault-unlock-0:8200", "POST auth/token/lookup-accessor", 403, ["permission denied"]),
+  ],
   ["RBAC refusing a read", new KubernetesApiError("read ConfigMap vault/vault-seal", 403, "forbidden", "grant get on configmaps")],
-  ["a certificate that does not match", new VaultTlsError("https://vault-unlock-0:8200", "GET sys/health", "ERR_TLS_CERT_ALTNAME_INVALID", "check tls.serverName")],
+  [
+    "a certificate that does not match",
+    new VaultTlsError("https://vault-unlock-0:8200", "GET sys/health", "ERR_TLS_CERT_ALTNAME_INVALID", "check tls.serverName"),
+  ],
   ["a kubeconfig that cannot be read", new InputError("kubeconfig", "is not a readable kubeconfig")],
 ])("fails with the error itself on %s", async (_what, e) => {
   await expect(stateNow(failing(e), "id", recorded)).rejects.toBe(e);

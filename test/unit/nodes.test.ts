@@ -5,12 +5,24 @@
 import { SealSettings, sealSettingsDigest } from "../../core/nodes";
 import { SealStanza } from "../../core/render/seal";
 
-const stanza: SealStanza = { type: "transit", address: "https://vault-unlock:8200", keyName: "autounseal", mountPath: "transit/", tlsCaCert: "/tls/ca.pem" };
+const stanza: SealStanza = {
+  type: "transit",
+  address: "https://vault-unlock:8200",
+  keyName: "autounseal",
+  mountPath: "transit/",
+  tlsCaCert: "/tls/ca.pem",
+};
 const settings = (over: Partial<SealSettings> = {}): SealSettings => ({ stanzas: [stanza], transitToken: "hvs.CAESIJ-token-one", ...over });
 
 describe("sealSettingsDigest", () => {
   test("the same settings written with keys in another order count as the same", () => {
-    const reordered = { tlsCaCert: "/tls/ca.pem", mountPath: "transit/", keyName: "autounseal", address: "https://vault-unlock:8200", type: "transit" } as SealStanza;
+    const reordered = {
+      tlsCaCert: "/tls/ca.pem",
+      mountPath: "transit/",
+      keyName: "autounseal",
+      address: "https://vault-unlock:8200",
+      type: "transit",
+    } as SealStanza;
     expect(sealSettingsDigest({ transitToken: "hvs.CAESIJ-token-one", stanzas: [reordered] })).toBe(sealSettingsDigest(settings()));
   });
 

@@ -18,7 +18,13 @@ const baseConfig: ServerConfig = {
 };
 
 const shamir: Seal = { type: "shamir" };
-const unlock: TransitSeal = { type: "transit", address: "https://vault-unlock:8200", keyName: "autounseal", mountPath: "transit/", tlsCaCert: "/tls/ca.pem" };
+const unlock: TransitSeal = {
+  type: "transit",
+  address: "https://vault-unlock:8200",
+  keyName: "autounseal",
+  mountPath: "transit/",
+  tlsCaCert: "/tls/ca.pem",
+};
 const other: TransitSeal = { ...unlock, address: "https://vault-other:8200", keyName: "autounseal-2" };
 
 describe("migrationPlan", () => {
@@ -44,7 +50,10 @@ describe("migrationPlan", () => {
 
   test("transit → transit with two tokens on OpenBao: each block reads its own env var, the file holds only the references", () => {
     const { migrating, final } = migrationPlan({ from: unlock, to: other, fromToken: "hvs.old", toToken: "hvs.new", flavour: "openbao" });
-    expect(migrating.stanzas).toEqual([{ ...unlock, disabled: true, tokenEnv: "BAO_OLD_SEAL_TOKEN" }, { ...other, tokenEnv: "BAO_NEW_SEAL_TOKEN" }]);
+    expect(migrating.stanzas).toEqual([
+      { ...unlock, disabled: true, tokenEnv: "BAO_OLD_SEAL_TOKEN" },
+      { ...other, tokenEnv: "BAO_NEW_SEAL_TOKEN" },
+    ]);
     expect(migrating.tokenEnv).toEqual({ BAO_OLD_SEAL_TOKEN: "hvs.old", BAO_NEW_SEAL_TOKEN: "hvs.new" });
     // VAULT_TRANSIT_SEAL_TOKEN would override both blocks, so it is not set during the migration.
     expect(migrating.transitToken).toBeUndefined();
@@ -68,10 +77,25 @@ describe("migrationPlan", () => {
       /same key and mount as the old one: that is a re-pointing/,
     ],
     ["Shamir → transit without the new link's token", { from: shamir, to: unlock }, "toToken", /needs the token of the new transit link/],
-    ["transit → Shamir without the old seal's token", { from: unlock, to: shamir }, "fromToken", /needs its token: the old seal must still decrypt the stored keys/],
-    ["transit → transit without the new token", { from: unlock, to: other, fromToken: "t" }, "toToken", /needs the token of the new transit link/],
+    [
+      "transit → Shamir without the old seal's token",
+      { from: unlock, to: shamir },
+      "fromToken",
+      /needs its token: the old seal must still decrypt the stored keys/,
+    ],
+    [
+      "transit → transit without the new token",
+      { from: unlock, to: other, fromToken: "t" },
+      "toToken",
+      /needs the token of the new transit link/,
+    ],
     ["transit → transit without the old token", { from: unlock, to: other, toToken: "t" }, "fromToken", /needs its token/],
-    ["transit → transit with two different tokens on Vault", { from: unlock, to: other, fromToken: "a", toToken: "b", flavour: "vault" }, "toToken", /needs per-block env:\/\/ token references, an OpenBao feature/],
+    [
+      "transit → transit with two different tokens on Vault",
+      { from: unlock, to: other, fromToken: "a", toToken: "b", flavour: "vault" },
+      "toToken",
+      /needs per-block env:\/\/ token references, an OpenBao feature/,
+    ],
     ["Shamir → Shamir", { from: shamir, to: shamir }, "seal", /not a migration/],
   ])("refuses %s", (_what, o, key, message) => {
     const e = refusal(() => migrationPlan(o));

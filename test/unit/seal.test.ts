@@ -83,7 +83,12 @@ describe("migrationSeal", () => {
 
 describe("sameTransitKey", () => {
   test.each<[string, Seal, Seal, boolean]>([
-    ["the helper's copy of the key at another address (re-pointing)", transit(), transit({ address: "https://helper:8200", tlsServerName: "helper" }), true],
+    [
+      "the helper's copy of the key at another address (re-pointing)",
+      transit(),
+      transit({ address: "https://helper:8200", tlsServerName: "helper" }),
+      true,
+    ],
     ["the same mount written with and without slashes", transit({ mountPath: "transit/" }), transit({ mountPath: "/transit" }), true],
     ["an absent and an empty namespace", transit(), transit({ namespace: "" }), true],
     ["another key name", transit(), transit({ keyName: "autounseal-2" }), false],
@@ -111,16 +116,41 @@ describe("sealProblems", () => {
 
   const off = (s: TransitSeal): SealStanza => ({ ...s, disabled: true });
   test.each<[string, SealStanza[], string, RegExp]>([
-    ["three blocks", [off(transit()), transit({ keyName: "b" }), transit({ keyName: "c" })], "seals", /at most two seal blocks are allowed .*got 3/],
-    ["two enabled blocks", [transit(), transit({ keyName: "b" })], "seals", /2 seal blocks are enabled; only one may be\. During a migration mark the old one disabled = "true"/],
-    ["two disabled blocks", [off(transit()), off(transit({ keyName: "b" }))], "seals", /2 seal blocks are disabled; a migration has exactly one old seal/],
+    [
+      "three blocks",
+      [off(transit()), transit({ keyName: "b" }), transit({ keyName: "c" })],
+      "seals",
+      /at most two seal blocks are allowed .*got 3/,
+    ],
+    [
+      "two enabled blocks",
+      [transit(), transit({ keyName: "b" })],
+      "seals",
+      /2 seal blocks are enabled; only one may be\. During a migration mark the old one disabled = "true"/,
+    ],
+    [
+      "two disabled blocks",
+      [off(transit()), off(transit({ keyName: "b" }))],
+      "seals",
+      /2 seal blocks are disabled; a migration has exactly one old seal/,
+    ],
     ["an address that is no URL", [transit({ address: "" })], "seals[0].address", /"" is not a URL; use https:\/\/host:port/],
     ["an http address", [transit({ address: "http://vault-unlock:8200" })], "seals[0].address", /is not https: .* must use TLS/],
     ["a host:port without scheme", [transit({ address: "vault-unlock:8200" })], "seals[0].address", /is not https/],
     ["an empty key name", [transit({ keyName: "" })], "seals[0].keyName", /is empty: name the transit key/],
     ["an empty mount path", [transit({ mountPath: "" })], "seals[0].mountPath", /is empty: name the transit mount/],
-    ["a client certificate without its key", [transit({ tlsClientCert: "/c.pem" })], "seals[0].tlsClientCert", /set both tlsClientCert and tlsClientKey/],
-    ["a client key without its certificate", [transit({ tlsClientKey: "/k.pem" })], "seals[0].tlsClientCert", /set both tlsClientCert and tlsClientKey/],
+    [
+      "a client certificate without its key",
+      [transit({ tlsClientCert: "/c.pem" })],
+      "seals[0].tlsClientCert",
+      /set both tlsClientCert and tlsClientKey/,
+    ],
+    [
+      "a client key without its certificate",
+      [transit({ tlsClientKey: "/k.pem" })],
+      "seals[0].tlsClientCert",
+      /set both tlsClientCert and tlsClientKey/,
+    ],
     ["a bad second block", [off(transit()), transit({ address: "http://helper:8200" })], "seals[1].address", /is not https/],
   ])("refuses %s", (_what, stanzas, key, message) => {
     const problems = sealProblems(stanzas);
@@ -130,7 +160,11 @@ describe("sealProblems", () => {
 
   test("reports every problem at once, under the caller's key path", () => {
     const problems = sealProblems([transit({ address: "http://x:8200", keyName: "", mountPath: "" })], "primary.vault.seals");
-    expect(problems.map((p) => p.key)).toEqual(["primary.vault.seals[0].address", "primary.vault.seals[0].keyName", "primary.vault.seals[0].mountPath"]);
+    expect(problems.map((p) => p.key)).toEqual([
+      "primary.vault.seals[0].address",
+      "primary.vault.seals[0].keyName",
+      "primary.vault.seals[0].mountPath",
+    ]);
   });
 });
 
@@ -160,15 +194,35 @@ describe("transitAttributeProblems", () => {
   // The seal parses tls_skip_verify with Go's strconv.ParseBool: "1", "t", "T", "TRUE",
   // "True" and "true" all turn verification off.
   test.each<[string, Record<string, unknown>, string, RegExp]>([
-    ["tls_ca_file (the article's key, silently ignored)", { tls_ca_file: "/ca.pem" }, "seal.transit.tls_ca_file", /has no tls_ca_file and would silently ignore it: use tls_ca_cert/],
-    ["a token in the file", { token: "hvs.CAESIsecret" }, "seal.transit.token", new RegExp(`never put the token in a config file: pass it in ${TRANSIT_TOKEN_ENV}`)],
-    ['tls_skip_verify = "true"', { tls_skip_verify: "true" }, "seal.transit.tls_skip_verify", /TLS verification stays on: give the unsealer's CA in tls_ca_cert/],
+    [
+      "tls_ca_file (the article's key, silently ignored)",
+      { tls_ca_file: "/ca.pem" },
+      "seal.transit.tls_ca_file",
+      /has no tls_ca_file and would silently ignore it: use tls_ca_cert/,
+    ],
+    [
+      "a token in the file",
+      { token: "hvs.CAESIsecret" },
+      "seal.transit.token",
+      new RegExp(`never put the token in a config file: pass it in ${TRANSIT_TOKEN_ENV}`),
+    ],
+    [
+      'tls_skip_verify = "true"',
+      { tls_skip_verify: "true" },
+      "seal.transit.tls_skip_verify",
+      /TLS verification stays on: give the unsealer's CA in tls_ca_cert/,
+    ],
     ["tls_skip_verify = true", { tls_skip_verify: true }, "seal.transit.tls_skip_verify", /TLS verification stays on/],
     ['tls_skip_verify = "1"', { tls_skip_verify: "1" }, "seal.transit.tls_skip_verify", /TLS verification stays on/],
     ["tls_skip_verify = 1", { tls_skip_verify: 1 }, "seal.transit.tls_skip_verify", /TLS verification stays on/],
     ['tls_skip_verify = "TRUE"', { tls_skip_verify: "TRUE" }, "seal.transit.tls_skip_verify", /TLS verification stays on/],
     ['tls_skip_verify = "t"', { tls_skip_verify: "t" }, "seal.transit.tls_skip_verify", /TLS verification stays on/],
-    ["an unknown key", { tls_ca_certificate: "/ca.pem" }, "seal.transit.tls_ca_certificate", /is not a transit seal parameter \(known: .*tls_ca_cert.*\); the server would silently ignore it/],
+    [
+      "an unknown key",
+      { tls_ca_certificate: "/ca.pem" },
+      "seal.transit.tls_ca_certificate",
+      /is not a transit seal parameter \(known: .*tls_ca_cert.*\); the server would silently ignore it/,
+    ],
     ["a misspelt key name", { keyname: "autounseal" }, "seal.transit.keyname", /is not a transit seal parameter/],
   ])("refuses %s", (_what, extra, key, message) => {
     const problems = transitAttributeProblems({ ...good, ...extra });

@@ -87,7 +87,9 @@ describe("raft storage", () => {
 
   test("a restarted cluster elects a leader at production speed (performance_multiplier 1) unless told otherwise", () => {
     const base = raftNode();
-    const slow = raftNode({ storage: { ...(base.storage as Extract<ServerConfig["storage"], { type: "raft" }>), performanceMultiplier: 5 } });
+    const slow = raftNode({
+      storage: { ...(base.storage as Extract<ServerConfig["storage"], { type: "raft" }>), performanceMultiplier: 5 },
+    });
     expect(blockOf(read(base), "storage", "raft").attrs.performance_multiplier).toBe(1);
     expect(blockOf(read(slow), "storage", "raft").attrs.performance_multiplier).toBe(5);
   });
@@ -111,14 +113,22 @@ describe("listener", () => {
 
   test("accepts only clients whose certificate the given CA issued when requireClientCert is set", () => {
     const c = raftNode();
-    const attrs = blockOf(read({ ...c, listener: { ...c.listener, tlsClientCaFile: "/vault/tls/clients-ca.pem", requireClientCert: true } }), "listener", "tcp").attrs;
+    const attrs = blockOf(
+      read({ ...c, listener: { ...c.listener, tlsClientCaFile: "/vault/tls/clients-ca.pem", requireClientCert: true } }),
+      "listener",
+      "tcp",
+    ).attrs;
     expect(attrs.tls_client_ca_file).toBe("/vault/tls/clients-ca.pem");
     expect(attrs.tls_require_and_verify_client_cert).toBe(true);
   });
 
   test("a client CA alone lets clients without certificates in", () => {
     const c = raftNode();
-    const attrs = blockOf(read({ ...c, listener: { ...c.listener, tlsClientCaFile: "/vault/tls/clients-ca.pem" } }), "listener", "tcp").attrs;
+    const attrs = blockOf(
+      read({ ...c, listener: { ...c.listener, tlsClientCaFile: "/vault/tls/clients-ca.pem" } }),
+      "listener",
+      "tcp",
+    ).attrs;
     expect(attrs.tls_client_ca_file).toBe("/vault/tls/clients-ca.pem");
     expect(attrs).not.toHaveProperty("tls_require_and_verify_client_cert");
   });
@@ -216,14 +226,49 @@ describe("refused before anything is deployed", () => {
   test.each<[string, ServerConfig, string, RegExp]>([
     ["Consul storage with OpenBao", consulNode({ flavour: "openbao" }), "storage.type", /OpenBao has no Consul storage backend/],
     ["disableMlock with OpenBao", raftNode({ disableMlock: false }), "disableMlock", /OpenBao has no mlock/],
-    ["an http api address", raftNode({ apiAddr: "http://vault-0.vault-internal:8200" }), "apiAddr", /"http:\/\/vault-0\.vault-internal:8200" must be an https:\/\/ URL/],
-    ["an http cluster address", raftNode({ clusterAddr: "http://vault-0.vault-internal:8201" }), "clusterAddr", /must be an https:\/\/ URL/],
+    [
+      "an http api address",
+      raftNode({ apiAddr: "http://vault-0.vault-internal:8200" }),
+      "apiAddr",
+      /"http:\/\/vault-0\.vault-internal:8200" must be an https:\/\/ URL/,
+    ],
+    [
+      "an http cluster address",
+      raftNode({ clusterAddr: "http://vault-0.vault-internal:8201" }),
+      "clusterAddr",
+      /must be an https:\/\/ URL/,
+    ],
     ["a bare host as api address", raftNode({ apiAddr: "vault-0:8200" }), "apiAddr", /must be an https:\/\/ URL/],
-    ["client certificates required without their CA", raftNode({ listener: { ...base.listener, requireClientCert: true } }), "listener.tlsClientCaFile", /requireClientCert needs the CA/],
-    ["two enabled seals", raftNode({ seals: [unsealer(), unsealer({ keyName: "other" })] }), "seals", /2 seal blocks are enabled; only one may be/],
-    ["a seal over plain http", raftNode({ seals: [unsealer({ address: "http://vault-unlock:8200" })] }), "seals[0].address", /is not https/],
-    ["a config-file audit device with Vault", raftNode({ flavour: "vault", auditToStdout: true }), "auditToStdout", /enable the audit device through the API/],
-    ["a seal client certificate without its key", raftNode({ seals: [unsealer({ tlsClientKey: undefined })] }), "seals[0].tlsClientCert", /set both tlsClientCert and tlsClientKey/],
+    [
+      "client certificates required without their CA",
+      raftNode({ listener: { ...base.listener, requireClientCert: true } }),
+      "listener.tlsClientCaFile",
+      /requireClientCert needs the CA/,
+    ],
+    [
+      "two enabled seals",
+      raftNode({ seals: [unsealer(), unsealer({ keyName: "other" })] }),
+      "seals",
+      /2 seal blocks are enabled; only one may be/,
+    ],
+    [
+      "a seal over plain http",
+      raftNode({ seals: [unsealer({ address: "http://vault-unlock:8200" })] }),
+      "seals[0].address",
+      /is not https/,
+    ],
+    [
+      "a config-file audit device with Vault",
+      raftNode({ flavour: "vault", auditToStdout: true }),
+      "auditToStdout",
+      /enable the audit device through the API/,
+    ],
+    [
+      "a seal client certificate without its key",
+      raftNode({ seals: [unsealer({ tlsClientKey: undefined })] }),
+      "seals[0].tlsClientCert",
+      /set both tlsClientCert and tlsClientKey/,
+    ],
   ])("%s", (_what, config, key, message) => {
     const e = refusal(() => renderServerConfig(config));
     expect(e.key).toBe(key);
@@ -246,7 +291,12 @@ describe("strings cannot break out of their quotes", () => {
     const config = read(
       raftNode({
         listener: { ...base.listener, tlsCertFile: v },
-        storage: { type: "raft", path: v, nodeId: v, retryJoin: [{ leaderApiAddr: "https://vault-1:8200", leaderCaCertFile: v, leaderTlsServerName: v }] },
+        storage: {
+          type: "raft",
+          path: v,
+          nodeId: v,
+          retryJoin: [{ leaderApiAddr: "https://vault-1:8200", leaderCaCertFile: v, leaderTlsServerName: v }],
+        },
         seals: [unsealer({ tlsCaCert: v, keyName: v, address: `https://vault-unlock:8200/${v}` })],
       }),
     );

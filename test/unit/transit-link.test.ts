@@ -29,7 +29,10 @@ describe("sealPolicy", () => {
   });
 
   test("a nested mount keeps its inner slashes", () => {
-    expect(Object.keys(rules(sealPolicy("/seals/vault-unlock/", "k")))).toEqual(["seals/vault-unlock/encrypt/k", "seals/vault-unlock/decrypt/k"]);
+    expect(Object.keys(rules(sealPolicy("/seals/vault-unlock/", "k")))).toEqual([
+      "seals/vault-unlock/encrypt/k",
+      "seals/vault-unlock/decrypt/k",
+    ]);
   });
 });
 
@@ -44,11 +47,14 @@ describe("durationSeconds", () => {
     expect(durationSeconds(d)).toBe(s);
   });
 
-  test.each([[""], ["1d"], ["1.5h"], ["-1h"], ["h"], ["10 hours"], ["1h30m"], ["0x10"], ["720H"]])("refuses %p, naming tokenPeriod", (d) => {
-    const e = refusal(() => durationSeconds(d));
-    expect(e.key).toBe("tokenPeriod");
-    expect(e.message).toContain(`"${d}" is not a duration: use e.g. 720h, 30m or 3600s`);
-  });
+  test.each([[""], ["1d"], ["1.5h"], ["-1h"], ["h"], ["10 hours"], ["1h30m"], ["0x10"], ["720H"]])(
+    "refuses %p, naming tokenPeriod",
+    (d) => {
+      const e = refusal(() => durationSeconds(d));
+      expect(e.key).toBe("tokenPeriod");
+      expect(e.message).toContain(`"${d}" is not a duration: use e.g. 720h, 30m or 3600s`);
+    },
+  );
 
   test("names the caller's key", () => {
     expect(refusal(() => durationSeconds("soon", "helper.tokenPeriod")).key).toBe("helper.tokenPeriod");
