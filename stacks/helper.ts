@@ -14,20 +14,13 @@ import { activeServerName } from "../components/cluster-access";
 import { ConsulCluster } from "../components/consul-cluster";
 import { HelperBackup } from "../components/helper-backup";
 import { Pki } from "../components/pki";
-import { ServerCertSpec, TlsBundle } from "../components/pki";
-import { POD_SECURITY_LABELS, vaultCertSpec, vaultPodLabels, vaultServiceNames, VaultStorageArgs } from "../components/vault-cluster";
-import { exposeArgs, HELPER_TEXT_KEYS, helperContexts, parseHelperConfig } from "./config";
+import { TlsBundle } from "../components/pki";
+import { CLUSTER_NAMES } from "../core/pair-plan";
+import { POD_SECURITY_LABELS, vaultPodLabels, vaultServiceNames, VaultStorageArgs } from "../components/vault-cluster";
+import { exposeArgs, HELPER_TEXT_KEYS, helperContexts, parseHelperConfig } from "../components/config";
 import { contextProblems, rawConfig, readKubeconfig } from "./read-config";
 
-export const HELPER_CLUSTER = "vault-helper";
-
-/**
- * The helper's server certificate, issued by the primary stack (from the CA `vault`'s seal
- * trusts): the host `vault`'s emergency seal dials, its Services, and its pods for Raft.
- */
-export function helperCertSpec(namespace: string, host: string): ServerCertSpec {
-  return vaultCertSpec(HELPER_CLUSTER, namespace, [host]);
-}
+const HELPER_CLUSTER = CLUSTER_NAMES.helper;
 
 const RUN_PRIMARY = "run `pulumi up --stack primary` first (the helper stack reads its outputs)";
 const SET_HELPER_ADDRESS =

@@ -9,7 +9,7 @@ import * as os from "os";
 import * as path from "path";
 import { KubeConfig } from "@kubernetes/client-node";
 import * as pulumi from "@pulumi/pulumi";
-import { ConfigError, Problem } from "./config";
+import { ConfigError, Problem } from "../components/config";
 
 export const CONFIG_NAMESPACE = "vault-mutual-unseal";
 const KUBECONFIG_KEY = "kubeconfig";

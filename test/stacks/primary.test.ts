@@ -4,6 +4,7 @@
  * emergency switch, and refusal of a bad config before any resource.
  */
 import { Registered, TLS_OFF, kindName, strings, validateK8s } from "../pulumi/harness";
+import { pairPlan } from "../../core/pair-plan";
 import { KUBECONFIG, StackRun, resolved, runStack } from "./stack-mocks";
 
 const HELPER = "https://vault-helper.example.internal:8200";
@@ -50,6 +51,7 @@ describe("primary stack", () => {
     expect(components).toEqual([
       "ConsulCluster consul-vault",
       "ConsulCluster consul-vault-unlock",
+      "MutualUnsealPair pair",
       "Pki pki",
       "TransitUnsealLink seal-of-vault",
       "TransitUnsealLink seal-of-vault-unlock",
@@ -180,23 +182,17 @@ describe("primary stack", () => {
         for (const off of TLS_OFF) expect([kindName(r), s.path, off.test(s.value)]).toEqual([kindName(r), s.path, false]);
   });
 
-  it("orders the bootstrap of design.md §2 by data flow and dependsOn", () => {
-    const at = (name: string) => run.registered.findIndex((r) => r.name === name);
-    const order = [
-      "vault-unlock-statefulset",
-      "vault-unlock-init",
-      "vault-unlock-unseal",
-      "vault-unlock-audit",
-      "seal-of-vault-transit",
-      "vault-statefulset",
-      "vault-init",
-      "vault-audit",
-      "vault-seal-rollout",
-      "seal-of-vault-unlock-transit",
-      "vault-unlock-seal-migration",
-      "vault-transit-key-backup",
-    ];
-    expect(order.map(at)).toEqual([...order.map(at)].sort((a, b) => a - b));
+  it("registers every step of the pair's plan waiting for the steps the plan puts before it", () => {
+    // A step named in `after` is a resource or a component: waiting for a component is waiting for its children.
+    const waitsFor = (name: string, earlier: string) =>
+      (run.dependencies.get(name) ?? []).some((d) => d === earlier || d.startsWith(`${earlier}-`));
+    const plan = pairPlan();
+    expect(plan.map((s) => s.name).filter((n) => !run.registered.some((r) => r.name === n))).toEqual([]);
+    const missing = plan.flatMap((s) => s.after.filter((a) => !waitsFor(s.name, a)).map((a) => `${s.name} does not wait for ${a}`));
+    expect(missing).toEqual([]);
+  });
+
+  it("registers the plan's steps with the plan's parameters", () => {
     expect(named(run, "vault-unlock-init").inputs).toMatchObject({ kind: "shamir", shares: 3, threshold: 2 });
     expect(named(run, "vault-init").inputs).toMatchObject({ kind: "recovery", shares: 3, threshold: 2 });
     expect(named(run, "seal-of-vault-transit").inputs).toMatchObject({
@@ -440,9 +436,23 @@ describe("primary stack, bad config", () => {
 });
 
 describe("index.ts", () => {
-  it("refuses a stack it has no program for, naming the ones it has", async () => {
+  it("refuses a stack whose name is no role and that sets no role, naming the role key and its values", async () => {
     const run = await runStack("staging", PRIMARY);
-    expect((run.error as Error).message).toMatch(/stack "staging" has no program: .* "primary" and "helper"/);
+    expect((run.error as Error).message).toMatch(
+      /vault-mutual-unseal:role: is not set and the stack's name "staging" is not a role: .*primary.*helper/,
+    );
+    expect(run.registered).toEqual([]);
+  });
+
+  it("runs the primary program on a stack of any name whose role is primary", async () => {
+    const run = await runStack("prod-primary", { ...PRIMARY, role: "primary" });
+    if (run.error) throw run.error;
+    expect(run.registered.filter((r) => r.type.endsWith(":MutualUnsealPair")).map((r) => r.name)).toEqual(["pair"]);
+  });
+
+  it("refuses a role other than primary or helper, naming the value", async () => {
+    const run = await runStack("primary", { ...PRIMARY, role: "backup" });
+    expect((run.error as Error).message).toMatch(/vault-mutual-unseal:role: must be "primary" or "helper", got "backup"/);
     expect(run.registered).toEqual([]);
   });
 });

@@ -50,6 +50,8 @@ function outputsFor(type: string, name: string, stackOutputs: Record<string, unk
 
 export interface StackRun {
   registered: Registered[];
+  /** Per resource name: the names of the resources its registration waits for (dependsOn and inputs, as the SDK sends them to the engine). */
+  dependencies: Map<string, string[]>;
   /** The program's exports, or the error it threw. */
   outputs?: Record<string, unknown>;
   error?: unknown;
@@ -84,9 +86,24 @@ export async function runStack(
     stack,
     false,
   );
+  // The mocks' newResource is not told the dependencies: read them off the requests the SDK sends.
+  const dependencies = new Map<string, string[]>();
+  type Request = { getName(): string; getDependenciesList(): string[] };
+  const settingsModule = (await import("@pulumi/pulumi/runtime/settings")) as unknown as {
+    getMonitor(): { registerResource(req: Request, cb: unknown): unknown };
+  };
+  const monitor = settingsModule.getMonitor();
+  const registerResource = monitor.registerResource.bind(monitor);
+  monitor.registerResource = (req, cb) => {
+    dependencies.set(
+      req.getName(),
+      req.getDependenciesList().map((urn) => urn.split("::").pop()!),
+    );
+    return registerResource(req, cb);
+  };
   const secretKeys = "kubeconfig" in config ? ["vault-mutual-unseal:kubeconfig"] : [];
   pulumi.runtime.setAllConfig(asConfig(config), secretKeys);
-  const run: StackRun = { registered, pulumi };
+  const run: StackRun = { registered, dependencies, pulumi };
   try {
     run.outputs = (await import("../../index")) as unknown as Record<string, unknown>;
   } catch (e) {

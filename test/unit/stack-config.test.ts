@@ -5,7 +5,7 @@
 import * as fs from "fs";
 import * as yaml from "js-yaml";
 import * as path from "path";
-import { ConfigError, HELPER_TEXT_KEYS, PRIMARY_TEXT_KEYS, parseHelperConfig, parsePrimaryConfig } from "../../stacks/config";
+import { ConfigError, HELPER_TEXT_KEYS, PRIMARY_TEXT_KEYS, parseHelperConfig, parsePrimaryConfig } from "../../components/config";
 import { configValues } from "../../stacks/read-config";
 
 const primary = {

@@ -5,7 +5,7 @@
  */
 import { isIP } from "net";
 import { z } from "zod";
-import type { VaultExposeArgs } from "../components/vault-cluster";
+import type { VaultExposeArgs } from "./vault-cluster";
 
 const NS = "vault-mutual-unseal";
 
@@ -112,8 +112,16 @@ const deployment = {
   createNamespaces,
 };
 
+/**
+ * Which program a stack runs. Default: the stack's name when it is "primary" or "helper", so
+ * `prod-primary` and `staging-primary` set it (`pulumi config set role primary`).
+ */
+export const STACK_ROLES = ["primary", "helper"] as const;
+export type StackRole = (typeof STACK_ROLES)[number];
+
 export const primarySchema = z
   .object({
+    role: z.literal("primary").optional(),
     ...deployment,
     replicas: oddReplicas.default(3),
     /** The seals renew their tokens; a token dies only after this long without renewal. */
@@ -141,6 +149,7 @@ export const primarySchema = z
 
 export const helperSchema = z
   .object({
+    role: z.literal("helper").optional(),
     ...deployment,
     replicas: oddReplicas.default(1),
     context: kubeContext,
@@ -296,3 +305,21 @@ export function primaryContexts(raw: Record<string, unknown>): [string, unknown]
   ];
 }
 export const helperContexts = (raw: Record<string, unknown>): [string, unknown][] => [["context", raw.context]];
+
+/**
+ * The role of a stack: the `role` config key, else the stack's name when it is a role's name.
+ * Anything else is refused with what to set, before any resource is registered.
+ */
+export function stackRole(stack: string, role: unknown): StackRole {
+  if (role !== undefined) {
+    if ((STACK_ROLES as readonly unknown[]).includes(role)) return role as StackRole;
+    throw new ConfigError([{ key: `${NS}:role`, message: `must be "primary" or "helper", got ${JSON.stringify(role)}` }]);
+  }
+  if ((STACK_ROLES as readonly string[]).includes(stack)) return stack as StackRole;
+  throw new ConfigError([
+    {
+      key: `${NS}:role`,
+      message: `is not set and the stack's name "${stack}" is not a role: pulumi config set role primary (vault and vault-unlock) or helper (the deadlock helper)`,
+    },
+  ]);
+}

@@ -1,0 +1,414 @@
+/**
+ * MutualUnsealPair: `vault` and `vault-unlock`, each on its own storage, unsealing each
+ * other through the transit seal, from the parsed primary config. One `pulumi up` on empty
+ * clusters runs the pair's plan (core/pair-plan.ts), each step as a resource ordered by
+ * data flow and dependsOn; the loopback lab runs the same plan through the same providers.
+ *
+ * What this component adds to the plan is what only Kubernetes has: namespaces, the PKI,
+ * one Consul cluster per Vault cluster (storage consul), the VaultCluster StatefulSets and
+ * Services, how each seal reaches its peer (a Service, or transitAddress across Kubernetes
+ * clusters), and vault's seal objects (a ConfigMap and a Secret, written by the link before
+ * vault exists).
+ *
+ * `emergencyToken` (config `emergency: true`) points vault's seal at the helper: the same
+ * key, the helper's address and token. Clearing it points it back. Both are a change of the
+ * seal objects, which the seal rollout turns into a rolling restart.
+ */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { CLUSTER_NAMES, ClusterRole, LinkStep, pairPlan, PlanStep, stepOf, TRANSIT_KEY, TRANSIT_MOUNT } from "../core/pair-plan";
+import { AuditDevice } from "../providers/audit-device";
+import { NodeAccessArgs } from "../providers/node-access";
+import { SealMigration } from "../providers/seal-migration";
+import { SealRollout } from "../providers/seal-rollout";
+import { TransitKeyBackup } from "../providers/transit-key-backup";
+import { Unseal } from "../providers/unseal";
+import { VaultInit } from "../providers/vault-init";
+import type { PrimaryConfig } from "./config";
+import { exposeArgs } from "./config";
+import { activeServerName, clusterAccess } from "./cluster-access";
+import { ConsulCluster } from "./consul-cluster";
+import { Pki, ServerCertSpec, TlsBundle } from "./pki";
+import { hostOf, TransitUnsealLink } from "./transit-unseal-link";
+import {
+  API_PORT,
+  POD_SECURITY_LABELS,
+  vaultCertSpec,
+  VaultCluster,
+  vaultPodLabels,
+  vaultServiceNames,
+  VaultStorageArgs,
+} from "./vault-cluster";
+
+type Placement = PrimaryConfig["vault"];
+
+export interface MutualUnsealPairArgs {
+  /** The primary stack's config, parsed (stacks/config.ts parsePrimaryConfig). */
+  config: PrimaryConfig;
+  /** kubeconfig content with the contexts the config names (secret): the Kubernetes providers and the port-forwards use it. */
+  kubeconfig: pulumi.Input<string>;
+  /** The helper's emergency seal token, when `config.emergency` is true (the helper stack's emergencySealToken). */
+  emergencyToken?: pulumi.Input<string>;
+}
+
+/**
+ * The helper's server certificate, issued by the pair's CA (which vault's emergency seal
+ * trusts): the host vault's emergency seal dials, its Services and its pods for Raft.
+ */
+export function helperCertSpec(namespace: string, host: string): ServerCertSpec {
+  return vaultCertSpec(CLUSTER_NAMES.helper, namespace, [host]);
+}
+
+export class MutualUnsealPair extends pulumi.ComponentResource {
+  readonly vaultAddress: pulumi.Output<string>;
+  readonly vaultUnlockAddress: pulumi.Output<string>;
+  readonly caCertPem: pulumi.Output<string>;
+  readonly vaultRootToken: pulumi.Output<string>;
+  readonly vaultRecoveryKeys: pulumi.Output<string[]>;
+  readonly vaultUnlockRootToken: pulumi.Output<string>;
+  /** Shamir unseal keys until the migration, recovery keys after it. */
+  readonly vaultUnlockRecoveryKeys: pulumi.Output<string[]>;
+  readonly vaultUnlockSealType: pulumi.Output<string>;
+  /** The key that unseals vault, for the helper (secret), its version and the key's latest version. */
+  readonly transitKeyBackup: pulumi.Output<string>;
+  readonly transitKeyVersion: pulumi.Output<number>;
+  readonly transitKeyLatestVersion: pulumi.Output<number>;
+  readonly sealOfVaultTokenAccessor: pulumi.Output<string>;
+  readonly sealOfVaultUnlockTokenAccessor: pulumi.Output<string>;
+  /** The helper's certificate, when helperAddress is set (secret: it holds the private key). */
+  readonly helperTls?: pulumi.Output<TlsBundle>;
+  /** Where vault's seal points now (vault-unlock, or the helper in an emergency). */
+  readonly vaultSealAddress: pulumi.Output<string>;
+
+  constructor(name: string, args: MutualUnsealPairArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("vault-mutual-unseal:index:MutualUnsealPair", name, {}, opts);
+    const cfg = args.config;
+    if (cfg.emergency && args.emergencyToken === undefined)
+      throw new Error(
+        `MutualUnsealPair ${name}: config.emergency is true but no emergencyToken was given (the helper stack's emergencySealToken)`,
+      );
+    const kubeconfig = pulumi.secret(args.kubeconfig);
+    const names = CLUSTER_NAMES;
+    const placement: Record<"vault" | "vaultUnlock", Placement> = { vault: cfg.vault, vaultUnlock: cfg.vaultUnlock };
+    const sameCluster = cfg.vault.context === cfg.vaultUnlock.context;
+    const consul = cfg.storage === "consul";
+
+    const providers = new Map<string, k8s.Provider>();
+    const providerFor = (context: string) => {
+      let p = providers.get(context);
+      if (!p) {
+        p = new k8s.Provider(`k8s-${context.replace(/[^A-Za-z0-9-]/g, "-")}`, { kubeconfig, context }, { parent: this });
+        providers.set(context, p);
+      }
+      return p;
+    };
+    const on = (role: "vault" | "vaultUnlock"): pulumi.ComponentResourceOptions => ({
+      parent: this,
+      providers: { kubernetes: providerFor(placement[role].context) },
+    });
+
+    // Namespaces, PKI.
+    const ns = {} as Record<"vault" | "vaultUnlock", pulumi.Output<string>>;
+    for (const role of ["vault", "vaultUnlock"] as const) {
+      const c = placement[role];
+      ns[role] = cfg.createNamespaces
+        ? new k8s.core.v1.Namespace(
+            `${names[role]}-namespace`,
+            { metadata: { name: c.namespace, labels: POD_SECURITY_LABELS } },
+            { parent: this, provider: providerFor(c.context) },
+          ).metadata.name
+        : pulumi.output(c.namespace);
+    }
+    const servers: Record<string, ServerCertSpec> = {};
+    for (const role of ["vault", "vaultUnlock"] as const) {
+      const cn = names[role];
+      const c = placement[role];
+      const extra = [c.transitAddress && hostOf(c.transitAddress), role === "vault" ? cfg.ingressHost : undefined].filter(
+        (x): x is string => Boolean(x),
+      );
+      servers[cn] = vaultCertSpec(cn, c.namespace, extra);
+      if (consul) {
+        servers[`consul-${cn}`] = {
+          namespace: c.namespace,
+          services: [`consul-${cn}`],
+          headlessService: `consul-${cn}-server`,
+          extraDnsNames: ["server.dc1.consul"],
+          clientAuth: true,
+        };
+        servers[`consul-agent-${cn}`] = { namespace: c.namespace, services: [], extraDnsNames: ["client.dc1.consul"], clientAuth: true };
+      }
+    }
+    // The helper's certificate comes from this CA, which vault's seal trusts; the helper stack reads it.
+    if (cfg.helperAddress) servers.helper = helperCertSpec(cfg.helperNamespace, hostOf(cfg.helperAddress));
+    const pki = new Pki(
+      "pki",
+      {
+        servers,
+        clients: {
+          [`transit-${names.vault}`]: { commonName: `${names.vault} transit seal` },
+          [`transit-${names.vaultUnlock}`]: { commonName: `${names.vaultUnlock} transit seal` },
+        },
+      },
+      { parent: this },
+    );
+
+    const storage = (role: "vault" | "vaultUnlock"): VaultStorageArgs => {
+      const cn = names[role];
+      if (!consul) return { type: "raft", storageClassName: cfg.storageClass };
+      const cluster = new ConsulCluster(
+        `consul-${cn}`,
+        {
+          namespace: ns[role],
+          replicas: cfg.consulReplicas,
+          tls: pki.serverBundle(`consul-${cn}`),
+          storageClassName: cfg.storageClass,
+          clientPodLabels: vaultPodLabels(cfg.flavour, cn),
+          zoneSpread: cfg.zoneSpread,
+        },
+        on(role),
+      );
+      return { type: "consul", agent: cluster.agentSettings, agentTls: pki.serverBundle(`consul-agent-${cn}`) };
+    };
+    const nodes: Record<"vault" | "vaultUnlock", NodeAccessArgs> = {
+      vault: this.access(kubeconfig, names.vault, cfg.vault, cfg.replicas, pki.caCertPem),
+      vaultUnlock: this.access(kubeconfig, names.vaultUnlock, cfg.vaultUnlock, cfg.replicas, pki.caCertPem),
+    };
+    // Where each cluster's peer seal reaches it: the Service of its unsealed nodes, or transitAddress across Kubernetes clusters.
+    const transitAddress = (role: "vault" | "vaultUnlock") => {
+      const c = placement[role];
+      return sameCluster || !c.transitAddress
+        ? `https://${vaultServiceNames(names[role]).unsealed}.${c.namespace}.svc:${API_PORT}`
+        : c.transitAddress;
+    };
+    // Reached from outside its Kubernetes cluster: by default a LoadBalancer when the two clusters run apart.
+    const exposeOf = (c: Placement) => exposeArgs(c.expose ?? (sameCluster ? undefined : { type: "LoadBalancer" }));
+
+    // The plan, step by step: each kind as a resource (or the component's own part).
+    const plan = pairPlan(names);
+    const done = new Map<string, pulumi.Resource>();
+    const inits = {} as Record<ClusterRole, VaultInit>;
+    const links = new Map<string, TransitUnsealLink>();
+    const roleOf = (r: ClusterRole): "vault" | "vaultUnlock" => {
+      if (r === "helper") throw new Error("the pair's plan names the helper: the helper runs in its own stack (HelperBackup)");
+      return r;
+    };
+    const after = (s: PlanStep) => s.after.map((n) => done.get(n)!);
+    let unlockKeys: pulumi.Output<string[]> | undefined;
+    let migration: SealMigration | undefined;
+    let backup: TransitKeyBackup | undefined;
+    const clusters = {} as Record<"vault" | "vaultUnlock", VaultCluster>;
+
+    for (const step of plan) {
+      switch (step.kind) {
+        case "cluster": {
+          const role = roleOf(step.cluster);
+          const c = placement[role];
+          clusters[role] = new VaultCluster(
+            names[role],
+            {
+              namespace: ns[role],
+              flavour: cfg.flavour,
+              image: cfg.image,
+              replicas: cfg.replicas,
+              storage: storage(role),
+              tls: pki.serverBundle(names[role]),
+              zoneSpread: cfg.zoneSpread,
+              expose: exposeOf(c),
+              // vault-unlock exists only to unseal vault: its NetworkPolicy admits only vault's pods (or peerCidrs).
+              networkPolicy:
+                role === "vaultUnlock"
+                  ? {
+                      peerNamespace: cfg.vault.namespace,
+                      peerPodLabels: vaultPodLabels(cfg.flavour, names.vault),
+                      peerCidrs: cfg.vaultUnlock.peerCidrs,
+                    }
+                  : undefined,
+              // TLS at the edge too: by default vault's own certificate, which names ingressHost.
+              ingress:
+                role === "vault" && cfg.ingressHost
+                  ? { host: cfg.ingressHost, tlsSecretName: cfg.ingressTlsSecret ?? `${names.vault}-tls` }
+                  : undefined,
+            },
+            { ...on(role), dependsOn: after(step) },
+          );
+          done.set(step.name, clusters[role]);
+          break;
+        }
+        case "init": {
+          const role = roleOf(step.cluster);
+          const init = new VaultInit(
+            step.name,
+            { nodes: nodes[role], kind: step.keys, shares: cfg.keyShares, threshold: cfg.keyThreshold },
+            { parent: this, dependsOn: after(step), protect: step.protect },
+          );
+          inits[role] = init;
+          done.set(step.name, init);
+          break;
+        }
+        case "unseal": {
+          const role = roleOf(step.cluster);
+          // Secret wherever they travel (mocks and older engines ignore additionalSecretOutputs).
+          unlockKeys = pulumi.secret(inits[role].keys);
+          done.set(step.name, new Unseal(step.name, { nodes: nodes[role], keys: unlockKeys }, { parent: this, dependsOn: after(step) }));
+          break;
+        }
+        case "audit": {
+          const role = roleOf(step.cluster);
+          const audit = new AuditDevice(
+            step.name,
+            { nodes: nodes[role], rootToken: pulumi.secret(inits[role].rootToken) },
+            { parent: this, dependsOn: after(step) },
+          );
+          done.set(step.name, audit);
+          break;
+        }
+        case "link": {
+          const l = this.link(step, {
+            cfg,
+            unsealer: nodes[roleOf(step.unsealer)],
+            unsealerRootToken: pulumi.secret(inits[roleOf(step.unsealer)].rootToken),
+            unsealerAddress: transitAddress(roleOf(step.unsealer)),
+            sealedNamespace: ns[roleOf(step.sealed)],
+            sealedClusterName: names[roleOf(step.sealed)],
+            transitTls: pki.clientBundle(`transit-${names[roleOf(step.sealed)]}`),
+            emergencyToken: step.sealed === "vault" ? args.emergencyToken : undefined,
+            opts: { ...on(roleOf(step.sealed)), dependsOn: after(step) },
+          });
+          links.set(step.name, l);
+          done.set(step.name, l);
+          break;
+        }
+        case "rollout": {
+          const role = roleOf(step.cluster);
+          const l = links.get(step.link)!;
+          const rollout = new SealRollout(
+            step.name,
+            { nodes: nodes[role], sealDigest: l.sealDigest, rootToken: pulumi.secret(inits[role].rootToken) },
+            { parent: this, dependsOn: l.sealObjects },
+          );
+          done.set(step.name, rollout);
+          break;
+        }
+        case "migration": {
+          const role = roleOf(step.cluster);
+          const l = links.get(step.link)!;
+          migration = new SealMigration(
+            step.name,
+            {
+              nodes: nodes[role],
+              from: { type: "shamir" },
+              to: l.seal,
+              toToken: l.token,
+              keys: pulumi.secret(inits[role].keys),
+              rootToken: pulumi.secret(inits[role].rootToken),
+              flavour: cfg.flavour,
+            },
+            // Its seal objects are written by the migration itself, through the node adapter.
+            { parent: this, dependsOn: l.sealObjects },
+          );
+          done.set(step.name, migration);
+          break;
+        }
+        case "backup": {
+          const l = stepOf(plan, "link", { name: step.link }) as LinkStep;
+          const role = roleOf(l.unsealer);
+          backup = new TransitKeyBackup(
+            step.name,
+            { nodes: nodes[role], token: pulumi.secret(inits[role].rootToken), mountPath: l.mountPath, keyName: l.keyName },
+            { parent: this, dependsOn: after(step) },
+          );
+          done.set(step.name, backup);
+          break;
+        }
+        case "restore":
+          throw new Error(`the pair's plan has a restore step (${step.name}): restores run on the helper (HelperBackup)`);
+      }
+    }
+
+    const sealOfVault = links.get(stepOf(plan, "link", { name: `seal-of-${names.vault}` }).name)!;
+    const sealOfUnlock = links.get(stepOf(plan, "link", { name: `seal-of-${names.vaultUnlock}` }).name)!;
+    this.vaultAddress = clusters.vault.address;
+    this.vaultUnlockAddress = clusters.vaultUnlock.address;
+    this.caCertPem = pki.caCertPem;
+    this.vaultRootToken = pulumi.secret(inits.vault.rootToken);
+    this.vaultRecoveryKeys = pulumi.secret(inits.vault.keys);
+    this.vaultUnlockRootToken = pulumi.secret(inits.vaultUnlock.rootToken);
+    this.vaultUnlockRecoveryKeys = unlockKeys!;
+    this.vaultUnlockSealType = migration!.sealType;
+    this.transitKeyBackup = pulumi.secret(backup!.backup);
+    this.transitKeyVersion = backup!.keyVersion;
+    this.transitKeyLatestVersion = backup!.latestVersion;
+    this.sealOfVaultTokenAccessor = sealOfVault.accessor;
+    this.sealOfVaultUnlockTokenAccessor = sealOfUnlock.accessor;
+    this.helperTls = cfg.helperAddress ? pki.serverBundle("helper") : undefined;
+    this.vaultSealAddress = sealOfVault.activeSeal.apply((s) => s.address);
+    this.registerOutputs({
+      vaultAddress: this.vaultAddress,
+      vaultUnlockAddress: this.vaultUnlockAddress,
+      vaultSealAddress: this.vaultSealAddress,
+    });
+  }
+
+  /** How the providers reach one cluster's pods: port-forwards through the API server, TLS checked against the pair's CA. */
+  private access(
+    kubeconfig: pulumi.Input<string>,
+    cn: string,
+    c: Placement,
+    replicas: number,
+    caPem: pulumi.Output<string>,
+  ): NodeAccessArgs {
+    return clusterAccess({
+      kubeconfig,
+      context: c.context,
+      namespace: c.namespace,
+      clusterName: cn,
+      replicas,
+      caPem,
+      serverName: activeServerName(cn, c.namespace),
+    });
+  }
+
+  /** A link step as a TransitUnsealLink: the TransitLink on the unsealer and the seal objects in the sealed cluster's namespace. */
+  private link(
+    step: LinkStep,
+    o: {
+      cfg: PrimaryConfig;
+      unsealer: NodeAccessArgs;
+      unsealerRootToken: pulumi.Output<string>;
+      unsealerAddress: string;
+      sealedNamespace: pulumi.Output<string>;
+      sealedClusterName: string;
+      transitTls: pulumi.Output<TlsBundle>;
+      emergencyToken?: pulumi.Input<string>;
+      opts: pulumi.ComponentResourceOptions;
+    },
+  ): TransitUnsealLink {
+    const { cfg } = o;
+    // The emergency switch: the same key on the helper, its address and token.
+    const redirect =
+      step.bornSealed && cfg.emergency && o.emergencyToken !== undefined
+        ? { address: cfg.helperAddress!, serverName: hostOf(cfg.helperAddress!), token: o.emergencyToken }
+        : undefined;
+    return new TransitUnsealLink(
+      step.name,
+      {
+        flavour: cfg.flavour,
+        unsealer: o.unsealer,
+        unsealerRootToken: o.unsealerRootToken,
+        unsealerAddress: o.unsealerAddress,
+        mountPath: step.mountPath,
+        keyName: step.keyName,
+        tokenPeriod: cfg.transitTokenPeriod,
+        allowBackup: step.allowBackup,
+        sealedNamespace: o.sealedNamespace,
+        sealedClusterName: o.sealedClusterName,
+        transitTls: o.transitTls,
+        bornSealed: step.bornSealed,
+        redirect,
+      },
+      o.opts,
+    );
+  }
+}
+
+export { TRANSIT_KEY, TRANSIT_MOUNT };
