@@ -1,10 +1,10 @@
 /**
- * The whole topology on one machine, wired as the primary and helper stacks wire it:
- * vault-unlock (3 nodes, accepts only clients with a certificate from the CA), vault
- * (3 nodes), the helper (1 node), TLS everywhere from a private CA, bootstrapped by the core
- * (Shamir → transit migration of vault-unlock included). Each cluster has a client-facing
- * Service and a separate "link" Service that the peer's seal uses, so the link between the
- * clusters can be cut without blinding the prober.
+ * The whole topology on one machine: vault-unlock (3 nodes, accepts only clients with a
+ * certificate from the CA), vault (3 nodes), the helper (1 node), TLS everywhere from a
+ * private CA, bootstrapped by the plan the stacks register (core/pair-plan.ts), through the
+ * same providers (lab/bootstrap.ts), Shamir → transit migration of vault-unlock included.
+ * Each cluster has a client-facing Service and a separate "link" Service that the peer's
+ * seal uses, so the link between the clusters can be cut without blinding the prober.
  */
 import * as fs from "fs";
 import * as path from "path";
@@ -15,9 +15,11 @@ import { assertPortFree } from "../adapters/local/ports";
 import { SealSettings } from "../core/nodes";
 import { Flavour } from "../core/render/server-config";
 import { TransitSeal } from "../core/render/seal";
-import { BootstrapState, bootstrapMutualUnseal, SealTemplate, transitSeal } from "../core/steps/bootstrap";
+import { BootstrapState, SealTemplate, transitSeal } from "../core/steps/bootstrap";
 import { VaultClient } from "../core/vault-client";
 import { activeClient } from "../core/steps/node-state";
+import { registerLocalCluster } from "../providers/node-access";
+import { labPlan, runLabPlan, StepRecords } from "./bootstrap";
 
 export interface TopologyOptions {
   /** Folder for certificates, configs, data and logs (created; removed by destroy). */
@@ -61,9 +63,12 @@ export async function assertPlanFree(base: number): Promise<void> {
 
 export class Topology {
   state: BootstrapState = {};
+  /** The plan's finished steps (provider outputs), from which `state` is read. */
+  records: StepRecords = {};
   readonly sealOfVault: SealTemplate;
   readonly sealOfVaultUnlock: SealTemplate;
   private readonly proxies: ServiceProxy[] = [];
+  private readonly unregister: (() => void)[] = [];
 
   private constructor(
     readonly opts: TopologyOptions,
@@ -79,6 +84,8 @@ export class Topology {
     readonly linkToVaultUnlock: ServiceProxy,
   ) {
     this.proxies.push(vaultService, vaultUnlockService, linkToVault, linkToVaultUnlock);
+    // The providers reach each cluster as { kind: "local", cluster: name }.
+    for (const c of [vaultUnlock, vault, helper]) this.unregister.push(registerLocalCluster(c.name, c));
     const tls = { mountPath: "transit/", tlsCaCert: pki.caFile };
     this.sealOfVault = {
       ...tls,
@@ -103,7 +110,9 @@ export class Topology {
     fs.mkdirSync(opts.dir, { recursive: true });
     const pki = await LocalPki.create(path.join(opts.dir, "pki"), "vault-mutual-unseal lab CA");
     const peerGate = { timeoutMs: opts.gateMs ?? 60_000 };
-    const common = { dir: opts.dir, bin: opts.bin, flavour: opts.flavour, pki, seal: { stanzas: [] }, preStopMs: opts.preStopMs };
+    // OpenBao declares the audit device to stdout in its config, as VaultCluster renders it (the plan's audit step confirms it).
+    const audit = { toStdout: opts.flavour === "openbao" };
+    const common = { dir: opts.dir, bin: opts.bin, flavour: opts.flavour, pki, seal: { stanzas: [] }, preStopMs: opts.preStopMs, audit };
     const vaultUnlock = await LocalCluster.create({
       ...common,
       name: "vault-unlock",
@@ -132,24 +141,39 @@ export class Topology {
     return this.helper.address(this.helper.nodeIds()[0]);
   }
 
-  /** Starts the nodes and runs the core's bootstrap (design.md §2, steps 2–7). */
+  /** Runs the plan: the clusters start, the pair and the helper are bootstrapped step by step. */
   async bootstrap(): Promise<void> {
-    await Promise.all([this.vaultUnlock.startAll(), this.helper.startAll()]);
-    this.state = await bootstrapMutualUnseal({
-      vaultUnlock: this.vaultUnlock,
-      vault: this.vault,
-      vaultUnlockAddress: this.linkToVaultUnlock.address,
-      vaultAddress: this.linkToVault.address,
-      sealOfVault: this.sealOfVault,
-      sealOfVaultUnlock: this.sealOfVaultUnlock,
+    const names = { vault: this.vault.name, vaultUnlock: this.vaultUnlock.name, helper: this.helper.name };
+    const { sealOfVault: v, sealOfVaultUnlock: vu } = this;
+    this.records = await runLabPlan(labPlan(names), {
+      clusters: { vault: this.vault, vaultUnlock: this.vaultUnlock, helper: this.helper },
+      sealTo: {
+        vault: {
+          address: this.linkToVaultUnlock.address,
+          tlsCaCert: v.tlsCaCert,
+          tlsClientCert: v.tlsClientCert,
+          tlsClientKey: v.tlsClientKey,
+          tlsServerName: v.tlsServerName,
+        },
+        vaultUnlock: {
+          address: this.linkToVault.address,
+          tlsCaCert: vu.tlsCaCert,
+          tlsClientCert: vu.tlsClientCert,
+          tlsClientKey: vu.tlsClientKey,
+          tlsServerName: vu.tlsServerName,
+        },
+      },
+      flavour: this.opts.flavour,
       tokenPeriod: this.opts.tokenPeriod,
-      helper: { client: this.helper.client(this.helper.nodeIds()[0]), address: this.helperAddress },
+      records: this.records,
       log: this.opts.log,
-      save: async (s) => {
-        this.state = s;
-        await this.opts.onSave?.(s, this);
+      save: async (records) => {
+        this.records = records;
+        this.state = bootstrapState(records, names);
+        await this.opts.onSave?.(this.state, this);
       },
     });
+    this.state = bootstrapState(this.records, names);
   }
 
   /** vault's usual seal settings: vault-unlock's key, through the link. */
@@ -189,8 +213,31 @@ export class Topology {
 
   /** Stops every process and Service; removes the folder unless `keepFiles`. */
   async destroy(keepFiles = false): Promise<void> {
+    for (const u of this.unregister.splice(0)) u();
     await Promise.all(this.proxies.map((p) => p.stop()));
     await Promise.all(this.clusters.map((c) => (keepFiles ? c.stopAll("SIGKILL") : c.destroy())));
     if (!keepFiles) fs.rmSync(this.opts.dir, { recursive: true, force: true });
   }
+}
+
+/** The keys and tokens of the pair and the helper, read from the plan's records (what the stacks output). */
+export function bootstrapState(r: StepRecords, n: { vault: string; vaultUnlock: string; helper: string }): BootstrapState {
+  const o = (name: string) => r[name]?.outs;
+  const link = (name: string) => (o(name) ? { token: o(name).token as string, accessor: o(name).accessor as string } : undefined);
+  const s: BootstrapState = {};
+  if (o(`${n.vaultUnlock}-init`))
+    s.vaultUnlock = { unsealKeys: o(`${n.vaultUnlock}-init`).keys, rootToken: o(`${n.vaultUnlock}-init`).rootToken };
+  s.linkToVault = link(`seal-of-${n.vault}`);
+  if (o(`${n.vault}-init`)) s.vault = { recoveryKeys: o(`${n.vault}-init`).keys, rootToken: o(`${n.vault}-init`).rootToken };
+  s.linkToVaultUnlock = link(`seal-of-${n.vaultUnlock}`);
+  s.vaultUnlockMigrated = Boolean(o(`${n.vaultUnlock}-seal-migration`));
+  if (o(`${n.helper}-init`)) {
+    s.helper = {
+      unsealKeys: o(`${n.helper}-init`).keys,
+      rootToken: o(`${n.helper}-init`).rootToken,
+      link: link(`${n.helper}-emergency-link`),
+      keyVersion: o(`${n.helper}-key-copy`)?.helperVersion,
+    };
+  }
+  return s;
 }
