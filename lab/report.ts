@@ -16,7 +16,7 @@ export interface LabReport {
   bringUpMs: number;
   scenarios: ScenarioResult[];
   tokens: Record<string, string | number | boolean>;
-  /** Targets of design.md §5, for comparison. */
+  /** The availability targets the project set itself (README "Figures"), for comparison. */
   targets: Record<string, string>;
 }
 
