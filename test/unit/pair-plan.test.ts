@@ -1,0 +1,51 @@
+/**
+ * The plan the stacks register and the lab runs: its order is one a single pass can run,
+ * and the facts that had drifted between two bootstraps are stated once.
+ */
+import { helperPlan, LinkStep, pairPlan, PlanStep, stepOf } from "../../core/pair-plan";
+
+const plans: [string, PlanStep[]][] = [
+  ["pair", pairPlan()],
+  ["helper", helperPlan("helper")],
+];
+
+describe.each(plans)("the %s plan", (_name, plan) => {
+  it("names each step once", () => {
+    const names = plan.map((s) => s.name);
+    expect(names.filter((n, i) => names.indexOf(n) !== i)).toEqual([]);
+  });
+
+  it("lists every step after the steps it waits for", () => {
+    const late = plan.flatMap((s, i) =>
+      s.after.filter((a) => plan.findIndex((x) => x.name === a) >= i).map((a) => `${s.name} before ${a}`),
+    );
+    expect(late).toEqual([]);
+  });
+});
+
+describe("the pair's and the helper's links", () => {
+  const pair = pairPlan();
+  const sealOfVault = stepOf(pair, "link", { name: "seal-of-vault" }) as LinkStep;
+  const emergency = stepOf(helperPlan("helper"), "link", { name: "helper-emergency-link" }) as LinkStep;
+
+  it("give vault's emergency seal on the helper the same key, mount and policy as its usual seal on vault-unlock", () => {
+    expect([emergency.mountPath, emergency.keyName, emergency.policyName]).toEqual([
+      sealOfVault.mountPath,
+      sealOfVault.keyName,
+      sealOfVault.policyName,
+    ]);
+    expect(sealOfVault.policyName).toBe("autounseal-seal-of-vault");
+  });
+
+  it("make only the key the helper copies backup-able, and the helper's copy is never created there", () => {
+    expect(pair.filter((s): s is LinkStep => s.kind === "link" && s.allowBackup).map((s) => s.name)).toEqual(["seal-of-vault"]);
+    expect([emergency.createKey, emergency.allowBackup, emergency.keepAlive]).toEqual([false, false, true]);
+  });
+
+  it("start vault after its seal settings exist, and migrate vault-unlock only after the link that will seal it", () => {
+    expect(stepOf(pair, "cluster", { cluster: "vault" }).after).toEqual(["seal-of-vault"]);
+    expect(sealOfVault.bornSealed).toBe(true);
+    const migration = stepOf(pair, "migration", { cluster: "vaultUnlock" });
+    expect([migration.link, migration.after]).toEqual(["seal-of-vault-unlock", ["seal-of-vault-unlock"]]);
+  });
+});
