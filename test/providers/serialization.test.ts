@@ -93,12 +93,12 @@ const tsLoaded = () => Boolean(require("module")._extensions[".ts"]);
 });
 `;
 
-function runHost(dir: string, cwd: string, env: Record<string, string>): Promise<Record<string, unknown>> {
+function runHost(dir: string, cwd: string, env: Record<string, string>, provider = "provider.js"): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     // A clean environment, as the engine gives the plugin: no loader, no project override.
     execFile(
       process.execPath,
-      [path.join(dir, "host.js"), path.join(dir, "provider.js")],
+      [path.join(dir, "host.js"), path.join(dir, provider)],
       { cwd, env: { PATH: process.env.PATH ?? "", HOME: os.homedir(), ...env }, timeout: 90_000 },
       (err, stdout, stderr) => {
         if (err) return reject(new Error(`host failed: ${err.message}\n${stderr}`));
@@ -127,6 +127,8 @@ describe("in a stand-in for the dynamic-provider host", () => {
     fs.mkdirSync(dir);
     fs.writeFileSync(path.join(dir, "provider.js"), (await serialize(vaultInitProvider)).text);
     fs.writeFileSync(path.join(dir, "host.js"), HOST);
+    // The `__provider` text states written before the package resolution (commit d7bf7a4) hold: it loads providers/ from the working directory.
+    fs.copyFileSync(path.join(ROOT, "test/package/fixtures/vault-init-provider-0.1.0.serialized.txt"), path.join(dir, "old-provider.js"));
     env = {
       INPUTS: JSON.stringify({ version: 1, nodes: { kind: "local", cluster: "remote" }, kind: "shamir", shares: 3, threshold: 2 }),
       TARGET: JSON.stringify({ address: c.address(c.nodeIds()[0]), caFile: c.caFile, serverName: c.name }),
@@ -154,6 +156,12 @@ describe("in a stand-in for the dynamic-provider host", () => {
     expect(out.error).toContain(`cannot load ${PACKAGE}/providers/vault-init from ${fs.realpathSync(os.tmpdir())}`);
     expect(out.error).toContain(`is not installed in the Pulumi program's folder`);
     expect(out.error).toContain(`run npm install ${PACKAGE} in the program's folder`);
+  });
+
+  test("a VaultInit stored by the previous trampoline still loads the project's code and checks, run from the checkout", async () => {
+    const out = await runHost(dir, ROOT, { ...env, CHECK_ONLY: "1" }, "old-provider.js");
+    expect(out.error).toBeUndefined();
+    expect(out).toMatchObject({ tsAfter: true, failures: [{ property: "shares", reason: expect.stringContaining("got 0") }] });
   });
 
   test("outside the checkout with VMU_PROJECT_ROOT pointing at it, it loads the project's code from there", async () => {
