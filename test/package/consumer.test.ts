@@ -128,6 +128,21 @@ const plain = (v) =>
 });
 `;
 
+/** A consumer in TypeScript: one correct use of the components and one Args mistake the declarations must catch. */
+const TYPED_PROGRAM = `
+import * as pulumi from "@pulumi/pulumi";
+import { TransitUnsealLinkArgs, VaultCluster, VaultClusterArgs } from "${PACKAGE}";
+
+const args: VaultClusterArgs = {
+  namespace: "vault",
+  flavour: "openbao",
+  storage: { type: "raft" },
+  tls: pulumi.secret({ caCertPem: "CA", certPem: "CERT", keyPem: "KEY" }),
+};
+export const cluster = new VaultCluster("vault", args);
+export const wrong: Partial<TransitUnsealLinkArgs> = { bornSealed: "yes" };
+`;
+
 let work: string;
 let program: string;
 let packed: { path: string }[];
@@ -158,6 +173,7 @@ beforeAll(async () => {
   }
   fs.writeFileSync(path.join(program, "index.js"), PROGRAM);
   fs.writeFileSync(path.join(program, "host.js"), HOST);
+  fs.writeFileSync(path.join(program, "typed.ts"), TYPED_PROGRAM);
   programOut = await runNode("index.js", program);
 });
 
@@ -193,4 +209,17 @@ test("its serialized TransitLink, run as the host runs it, loads the provider fr
   expect(loaded.filter((f) => f.startsWith(ROOT + path.sep) && !f.includes(`${path.sep}node_modules${path.sep}`))).toEqual([]);
   expect(loaded.filter((f) => f.endsWith(".ts"))).toEqual([]);
   expect(out.tsRegistered).toBe(false);
+});
+
+test("a TypeScript program type-checks against the installed declarations, which reject a wrong Args field", async () => {
+  // The project's compiler, in the program's folder, Pulumi templates' settings (node resolution, strict).
+  const tsc = path.join(ROOT, "node_modules/typescript/bin/tsc");
+  const args = ["--noEmit", "--strict", "--module", "commonjs", "--moduleResolution", "node", "--target", "es2022", "--skipLibCheck"];
+  const types = ["--types", "node", "--typeRoots", path.join(ROOT, "node_modules/@types")];
+  const out = await run(process.execPath, [tsc, ...args, ...types, "typed.ts"], program).then(
+    () => "",
+    (e: Error) => e.message,
+  );
+  const errors = out.split("\n").filter((l) => /error TS\d+/.test(l));
+  expect(errors).toEqual([expect.stringMatching(/^typed\.ts\(12,\d+\): error TS2322: Type 'string' is not assignable to type 'boolean/)]);
 });
