@@ -42,7 +42,8 @@ import type { ResourceProvider } from "@pulumi/pulumi/dynamic";
  */
 export function projectRequire<T>(modulePath: string): T {
   /* eslint-disable @typescript-eslint/no-require-imports -- loading at run time is the point of this function */
-  // package.json `name` (test/providers/serialization.test.ts holds them equal); a literal, as nothing outside is serialized.
+  // package.json `name` (test/providers/serialization.test.ts holds them equal). A literal: in the host, the one
+  // package.json at hand is the consuming program's.
   const name = "vault-mutual-unseal";
   const path = require("path") as typeof import("path");
   const fs = require("fs") as typeof import("fs");
