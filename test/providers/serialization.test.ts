@@ -27,6 +27,7 @@ import { Lab, newLab } from "../support/servers";
 jest.setTimeout(120_000);
 
 const ROOT = path.resolve(__dirname, "../..");
+const PACKAGE = (JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as { name: string }).name;
 
 const providers: [string, pulumi.dynamic.ResourceProvider][] = [
   ["VaultInit", vaultInitProvider],
@@ -47,17 +48,19 @@ test.each(providers)("%s serializes to a few lines that capture no state and no 
   expect(sf.containsSecrets).toBe(false);
   expect(sf.text.length).toBeLessThan(6000);
   expect(sf.text).toContain("projectRequire");
+  // The name it resolves the installed package by is package.json's.
+  expect(sf.text).toContain(`const name = ${JSON.stringify(PACKAGE)};`);
   // Neither the local-cluster registry, nor the core, nor any module's state is in it.
   for (const absent of ["localClusters", "LocalCluster", "initCluster", "VaultClient", "migrateSeal", "__pulumi"])
     expect(sf.text).not.toContain(absent);
   expect(sf.text.match(/^function /gm)!.length).toBeLessThanOrEqual(12);
 });
 
-/** A stand-in for the dynamic-provider host: loads the serialized text and runs check, then create. */
+/** A stand-in for the dynamic-provider host: loads the serialized text and runs check, then (unless CHECK_ONLY) create. */
 const HOST = `
 const fs = require("fs");
 const path = require("path");
-const root = process.cwd();
+const root = process.env.VMU_PROJECT_ROOT || process.cwd();
 const load = (m) => require(require.resolve(m, { paths: [path.join(${JSON.stringify(ROOT)}, "node_modules/@pulumi/pulumi")] }));
 const requireFromString = load("require-from-string");
 const tsLoaded = () => Boolean(require("module")._extensions[".ts"]);
@@ -68,6 +71,7 @@ const tsLoaded = () => Boolean(require("module")._extensions[".ts"]);
   const good = JSON.parse(process.env.INPUTS);
   out.failures = (await provider.check({}, { ...good, shares: 0 })).failures;
   out.tsAfter = tsLoaded();
+  if (process.env.CHECK_ONLY) return console.log(JSON.stringify(out));
   // What a test registers in-process: a one-node "local" cluster reached by address.
   const { registerLocalCluster } = require(path.join(root, "providers/node-access"));
   const { VaultClient } = require(path.join(root, "core/vault-client"));
@@ -89,12 +93,12 @@ const tsLoaded = () => Boolean(require("module")._extensions[".ts"]);
 });
 `;
 
-function runHost(dir: string, cwd: string, env: Record<string, string>): Promise<Record<string, unknown>> {
+function runHost(dir: string, cwd: string, env: Record<string, string>, provider = "provider.js"): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     // A clean environment, as the engine gives the plugin: no loader, no project override.
     execFile(
       process.execPath,
-      [path.join(dir, "host.js"), path.join(dir, "provider.js")],
+      [path.join(dir, "host.js"), path.join(dir, provider)],
       { cwd, env: { PATH: process.env.PATH ?? "", HOME: os.homedir(), ...env }, timeout: 90_000 },
       (err, stdout, stderr) => {
         if (err) return reject(new Error(`host failed: ${err.message}\n${stderr}`));
@@ -123,6 +127,8 @@ describe("in a stand-in for the dynamic-provider host", () => {
     fs.mkdirSync(dir);
     fs.writeFileSync(path.join(dir, "provider.js"), (await serialize(vaultInitProvider)).text);
     fs.writeFileSync(path.join(dir, "host.js"), HOST);
+    // The `__provider` text states written before the package resolution (commit d7bf7a4) hold: it loads providers/ from the working directory.
+    fs.copyFileSync(path.join(ROOT, "test/package/fixtures/vault-init-provider-0.1.0.serialized.txt"), path.join(dir, "old-provider.js"));
     env = {
       INPUTS: JSON.stringify({ version: 1, nodes: { kind: "local", cluster: "remote" }, kind: "shamir", shares: 3, threshold: 2 }),
       TARGET: JSON.stringify({ address: c.address(c.nodeIds()[0]), caFile: c.caFile, serverName: c.name }),
@@ -145,9 +151,22 @@ describe("in a stand-in for the dynamic-provider host", () => {
     expect((await c.client(c.nodeIds()[0]).sealStatus()).sealed).toBe(false);
   });
 
-  test("run outside the program's folder, it says where it looked and how to fix it", async () => {
+  test("in a folder where the package is not installed, it says where it looked and what to install", async () => {
     const out = await runHost(dir, os.tmpdir(), env);
-    expect(out.error).toContain(`cannot load providers/vault-init from ${fs.realpathSync(os.tmpdir())}`);
-    expect(out.error).toContain("set VMU_PROJECT_ROOT");
+    expect(out.error).toContain(`cannot load ${PACKAGE}/providers/vault-init from ${fs.realpathSync(os.tmpdir())}`);
+    expect(out.error).toContain(`is not installed in the Pulumi program's folder`);
+    expect(out.error).toContain(`run npm install ${PACKAGE} in the program's folder`);
+  });
+
+  test("a VaultInit stored by the previous trampoline still loads the project's code and checks, run from the checkout", async () => {
+    const out = await runHost(dir, ROOT, { ...env, CHECK_ONLY: "1" }, "old-provider.js");
+    expect(out.error).toBeUndefined();
+    expect(out).toMatchObject({ tsAfter: true, failures: [{ property: "shares", reason: expect.stringContaining("got 0") }] });
+  });
+
+  test("outside the checkout with VMU_PROJECT_ROOT pointing at it, it loads the project's code from there", async () => {
+    const out = await runHost(dir, os.tmpdir(), { ...env, VMU_PROJECT_ROOT: ROOT, CHECK_ONLY: "1" });
+    expect(out.error).toBeUndefined();
+    expect(out).toMatchObject({ tsAfter: true, failures: [{ property: "shares", reason: expect.stringContaining("got 0") }] });
   });
 });
