@@ -3,7 +3,7 @@ const js = require("@eslint/js");
 const tseslint = require("typescript-eslint");
 
 module.exports = tseslint.config(
-  { ignores: ["node_modules/", "bin/", ".bao/", ".lab/", "coverage/", ".e2e/", "*.js"] },
+  { ignores: ["node_modules/", "bin/", "dist/", ".bao/", ".lab/", "coverage/", ".e2e/", "*.js"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -24,7 +24,14 @@ export type {
   VaultNetworkPolicyArgs,
   VaultStorageArgs,
 } from "./components/vault-cluster";
-// MutualUnsealPair (components/mutual-unseal-pair.ts): its export lines go here.
+export { helperCertSpec, MutualUnsealPair } from "./components/mutual-unseal-pair";
+export type { MutualUnsealPairArgs } from "./components/mutual-unseal-pair";
+// The typed config MutualUnsealPair takes, with the parsers that report every bad value at once.
+export { ConfigError, parseHelperConfig, parsePrimaryConfig } from "./components/config";
+export type { HelperConfig, PrimaryConfig } from "./components/config";
+// The plan the pair and the helper are built from: names, keys, policies.
+export { CLUSTER_NAMES, helperPlan, pairPlan, sealPolicyName, TRANSIT_KEY, TRANSIT_MOUNT } from "./core/pair-plan";
+export type { PlanStep } from "./core/pair-plan";
 
 // Dynamic providers: the resources and their Args.
 export type { NodeAccessArgs } from "./providers/node-access";
