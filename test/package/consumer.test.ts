@@ -128,6 +128,67 @@ const plain = (v) =>
 });
 `;
 
+/** The consumer's program with the whole pair: MutualUnsealPair from the parsed config, under Pulumi's mocks. */
+const PAIR_PROGRAM = `
+const fs = require("fs");
+const pulumi = require("@pulumi/pulumi");
+const registered = [];
+(async () => {
+  await pulumi.runtime.setMocks(
+    {
+      newResource: (args) => {
+        registered.push({ type: args.type, name: args.name, inputs: args.inputs });
+        return { id: args.name + "-id", state: args.inputs };
+      },
+      call: (args) => {
+        throw new Error("unmocked call " + args.token);
+      },
+    },
+    "consumer",
+    "dev",
+    false,
+  );
+  const vmu = require(${JSON.stringify(PACKAGE)});
+  const config = vmu.parsePrimaryConfig({
+    flavour: "openbao",
+    storage: "raft",
+    vault: { context: "x", namespace: "vault" },
+    vaultUnlock: { context: "x", namespace: "vault-unlock" },
+  });
+  const pair = new vmu.MutualUnsealPair("pair", { config, kubeconfig: pulumi.secret(${JSON.stringify(KUBECONFIG)}) });
+  await new Promise((resolve) => pair.urn.apply(resolve));
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  const dynamic = registered.filter((r) => r.inputs.__provider !== undefined);
+  fs.writeFileSync("pair-registered.json", JSON.stringify(dynamic));
+  console.log(JSON.stringify({ dynamic: [...new Set(dynamic.map((r) => r.type))].sort() }));
+})().catch((e) => {
+  console.log(JSON.stringify({ error: String(e && e.stack ? e.stack : e) }));
+});
+`;
+
+/** Each of the pair's stored providers, loaded as the host loads it, asked to check its recorded inputs. */
+const PAIR_HOST = `
+const fs = require("fs");
+const path = require("path");
+const requireFromString = require(require.resolve("require-from-string", { paths: [path.dirname(require.resolve("@pulumi/pulumi"))] }));
+const SIG = "4dabf18193072939515e22adb298388d";
+const plain = (v) =>
+  Array.isArray(v) ? v.map(plain)
+  : v && typeof v === "object" ? (v[SIG] ? plain(v.value) : Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)])))
+  : v;
+(async () => {
+  const answered = {};
+  for (const r of JSON.parse(fs.readFileSync("pair-registered.json", "utf8"))) {
+    const { __provider, ...inputs } = plain(r.inputs);
+    const result = await requireFromString(__provider).handler().check({}, inputs);
+    answered[r.type] = Array.isArray(result.failures ?? []);
+  }
+  console.log(JSON.stringify({ answered, loaded: Object.keys(require.cache) }));
+})().catch((e) => {
+  console.log(JSON.stringify({ error: String(e && e.stack ? e.stack : e) }));
+});
+`;
+
 /** A consumer in TypeScript: one correct use of the components and one Args mistake the declarations must catch. */
 const TYPED_PROGRAM = `
 import * as pulumi from "@pulumi/pulumi";
@@ -174,6 +235,8 @@ beforeAll(async () => {
   fs.writeFileSync(path.join(program, "index.js"), PROGRAM);
   fs.writeFileSync(path.join(program, "host.js"), HOST);
   fs.writeFileSync(path.join(program, "typed.ts"), TYPED_PROGRAM);
+  fs.writeFileSync(path.join(program, "pair.js"), PAIR_PROGRAM);
+  fs.writeFileSync(path.join(program, "pair-host.js"), PAIR_HOST);
   programOut = await runNode("index.js", program);
 });
 
@@ -209,6 +272,31 @@ test("its serialized TransitLink, run as the host runs it, loads the provider fr
   expect(loaded.filter((f) => f.startsWith(ROOT + path.sep) && !f.includes(`${path.sep}node_modules${path.sep}`))).toEqual([]);
   expect(loaded.filter((f) => f.endsWith(".ts"))).toEqual([]);
   expect(out.tsRegistered).toBe(false);
+});
+
+test("a program outside the project declares the whole MutualUnsealPair, and every provider it stores loads from the program's node_modules", async () => {
+  const declared = await runNode("pair.js", program);
+  expect(declared.error).toBeUndefined();
+  const types = ["AuditDevice", "SealMigration", "SealRollout", "TransitKeyBackup", "TransitLink", "Unseal", "VaultInit"];
+  expect(declared.dynamic).toEqual(types.map((t) => `pulumi-nodejs:dynamic/vault-mutual-unseal:${t}`));
+  const out = await runNode("pair-host.js", program);
+  expect(out.error).toBeUndefined();
+  expect(Object.values(out.answered as Record<string, boolean>)).toEqual(types.map(() => true));
+  const providers = path.join(program, "node_modules", PACKAGE, "dist", "providers");
+  const loaded = (out.loaded as string[]).filter((f) => f.startsWith(providers + path.sep)).map((f) => path.basename(f));
+  for (const file of [
+    "audit-device.js",
+    "seal-migration.js",
+    "seal-rollout.js",
+    "transit-key-backup.js",
+    "transit-link.js",
+    "unseal.js",
+    "vault-init.js",
+  ])
+    expect(loaded).toContain(file);
+  expect(
+    (out.loaded as string[]).filter((f) => f.startsWith(ROOT + path.sep) && !f.includes(`${path.sep}node_modules${path.sep}`)),
+  ).toEqual([]);
 });
 
 test("a TypeScript program type-checks against the installed declarations, which reject a wrong Args field", async () => {
