@@ -54,6 +54,11 @@ export interface TlsBundle {
   keyPem: string;
 }
 
+/** The Secret data of a TLS bundle (secret), under the names every container here reads (`kubernetes.io/tls` plus `ca.crt`). */
+export function tlsSecretData(tls: pulumi.Input<TlsBundle>): pulumi.Input<Record<string, pulumi.Input<string>>> {
+  return pulumi.secret(pulumi.output(tls).apply((t) => ({ "ca.crt": t.caCertPem, "tls.crt": t.certPem, "tls.key": t.keyPem })));
+}
+
 /** Names every server certificate carries so in-pod CLIs and probes work over loopback. */
 export const LOOPBACK_DNS = "localhost";
 export const LOOPBACK_IP = "127.0.0.1";
