@@ -6,6 +6,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
+import { serviceHost } from "../adapters/kubernetes/names";
 
 /** A server certificate for the pods of one StatefulSet and the Services in front of them. */
 export interface ServerCertSpec {
@@ -65,8 +66,8 @@ export const LOOPBACK_IP = "127.0.0.1";
 
 /** The DNS names of a server certificate (pure, for tests and for callers that need them). */
 export function serverDnsNames(namespace: string, services: string[], headless?: string, extra: string[] = []): string[] {
-  const names = services.map((s) => `${s}.${namespace}.svc`);
-  if (headless) names.push(`*.${headless}.${namespace}.svc`, `*.${headless}.${namespace}.svc.cluster.local`);
+  const names = services.map((s) => serviceHost(s, namespace));
+  if (headless) names.push(`*.${serviceHost(headless, namespace)}`, `*.${serviceHost(headless, namespace)}.cluster.local`);
   return [...new Set([...names, ...extra, LOOPBACK_DNS])];
 }
 

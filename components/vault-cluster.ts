@@ -17,7 +17,7 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { vaultNames } from "../adapters/kubernetes/names";
+import { serviceHost, vaultNames } from "../adapters/kubernetes/names";
 import { InputError } from "../core/errors";
 import { sealSettingsDigest } from "../core/nodes";
 import { SealStanza, assertValidSeals } from "../core/render/seal";
@@ -311,7 +311,7 @@ export class VaultCluster extends pulumi.ComponentResource {
 
     this.clusterName = cn;
     this.namespace = ns;
-    this.address = pulumi.interpolate`https://${active.metadata.name}.${ns}.svc:${API_PORT}`;
+    this.address = pulumi.all([active.metadata.name, ns]).apply(([svc, n]) => `https://${serviceHost(svc, n)}:${API_PORT}`);
     this.podNames = replicas.apply((r) => Array.from({ length: r }, (_, i) => names.pod(i)));
     this.podLabels = labels;
     this.headlessServiceName = headless.metadata.name;

@@ -5,7 +5,7 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { vaultNames } from "../adapters/kubernetes/names";
+import { serviceHost, vaultNames } from "../adapters/kubernetes/names";
 import { Flavour } from "../core/render/server-config";
 import { SERF_LAN_PORT } from "./consul-cluster";
 import { API_PORT, CLUSTER_PORT } from "./vault-config";
@@ -106,7 +106,7 @@ export function vaultIngress(c: {
     "nginx.ingress.kubernetes.io/backend-protocol": "HTTPS",
     "nginx.ingress.kubernetes.io/proxy-ssl-verify": "on",
     "nginx.ingress.kubernetes.io/proxy-ssl-secret": pulumi.interpolate`${c.namespace}/${names.tlsSecret}`,
-    "nginx.ingress.kubernetes.io/proxy-ssl-name": pulumi.interpolate`${c.activeService}.${c.namespace}.svc`,
+    "nginx.ingress.kubernetes.io/proxy-ssl-name": pulumi.all([c.activeService, c.namespace]).apply(([svc, n]) => serviceHost(svc, n)),
     "nginx.ingress.kubernetes.io/proxy-ssl-server-name": "on",
   };
   return {

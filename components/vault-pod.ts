@@ -9,7 +9,7 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { TRANSIT_TOKEN_KEY, vaultNames } from "../adapters/kubernetes/names";
+import { TRANSIT_TOKEN_KEY, vaultNames, vaultPodHostOf } from "../adapters/kubernetes/names";
 import { TRANSIT_TOKEN_ENV } from "../core/render/seal";
 import { Flavour } from "../core/render/server-config";
 import { consulContainer } from "./consul-cluster";
@@ -106,7 +106,8 @@ export function vaultPodSpec(c: VaultPodSettings): PodSpec {
   const cli = flavour === "vault" ? "vault" : "bao";
   const env = flavour === "vault" ? "VAULT_" : "BAO_";
   const fieldEnv = (n: string, fieldPath: string): EnvVar => ({ name: n, valueFrom: { fieldRef: { fieldPath } } });
-  const podDns = pulumi.interpolate`$(POD_NAME).${names.services.headless}.${c.namespace}.svc`;
+  // Per-pod addresses: the kubelet substitutes $(POD_NAME) from the env var defined before them.
+  const podDns = pulumi.output(c.namespace).apply((n) => vaultPodHostOf(c.clusterName, "$(POD_NAME)", n));
   const caEnv = (file: string): { name: string; value: string }[] => [
     { name: "VAULT_CACERT", value: file },
     ...(flavour === "openbao" ? [{ name: "BAO_CACERT", value: file }] : []),

@@ -68,11 +68,13 @@ export const serviceHost = (service: string, namespace: string) => `${service}.$
 export const activeServiceHost = (clusterName: string, namespace: string) =>
   serviceHost(vaultNames(clusterName).services.active, namespace);
 
-/** DNS name of pod `i` through the headless Service (Raft joins, per-pod api_addr). */
-export const vaultPodHost = (clusterName: string, i: number, namespace: string) => {
-  const n = vaultNames(clusterName);
-  return `${n.pod(i)}.${n.services.headless}.${namespace}.svc`;
-};
+/** DNS name of a pod through the headless Service; `pod` is a pod's name, or `$(POD_NAME)` in its own env. */
+export const vaultPodHostOf = (clusterName: string, pod: string, namespace: string) =>
+  serviceHost(`${pod}.${vaultNames(clusterName).services.headless}`, namespace);
+
+/** DNS name of pod `i` through the headless Service (Raft joins). */
+export const vaultPodHost = (clusterName: string, i: number, namespace: string) =>
+  vaultPodHostOf(clusterName, vaultNames(clusterName).pod(i), namespace);
 
 /** The objects of one Consul server cluster named `clusterName`. */
 export function consulNames(clusterName: string) {
@@ -97,5 +99,5 @@ export function consulNames(clusterName: string) {
 /** DNS name of Consul server pod `i` (an agent's retry_join). */
 export const consulPodHost = (clusterName: string, i: number, namespace: string) => {
   const n = consulNames(clusterName);
-  return `${n.pod(i)}.${n.headlessService}.${namespace}.svc`;
+  return serviceHost(`${n.pod(i)}.${n.headlessService}`, namespace);
 };
