@@ -30,23 +30,10 @@ import { vaultPodLabels } from "./vault-labels";
 import { vaultIngress, vaultNetworkPolicy, vaultServices } from "./vault-network";
 import { VaultConsulAgentRefs, vaultPodSpec, vaultStatefulSet } from "./vault-pod";
 
-// What stacks and other components import from here, wherever it is implemented.
-export { TRANSIT_TOKEN_KEY } from "../adapters/kubernetes/names";
-export { SERVING_LABEL } from "../adapters/kubernetes/options";
-export { lateSealConfigData, peerGateData } from "../adapters/kubernetes/seal-config";
+// Exported from here before the builders had their own files; stacks and tests import them from here.
 export { POD_SECURITY_LABELS } from "./pod-hardening";
-export {
-  API_PORT,
-  CLUSTER_PORT,
-  TRANSIT_TLS_FILES,
-  VAULT_DIRS,
-  renderVaultConfig,
-  transitSealTo,
-  vaultConfigMapData,
-} from "./vault-config";
+export { API_PORT, CLUSTER_PORT, TRANSIT_TLS_FILES, VAULT_DIRS, renderVaultConfig, transitSealTo } from "./vault-config";
 export { SEAL_CHECKSUM_ANNOTATION, vaultPodLabels } from "./vault-labels";
-export { vaultIngress, vaultNetworkPolicy, vaultServices } from "./vault-network";
-export { vaultPodSpec, vaultStatefulSet } from "./vault-pod";
 
 type Input<T> = pulumi.Input<T>;
 
