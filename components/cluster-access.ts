@@ -5,8 +5,9 @@
  * their certificate.
  */
 import * as pulumi from "@pulumi/pulumi";
+import { activeServiceHost, vaultNames } from "../adapters/kubernetes/names";
 import { NodeAccessArgs } from "../providers/node-access";
-import { API_PORT } from "./vault-cluster";
+import { API_PORT } from "./vault-config";
 
 export interface ClusterAccessArgs {
   /** kubeconfig content (secret: it holds credentials). */
@@ -22,20 +23,21 @@ export interface ClusterAccessArgs {
 }
 
 export function clusterAccess(a: ClusterAccessArgs): NodeAccessArgs {
+  const names = vaultNames(a.clusterName);
   return {
     kind: "kubernetes",
     kubeconfig: pulumi.secret(a.kubeconfig),
     context: a.context as pulumi.Input<string>,
     namespace: a.namespace,
-    statefulSet: a.clusterName,
+    statefulSet: names.statefulSet,
     replicas: a.replicas,
     port: API_PORT,
     tls: pulumi.all([a.caPem, a.serverName]).apply(([caPem, serverName]) => ({ caPem, serverName })),
-    sealConfigMap: `${a.clusterName}-seal`,
-    sealTokenSecret: `${a.clusterName}-transit-token`,
+    sealConfigMap: names.sealConfigMap,
+    sealTokenSecret: names.transitTokenSecret,
   };
 }
 
 /** The name in a VaultCluster's certificate the providers check: its active Service's DNS name. */
 export const activeServerName = (clusterName: string, namespace: pulumi.Input<string>) =>
-  pulumi.interpolate`${clusterName}-active.${namespace}.svc`;
+  pulumi.output(namespace).apply((ns) => activeServiceHost(clusterName, ns));

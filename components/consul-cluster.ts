@@ -4,15 +4,20 @@
  * mutual TLS with hostname verification, and the probes never restart a server for having
  * no leader: restarting cannot bring a quorum back, it only delays it.
  *
- * Also exports what a Vault pod needs to run a Consul client agent as a sidecar, and the pod
- * hardening both components share.
+ * Also exports what a Vault pod needs to run a Consul client agent as a sidecar.
  */
 import { createHash } from "crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { InputError } from "../core/errors";
-import { TlsBundle } from "./pki";
+import { consulNames, consulPodHost } from "../adapters/kubernetes/names";
+import { TlsBundle, tlsSecretData } from "./pki";
+import { containerSecurityContext, podSecurityContext } from "./pod-hardening";
+import { ZoneSpread, antiAffinity } from "./pod-spread";
+
+// Part of ConsulClusterArgs, and of VaultClusterArgs, which import it from here.
+export type { ZoneSpread };
 
 type Input<T> = pulumi.Input<T>;
 type Container = k8s.types.input.core.v1.Container;
@@ -107,50 +112,6 @@ export function renderConsulConfig(c: { server: boolean; datacenter: string; ret
   );
 }
 
-/** Pod-level hardening shared by Consul and Vault pods: non-root, default seccomp. */
-export function podSecurityContext(): k8s.types.input.core.v1.PodSecurityContext {
-  // OnRootMismatch: a volume already owned by the group is not re-chmodded at every mount
-  // (which left the Raft database group-readable, and OpenBao warns about it).
-  return {
-    runAsNonRoot: true,
-    runAsUser: 100,
-    runAsGroup: 1000,
-    fsGroup: 1000,
-    fsGroupChangePolicy: "OnRootMismatch",
-    seccompProfile: { type: "RuntimeDefault" },
-  };
-}
-
-/** Container hardening: read-only root, no privilege escalation, every capability dropped but `add`. */
-export function containerSecurityContext(add: string[] = []): k8s.types.input.core.v1.SecurityContext {
-  return {
-    runAsNonRoot: true,
-    allowPrivilegeEscalation: false,
-    readOnlyRootFilesystem: true,
-    capabilities: { drop: ["ALL"], ...(add.length ? { add } : {}) },
-  };
-}
-
-/** How a cluster's pods spread over zones: not at all, where the scheduler can, or one per zone. */
-export type ZoneSpread = "none" | "preferred" | "required";
-
-/**
- * No two pods of one cluster on a host (required), and the zone rule: "required" needs as
- * many zones as pods (a lost zone then costs one member, never a quorum).
- */
-export function antiAffinity(labels: Record<string, string>, zoneSpread: ZoneSpread = "none"): k8s.types.input.core.v1.Affinity {
-  const term = (topologyKey: string) => ({ labelSelector: { matchLabels: labels }, topologyKey });
-  const zone = "topology.kubernetes.io/zone";
-  return {
-    podAntiAffinity: {
-      requiredDuringSchedulingIgnoredDuringExecution: [term("kubernetes.io/hostname"), ...(zoneSpread === "required" ? [term(zone)] : [])],
-      ...(zoneSpread === "preferred"
-        ? { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: term(zone) }] }
-        : {}),
-    },
-  };
-}
-
 const fieldEnv = (name: string, fieldPath: string) => ({ name, valueFrom: { fieldRef: { fieldPath } } });
 
 /** Env for the consul CLI inside a pod: HTTPS on loopback, verified against the CA, with the pod's certificate. */
@@ -209,11 +170,6 @@ export function consulContainer(c: {
   };
 }
 
-/** The Secret data of a TLS bundle, under the names every container here reads. */
-export function tlsSecretData(tls: Input<TlsBundle>): Input<Record<string, Input<string>>> {
-  return pulumi.secret(pulumi.output(tls).apply((t) => ({ "ca.crt": t.caCertPem, "tls.crt": t.certPem, "tls.key": t.keyPem })));
-}
-
 export class ConsulCluster extends pulumi.ComponentResource {
   readonly namespace: pulumi.Output<string>;
   /** ClusterIP Service (ready servers only) and headless Service (every server pod). */
@@ -238,31 +194,29 @@ export class ConsulCluster extends pulumi.ComponentResource {
       "app.kubernetes.io/component": "server",
       "app.kubernetes.io/part-of": "vault-mutual-unseal",
     };
-    const headless = `${cn}-server`;
+    const names = consulNames(cn);
     const meta = (n: string) => ({ name: n, namespace: ns, labels });
-    const retryJoin = pulumi
-      .all([replicas, ns])
-      .apply(([r, n]) => Array.from({ length: r }, (_, i) => `${headless}-${i}.${headless}.${n}.svc`));
+    const retryJoin = pulumi.all([replicas, ns]).apply(([r, n]) => Array.from({ length: r }, (_, i) => consulPodHost(cn, i, n)));
 
     const gossip = new random.RandomBytes(`${name}-gossip-key`, { length: 32 }, { parent: this });
     this.gossipKey = pulumi.secret(gossip.base64);
     const gossipSecret = new k8s.core.v1.Secret(
       `${name}-gossip`,
       {
-        metadata: meta(`${cn}-gossip`),
+        metadata: meta(names.gossipSecret),
         stringData: { "gossip.json": this.gossipKey.apply((k) => JSON.stringify({ encrypt: k })) },
       },
       { parent: this },
     );
     const tlsSecret = new k8s.core.v1.Secret(
       `${name}-tls`,
-      { metadata: meta(`${cn}-tls`), type: "kubernetes.io/tls", stringData: tlsSecretData(args.tls) },
+      { metadata: meta(names.tlsSecret), type: "kubernetes.io/tls", stringData: tlsSecretData(args.tls) },
       { parent: this },
     );
     const config = new k8s.core.v1.ConfigMap(
       `${name}-config`,
       {
-        metadata: meta(`${cn}-config`),
+        metadata: meta(names.configMap),
         data: {
           "consul.json": pulumi
             .all([datacenter, retryJoin, replicas])
@@ -282,7 +236,7 @@ export class ConsulCluster extends pulumi.ComponentResource {
     const headlessSvc = new k8s.core.v1.Service(
       `${name}-headless`,
       {
-        metadata: meta(headless),
+        metadata: meta(names.headlessService),
         spec: { clusterIP: "None", publishNotReadyAddresses: true, selector: labels, ports },
       },
       { parent: this },
@@ -290,7 +244,7 @@ export class ConsulCluster extends pulumi.ComponentResource {
     const svc = new k8s.core.v1.Service(
       `${name}-service`,
       {
-        metadata: meta(cn),
+        metadata: meta(names.service),
         spec: { type: "ClusterIP", selector: labels, ports: [ports[0]] },
       },
       { parent: this },
@@ -298,14 +252,14 @@ export class ConsulCluster extends pulumi.ComponentResource {
 
     new k8s.policy.v1.PodDisruptionBudget(
       `${name}-pdb`,
-      { metadata: meta(cn), spec: { maxUnavailable: 1, selector: { matchLabels: labels } } },
+      { metadata: meta(names.podDisruptionBudget), spec: { maxUnavailable: 1, selector: { matchLabels: labels } } },
       { parent: this },
     );
 
     new k8s.apps.v1.StatefulSet(
       `${name}-server`,
       {
-        metadata: meta(headless),
+        metadata: meta(names.statefulSet),
         spec: {
           serviceName: headlessSvc.metadata.name,
           replicas,
@@ -327,7 +281,7 @@ export class ConsulCluster extends pulumi.ComponentResource {
                   name: "consul",
                   image,
                   server: true,
-                  volumes: { config: "config", gossip: "gossip", tls: "tls", data: "data" },
+                  volumes: { config: "config", gossip: "gossip", tls: "tls", data: names.dataVolumeClaim },
                   resources: args.resources,
                 }),
               ],
@@ -340,7 +294,7 @@ export class ConsulCluster extends pulumi.ComponentResource {
           },
           volumeClaimTemplates: [
             {
-              metadata: { name: "data", labels },
+              metadata: { name: names.dataVolumeClaim, labels },
               spec: {
                 accessModes: ["ReadWriteOnce"],
                 storageClassName: args.storageClassName,
@@ -361,7 +315,7 @@ export class ConsulCluster extends pulumi.ComponentResource {
       new k8s.networking.v1.NetworkPolicy(
         `${name}-netpol`,
         {
-          metadata: meta(`${cn}-servers`),
+          metadata: meta(names.networkPolicy),
           spec: {
             podSelector: { matchLabels: labels },
             policyTypes: ["Ingress"],

@@ -6,6 +6,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
+import { serviceHost } from "../adapters/kubernetes/names";
 
 /** A server certificate for the pods of one StatefulSet and the Services in front of them. */
 export interface ServerCertSpec {
@@ -54,14 +55,19 @@ export interface TlsBundle {
   keyPem: string;
 }
 
+/** The Secret data of a TLS bundle (secret), under the names every container here reads (`kubernetes.io/tls` plus `ca.crt`). */
+export function tlsSecretData(tls: pulumi.Input<TlsBundle>): pulumi.Input<Record<string, pulumi.Input<string>>> {
+  return pulumi.secret(pulumi.output(tls).apply((t) => ({ "ca.crt": t.caCertPem, "tls.crt": t.certPem, "tls.key": t.keyPem })));
+}
+
 /** Names every server certificate carries so in-pod CLIs and probes work over loopback. */
 export const LOOPBACK_DNS = "localhost";
 export const LOOPBACK_IP = "127.0.0.1";
 
 /** The DNS names of a server certificate (pure, for tests and for callers that need them). */
 export function serverDnsNames(namespace: string, services: string[], headless?: string, extra: string[] = []): string[] {
-  const names = services.map((s) => `${s}.${namespace}.svc`);
-  if (headless) names.push(`*.${headless}.${namespace}.svc`, `*.${headless}.${namespace}.svc.cluster.local`);
+  const names = services.map((s) => serviceHost(s, namespace));
+  if (headless) names.push(`*.${serviceHost(headless, namespace)}`, `*.${serviceHost(headless, namespace)}.cluster.local`);
   return [...new Set([...names, ...extra, LOOPBACK_DNS])];
 }
 

@@ -25,9 +25,10 @@
  *
  * On the sealed side, in the sealed cluster's namespace (names as VaultCluster's pod
  * template references them, all optional there, so the StatefulSet never changes for them):
- * - `<clusterName>-transit-tls`: the unsealer's CA and this cluster's client certificate;
- * - with `bornSealed`: `<clusterName>-seal` (ConfigMap, `lateSealConfigData`) and
- *   `<clusterName>-transit-token` (Secret, key `token`). The sealed cluster must be created
+ * - `transitTlsSecret` (names from vaultNames, adapters/kubernetes/names.ts): the unsealer's
+ *   CA and this cluster's client certificate;
+ * - with `bornSealed`: `sealConfigMap` (ConfigMap, `sealConfigMapContent`) and
+ *   `transitTokenSecret` (Secret, key TRANSIT_TOKEN_KEY). The sealed cluster must be created
  *   after them (`dependsOn: link.sealObjects`) so its pods start on this seal. `vault` takes
  *   its seal from here, never from server.hcl, so that the emergency switch (`redirect`:
  *   the same key on the helper) is a ConfigMap/Secret change plus a rolling restart
@@ -40,15 +41,15 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { SEAL_ANNOTATIONS } from "../adapters/kubernetes/seal-record";
+import { TRANSIT_TOKEN_KEY, vaultNames } from "../adapters/kubernetes/names";
+import { sealConfigMapContent } from "../adapters/kubernetes/seal-record";
 import { sealSettingsDigest } from "../core/nodes";
 import { TransitSeal } from "../core/render/seal";
 import { Flavour } from "../core/render/server-config";
 import { NodeAccessArgs } from "../providers/node-access";
 import { TransitLink } from "../providers/transit-link";
-import { tlsSecretData } from "./consul-cluster";
-import { TlsBundle } from "./pki";
-import { TRANSIT_TOKEN_KEY, lateSealConfigData, transitSealTo } from "./vault-cluster";
+import { TlsBundle, tlsSecretData } from "./pki";
+import { transitSealTo } from "./vault-config";
 
 type Input<T> = pulumi.Input<T>;
 
@@ -108,6 +109,7 @@ export class TransitUnsealLink extends pulumi.ComponentResource {
       throw new Error(`TransitUnsealLink ${name}: redirect needs bornSealed (the seal objects are written by this component only then)`);
     super("vault-mutual-unseal:index:TransitUnsealLink", name, {}, opts);
     const cn = args.sealedClusterName;
+    const names = vaultNames(cn);
     const mountPath = args.mountPath ?? "transit/";
     const keyName = args.keyName ?? "autounseal";
     const child = { parent: this };
@@ -146,15 +148,15 @@ export class TransitUnsealLink extends pulumi.ComponentResource {
     const tlsSecret = new k8s.core.v1.Secret(
       `${name}-transit-tls`,
       {
-        metadata: meta(`${cn}-transit-tls`),
+        metadata: meta(names.transitTlsSecret),
         type: "kubernetes.io/tls",
         stringData: tlsSecretData(args.transitTls),
       },
       child,
     );
     this.sealObjects = [tlsSecret];
-    this.sealConfigMapName = `${cn}-seal`;
-    this.tokenSecretName = `${cn}-transit-token`;
+    this.sealConfigMapName = names.sealConfigMap;
+    this.tokenSecretName = names.transitTokenSecret;
     if (args.bornSealed) {
       const tokenSecret = new k8s.core.v1.Secret(
         `${name}-token`,
@@ -165,15 +167,13 @@ export class TransitUnsealLink extends pulumi.ComponentResource {
         },
         child,
       );
+      // The same builder as the node adapter's, which reads these settings back (storedSeal).
+      const content = this.activeSeal.apply((s) => sealConfigMapContent(args.flavour, [s]));
       const configMap = new k8s.core.v1.ConfigMap(
         `${name}-seal`,
         {
-          metadata: {
-            ...meta(this.sealConfigMapName),
-            // The node adapter reads the applied settings back from this annotation (seal-record.ts).
-            annotations: this.activeSeal.apply((s) => ({ [SEAL_ANNOTATIONS.stanzas]: stanzasJson([s]) })),
-          },
-          data: this.activeSeal.apply((s) => lateSealConfigData(args.flavour, [s])),
+          metadata: { ...meta(this.sealConfigMapName), annotations: content.annotations },
+          data: content.data,
         },
         child,
       );
@@ -188,19 +188,4 @@ export class TransitUnsealLink extends pulumi.ComponentResource {
       sealDigest: this.sealDigest,
     });
   }
-}
-
-/** Stanzas as the node adapter records them: sorted keys, unset ones left out. */
-export function stanzasJson(stanzas: TransitSeal[]): string {
-  return JSON.stringify(
-    stanzas.map((s) => {
-      const o = s as unknown as Record<string, unknown>;
-      return Object.fromEntries(
-        Object.keys(o)
-          .filter((k) => o[k] !== undefined)
-          .sort()
-          .map((k) => [k, o[k]]),
-      );
-    }),
-  );
 }

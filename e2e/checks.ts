@@ -9,6 +9,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as k8s from "@kubernetes/client-node";
 import * as yaml from "js-yaml";
+import { vaultNames } from "../adapters/kubernetes/names";
 import { CLUSTERS, KUBECONFIG_FILE, nodeDir, nodeName as layoutNodeName } from "./kube/layout";
 import { NAMESPACES, outputsOf, primaryConfig, helperConfig, runStack, RunResult, StackName, STATE_DIR } from "./deployment";
 import {
@@ -249,7 +250,7 @@ export async function deadlockRunbook(label = ""): Promise<Figures> {
   for (const key of keys.slice(0, Number(helperConfig().keyThreshold))) {
     adminKubectl(
       "helper",
-      ["-n", NAMESPACES.helper, "exec", "-i", "vault-helper-0", "-c", CLI, "--", CLI, "write", "sys/unseal", "-"],
+      ["-n", NAMESPACES.helper, "exec", "-i", vaultNames("vault-helper").pod(0), "-c", CLI, "--", CLI, "write", "sys/unseal", "-"],
       JSON.stringify({ key }),
     );
   }
@@ -285,7 +286,7 @@ export async function deadlockRunbook(label = ""): Promise<Figures> {
 async function waitHelperAnswers(helper: Target): Promise<void> {
   const deadline = Date.now() + 120_000;
   while (Date.now() < deadline) {
-    const s = (await sealStatuses(helper))["vault-helper-0"];
+    const s = (await sealStatuses(helper))[vaultNames("vault-helper").pod(0)];
     if (s && "sealed" in s) return;
     await new Promise((r) => setTimeout(r, 1000));
   }
@@ -321,27 +322,27 @@ function scale(namespace: string, statefulSet: string, replicas: number): void {
 export async function containerKilledWhilePeerDown(): Promise<Figures> {
   const t = await deploymentTargets();
   const waitMs = 45_000;
-  scale(NAMESPACES.vaultUnlock, "vault-unlock", 0);
+  scale(NAMESPACES.vaultUnlock, vaultNames("vault-unlock").statefulSet, 0);
   try {
     await waitFor(
       async () => (await podsOf("primary", NAMESPACES.vaultUnlock, "vault-unlock")).length === 0,
       120_000,
       "vault-unlock's pods to stop",
     );
-    await killServer("primary", NAMESPACES.vault, "vault-0");
+    await killServer("primary", NAMESPACES.vault, vaultNames("vault").pod(0));
     await new Promise((r) => setTimeout(r, waitMs));
-    const p = (await podsOf("primary", NAMESPACES.vault, "vault")).find((x) => x.name === "vault-0")!;
+    const p = (await podsOf("primary", NAMESPACES.vault, "vault")).find((x) => x.name === vaultNames("vault").pod(0))!;
     if (p.restarts > 1 || /CrashLoopBackOff/.test(p.why))
       throw new Error(`vault-0 crash-loops while its peer is down (restarts ${p.restarts}${p.why ? `, ${p.why}` : ""})`);
   } finally {
-    scale(NAMESPACES.vaultUnlock, "vault-unlock", 3);
+    scale(NAMESPACES.vaultUnlock, vaultNames("vault-unlock").statefulSet, 3);
   }
   const back = Date.now();
   await waitUnsealed(t.vaultUnlock, { sealType: "transit" });
   const unlockBack = Date.now();
   await waitUnsealed(t.vault, { sealType: "transit" });
   assertSecretIntact("after vault-0's server was killed while vault-unlock was down");
-  const p = (await podsOf("primary", NAMESPACES.vault, "vault")).find((x) => x.name === "vault-0")!;
+  const p = (await podsOf("primary", NAMESPACES.vault, "vault")).find((x) => x.name === vaultNames("vault").pod(0))!;
   return {
     [`vault-0 restarts after ${waitMs / 1000} s with its peer down`]: p.restarts,
     "vault-unlock scaled back → vault-unlock unsealed (s)": seconds(unlockBack - back),
@@ -369,7 +370,7 @@ export async function keyRotation(): Promise<Figures> {
   const rotate = throughService({
     context: "primary",
     namespace: NAMESPACES.vaultUnlock,
-    service: "vault-unlock",
+    service: vaultNames("vault-unlock").services.unsealed,
     caPem: String(out.caCertPem),
     token: String(out.vaultUnlockRootToken),
     method: "POST",
@@ -395,7 +396,7 @@ export async function keyRotation(): Promise<Figures> {
   const down = throughService({
     context: "primary",
     namespace: NAMESPACES.vault,
-    service: "vault-active",
+    service: vaultNames("vault").services.active,
     caPem: String(out.caCertPem),
     token: String(out.vaultRootToken),
     method: "POST",

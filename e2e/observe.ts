@@ -10,6 +10,7 @@ import * as os from "os";
 import * as path from "path";
 import * as k8s from "@kubernetes/client-node";
 import { KubernetesCluster } from "../adapters/kubernetes/kubernetes-cluster";
+import { activeServiceHost, vaultNames } from "../adapters/kubernetes/names";
 import type { SealStatus } from "../core/vault-client";
 import { NAMESPACES } from "./deployment";
 import { CLUSTERS, KUBECONFIG_FILE, netnsPath } from "./kube/layout";
@@ -83,7 +84,7 @@ export interface Target {
  * can be described even when a program failed before recording its outputs.
  */
 export async function deploymentTargets(): Promise<{ vault: Target; vaultUnlock: Target; helper: Target }> {
-  const secret = (await adminApi("primary").readNamespacedSecret("vault-unlock-tls", NAMESPACES.vaultUnlock)).body;
+  const secret = (await adminApi("primary").readNamespacedSecret(vaultNames("vault-unlock").tlsSecret, NAMESPACES.vaultUnlock)).body;
   const caPem = Buffer.from(secret.data?.["ca.crt"] ?? "", "base64").toString("utf8");
   return {
     vault: { context: "primary", namespace: NAMESPACES.vault, cluster: "vault", replicas: 3, caPem },
@@ -97,12 +98,12 @@ function adapter(t: Target): KubernetesCluster {
     kubeconfig: fs.readFileSync(KUBECONFIG_FILE, "utf8"),
     context: `${t.context}-admin`,
     namespace: t.namespace,
-    statefulSet: t.cluster,
+    statefulSet: vaultNames(t.cluster).statefulSet,
     replicas: t.replicas,
     port: 8200,
-    tls: { caPem: t.caPem, serverName: `${t.cluster}-active.${t.namespace}.svc` },
-    sealConfigMap: `${t.cluster}-seal`,
-    sealTokenSecret: `${t.cluster}-transit-token`,
+    tls: { caPem: t.caPem, serverName: activeServiceHost(t.cluster, t.namespace) },
+    sealConfigMap: vaultNames(t.cluster).sealConfigMap,
+    sealTokenSecret: vaultNames(t.cluster).transitTokenSecret,
   });
 }
 

@@ -25,7 +25,7 @@ export interface KubernetesAccess {
   port: number;
   /** TLS for talking to the pods: their CA, the name in their certificate, an optional client certificate. */
   tls: { caPem: string; serverName: string; certPem?: string; keyPem?: string };
-  /** The optional ConfigMap (key `seal.hcl`) and Secret (key `token`) the pod template reads the seal from. */
+  /** The optional ConfigMap (key `seal.hcl`) and Secret (key TRANSIT_TOKEN_KEY) the pod template reads the seal from; names from vaultNames (names.ts). */
   sealConfigMap: string;
   sealTokenSecret: string;
   /**

@@ -1,8 +1,9 @@
 /**
- * The data of a cluster's optional seal ConfigMap: the `seal "transit"` blocks rendered by
- * the core, plus the files the peer gate reads. Pure and free of Pulumi, so the Pulumi
- * component (components/vault-cluster.ts) and the Kubernetes node adapter write exactly the
- * same ConfigMap.
+ * The files of a transit seal kept outside server.hcl: the `seal "transit"` blocks rendered
+ * by the core (seal.hcl), plus the files the peer gate reads. Pure and free of Pulumi.
+ * seal-record.ts's sealConfigMapContent builds the seal ConfigMap from them for both of its
+ * writers (TransitUnsealLink and the node adapter); VaultCluster puts the peer gate's files
+ * in its config ConfigMap for a seal rendered into server.hcl.
  */
 import { InputError } from "../../core/errors";
 import { renderFile } from "../../core/render/hcl";

@@ -31,6 +31,8 @@
 import { InputError, InputErrors, throwProblems } from "../../core/errors";
 import { SealSettings, sealSettingsDigest } from "../../core/nodes";
 import { SealStanza } from "../../core/render/seal";
+import { Flavour } from "../../core/render/server-config";
+import { TRANSIT_TOKEN_KEY } from "./names";
 import { lateSealConfigData } from "./seal-config";
 
 export const SEAL_ANNOTATIONS = {
@@ -44,8 +46,6 @@ export const SEAL_ANNOTATIONS = {
   stanzas: "vault-mutual-unseal/seal-stanzas",
 } as const;
 
-/** Key of the transit token in the token Secret (the pod template's secretKeyRef). */
-export const TOKEN_KEY = "token";
 /** Reported for a pod started before every recorded entry: matches no real digest. */
 export const UNKNOWN_SEAL_DIGEST = "unknown";
 /** The state before the adapter first wrote the ConfigMap holds "since ever". */
@@ -155,10 +155,25 @@ function stanzasJson(stanzas: SealStanza[]): string {
   );
 }
 
-/** The seal ConfigMap's data for `stanzas`: none when the seal is in server.hcl already. */
-export function sealConfigMapData(stanzas: SealStanza[], serverConfigSeals: SealStanza[] = []): Record<string, string> {
-  // The flavour only decides whether env:// token references are allowed; they are refused above on Kubernetes.
-  return serverConfigSeals.length > 0 ? {} : lateSealConfigData("vault", stanzas);
+/** What every writer of the seal ConfigMap puts in it for `stanzas` (the adapter adds its history annotations). */
+export interface SealConfigMapContent {
+  /** seal.hcl and the peer gate's files; none when the seal is in server.hcl already. */
+  data: Record<string, string>;
+  /** The stanzas as JSON, so that the adapter reads the settings back without parsing HCL (storedSeal). */
+  annotations: { [SEAL_ANNOTATIONS.stanzas]: string };
+}
+
+/**
+ * The seal ConfigMap's content for `stanzas`, the one builder used by TransitUnsealLink (a
+ * cluster born sealed) and by planSealWrite (a migration at run time), so that what one
+ * writes the other reads back. `flavour` only decides whether env:// token references are
+ * allowed (the adapter refuses them on Kubernetes before, so it passes "vault").
+ */
+export function sealConfigMapContent(flavour: Flavour, stanzas: SealStanza[], serverConfigSeals: SealStanza[] = []): SealConfigMapContent {
+  return {
+    data: serverConfigSeals.length > 0 ? {} : lateSealConfigData(flavour, stanzas),
+    annotations: { [SEAL_ANNOTATIONS.stanzas]: stanzasJson(stanzas) },
+  };
 }
 
 const b64 = (s: string) => Buffer.from(s, "utf8").toString("base64");
@@ -166,7 +181,7 @@ const unb64 = (s: string) => Buffer.from(s, "base64").toString("utf8");
 
 /** The transit token in the Secret, if any. */
 export function tokenOf(secret: SecretLike | undefined): string | undefined {
-  const v = secret?.data?.[TOKEN_KEY];
+  const v = secret?.data?.[TRANSIT_TOKEN_KEY];
   return v === undefined ? undefined : unb64(v);
 }
 
@@ -242,17 +257,18 @@ export function planSealWrite(
 ): SealWritePlan {
   throwProblems(sealProblemsOnKubernetes(seal, p.serverConfigSeals));
   const digest = sealSettingsDigest(seal);
-  const data = sealConfigMapData(seal.stanzas, p.serverConfigSeals);
+  const content = sealConfigMapContent("vault", seal.stanzas, p.serverConfigSeals);
+  const data = content.data;
   const plan: SealWritePlan = { digest };
 
   const oldToken = tokenOf(current.secret);
   if (oldToken !== seal.transitToken && (current.secret || seal.transitToken !== undefined)) {
     const rest = { ...(current.secret?.data ?? {}) };
-    delete rest[TOKEN_KEY];
+    delete rest[TRANSIT_TOKEN_KEY];
     plan.secret = {
       metadata: { ...keptMeta(current.secret?.metadata, p.labels), name: p.secret, namespace: p.namespace },
       type: current.secret?.type ?? "Opaque",
-      data: seal.transitToken === undefined ? rest : { ...rest, [TOKEN_KEY]: b64(seal.transitToken) },
+      data: seal.transitToken === undefined ? rest : { ...rest, [TRANSIT_TOKEN_KEY]: b64(seal.transitToken) },
     };
   }
 
@@ -280,7 +296,7 @@ export function planSealWrite(
     [SEAL_ANNOTATIONS.digest]: digest,
     [SEAL_ANNOTATIONS.appliedAt]: history[history.length - 1].at,
     [SEAL_ANNOTATIONS.history]: JSON.stringify(history),
-    [SEAL_ANNOTATIONS.stanzas]: stanzasJson(seal.stanzas),
+    ...content.annotations,
   };
   const sameData = JSON.stringify(sorted(current.configMap?.data ?? {})) === JSON.stringify(sorted(data));
   const sameAnnotations = JSON.stringify(sorted(current.configMap?.metadata?.annotations ?? {})) === JSON.stringify(sorted(annotations));

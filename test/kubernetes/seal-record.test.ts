@@ -26,6 +26,7 @@ import {
   planSealWrite,
   restartDelayMs,
   runningDigest,
+  sealConfigMapContent,
   sealProblemsOnKubernetes,
   storedSeal,
 } from "../../adapters/kubernetes/seal-record";
@@ -59,6 +60,38 @@ function afterWrite(current: { configMap?: ConfigMapLike; secret?: SecretLike },
 }
 
 const b64 = (s: string) => Buffer.from(s).toString("base64");
+
+describe("sealConfigMapContent: the seal ConfigMap's content for every writer", () => {
+  test("records the stanzas as JSON with sorted keys and unset ones left out, the format live ConfigMaps carry", () => {
+    const content = sealConfigMapContent("vault", [{ ...toVault, disabled: undefined }]);
+    expect(content.annotations[SEAL_ANNOTATIONS.stanzas]).toBe(
+      '[{"address":"https://vault-active.vault.svc:8200","keyName":"autounseal","mountPath":"transit/","tlsCaCert":"/vault/transit-tls/ca.crt","tlsClientCert":"/vault/transit-tls/tls.crt","tlsClientKey":"/vault/transit-tls/tls.key","tlsServerName":"vault-active.vault.svc","type":"transit"}]',
+    );
+    expect(content.data).toEqual(lateSealConfigData("vault", [toVault]));
+  });
+
+  test("a ConfigMap holding only this content (a cluster born sealed) is read back by storedSeal", () => {
+    const content = sealConfigMapContent("vault", [toHelper]);
+    const cm: ConfigMapLike = { metadata: { name: place.configMap, annotations: content.annotations }, data: content.data };
+    expect(storedSeal(place, cm, { data: { token: b64("hvs.helper") } }).settings).toEqual({
+      stanzas: [toHelper],
+      transitToken: "hvs.helper",
+    });
+  });
+
+  test("for a seal rendered into server.hcl: no seal.hcl (it would add a second seal block), the stanzas still recorded", () => {
+    const content = sealConfigMapContent("vault", [toVault], [toVault]);
+    expect(content.data).toEqual({});
+    expect(JSON.parse(content.annotations[SEAL_ANNOTATIONS.stanzas])).toEqual([toVault]);
+  });
+
+  test("planSealWrite writes exactly this content, beside its history annotations", () => {
+    const { plan } = afterWrite({}, transit("hvs.token-one", [toHelper]), T0);
+    const content = sealConfigMapContent("vault", [toHelper]);
+    expect(plan.configMap?.data).toEqual(content.data);
+    expect(plan.configMap?.metadata?.annotations?.[SEAL_ANNOTATIONS.stanzas]).toBe(content.annotations[SEAL_ANNOTATIONS.stanzas]);
+  });
+});
 
 describe("applySeal on Kubernetes: what is written", () => {
   test("first transit seal: a Secret with the token and a ConfigMap with the component's own data, digest and applied-at recorded", () => {

@@ -1,4 +1,5 @@
 /** VaultCluster: the rendered config and seal, the token Secret reference, the peer gate, the Consul sidecar, OpenBao. */
+import { lateSealConfigData } from "../../adapters/kubernetes/seal-config";
 import { sealSettingsDigest } from "../../core/nodes";
 import { renderFile } from "../../core/render/hcl";
 import { sealBlock } from "../../core/render/seal";
@@ -173,16 +174,16 @@ describe("VaultCluster seal and config", () => {
 
   it("renders a later seal (vault-unlock's migration) with the same core renderer, into the optional ConfigMap's data", () => {
     const seal = m.transitSealTo("https://vault-active.vault.svc:8200", { serverName: "vault-active.vault.svc" });
-    const data = m.lateSealConfigData("vault", [seal]);
+    const data = lateSealConfigData("vault", [seal]);
     expect(data).toEqual({
       "seal.hcl": renderFile({}, [sealBlock(seal)]),
       "peer-address": "https://vault-active.vault.svc:8200",
       "peer-server-name": "vault-active.vault.svc",
     });
-    expect(() => m.lateSealConfigData("vault", [{ ...seal, tokenEnv: "HELPER_TOKEN" }])).toThrow("seals[0].tokenEnv");
-    expect(m.lateSealConfigData("openbao", [{ ...seal, tokenEnv: "HELPER_TOKEN" }])["seal.hcl"]).toContain('token = "env://HELPER_TOKEN"');
-    expect(() => m.lateSealConfigData("vault", [seal, seal])).toThrow("2 seal blocks are enabled");
-    expect(m.lateSealConfigData("vault", [{ ...seal, disabled: true }])["peer-address"]).toBeUndefined();
+    expect(() => lateSealConfigData("vault", [{ ...seal, tokenEnv: "HELPER_TOKEN" }])).toThrow("seals[0].tokenEnv");
+    expect(lateSealConfigData("openbao", [{ ...seal, tokenEnv: "HELPER_TOKEN" }])["seal.hcl"]).toContain('token = "env://HELPER_TOKEN"');
+    expect(() => lateSealConfigData("vault", [seal, seal])).toThrow("2 seal blocks are enabled");
+    expect(lateSealConfigData("vault", [{ ...seal, disabled: true }])["peer-address"]).toBeUndefined();
   });
 
   it("runs OpenBao with its own CLI, env names, labels and no mlock setting", async () => {

@@ -67,6 +67,37 @@ describe("VaultCluster objects", () => {
     for (const r of k8sObjects()) validateK8s(r);
   });
 
+  it("registers the pod spec and Services its builders make, with the names of the objects it created", async () => {
+    const pulumi = await import("@pulumi/pulumi");
+    const { vaultPodSpec } = await import("../../components/vault-pod");
+    const { vaultServices } = await import("../../components/vault-network");
+    await deployVaultUnlock(m, { zoneSpread: "preferred" });
+    const built = await value(
+      pulumi.output(
+        vaultPodSpec({
+          flavour: "vault",
+          clusterName: "vault-unlock",
+          namespace: "vault-unlock",
+          image: "hashicorp/vault:1.20.0",
+          serviceAccountName: "vault-unlock",
+          configMapName: "vault-unlock-config",
+          tlsSecretName: "vault-unlock-tls",
+          sealConfigMapName: "vault-unlock-seal",
+          transitTokenSecretName: "vault-unlock-transit-token",
+          zoneSpread: "preferred",
+        }),
+      ),
+    );
+    expect(one("StatefulSet", "vault-unlock").inputs.spec.template.spec).toEqual(built);
+    const services = await value(
+      pulumi.output(vaultServices({ flavour: "vault", clusterName: "vault-unlock", namespace: "vault-unlock" })),
+    );
+    for (const svc of [services.headless, services.active, services.unsealed, services.standby]) {
+      const registeredSvc = one("Service", svc.metadata!.name as string).inputs;
+      expect([registeredSvc.metadata, registeredSvc.spec]).toEqual([svc.metadata, svc.spec]);
+    }
+  });
+
   it("the schema check itself rejects a malformed object", () => {
     expect(() =>
       validateK8s({
