@@ -21,6 +21,7 @@ import { TransitKeyRestore } from "../providers/transit-key-restore";
 import { TransitLink } from "../providers/transit-link";
 import { Unseal } from "../providers/unseal";
 import { VaultInit } from "../providers/vault-init";
+import { CLUSTER_NAMES, helperPlan, PlanStep, sealPolicyName } from "../core/pair-plan";
 import { clusterAccess } from "./cluster-access";
 import { TlsBundle } from "./pki";
 import { ZoneSpread } from "./consul-cluster";
@@ -54,17 +55,17 @@ export interface HelperBackupArgs {
   /** The primary stack's transit key backup (secret) and the key's latest version there. */
   backup: Input<string>;
   latestVersion: Input<number>;
-  /** Mount and name of the key, as on vault-unlock; default "transit/" and "autounseal". */
-  mountPath?: Input<string>;
-  keyName?: Input<string>;
+  /** Mount and name of the key, as on vault-unlock; default the plan's ("transit/", "autounseal"). */
+  mountPath?: string;
+  keyName?: string;
   /** Period of the emergency seal token; default 720h. */
   tokenPeriod?: Input<string>;
 }
 
 export class HelperBackup extends pulumi.ComponentResource {
   readonly address: pulumi.Output<string>;
-  readonly rootToken: pulumi.Output<string>;
-  readonly unsealKeys: pulumi.Output<string[]>;
+  readonly rootToken!: pulumi.Output<string>;
+  readonly unsealKeys!: pulumi.Output<string[]>;
   /** Token `vault`'s emergency seal uses on the helper (secret). */
   readonly emergencyToken: pulumi.Output<string>;
   readonly emergencyAccessor: pulumi.Output<string>;
@@ -75,25 +76,9 @@ export class HelperBackup extends pulumi.ComponentResource {
 
   constructor(name: string, args: HelperBackupArgs, opts?: pulumi.ComponentResourceOptions) {
     super("vault-mutual-unseal:index:HelperBackup", name, {}, opts);
-    const cn = args.clusterName ?? "vault-helper";
+    const cn = args.clusterName ?? CLUSTER_NAMES.helper;
     const replicas = args.replicas ?? 1;
     const child = { parent: this };
-
-    const cluster = new VaultCluster(
-      `${name}-vault`,
-      {
-        clusterName: cn,
-        namespace: args.namespace,
-        flavour: args.flavour,
-        image: args.image,
-        replicas,
-        storage: args.storage ?? { type: "raft" },
-        tls: args.tls,
-        zoneSpread: args.zoneSpread,
-        expose: args.expose,
-      },
-      { parent: this },
-    );
     const nodes = clusterAccess({
       kubeconfig: args.kubeconfig,
       context: args.context,
@@ -104,46 +89,91 @@ export class HelperBackup extends pulumi.ComponentResource {
       serverName: args.serverName,
     });
 
-    // The keys exist nowhere else: never let a refactoring delete this resource by accident.
-    const init = new VaultInit(
-      `${name}-init`,
-      { nodes, kind: "shamir", shares: args.keyShares ?? 3, threshold: args.keyThreshold ?? 2 },
-      { ...child, dependsOn: [cluster], protect: true },
-    );
-    // Secret wherever they travel (mocks and older engines ignore additionalSecretOutputs).
-    this.rootToken = pulumi.secret(init.rootToken);
-    this.unsealKeys = pulumi.secret(init.keys);
-    const unseal = new Unseal(`${name}-unseal`, { nodes, keys: this.unsealKeys }, child);
-    new AuditDevice(`${name}-audit`, { nodes, rootToken: this.rootToken }, { ...child, dependsOn: [unseal] });
-    const restore = new TransitKeyRestore(
-      `${name}-key-copy`,
-      {
-        nodes,
-        token: this.rootToken,
-        mountPath: args.mountPath ?? "transit/",
-        keyName: args.keyName ?? "autounseal",
-        backup: pulumi.secret(args.backup),
-        latestVersion: args.latestVersion,
-        failOnDrift: true,
-      },
-      { ...child, dependsOn: [unseal] },
-    );
-    const emergency = new TransitLink(
-      `${name}-emergency-link`,
-      {
-        nodes,
-        rootToken: this.rootToken,
-        mountPath: args.mountPath ?? "transit/",
-        keyName: args.keyName ?? "autounseal",
-        policyName: "autounseal-seal-of-vault",
-        createKey: false,
-        allowBackup: false,
-        tokenPeriod: args.tokenPeriod ?? "720h",
-        displayName: "emergency-seal-of-vault",
-        keepAlive: true,
-      },
-      { ...child, dependsOn: [restore] },
-    );
+    // The helper's steps of the plan (core/pair-plan.ts), each as a resource; the key's mount and name may be another pair's.
+    const plan = helperPlan(name);
+    const done = new Map<string, pulumi.Resource>();
+    const after = (s: PlanStep) => ({ ...child, dependsOn: s.after.map((n) => done.get(n)!) });
+    let cluster: VaultCluster | undefined;
+    let init: VaultInit | undefined;
+    let restore: TransitKeyRestore | undefined;
+    let emergency: TransitLink | undefined;
+    for (const step of plan) {
+      switch (step.kind) {
+        case "cluster":
+          cluster = new VaultCluster(
+            step.name,
+            {
+              clusterName: cn,
+              namespace: args.namespace,
+              flavour: args.flavour,
+              image: args.image,
+              replicas,
+              storage: args.storage ?? { type: "raft" },
+              tls: args.tls,
+              zoneSpread: args.zoneSpread,
+              expose: args.expose,
+            },
+            after(step),
+          );
+          done.set(step.name, cluster);
+          break;
+        case "init":
+          init = new VaultInit(
+            step.name,
+            { nodes, kind: step.keys, shares: args.keyShares ?? 3, threshold: args.keyThreshold ?? 2 },
+            { ...after(step), protect: step.protect },
+          );
+          // Secret wherever they travel (mocks and older engines ignore additionalSecretOutputs).
+          this.rootToken = pulumi.secret(init.rootToken);
+          this.unsealKeys = pulumi.secret(init.keys);
+          done.set(step.name, init);
+          break;
+        case "unseal":
+          done.set(step.name, new Unseal(step.name, { nodes, keys: this.unsealKeys }, after(step)));
+          break;
+        case "audit":
+          done.set(step.name, new AuditDevice(step.name, { nodes, rootToken: this.rootToken }, after(step)));
+          break;
+        case "restore":
+          restore = new TransitKeyRestore(
+            step.name,
+            {
+              nodes,
+              token: this.rootToken,
+              mountPath: args.mountPath ?? step.mountPath,
+              keyName: args.keyName ?? step.keyName,
+              backup: pulumi.secret(args.backup),
+              latestVersion: args.latestVersion,
+              failOnDrift: step.failOnDrift,
+            },
+            after(step),
+          );
+          done.set(step.name, restore);
+          break;
+        case "link":
+          emergency = new TransitLink(
+            step.name,
+            {
+              nodes,
+              rootToken: this.rootToken,
+              mountPath: args.mountPath ?? step.mountPath,
+              keyName: args.keyName ?? step.keyName,
+              policyName: args.keyName ? sealPolicyName(args.keyName, CLUSTER_NAMES.vault) : step.policyName,
+              createKey: step.createKey,
+              allowBackup: step.allowBackup,
+              tokenPeriod: args.tokenPeriod ?? "720h",
+              displayName: step.displayName,
+              keepAlive: step.keepAlive,
+            },
+            after(step),
+          );
+          done.set(step.name, emergency);
+          break;
+        default:
+          throw new Error(`HelperBackup ${name}: the helper's plan has a ${step.kind} step (${step.name}), which the helper does not run`);
+      }
+    }
+    if (!cluster || !init || !restore || !emergency) throw new Error(`HelperBackup ${name}: the helper's plan lacks a step`);
 
     this.address = cluster.address;
     this.emergencyToken = pulumi.secret(emergency.token);

@@ -16,6 +16,7 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { consulNames, vaultNames } from "../adapters/kubernetes/names";
 import { CLUSTER_NAMES, ClusterRole, LinkStep, pairPlan, PlanStep, stepOf, TRANSIT_KEY, TRANSIT_MOUNT } from "../core/pair-plan";
 import { AuditDevice } from "../providers/audit-device";
 import { NodeAccessArgs } from "../providers/node-access";
@@ -130,8 +131,8 @@ export class MutualUnsealPair extends pulumi.ComponentResource {
       if (consul) {
         servers[`consul-${cn}`] = {
           namespace: c.namespace,
-          services: [`consul-${cn}`],
-          headlessService: `consul-${cn}-server`,
+          services: [consulNames(`consul-${cn}`).service],
+          headlessService: consulNames(`consul-${cn}`).headlessService,
           extraDnsNames: ["server.dc1.consul"],
           clientAuth: true,
         };
@@ -226,7 +227,7 @@ export class MutualUnsealPair extends pulumi.ComponentResource {
               // TLS at the edge too: by default vault's own certificate, which names ingressHost.
               ingress:
                 role === "vault" && cfg.ingressHost
-                  ? { host: cfg.ingressHost, tlsSecretName: cfg.ingressTlsSecret ?? `${names.vault}-tls` }
+                  ? { host: cfg.ingressHost, tlsSecretName: cfg.ingressTlsSecret ?? vaultNames(names.vault).tlsSecret }
                   : undefined,
             },
             { ...on(role), dependsOn: after(step) },

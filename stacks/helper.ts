@@ -15,6 +15,7 @@ import { ConsulCluster } from "../components/consul-cluster";
 import { HelperBackup } from "../components/helper-backup";
 import { Pki } from "../components/pki";
 import { TlsBundle } from "../components/pki";
+import { consulNames } from "../adapters/kubernetes/names";
 import { CLUSTER_NAMES } from "../core/pair-plan";
 import { POD_SECURITY_LABELS, vaultPodLabels, vaultServiceNames, VaultStorageArgs } from "../components/vault-cluster";
 import { exposeArgs, HELPER_TEXT_KEYS, helperContexts, parseHelperConfig } from "../components/config";
@@ -67,8 +68,8 @@ export function helperProgram() {
       servers: {
         consul: {
           namespace,
-          services: [`consul-${HELPER_CLUSTER}`],
-          headlessService: `consul-${HELPER_CLUSTER}-server`,
+          services: [consulNames(`consul-${HELPER_CLUSTER}`).service],
+          headlessService: consulNames(`consul-${HELPER_CLUSTER}`).headlessService,
           extraDnsNames: ["server.dc1.consul"],
           clientAuth: true,
         },
@@ -110,8 +111,6 @@ export function helperProgram() {
       keyThreshold: cfg.keyThreshold,
       backup: need<string>("transitKeyBackup", RUN_PRIMARY),
       latestVersion: need<number>("transitKeyLatestVersion", RUN_PRIMARY),
-      mountPath: need<string>("transitMount", RUN_PRIMARY),
-      keyName: need<string>("transitKeyName", RUN_PRIMARY),
     },
     opts,
   );
