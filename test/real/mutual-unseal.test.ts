@@ -244,6 +244,30 @@ describe("a bootstrapped pair", () => {
       });
     }
 
+    for (const [down, up] of [
+      ["vault", "vault-unlock"],
+      ["vault-unlock", "vault"],
+    ] as const) {
+      test(`with every node of ${down} stopped and ${up} unsealed, recoverFromDeadlock is refused with NotDeadlockedError, starting nothing and re-pointing nothing`, async () => {
+        const stopped = down === "vault" ? t.vault : t.vaultUnlock;
+        const running = up === "vault" ? t.vault : t.vaultUnlock;
+        const seal = sealSettingsDigest(await t.vault.appliedSeal());
+        await stopped.stopAll();
+        try {
+          const pids = running.nodeIds().map((id) => running.pid(id));
+          const err = await recover(t).catch((e) => e);
+          expect(err).toBeInstanceOf(NotDeadlockedError);
+          expect(err.message).toContain(`not a deadlock, nothing changed: ${up} is unsealed: ${down}'s nodes auto-unseal from it`);
+          expect(sealSettingsDigest(await t.vault.appliedSeal())).toBe(seal);
+          expect(stopped.nodeIds().filter((id) => stopped.isRunning(id))).toEqual([]);
+          expect(running.nodeIds().map((id) => running.pid(id))).toEqual(pids);
+        } finally {
+          await stopped.startAll();
+          await waitClusterUnsealed(stopped, { timeoutMs: 60_000 });
+        }
+      });
+    }
+
     test("during a rolling restart of every node of both clusters, a read of the secret every 100 ms through vault's Service never fails", async () => {
       const failed: string[] = [];
       let ok = 0;
