@@ -65,7 +65,7 @@ function enabledTransit(s: SealSettings, key: string): TransitSeal {
 /**
  * Where a recovery starts, read from the nodes and from `vault`'s applied seal settings:
  * - `deadlock`: `vault`'s seal points at vault-unlock, and no node of either cluster is
- *   unsealed (each is down, held at its peer gate, or sealed). Everything is done.
+ *   unsealed (each is down, held at its peer gate, or sealed). All four phases are run.
  * - `on the helper`: `vault`'s applied seal points at the helper: an earlier call was
  *   interrupted after "point vault's seal at the helper". Every phase is run again; the
  *   ones already done find nothing to do (unsealing and rollouts skip what is done).
