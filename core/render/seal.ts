@@ -1,7 +1,9 @@
 /**
  * The `seal "transit"` stanza: its settings, the stanza sets a seal migration needs, and
- * validation. Parameter names are the ones the transit seal really reads (design.md §3);
- * the token is never part of the stanza: it travels in VAULT_TRANSIT_SEAL_TOKEN.
+ * validation. Parameter names are the ones the transit seal really reads (`address`,
+ * `key_name`, `mount_path`, `tls_*`…: the full set is KNOWN_TRANSIT_KEYS below, which also
+ * checks hand-written settings); the token is never part of the stanza: it travels in
+ * VAULT_TRANSIT_SEAL_TOKEN.
  */
 import { InputError, throwProblems } from "../errors";
 import { HclBlock } from "./hcl";

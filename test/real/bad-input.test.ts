@@ -42,7 +42,7 @@ test("a wrong unseal key is rejected, progress is reset, and the right keys stil
   await secretIntact();
 });
 
-test("threshold greater than shares is refused before anything is sent", async () => {
+test("threshold greater than shares is refused with an InputError naming threshold, and the node stays uninitialized", async () => {
   const fresh = await lab.cluster({ name: "fresh", size: 1, seal: { stanzas: [] } });
   await fresh.startAll();
   const err = await initCluster(fresh.client(fresh.nodeIds()[0]), { kind: "shamir", shares: 2, threshold: 3 }).catch((e) => e);
@@ -62,7 +62,7 @@ test("unsealing with migrate a node that is not in migration mode says the confi
   await secretIntact();
 });
 
-test("init of an initialized cluster is refused and changes nothing", async () => {
+test("init of an initialized cluster is refused with AlreadyInitializedError, and the cluster still serves its secret", async () => {
   const err = await initCluster(c.client(c.nodeIds()[0]), { kind: "shamir", shares: 3, threshold: 2 }).catch((e) => e);
   expect(err).toBeInstanceOf(AlreadyInitializedError);
   expect(err.message).toContain("already initialized: refusing to init again");

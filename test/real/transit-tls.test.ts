@@ -44,7 +44,7 @@ beforeAll(async () => {
 });
 afterAll(() => lab?.destroy());
 
-test("with the right CA and a client certificate, a transit-sealed node inits and auto-unseals", async () => {
+test("with the right CA and a client certificate, a transit-sealed node inits and auto-unseals, its token not in its config file", async () => {
   await expect(checkTransitPeer(seal(), u.link.token)).resolves.toBeUndefined();
   await sealed.applySeal({ stanzas: [seal()], transitToken: u.link.token });
   await sealed.startAll();
