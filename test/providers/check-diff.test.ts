@@ -9,7 +9,6 @@ import * as pulumi from "@pulumi/pulumi";
 import { NodeAccess } from "../../providers/node-access";
 import { UNKNOWN } from "../../providers/provider-inputs";
 import { sealMigrationProvider, SealMigrationInputs } from "../../providers/seal-migration";
-import { transitKeyCopyProvider, TransitKeyCopyInputs, TransitKeyCopyOutputs } from "../../providers/transit-key-copy";
 import { transitLinkProvider, TransitLinkInputs, TransitLinkOutputs } from "../../providers/transit-link";
 import { unsealProvider, UnsealInputs } from "../../providers/unseal";
 import { vaultInitProvider, VaultInitInputs, VaultInitOutputs } from "../../providers/vault-init";
@@ -55,22 +54,12 @@ const migration = {
   keys: ["k1"],
   rootToken: "root",
 } as SealMigrationInputs;
-const copy: TransitKeyCopyInputs = {
-  version: 1,
-  unsealer: local("u"),
-  unsealerToken: "x",
-  helper: local("h"),
-  helperToken: "y",
-  mountPath: "transit",
-  keyName: "autounseal",
-};
 
 const providers: Record<string, [Provider, object]> = {
   VaultInit: [vaultInitProvider, init],
   Unseal: [unsealProvider, unseal],
   TransitLink: [transitLinkProvider, link],
   SealMigration: [sealMigrationProvider, migration],
-  TransitKeyCopy: [transitKeyCopyProvider, copy],
   TransitKeyBackup: [
     transitKeyBackupProvider,
     { version: 1, nodes: local("u"), token: "root", mountPath: "transit", keyName: "autounseal" },
@@ -174,12 +163,6 @@ const bad: [string, Record<string, unknown>, string, string | RegExp][] = [
   ["SealMigration", { keys: undefined }, "keys", "must be a non-empty list of unseal keys (from Shamir) or recovery keys"],
   ["SealMigration", { rootToken: undefined }, "rootToken", "the migration steps the active node down"],
   ["SealMigration", { timeoutMs: 10 }, "timeoutMs", "from 1000 up, got 10"],
-  ["TransitKeyCopy", { helper: local("u") }, "helper", "is the same cluster as unsealer (local/u)"],
-  ["TransitKeyCopy", { helper: { kind: "local" } }, "helper.cluster", "must be a non-empty string"],
-  ["TransitKeyCopy", { unsealer: k8s({ statefulSet: "" }) }, "unsealer.statefulSet", "is not a StatefulSet name"],
-  ["TransitKeyCopy", { unsealerToken: "" }, "unsealerToken", "must be a non-empty string"],
-  ["TransitKeyCopy", { keyName: "a b" }, "keyName", "may only hold letters"],
-  ["TransitKeyCopy", { failOnDrift: "no" }, "failOnDrift", "must be true or false"],
   ["TransitKeyBackup", { keyName: "a/b" }, "keyName", "may only hold letters"],
   ["TransitKeyBackup", { mountPath: "/" }, "mountPath", "must name a mount"],
   ["TransitKeyRestore", { backup: "" }, "backup", "must be the primary stack's transitKeyBackup output"],
@@ -250,7 +233,6 @@ describe("unknown values (preview) never fail check", () => {
     ["SealMigration", { to: UNKNOWN, toToken: UNKNOWN }],
     ["SealMigration", { to: transit({ address: UNKNOWN }) }],
     ["SealMigration", { from: transit(), fromToken: UNKNOWN, to: transit({ keyName: "other" }), toToken: UNKNOWN, flavour: "vault" }],
-    ["TransitKeyCopy", { helper: UNKNOWN, helperToken: UNKNOWN }],
   ])("%s %j", async (name, over) => {
     const [p, good] = providers[name];
     expect(await failures(p, { ...good, ...over })).toEqual([]);
@@ -269,10 +251,6 @@ describe("check makes defaults explicit, so the next run compares equal", () => 
       allowBackup: false,
       createKey: true,
     });
-  });
-
-  test("TransitKeyCopy", async () => {
-    expect(await checkNew(transitKeyCopyProvider, copy)).toMatchObject({ failOnDrift: true });
   });
 });
 
@@ -401,25 +379,5 @@ describe("diff: what replaces and what updates", () => {
     ],
   ])("%s", async (_name, p, olds, news, expected) => {
     expect(await p.diff!("id", olds, news)).toMatchObject(expected);
-  });
-
-  const copyOuts: TransitKeyCopyOutputs = {
-    ...copy,
-    failOnDrift: true,
-    keyVersion: 1,
-    latestVersion: 1,
-    helperVersion: 1,
-    backedUpVersion: 1,
-    inSync: true,
-    verdict: "in sync",
-  };
-  test("TransitKeyCopy: in sync and unchanged is no change; a drift recorded by read is an update", async () => {
-    const news = { ...copy, failOnDrift: true };
-    expect(await transitKeyCopyProvider.diff!("id", copyOuts, news)).toEqual({ changes: false, replaces: [] });
-    expect(await transitKeyCopyProvider.diff!("id", { ...copyOuts, latestVersion: 2, inSync: false }, news)).toEqual({
-      changes: true,
-      replaces: [],
-    });
-    expect(await transitKeyCopyProvider.diff!("id", copyOuts, { ...news, helper: local("h2") })).toEqual({ changes: true, replaces: [] });
   });
 });

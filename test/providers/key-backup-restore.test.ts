@@ -141,7 +141,7 @@ test("another key under the same name on the helper (a rebuilt unsealer) is seen
     /holds another key at transit\/autounseal than the backup's .* was the unsealer rebuilt\? .* refused/,
   );
   expect(await helperVersion()).toBe(1);
-  // The core's drift check (TransitKeyCopy, the lab) tells it apart too, by the versions' creation times.
+  // The core's drift check (the lab's) tells it apart too, by the versions' creation times.
   const drift = await checkKeyDrift(unsealerAdmin, { mountPath: "transit", keyName: "autounseal" }, helperAdmin);
   expect(drift.inSync).toBe(false);
   expect(drift.verdict).toMatch(/^ANOTHER KEY: .* is not a copy of the unsealer's key/);
