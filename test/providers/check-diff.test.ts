@@ -105,6 +105,7 @@ const bad: [string, Record<string, unknown>, string, string | RegExp][] = [
   ["VaultInit", { adopt: { keys: [], rootToken: "" } }, "adopt.keys", "must be a non-empty list of the keys returned by the earlier init"],
   ["VaultInit", { adopt: { keys: ["k"], rootToken: "" } }, "adopt.rootToken", "must be the root token returned by the earlier init"],
   ["VaultInit", { adopt: "yes" }, "adopt", "must be { keys, rootToken }"],
+  ["VaultInit", { startTimeoutMs: 5 }, "startTimeoutMs", "must be a whole number from 1000 up, got 5"],
   ["VaultInit", { version: 2 }, "version", "written by a newer version (2) of the providers than this checkout knows (1)"],
   ["VaultInit", { nodes: undefined }, "nodes", `must describe the cluster's nodes`],
   ["VaultInit", { nodes: { kind: "ssh" } }, "nodes.kind", `must be "kubernetes" or "local", got "ssh"`],
@@ -165,6 +166,12 @@ const bad: [string, Record<string, unknown>, string, string | RegExp][] = [
   ["SealMigration", { timeoutMs: 10 }, "timeoutMs", "from 1000 up, got 10"],
   ["TransitKeyBackup", { keyName: "a/b" }, "keyName", "may only hold letters"],
   ["TransitKeyBackup", { mountPath: "/" }, "mountPath", "must name a mount"],
+  ["TransitKeyBackup", { token: "" }, "token", "must be a token of the unsealer that may read the key and its backup"],
+  // The same key-name and mount rules as TransitLink's and TransitKeyBackup's (provider-inputs.ts).
+  ["TransitKeyRestore", { keyName: "a/b" }, "keyName", `"a/b" may only hold letters, digits, '.', '_' and '-'`],
+  ["TransitKeyRestore", { mountPath: "/" }, "mountPath", "must name a mount, e.g. transit"],
+  ["TransitKeyRestore", { token: undefined }, "token", "must be the helper's root token (got nothing)"],
+  ["TransitKeyRestore", { failOnDrift: "no" }, "failOnDrift", "must be true or false, got a string"],
   ["TransitKeyRestore", { backup: "" }, "backup", "must be the primary stack's transitKeyBackup output"],
   ["TransitKeyRestore", { latestVersion: 0 }, "latestVersion", "from 1 up, got 0"],
   ["SealRollout", { rootToken: "" }, "rootToken", "the rollout steps the active node down"],
@@ -244,6 +251,11 @@ describe("unknown values (preview) never fail check", () => {
 });
 
 describe("check makes defaults explicit, so the next run compares equal", () => {
+  test("TransitKeyRestore", async () => {
+    const [p, good] = providers.TransitKeyRestore;
+    expect(await checkNew(p, good)).toMatchObject({ failOnDrift: true });
+  });
+
   test("TransitLink", async () => {
     expect(await checkNew(transitLinkProvider, link)).toMatchObject({
       policyName: "autounseal-seal",
