@@ -7,7 +7,7 @@
  * server: preview runs them in pull-request checks.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { normMount } from "../core/steps/transit-link";
+import { keyNameProblem, normMount } from "../core/steps/transit-link";
 
 type CheckFailure = pulumi.dynamic.CheckFailure;
 
@@ -81,8 +81,7 @@ export const optional =
     v === undefined ? undefined : rule(v);
 
 /** A transit key name: one path segment of the transit API (`<mount>/keys/<name>`), so no '/' and no spaces. */
-export const keyName = (v: unknown): string | undefined =>
-  requiredString(v) ?? (/^[A-Za-z0-9_.-]+$/.test(v as string) ? undefined : `"${v}" may only hold letters, digits, '.', '_' and '-'`);
+export const keyName = (v: unknown): string | undefined => requiredString(v) ?? keyNameProblem(v as string);
 
 /** A secrets-engine mount path ("transit", "transit/", "seal/transit"); slashes around it are ignored, so "/" names none. */
 export const mountPath = (v: unknown): string | undefined =>

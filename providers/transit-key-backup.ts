@@ -13,7 +13,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { backupTransitKey, checkKeyDrift, KeyRef } from "../core/steps/key-copy";
-import { activeClient, findActive } from "../core/steps/node-state";
+import { activeClient, activeForLook } from "../core/steps/node-state";
 import { normMount } from "../core/steps/transit-link";
 import { defineDynamicResource } from "./dynamic-resource";
 import { clusterIdentity, nodeAccess, NodeAccess, NodeAccessArgs, withNodes } from "./node-access";
@@ -76,7 +76,7 @@ async function update(
 async function read(id: string, props?: TransitKeyBackupOutputs): Promise<pulumi.dynamic.ReadResult<TransitKeyBackupOutputs>> {
   if (!props?.nodes) throw new Error(`TransitKeyBackup ${id}: import is not supported; declare the resource in the program instead`);
   return withNodes(props.nodes, async (nodes) => {
-    const active = await findActive(nodes);
+    const active = await activeForLook(nodes);
     if (!active) return { id, props };
     const drift = await checkKeyDrift(nodes.client(active, props.token), { mountPath: props.mountPath, keyName: props.keyName });
     return { id, props: { ...props, latestVersion: drift.latestVersion } };

@@ -21,7 +21,7 @@ import {
   restoreTransitKey,
   unsealedHelper,
 } from "../core/steps/key-copy";
-import { findActive } from "../core/steps/node-state";
+import { activeForLook } from "../core/steps/node-state";
 import { normMount, readTransitKey } from "../core/steps/transit-link";
 import { defineDynamicResource } from "./dynamic-resource";
 import { clusterIdentity, nodeAccess, NodeAccess, NodeAccessArgs, withNodes } from "./node-access";
@@ -101,7 +101,7 @@ async function update(
 async function read(id: string, props?: TransitKeyRestoreOutputs): Promise<pulumi.dynamic.ReadResult<TransitKeyRestoreOutputs>> {
   if (!props?.nodes) throw new Error(`TransitKeyRestore ${id}: import is not supported; declare the resource in the program instead`);
   return withNodes(props.nodes, async (nodes) => {
-    const active = await findActive(nodes);
+    const active = await activeForLook(nodes);
     if (!active) return { id, props };
     const key = await readTransitKey(nodes.client(active, props.token), normMount(props.mountPath), props.keyName);
     const helperVersion = key?.latest_version ?? 0;

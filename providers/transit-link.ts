@@ -17,9 +17,9 @@
  *   a new one; with `keepAlive`, a token below half its period is renewed (the core's renewToken).
  */
 import * as pulumi from "@pulumi/pulumi";
-import { InputError, VaultApiError } from "../core/errors";
-import { activeClient, findActive } from "../core/steps/node-state";
-import { renewToken, tokenHealth } from "../core/steps/token-health";
+import { InputError, TokenGoneError } from "../core/errors";
+import { activeClient, activeForLook } from "../core/steps/node-state";
+import { renewToken, revokeByAccessor, tokenHealth } from "../core/steps/token-health";
 import { durationSeconds, normMount, provisionTransitLink, TransitLinkOptions } from "../core/steps/transit-link";
 import { defineDynamicResource } from "./dynamic-resource";
 import { clusterIdentity, nodeAccess, NodeAccess, NodeAccessArgs, withNodes } from "./node-access";
@@ -192,14 +192,12 @@ async function update(
   return { outs: await provision(news, existing) };
 }
 
-const gone = (e: unknown) => e instanceof VaultApiError && e.status === 400 && e.mentions("invalid accessor");
-
 async function read(id: string, props?: TransitLinkOutputs): Promise<pulumi.dynamic.ReadResult<TransitLinkOutputs>> {
   if (!props?.nodes || !props.accessor)
     throw new Error(`TransitLink ${id}: import is not supported; declare the resource in the program instead`);
   return withNodes(props.nodes, async (nodes) => {
     // A sealed unsealer cannot be asked; keep what is known rather than fail the refresh.
-    const active = await findActive(nodes);
+    const active = await activeForLook(nodes);
     if (!active) return { id, props };
     const admin = nodes.client(active, props.rootToken);
     try {
@@ -209,7 +207,8 @@ async function read(id: string, props?: TransitLinkOutputs): Promise<pulumi.dyna
         props: { ...props, ttlSeconds: h.ttlSeconds, periodSeconds: h.periodSeconds, tokenHealthy: h.healthy, tokenVerdict: h.verdict },
       };
     } catch (e) {
-      if (!gone((e as Error).cause)) throw e;
+      // The seal token gone (expired, revoked); a gone root token is not this, and fails the read with its message.
+      if (!(e instanceof TokenGoneError && e.gone === "accessor")) throw e;
       return {
         id,
         props: {
@@ -229,11 +228,7 @@ async function remove(id: string, props: TransitLinkOutputs): Promise<void> {
   try {
     await withNodes(props.nodes, async (nodes) => {
       const admin = await activeClient(nodes, props.rootToken);
-      try {
-        await admin.write("auth/token/revoke-accessor", { accessor: props.accessor });
-      } catch (e) {
-        if (!gone(e)) throw e;
-      }
+      await revokeByAccessor(admin, props.accessor);
     });
   } catch (e) {
     throw new Error(
