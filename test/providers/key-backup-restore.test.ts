@@ -19,7 +19,7 @@ import {
 } from "../../providers/transit-key-restore";
 import { shamirNode } from "../support/pair";
 import { Lab, newLab } from "../support/servers";
-import { checkNew, create, LocalAccess, State, update } from "./harness";
+import { checkNew, create, LocalAccess, read, State, update } from "./harness";
 
 jest.setTimeout(120_000);
 
@@ -137,6 +137,10 @@ test("another key under the same name on the helper (a rebuilt unsealer) is seen
   await sleep(1100); // another creation second than the unsealer's key
   await helperAdmin.write("transit/keys/autounseal", {});
   expect((await restores.diff!(restore.id, restore.outs, restoreInputs)).changes).toBe(true);
+  // read records it in the core's words (copyVerdict), the same the lab's drift check uses.
+  const seen = await read(restores, restore);
+  expect(seen.outs).toMatchObject({ inSync: false, helperVersion: 1 });
+  expect(seen.outs.verdict).toMatch(/^ANOTHER KEY: the helper holds a transit\/autounseal that is not a copy of the unsealer's key/);
   await expect(update(restores, restore, restoreInputs)).rejects.toThrow(
     /holds another key at transit\/autounseal than the backup's .* was the unsealer rebuilt\? .* refused/,
   );
