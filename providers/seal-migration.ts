@@ -25,6 +25,8 @@ import {
   Failures,
   InputFields,
   isUnknown,
+  keyName,
+  mountPath,
   optional,
   optionalString,
   reasonOf,
@@ -89,7 +91,9 @@ function sealInputProblems(seal: unknown, path: string, f: Failures): void {
     f.add(`${path}.type`, `must be "shamir" or "transit", got ${typeof s.type === "string" ? `"${s.type}"` : describeValue(s.type)}`);
     return;
   }
-  for (const key of ["address", "keyName", "mountPath"]) f.field(s, key, `${path}.${key}`, requiredString);
+  f.field(s, "address", `${path}.address`, requiredString);
+  f.field(s, "keyName", `${path}.keyName`, keyName);
+  f.field(s, "mountPath", `${path}.mountPath`, mountPath);
   if (containsUnknown(seal) || f.list.some((x) => x.property.startsWith(`${path}.`))) return;
   // The renderer's own rules (https, no half client certificate, ...), with this input's paths.
   for (const p of sealProblems([seal as SealStanza], path)) f.add(p.key.replace(`${path}[0]`, path), reasonOf(p));

@@ -157,6 +157,14 @@ const bad: [string, Record<string, unknown>, string, string | RegExp][] = [
   ],
   ["SealMigration", { to: transit({ address: "vault-unlock:8200" }) }, "to.address", /not (a URL|https)/],
   ["SealMigration", { to: transit({ keyName: "" }) }, "to.keyName", "must be a non-empty string"],
+  // The same key-name and mount rules as every other provider's (provider-inputs.ts).
+  ["SealMigration", { to: transit({ keyName: "auto unseal" }) }, "to.keyName", `"auto unseal" may only hold letters, digits`],
+  [
+    "SealMigration",
+    { from: transit(), fromToken: "f", to: transit({ keyName: "k2", mountPath: "/" }) },
+    "to.mountPath",
+    "must name a mount",
+  ],
   ["SealMigration", { to: transit({ tlsClientCert: "/tls/c.crt" }) }, "to.tlsClientCert", "set both tlsClientCert and tlsClientKey"],
   ["SealMigration", { to: { type: "awskms" } }, "to.type", `must be "shamir" or "transit", got "awskms"`],
   ["SealMigration", { from: "shamir" }, "from", "must be a seal"],
