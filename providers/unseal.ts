@@ -11,7 +11,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { NodeControl } from "../core/nodes";
-import { observe } from "../core/steps/node-state";
+import { NodeState, observe, throwTlsFailure } from "../core/steps/node-state";
 import { unsealCluster } from "../core/steps/unseal";
 import { defineDynamicResource } from "./dynamic-resource";
 import { clusterIdentity, nodeAccess, NodeAccess, NodeAccessArgs, withNodes } from "./node-access";
@@ -41,9 +41,14 @@ export interface UnsealOutputs extends UnsealInputs {
   sealType: string;
 }
 
+type Snapshot = Pick<UnsealOutputs, "unsealedNodes" | "sealedNodes" | "sealType">;
+
 /** Unsealed and sealed node ids as the nodes report them; unreachable nodes are in neither list. */
-async function snapshot(nodes: NodeControl): Promise<Pick<UnsealOutputs, "unsealedNodes" | "sealedNodes" | "sealType">> {
-  const states = await observe(nodes);
+async function snapshot(nodes: NodeControl): Promise<Snapshot> {
+  return snapshotOf(await observe(nodes));
+}
+
+function snapshotOf(states: NodeState[]): Snapshot {
   const sealType = states.find((s) => s.reachable && s.type)?.type ?? "unknown";
   return {
     unsealedNodes: states.filter((s) => s.reachable && !s.sealed).map((s) => s.id),
@@ -72,7 +77,12 @@ async function update(_id: string, _olds: UnsealOutputs, news: UnsealInputs): Pr
 
 async function read(id: string, props?: UnsealOutputs): Promise<pulumi.dynamic.ReadResult<UnsealOutputs>> {
   if (!props?.nodes) throw new Error(`Unseal ${id}: import is not supported; declare the resource in the program instead`);
-  return { id, props: { ...props, ...(await withNodes(props.nodes, snapshot)) } };
+  return withNodes(props.nodes, async (nodes) => {
+    const states = await observe(nodes);
+    // A node not answering is left for later; one whose TLS fails is a setting to fix, and recording it in neither list would hide it.
+    throwTlsFailure(states);
+    return { id, props: { ...props, ...snapshotOf(states) } };
+  });
 }
 
 /** Leaves the cluster as it is: deleting this resource seals nothing. */

@@ -102,9 +102,14 @@ export async function activeForLook(cluster: NodeControl): Promise<string | unde
   const states = await observe(cluster);
   const active = states.find((s) => s.reachable && !s.sealed && !s.standby)?.id;
   if (active) return active;
+  throwTlsFailure(states);
+  return undefined;
+}
+
+/** Throws the TLS failure of the first node down for reason "tls", if any: a setting to fix, not a state to record. */
+export function throwTlsFailure(states: NodeState[]): void {
   const tls = states.find((s) => s.reason === "tls");
   if (tls?.failure) throw tls.failure;
-  return undefined;
 }
 
 /**

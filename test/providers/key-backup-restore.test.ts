@@ -8,6 +8,7 @@
  * under the same name on the helper is refused, not overwritten.
  */
 import { backupVersion, checkKeyDrift } from "../../core/steps/key-copy";
+import { activeClient } from "../../core/steps/node-state";
 import { provisionTransitLink, rotateTransitKey } from "../../core/steps/transit-link";
 import { VaultClient } from "../../core/vault-client";
 import { sleep } from "../../core/wait";
@@ -33,10 +34,11 @@ const access = new LocalAccess();
 beforeAll(async () => {
   lab = await newLab("prov-backup");
   const u = await shamirNode(lab, "backup-unsealer");
-  unsealerAdmin = u.admin;
+  // Unsealed is not yet active: a single Raft node takes a moment (longer under load) to lead.
+  unsealerAdmin = await activeClient(u.cluster, u.rootToken);
   await provisionTransitLink(unsealerAdmin, { mountPath: "transit", keyName: "autounseal", allowBackup: true });
   const h = await shamirNode(lab, "backup-helper");
-  helperAdmin = h.admin;
+  helperAdmin = await activeClient(h.cluster, h.rootToken);
   backupInputs = await checkNew(backups, {
     version: 1,
     nodes: access.of(u.cluster),

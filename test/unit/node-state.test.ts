@@ -7,7 +7,7 @@
 import { LocalCluster } from "../../adapters/local/local-cluster";
 import { VaultTlsError } from "../../core/errors";
 import { NodeControl } from "../../core/nodes";
-import { activeForLook, describe as describeStates, nodeState, observe } from "../../core/steps/node-state";
+import { activeClient, activeForLook, describe as describeStates, nodeState, observe } from "../../core/steps/node-state";
 import { VaultClient } from "../../core/vault-client";
 import { shamirNode } from "../support/pair";
 import { Lab, newLab } from "../support/servers";
@@ -21,6 +21,8 @@ let id: string;
 beforeAll(async () => {
   lab = await newLab("node-state");
   ({ cluster: c } = await shamirNode(lab, "node-state"));
+  // Unsealed is not yet active: a single Raft node takes a moment (longer under load) to lead.
+  await activeClient(c);
   id = c.nodeIds()[0];
 });
 afterAll(() => lab?.destroy());

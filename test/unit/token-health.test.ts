@@ -5,6 +5,7 @@
  * "accessor"); a revocation by accessor revokes, and revoking a gone token again is no error.
  */
 import { TokenGoneError, VaultApiError } from "../../core/errors";
+import { activeClient } from "../../core/steps/node-state";
 import { revokeByAccessor, tokenHealth } from "../../core/steps/token-health";
 import { provisionTransitLink, readTransitKey } from "../../core/steps/transit-link";
 import { VaultClient } from "../../core/vault-client";
@@ -18,7 +19,9 @@ let admin: VaultClient;
 
 beforeAll(async () => {
   lab = await newLab("token-gone");
-  ({ admin } = await shamirNode(lab, "token-gone"));
+  const u = await shamirNode(lab, "token-gone");
+  // Unsealed is not yet active: a single Raft node takes a moment (longer under load) to lead.
+  admin = await activeClient(u.cluster, u.rootToken);
   await provisionTransitLink(admin, { mountPath: "transit", keyName: "autounseal" });
 });
 afterAll(() => lab?.destroy());
