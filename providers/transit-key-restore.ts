@@ -12,17 +12,9 @@
  * - delete leaves the copy on the helper: it is Vault data, the last resort in a deadlock.
  */
 import * as pulumi from "@pulumi/pulumi";
-import {
-  backupKeyTimes,
-  copyVerdict,
-  CopyVerdict,
-  differentKeyVersion,
-  KeyRef,
-  restoreTransitKey,
-  unsealedHelper,
-} from "../core/steps/key-copy";
+import { checkCopyAgainstBackup, copyVerdict, CopyVerdict, KeyRef, restoreTransitKey, unsealedHelper } from "../core/steps/key-copy";
 import { activeForLook } from "../core/steps/node-state";
-import { normMount, readTransitKey } from "../core/steps/transit-link";
+import { normMount } from "../core/steps/transit-link";
 import { defineDynamicResource } from "./dynamic-resource";
 import { clusterIdentity, nodeAccess, NodeAccess, NodeAccessArgs, withNodes } from "./node-access";
 import { ProviderOps } from "./project-require";
@@ -67,8 +59,8 @@ export interface TransitKeyRestoreOutputs extends TransitKeyRestoreInputs {
 const REMEDY = "Run `pulumi up` on the primary stack (it takes a new backup of the rotated key), then `pulumi up` on the helper stack.";
 
 /** The core's verdict on the helper's copy (copyVerdict), with this resource's remedy. */
-export function restoreVerdict(ref: KeyRef, helperVersion: number, latestVersion: number, otherKeyVersion?: string): CopyVerdict {
-  return copyVerdict({ ref, holder: "the helper", copyVersion: helperVersion, latestVersion, otherKeyVersion, remedy: REMEDY });
+export function restoreVerdict(ref: KeyRef, helperVersion: number, latestVersion: number): CopyVerdict {
+  return copyVerdict({ ref, holder: "the helper", copyVersion: helperVersion, latestVersion, remedy: REMEDY });
 }
 
 async function restore(inputs: TransitKeyRestoreInputs): Promise<TransitKeyRestoreOutputs> {
@@ -103,11 +95,9 @@ async function read(id: string, props?: TransitKeyRestoreOutputs): Promise<pulum
   return withNodes(props.nodes, async (nodes) => {
     const active = await activeForLook(nodes);
     if (!active) return { id, props };
-    const key = await readTransitKey(nodes.client(active, props.token), normMount(props.mountPath), props.keyName);
-    const helperVersion = key?.latest_version ?? 0;
-    // Another key under the name (a rebuilt unsealer's): the update that follows refuses it, naming what to do.
-    const other = key ? differentKeyVersion(key.keys, backupKeyTimes(props.backup)) : undefined;
-    return { id, props: { ...props, helperVersion, ...restoreVerdict(props, helperVersion, props.latestVersion, other) } };
+    // Another key under the name (a rebuilt unsealer's) is recorded too: the update that follows refuses it, naming what to do.
+    const found = await checkCopyAgainstBackup(nodes.client(active, props.token), props, props.backup, props.latestVersion, REMEDY);
+    return { id, props: { ...props, ...found } };
   });
 }
 

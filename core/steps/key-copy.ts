@@ -167,6 +167,28 @@ export function copyVerdict(v: CopyView): CopyVerdict {
   };
 }
 
+/**
+ * The helper's copy judged against a backup of the unsealer's key and the key's latest
+ * version, which is all a helper-side caller knows without access to the unsealer (the
+ * TransitKeyRestore resource): another key when the versions both hold were created at other
+ * times, behind, or in sync.
+ */
+export async function checkCopyAgainstBackup(
+  helper: VaultClient,
+  ref: KeyRef,
+  backup: string,
+  latestVersion: number,
+  remedy: string,
+): Promise<CopyVerdict & { helperVersion: number }> {
+  const copy = await readTransitKey(helper, normMount(ref.mountPath), ref.keyName);
+  const helperVersion = copy?.latest_version ?? 0;
+  const otherKeyVersion = copy ? differentKeyVersion(copy.keys, backupKeyTimes(backup)) : undefined;
+  return {
+    helperVersion,
+    ...copyVerdict({ ref, holder: "the helper", copyVersion: helperVersion, latestVersion, otherKeyVersion, remedy }),
+  };
+}
+
 export interface KeyDrift extends CopyVerdict {
   /** Newest key version on the unsealer: what the sealed cluster wraps with after its next leader change. */
   latestVersion: number;
