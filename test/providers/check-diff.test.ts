@@ -189,6 +189,11 @@ const bad: [string, Record<string, unknown>, string, string | RegExp][] = [
 ];
 
 describe("check refuses bad inputs with the property name", () => {
+  test.each(Object.entries(providers))("%s refuses a state written by a newer version of the providers", async (_name, [p, good]) => {
+    const found = await failures(p, { ...good, version: 99 });
+    expect(found).toEqual([{ property: "version", reason: expect.stringContaining("written by a newer version (99) of the providers") }]);
+  });
+
   test.each(bad)("%s %j → %s", async (name, over, property, reason) => {
     const [p, good] = providers[name];
     const found = await failures(p, { ...good, ...over });
