@@ -92,6 +92,9 @@ export function defineDynamicResource<
 >(decl: DynamicResourceDeclaration<I, O>): DynamicResource<I, O, A> {
   const inputKeys = ["version", ...Object.keys(decl.fields)] as (keyof I & string)[];
   const read = decl.ops.read;
+  // A programming error, caught when the provider's file loads: a drift look needs a read.
+  if (decl.drifted && !read)
+    throw new Error(`${decl.type}: \`drifted\` is declared but ops.read is not: the live look has nothing to call`);
   const diff: ProviderOps<I, O>["diff"] =
     decl.ops.diff ??
     (async (id, olds, news) => {
