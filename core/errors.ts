@@ -29,6 +29,54 @@ export class VaultApiError extends VaultOpError {
   }
 }
 
+/**
+ * A token is not valid on the server any more: expired, revoked, or never issued there.
+ * - `gone: "caller"`: the token the call was made with (HTTP 403 with the bare "permission
+ *   denied" Vault and OpenBao give for a token they do not know, or "bad token").
+ * - `gone: "accessor"`: the token a lookup, renewal or revocation by accessor names (HTTP 400
+ *   "invalid accessor"); the caller's own token is fine.
+ * Waiting cannot help: a new token is needed. A valid token whose policy refuses the call is
+ * not this (its 403 wraps "permission denied" in the ACL's "1 error occurred" list) and stays
+ * a plain VaultApiError.
+ */
+export class TokenGoneError extends VaultApiError {
+  constructor(
+    cause: VaultApiError,
+    readonly gone: "caller" | "accessor",
+    explanation?: string,
+  ) {
+    super(cause.server, cause.call, cause.status, cause.errors);
+    this.message =
+      explanation ??
+      (gone === "caller"
+        ? `${cause.message}: the token this call was made with is not valid on ${cause.server} any more (expired or revoked, or not issued there): give a current one`
+        : `${cause.message}: the token with that accessor no longer exists on ${cause.server} (expired or revoked)`);
+  }
+}
+
+/** Which token a refusal by the server says is gone, if any. */
+function goneToken(e: VaultApiError): "caller" | "accessor" | undefined {
+  if (e.status === 400 && e.mentions("invalid accessor")) return "accessor";
+  if (e.status === 403 && e.errors.some((x) => x.trim() === "permission denied" || /\bbad token\b/.test(x))) return "caller";
+  return undefined;
+}
+
+/** `e` as the most specific error the core knows for it: a VaultApiError that says a token is gone becomes a TokenGoneError. */
+export function classified(e: unknown): unknown {
+  if (!(e instanceof VaultApiError) || e instanceof TokenGoneError) return e;
+  const gone = goneToken(e);
+  return gone ? new TokenGoneError(e, gone) : e;
+}
+
+/** Runs `call`, classifying what it throws (see `classified`). */
+export async function classifying<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (e) {
+    throw classified(e);
+  }
+}
+
 /** TLS failed: the CA is not trusted, the name does not match, or the client cert was refused. */
 export class VaultTlsError extends VaultOpError {
   constructor(

@@ -9,9 +9,10 @@
 import * as pulumi from "@pulumi/pulumi";
 import { enableStdoutAudit } from "../core/steps/audit";
 import { activeClient } from "../core/steps/node-state";
-import { clusterIdentity, NodeAccess, NodeAccessArgs, nodeAccessProblems, withNodes } from "./node-access";
-import { ProviderOps, trampoline } from "./project-require";
-import { changedKeys, checked, checkVersion, Failures, requiredString, withSecretOutputs } from "./provider-inputs";
+import { defineDynamicResource } from "./dynamic-resource";
+import { clusterIdentity, nodeAccess, NodeAccess, NodeAccessArgs, withNodes } from "./node-access";
+import { ProviderOps } from "./project-require";
+import { rootToken } from "./provider-inputs";
 
 export const AUDIT_DEVICE_VERSION = 1;
 
@@ -30,22 +31,6 @@ export interface AuditDeviceInputs {
 export interface AuditDeviceOutputs extends AuditDeviceInputs {
   /** "enabled" by this resource, or "present" already (OpenBao's config file, an earlier run). */
   outcome: string;
-}
-
-const INPUT_KEYS = ["version", "nodes", "rootToken"] as const;
-
-async function check(_olds: Partial<AuditDeviceInputs>, news: AuditDeviceInputs): Promise<pulumi.dynamic.CheckResult<AuditDeviceInputs>> {
-  const f = new Failures();
-  checkVersion(news, AUDIT_DEVICE_VERSION, f);
-  nodeAccessProblems(news.nodes, "nodes", f);
-  f.field(news as unknown as Record<string, unknown>, "rootToken", "rootToken", (v) =>
-    requiredString(v) ? "must be the cluster's root (or sudo) token: audit devices need sudo" : undefined,
-  );
-  return checked(news, f);
-}
-
-async function diff(_id: string, olds: AuditDeviceOutputs, news: AuditDeviceInputs): Promise<pulumi.dynamic.DiffResult> {
-  return { changes: changedKeys<AuditDeviceInputs>(olds, news, INPUT_KEYS).length > 0, replaces: [] };
 }
 
 async function enable(inputs: AuditDeviceInputs): Promise<AuditDeviceOutputs> {
@@ -69,21 +54,21 @@ async function update(
 
 async function remove(): Promise<void> {}
 
-export const auditDeviceOps: ProviderOps<AuditDeviceInputs, AuditDeviceOutputs> = { check, diff, create, update, delete: remove };
+const declared = defineDynamicResource<AuditDeviceInputs, AuditDeviceOutputs, AuditDeviceArgs>({
+  type: "AuditDevice",
+  module: "providers/audit-device",
+  opsExport: "auditDeviceOps",
+  version: AUDIT_DEVICE_VERSION,
+  fields: { nodes: nodeAccess, rootToken: rootToken("the cluster's", "audit devices need sudo") },
+  outputs: ["outcome"],
+  secretOutputs: ["rootToken", "nodes"],
+  ops: { create, update, delete: remove },
+});
 
-export const auditDeviceProvider = trampoline<AuditDeviceInputs, AuditDeviceOutputs>("providers/audit-device", "auditDeviceOps");
+export const auditDeviceOps: ProviderOps<AuditDeviceInputs, AuditDeviceOutputs> = declared.ops;
 
-export class AuditDevice extends pulumi.dynamic.Resource {
+export const auditDeviceProvider = declared.provider;
+
+export class AuditDevice extends declared.Resource {
   declare readonly outcome: pulumi.Output<string>;
-
-  constructor(name: string, args: AuditDeviceArgs, opts?: pulumi.CustomResourceOptions) {
-    super(
-      auditDeviceProvider,
-      name,
-      { ...args, version: AUDIT_DEVICE_VERSION, outcome: undefined },
-      withSecretOutputs(opts, ["rootToken", "nodes"]),
-      "vault-mutual-unseal",
-      "AuditDevice",
-    );
-  }
 }

@@ -13,9 +13,11 @@
  * the recorded state to decide. What the reads get as an error (a token the server refuses,
  * a kubeconfig that cannot be read or names no such context) fails the diff with its own
  * message: those are problems to fix, and hiding them would hide the drift this look
- * exists to show. Note: a node whose TLS does not verify, or whose port-forward RBAC refuses,
- * counts as unreachable in the core's node states (findActive), so for a read it looks like
- * "cannot ask now"; the update that a real change brings then fails with the TLS or RBAC error.
+ * exists to show. The core's node states tell these apart (NodeState.reason): a node that
+ * does not answer, or is sealed, is "cannot ask now"; one whose TLS does not verify fails the
+ * read (activeForLook raises the VaultTlsError), as does a token the server no longer knows
+ * (TokenGoneError). A port-forward that RBAC refuses is "cannot ask now": a preview may run
+ * with a read-only kubeconfig, and the update that a real change brings fails with the RBAC error.
  */
 import type * as pulumi from "@pulumi/pulumi";
 import { KubernetesApiError } from "../adapters/kubernetes/api-error";

@@ -13,6 +13,7 @@ import type * as pulumi from "@pulumi/pulumi";
 import type { KubernetesAccess } from "../adapters/kubernetes/options";
 import type { NodeControl } from "../core/nodes";
 import { accessProblems } from "../adapters/kubernetes/access";
+import type { FieldRule } from "./dynamic-resource";
 import { containsUnknown, Failures, InputFields, isUnknown, reasonOf, requiredString } from "./provider-inputs";
 
 export type NodeAccess = ({ kind: "kubernetes" } & KubernetesAccess) | { kind: "local"; cluster: string };
@@ -125,6 +126,9 @@ export function nodeAccessProblems(access: unknown, path: string, failures: Fail
     if (!containsUnknown(a[field])) failures.add(`${path}.${p.key}`, reasonOf(p));
   }
 }
+
+/** The field rule of a NodeAccess input (every provider's `nodes`). */
+export const nodeAccess: FieldRule = { nested: nodeAccessProblems };
 
 /** NodeAccess as a resource argument: each field may be an Input (e.g. a kubeconfig from config). */
 export type NodeAccessArgs = ({ kind: "kubernetes" } & InputFields<KubernetesAccess>) | { kind: "local"; cluster: pulumi.Input<string> };

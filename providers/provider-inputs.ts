@@ -7,6 +7,7 @@
  * server: preview runs them in pull-request checks.
  */
 import * as pulumi from "@pulumi/pulumi";
+import { keyNameProblem, normMount } from "../core/steps/transit-link";
 
 type CheckFailure = pulumi.dynamic.CheckFailure;
 
@@ -72,6 +73,28 @@ export const stringList =
     const bad = v.findIndex((x) => !isUnknown(x) && (typeof x !== "string" || x === ""));
     return bad >= 0 ? `element ${bad} must be a non-empty string (${what})` : undefined;
   };
+
+/** `rule` for a value that may be left out. */
+export const optional =
+  (rule: (v: unknown) => string | undefined) =>
+  (v: unknown): string | undefined =>
+    v === undefined ? undefined : rule(v);
+
+/** A transit key name: one path segment of the transit API (`<mount>/keys/<name>`), so no '/' and no spaces. */
+export const keyName = (v: unknown): string | undefined => requiredString(v) ?? keyNameProblem(v as string);
+
+/** A secrets-engine mount path ("transit", "transit/", "seal/transit"); slashes around it are ignored, so "/" names none. */
+export const mountPath = (v: unknown): string | undefined =>
+  requiredString(v) ?? (normMount(v as string) === "" ? "must name a mount, e.g. transit" : undefined);
+
+/** A token, saying what it must be when missing (never showing the value). */
+export const token =
+  (what: string) =>
+  (v: unknown): string | undefined =>
+    requiredString(v) ? `must be ${what} (got ${describeValue(v)})` : undefined;
+
+/** A root (or sudo) token of `whose` cluster, saying `why` the resource needs one. */
+export const rootToken = (whose: string, why: string) => token(`${whose} root (or sudo) token: ${why}`);
 
 /** Shows a value in a failure message without ever showing a secret: only its type and length. */
 export function describeValue(v: unknown): string {

@@ -13,29 +13,27 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { InputError } from "../core/errors";
-import { isUpToDate, NodeControl, SealSettings, sealSettingsDigest } from "../core/nodes";
-import { Seal, SealStanza, sameTransitKey, sealProblems, steadySeal } from "../core/render/seal";
+import { Seal, SealStanza, sealProblems } from "../core/render/seal";
 import { Flavour } from "../core/render/server-config";
-import { findActive } from "../core/steps/node-state";
-import { rolloutSeal } from "../core/steps/rollout";
-import { migrateSeal, migrationPlan } from "../core/steps/seal-migration";
-import { clusterIdentity, NodeAccess, NodeAccessArgs, nodeAccessProblems, withNodes } from "./node-access";
-import { ProviderOps, trampoline } from "./project-require";
+import { migrationPlan, sealTo } from "../core/steps/seal-migration";
+import { defineDynamicResource } from "./dynamic-resource";
+import { clusterIdentity, nodeAccess, NodeAccess, NodeAccessArgs, withNodes } from "./node-access";
+import { ProviderOps } from "./project-require";
 import {
-  changedKeys,
-  checked,
-  checkVersion,
   containsUnknown,
   describeValue,
   Failures,
   InputFields,
   isUnknown,
+  keyName,
+  mountPath,
+  optional,
   optionalString,
   reasonOf,
   requiredString,
+  rootToken,
   stringList,
   wholeNumber,
-  withSecretOutputs,
 } from "./provider-inputs";
 
 export const SEAL_MIGRATION_VERSION = 1;
@@ -80,8 +78,6 @@ export interface SealMigrationOutputs extends SealMigrationInputs {
   changed: boolean;
 }
 
-const INPUT_KEYS = ["version", "nodes", "from", "to", "toToken", "fromToken", "keys", "rootToken", "flavour", "timeoutMs"] as const;
-
 function sealInputProblems(seal: unknown, path: string, f: Failures): void {
   if (isUnknown(seal)) return;
   if (!seal || typeof seal !== "object") {
@@ -95,35 +91,21 @@ function sealInputProblems(seal: unknown, path: string, f: Failures): void {
     f.add(`${path}.type`, `must be "shamir" or "transit", got ${typeof s.type === "string" ? `"${s.type}"` : describeValue(s.type)}`);
     return;
   }
-  for (const key of ["address", "keyName", "mountPath"]) f.field(s, key, `${path}.${key}`, requiredString);
+  f.field(s, "address", `${path}.address`, requiredString);
+  f.field(s, "keyName", `${path}.keyName`, keyName);
+  f.field(s, "mountPath", `${path}.mountPath`, mountPath);
   if (containsUnknown(seal) || f.list.some((x) => x.property.startsWith(`${path}.`))) return;
   // The renderer's own rules (https, no half client certificate, ...), with this input's paths.
   for (const p of sealProblems([seal as SealStanza], path)) f.add(p.key.replace(`${path}[0]`, path), reasonOf(p));
 }
 
-async function check(
-  _olds: Partial<SealMigrationInputs>,
-  news: SealMigrationInputs,
-): Promise<pulumi.dynamic.CheckResult<SealMigrationInputs>> {
-  const f = new Failures();
-  const n = news as unknown as Record<string, unknown>;
-  checkVersion(news, SEAL_MIGRATION_VERSION, f);
-  nodeAccessProblems(news.nodes, "nodes", f);
-  sealInputProblems(news.from, "from", f);
-  sealInputProblems(news.to, "to", f);
-  f.field(n, "keys", "keys", stringList("unseal keys (from Shamir) or recovery keys (from transit)"));
-  f.field(n, "rootToken", "rootToken", (v) =>
-    requiredString(v) ? "must be the cluster's root (or sudo) token: the migration steps the active node down" : undefined,
-  );
-  f.field(n, "toToken", "toToken", optionalString);
-  f.field(n, "fromToken", "fromToken", optionalString);
-  f.field(n, "flavour", "flavour", (v) =>
-    v === undefined || v === "openbao" || v === "vault"
-      ? undefined
-      : `must be "openbao" or "vault", got ${typeof v === "string" ? `"${v}"` : describeValue(v)}`,
-  );
-  f.field(n, "timeoutMs", "timeoutMs", (v) => (v === undefined ? undefined : wholeNumber(1000)(v)));
+const flavour = (v: unknown): string | undefined =>
+  v === undefined || v === "openbao" || v === "vault"
+    ? undefined
+    : `must be "openbao" or "vault", got ${typeof v === "string" ? `"${v}"` : describeValue(v)}`;
 
+/** The core's plan decides what is a migration and which tokens it needs, once the seals themselves are sound. */
+function acrossFields(_olds: Partial<SealMigrationInputs>, news: SealMigrationInputs, f: Failures): void {
   const typeOf = (s: unknown) => (s && typeof s === "object" && !isUnknown(s) ? (s as { type?: unknown }).type : undefined);
   const sealsSound = !f.list.some((x) => /^(from|to|toToken|fromToken|flavour)\b/.test(x.property));
   if (sealsSound && typeOf(news.from) === "shamir" && typeOf(news.to) === "shamir") {
@@ -144,47 +126,13 @@ async function check(
       f.add(e.key === "seal" ? "to" : e.key, reasonOf(e));
     }
   }
-  return checked(news, f);
-}
-
-async function diff(_id: string, olds: SealMigrationOutputs, news: SealMigrationInputs): Promise<pulumi.dynamic.DiffResult> {
-  return { changes: changedKeys<SealMigrationInputs>(olds, news, INPUT_KEYS).length > 0, replaces: [] };
-}
-
-/** True when the active node runs on a seal of `type` with no migration under way. */
-async function runsOn(nodes: NodeControl, type: string): Promise<boolean> {
-  const active = await findActive(nodes);
-  if (!active) return false;
-  const s = await nodes.client(active).sealStatus();
-  return s.type === type && !s.migration;
-}
-
-/** Applies the final settings of `to` (new token or address, same key) and rolls every node that does not run them. */
-async function repoint(nodes: NodeControl, inputs: SealMigrationInputs): Promise<boolean> {
-  const final: SealSettings = { stanzas: steadySeal(inputs.to), transitToken: inputs.to.type === "transit" ? inputs.toToken : undefined };
-  let changed = false;
-  if (sealSettingsDigest(await nodes.appliedSeal()) !== sealSettingsDigest(final)) {
-    await nodes.applySeal(final);
-    changed = true;
-  }
-  for (const id of nodes.nodeIds()) if (!(await isUpToDate(nodes, id))) changed = true;
-  if (changed) await rolloutSeal(nodes, { adminToken: inputs.rootToken, keys: inputs.keys, timeoutMs: inputs.timeoutMs });
-  return changed;
-}
-
-async function activeSealType(nodes: NodeControl): Promise<string> {
-  const active = await findActive(nodes);
-  return active ? (await nodes.client(active).sealStatus()).type : "unknown";
 }
 
 async function run(inputs: SealMigrationInputs, olds?: SealMigrationOutputs): Promise<SealMigrationOutputs> {
+  // The seal the last run completed the move to: the same key again is a re-pointing (the core's sealTo).
+  const reached = olds !== undefined && olds.sealType === inputs.to.type ? olds.to : undefined;
   return withNodes(inputs.nodes, async (nodes) => {
-    const done = olds !== undefined && olds.sealType === inputs.to.type && sameTransitKey(olds.to, inputs.to);
-    if (done && (await runsOn(nodes, inputs.to.type))) {
-      const changed = await repoint(nodes, inputs);
-      return { ...inputs, sealType: await activeSealType(nodes), changed };
-    }
-    const r = await migrateSeal(nodes, {
+    const r = await sealTo(nodes, {
       from: inputs.from,
       to: inputs.to,
       toToken: inputs.toToken,
@@ -193,6 +141,7 @@ async function run(inputs: SealMigrationInputs, olds?: SealMigrationOutputs): Pr
       adminToken: inputs.rootToken,
       flavour: inputs.flavour,
       timeoutMs: inputs.timeoutMs,
+      reached,
     });
     return { ...inputs, sealType: r.sealType, changed: r.changed };
   });
@@ -213,22 +162,33 @@ async function update(
 /** Leaves the cluster on the seal it runs: deleting this resource migrates nothing back. */
 async function remove(): Promise<void> {}
 
-export const sealMigrationOps: ProviderOps<SealMigrationInputs, SealMigrationOutputs> = { check, diff, create, update, delete: remove };
+const declared = defineDynamicResource<SealMigrationInputs, SealMigrationOutputs, SealMigrationArgs>({
+  type: "SealMigration",
+  module: "providers/seal-migration",
+  opsExport: "sealMigrationOps",
+  version: SEAL_MIGRATION_VERSION,
+  fields: {
+    nodes: nodeAccess,
+    from: { nested: sealInputProblems },
+    to: { nested: sealInputProblems },
+    toToken: optionalString,
+    fromToken: optionalString,
+    keys: stringList("unseal keys (from Shamir) or recovery keys (from transit)"),
+    rootToken: rootToken("the cluster's", "the migration steps the active node down"),
+    flavour,
+    timeoutMs: optional(wholeNumber(1000)),
+  },
+  across: acrossFields,
+  outputs: ["sealType", "changed"],
+  secretOutputs: ["keys", "rootToken", "toToken", "fromToken", "nodes"],
+  ops: { create, update, delete: remove },
+});
 
-export const sealMigrationProvider = trampoline<SealMigrationInputs, SealMigrationOutputs>("providers/seal-migration", "sealMigrationOps");
+export const sealMigrationOps: ProviderOps<SealMigrationInputs, SealMigrationOutputs> = declared.ops;
 
-export class SealMigration extends pulumi.dynamic.Resource {
+export const sealMigrationProvider = declared.provider;
+
+export class SealMigration extends declared.Resource {
   declare readonly sealType: pulumi.Output<string>;
   declare readonly changed: pulumi.Output<boolean>;
-
-  constructor(name: string, args: SealMigrationArgs, opts?: pulumi.CustomResourceOptions) {
-    super(
-      sealMigrationProvider,
-      name,
-      { ...args, version: SEAL_MIGRATION_VERSION, sealType: undefined, changed: undefined },
-      withSecretOutputs(opts, ["keys", "rootToken", "toToken", "fromToken", "nodes"]),
-      "vault-mutual-unseal",
-      "SealMigration",
-    );
-  }
 }

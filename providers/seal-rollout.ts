@@ -13,15 +13,16 @@
  *   the StatefulSet), update restarts every pod after `graceSeconds` (the kubelet's delay in
  *   seeing a changed ConfigMap or Secret). A run stopped half-way restarts every pod again
  *   next time: more restarts, never a pod left on stale settings.
- * - Same key and mount, other address or token: this is no seal migration (design.md §3).
- *   A change of key is a migration: use SealMigration.
+ * - Same key and mount, other address or token: this is no seal migration, since the stored
+ *   keys stay wrapped by the same key; a change of key is a migration: use SealMigration.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { rollingRestart } from "../core/steps/rollout";
 import { sleep } from "../core/wait";
-import { clusterIdentity, NodeAccess, NodeAccessArgs, nodeAccessProblems, withNodes } from "./node-access";
-import { ProviderOps, trampoline } from "./project-require";
-import { changedKeys, checked, checkVersion, Failures, requiredString, wholeNumber, withSecretOutputs } from "./provider-inputs";
+import { defineDynamicResource } from "./dynamic-resource";
+import { clusterIdentity, nodeAccess, NodeAccess, NodeAccessArgs, withNodes } from "./node-access";
+import { ProviderOps } from "./project-require";
+import { optional, requiredString, rootToken, wholeNumber } from "./provider-inputs";
 
 export const SEAL_ROLLOUT_VERSION = 1;
 
@@ -51,26 +52,6 @@ export interface SealRolloutOutputs extends SealRolloutInputs {
   rolledDigest: string;
 }
 
-const INPUT_KEYS = ["version", "nodes", "sealDigest", "rootToken", "graceSeconds", "timeoutMs"] as const;
-
-async function check(_olds: Partial<SealRolloutInputs>, news: SealRolloutInputs): Promise<pulumi.dynamic.CheckResult<SealRolloutInputs>> {
-  const f = new Failures();
-  const n = news as unknown as Record<string, unknown>;
-  checkVersion(news, SEAL_ROLLOUT_VERSION, f);
-  nodeAccessProblems(news.nodes, "nodes", f);
-  f.field(n, "sealDigest", "sealDigest", requiredString);
-  f.field(n, "rootToken", "rootToken", (v) =>
-    requiredString(v) ? "must be the cluster's root (or sudo) token: the rollout steps the active node down" : undefined,
-  );
-  f.field(n, "graceSeconds", "graceSeconds", (v) => (v === undefined ? undefined : wholeNumber(0, 300)(v)));
-  f.field(n, "timeoutMs", "timeoutMs", (v) => (v === undefined ? undefined : wholeNumber(1000)(v)));
-  return checked(news, f);
-}
-
-async function diff(_id: string, olds: SealRolloutOutputs, news: SealRolloutInputs): Promise<pulumi.dynamic.DiffResult> {
-  return { changes: changedKeys<SealRolloutInputs>(olds, news, INPUT_KEYS).length > 0, replaces: [] };
-}
-
 async function create(inputs: SealRolloutInputs): Promise<pulumi.dynamic.CreateResult<SealRolloutOutputs>> {
   return { id: `seal-rollout:${clusterIdentity(inputs.nodes)}`, outs: { ...inputs, rolledDigest: inputs.sealDigest } };
 }
@@ -90,21 +71,27 @@ async function update(
 /** Restarts nothing: the pods keep the seal they run. */
 async function remove(): Promise<void> {}
 
-export const sealRolloutOps: ProviderOps<SealRolloutInputs, SealRolloutOutputs> = { check, diff, create, update, delete: remove };
+const declared = defineDynamicResource<SealRolloutInputs, SealRolloutOutputs, SealRolloutArgs>({
+  type: "SealRollout",
+  module: "providers/seal-rollout",
+  opsExport: "sealRolloutOps",
+  version: SEAL_ROLLOUT_VERSION,
+  fields: {
+    nodes: nodeAccess,
+    sealDigest: requiredString,
+    rootToken: rootToken("the cluster's", "the rollout steps the active node down"),
+    graceSeconds: optional(wholeNumber(0, 300)),
+    timeoutMs: optional(wholeNumber(1000)),
+  },
+  outputs: ["rolledDigest"],
+  secretOutputs: ["rootToken", "nodes"],
+  ops: { create, update, delete: remove },
+});
 
-export const sealRolloutProvider = trampoline<SealRolloutInputs, SealRolloutOutputs>("providers/seal-rollout", "sealRolloutOps");
+export const sealRolloutOps: ProviderOps<SealRolloutInputs, SealRolloutOutputs> = declared.ops;
 
-export class SealRollout extends pulumi.dynamic.Resource {
+export const sealRolloutProvider = declared.provider;
+
+export class SealRollout extends declared.Resource {
   declare readonly rolledDigest: pulumi.Output<string>;
-
-  constructor(name: string, args: SealRolloutArgs, opts?: pulumi.CustomResourceOptions) {
-    super(
-      sealRolloutProvider,
-      name,
-      { ...args, version: SEAL_ROLLOUT_VERSION, rolledDigest: undefined },
-      withSecretOutputs(opts, ["rootToken", "nodes"]),
-      "vault-mutual-unseal",
-      "SealRollout",
-    );
-  }
 }

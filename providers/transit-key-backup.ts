@@ -13,12 +13,12 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { backupTransitKey, checkKeyDrift, KeyRef } from "../core/steps/key-copy";
-import { activeClient, findActive } from "../core/steps/node-state";
+import { activeClient, activeForLook } from "../core/steps/node-state";
 import { normMount } from "../core/steps/transit-link";
-import { clusterIdentity, NodeAccess, NodeAccessArgs, nodeAccessProblems, withNodes } from "./node-access";
-import { driftDiff } from "./live-state";
-import { ProviderOps, trampoline } from "./project-require";
-import { checked, checkVersion, Failures, requiredString, withSecretOutputs } from "./provider-inputs";
+import { defineDynamicResource } from "./dynamic-resource";
+import { clusterIdentity, nodeAccess, NodeAccess, NodeAccessArgs, withNodes } from "./node-access";
+import { ProviderOps } from "./project-require";
+import { keyName, mountPath, token } from "./provider-inputs";
 
 export const TRANSIT_KEY_BACKUP_VERSION = 1;
 
@@ -46,41 +46,6 @@ export interface TransitKeyBackupOutputs extends TransitKeyBackupInputs {
   keyVersion: number;
   /** The key's latest version when last looked at (refresh). */
   latestVersion: number;
-}
-
-const INPUT_KEYS = ["version", "nodes", "token", "mountPath", "keyName"] as const;
-const keyNameOk = (v: unknown) =>
-  requiredString(v) ?? (/^[A-Za-z0-9_.-]+$/.test(v as string) ? undefined : `"${v}" may only hold letters, digits, '.', '_' and '-'`);
-
-async function check(
-  _olds: Partial<TransitKeyBackupInputs>,
-  news: TransitKeyBackupInputs,
-): Promise<pulumi.dynamic.CheckResult<TransitKeyBackupInputs>> {
-  const f = new Failures();
-  const n = news as unknown as Record<string, unknown>;
-  checkVersion(news, TRANSIT_KEY_BACKUP_VERSION, f);
-  nodeAccessProblems(news.nodes, "nodes", f);
-  f.field(n, "token", "token", requiredString);
-  f.field(
-    n,
-    "mountPath",
-    "mountPath",
-    (v) => requiredString(v) ?? (normMount(v as string) === "" ? "must name a mount, e.g. transit" : undefined),
-  );
-  f.field(n, "keyName", "keyName", keyNameOk);
-  return checked(news, f);
-}
-
-async function diff(id: string, olds: TransitKeyBackupOutputs, news: TransitKeyBackupInputs): Promise<pulumi.dynamic.DiffResult> {
-  // The key as it is now on the unsealer: rotated since the backup means a new backup.
-  return driftDiff(
-    id,
-    olds,
-    news,
-    INPUT_KEYS,
-    read,
-    (now) => typeof now.latestVersion === "number" && typeof now.keyVersion === "number" && now.keyVersion < now.latestVersion,
-  );
 }
 
 async function take(inputs: TransitKeyBackupInputs): Promise<TransitKeyBackupOutputs> {
@@ -111,7 +76,7 @@ async function update(
 async function read(id: string, props?: TransitKeyBackupOutputs): Promise<pulumi.dynamic.ReadResult<TransitKeyBackupOutputs>> {
   if (!props?.nodes) throw new Error(`TransitKeyBackup ${id}: import is not supported; declare the resource in the program instead`);
   return withNodes(props.nodes, async (nodes) => {
-    const active = await findActive(nodes);
+    const active = await activeForLook(nodes);
     if (!active) return { id, props };
     const drift = await checkKeyDrift(nodes.client(active, props.token), { mountPath: props.mountPath, keyName: props.keyName });
     return { id, props: { ...props, latestVersion: drift.latestVersion } };
@@ -120,34 +85,30 @@ async function read(id: string, props?: TransitKeyBackupOutputs): Promise<pulumi
 
 async function remove(): Promise<void> {}
 
-export const transitKeyBackupOps: ProviderOps<TransitKeyBackupInputs, TransitKeyBackupOutputs> = {
-  check,
-  diff,
-  create,
-  update,
-  read,
-  delete: remove,
-};
+const declared = defineDynamicResource<TransitKeyBackupInputs, TransitKeyBackupOutputs, TransitKeyBackupArgs>({
+  type: "TransitKeyBackup",
+  module: "providers/transit-key-backup",
+  opsExport: "transitKeyBackupOps",
+  version: TRANSIT_KEY_BACKUP_VERSION,
+  fields: {
+    nodes: nodeAccess,
+    token: token("a token of the unsealer that may read the key and its backup (its root token)"),
+    mountPath,
+    keyName,
+  },
+  outputs: ["backup", "keyVersion", "latestVersion"],
+  secretOutputs: ["backup", "token", "nodes"],
+  // The key as it is now on the unsealer: rotated since the backup means a new backup.
+  drifted: (now) => typeof now.latestVersion === "number" && typeof now.keyVersion === "number" && now.keyVersion < now.latestVersion,
+  ops: { create, update, read, delete: remove },
+});
 
-export const transitKeyBackupProvider = trampoline<TransitKeyBackupInputs, TransitKeyBackupOutputs>(
-  "providers/transit-key-backup",
-  "transitKeyBackupOps",
-  { read: true },
-);
+export const transitKeyBackupOps: ProviderOps<TransitKeyBackupInputs, TransitKeyBackupOutputs> = declared.ops;
 
-export class TransitKeyBackup extends pulumi.dynamic.Resource {
+export const transitKeyBackupProvider = declared.provider;
+
+export class TransitKeyBackup extends declared.Resource {
   declare readonly backup: pulumi.Output<string>;
   declare readonly keyVersion: pulumi.Output<number>;
   declare readonly latestVersion: pulumi.Output<number>;
-
-  constructor(name: string, args: TransitKeyBackupArgs, opts?: pulumi.CustomResourceOptions) {
-    super(
-      transitKeyBackupProvider,
-      name,
-      { ...args, version: TRANSIT_KEY_BACKUP_VERSION, backup: undefined, keyVersion: undefined, latestVersion: undefined },
-      withSecretOutputs(opts, ["backup", "token", "nodes"]),
-      "vault-mutual-unseal",
-      "TransitKeyBackup",
-    );
-  }
 }

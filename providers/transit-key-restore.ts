@@ -5,19 +5,20 @@
  * - create/update restore the backup with `force` (a newer copy replaces an older one),
  *   then compare the helper's version with `latestVersion` (the key's latest version on the
  *   unsealer, as the primary stack last saw it). A copy behind it FAILS the run: a stale copy
- *   breaks the deadlock path silently at `vault`'s next leader change (design.md §3).
+ *   breaks the deadlock path silently at `vault`'s next leader change, which wraps its root
+ *   key with the newest key version, one the helper does not hold.
  * - read (refresh) records the helper's version, and diff takes the same look on every `up`
  *   and preview (live-state.ts): a copy behind (or lost) is an update, which restores again.
  * - delete leaves the copy on the helper: it is Vault data, the last resort in a deadlock.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { backupKeyTimes, differentKeyVersion, KeyRef, restoreTransitKey, unsealedHelper } from "../core/steps/key-copy";
-import { findActive } from "../core/steps/node-state";
-import { normMount, readTransitKey } from "../core/steps/transit-link";
-import { clusterIdentity, NodeAccess, NodeAccessArgs, nodeAccessProblems, withNodes } from "./node-access";
-import { driftDiff } from "./live-state";
-import { ProviderOps, trampoline } from "./project-require";
-import { checked, checkVersion, Failures, optionalBoolean, requiredString, wholeNumber, withSecretOutputs } from "./provider-inputs";
+import { checkCopyAgainstBackup, copyVerdict, CopyVerdict, KeyRef, restoreTransitKey, unsealedHelper } from "../core/steps/key-copy";
+import { activeForLook } from "../core/steps/node-state";
+import { normMount } from "../core/steps/transit-link";
+import { defineDynamicResource } from "./dynamic-resource";
+import { clusterIdentity, nodeAccess, NodeAccess, NodeAccessArgs, withNodes } from "./node-access";
+import { ProviderOps } from "./project-require";
+import { keyName, mountPath, optionalBoolean, token, wholeNumber } from "./provider-inputs";
 
 export const TRANSIT_KEY_RESTORE_VERSION = 1;
 
@@ -54,46 +55,12 @@ export interface TransitKeyRestoreOutputs extends TransitKeyRestoreInputs {
   verdict: string;
 }
 
-const INPUT_KEYS = ["version", "nodes", "token", "mountPath", "keyName", "backup", "latestVersion", "failOnDrift"] as const;
+/** What to run when the helper's copy is behind: the primary stack takes the backup, the helper stack restores it. */
+const REMEDY = "Run `pulumi up` on the primary stack (it takes a new backup of the rotated key), then `pulumi up` on the helper stack.";
 
-/** Plain words about the copy; exported for tests. */
-export function restoreVerdict(ref: KeyRef, helperVersion: number, latestVersion: number): { inSync: boolean; verdict: string } {
-  const where = `${normMount(ref.mountPath)}/${ref.keyName}`;
-  return helperVersion >= latestVersion
-    ? { inSync: true, verdict: `in sync: the helper holds version ${helperVersion} of ${where}, the unsealer's latest is ${latestVersion}` }
-    : {
-        inSync: false,
-        verdict:
-          `DRIFT: the helper holds version ${helperVersion} of ${where} but the unsealer's key is at version ${latestVersion}; the deadlock path breaks ` +
-          `at vault's next leader change. Run \`pulumi up\` on the primary stack (it takes a new backup of the rotated key), then \`pulumi up\` on the helper stack.`,
-      };
-}
-
-async function check(
-  _olds: Partial<TransitKeyRestoreInputs>,
-  news: TransitKeyRestoreInputs,
-): Promise<pulumi.dynamic.CheckResult<TransitKeyRestoreInputs>> {
-  const f = new Failures();
-  const n = news as unknown as Record<string, unknown>;
-  checkVersion(news, TRANSIT_KEY_RESTORE_VERSION, f);
-  nodeAccessProblems(news.nodes, "nodes", f);
-  f.field(n, "token", "token", requiredString);
-  f.field(n, "backup", "backup", (v) => (requiredString(v) ? "must be the primary stack's transitKeyBackup output" : undefined));
-  f.field(
-    n,
-    "mountPath",
-    "mountPath",
-    (v) => requiredString(v) ?? (normMount(v as string) === "" ? "must name a mount, e.g. transit" : undefined),
-  );
-  f.field(n, "keyName", "keyName", requiredString);
-  f.field(n, "latestVersion", "latestVersion", wholeNumber(1));
-  f.field(n, "failOnDrift", "failOnDrift", optionalBoolean);
-  return checked({ ...news, failOnDrift: news.failOnDrift ?? true }, f);
-}
-
-async function diff(id: string, olds: TransitKeyRestoreOutputs, news: TransitKeyRestoreInputs): Promise<pulumi.dynamic.DiffResult> {
-  // The helper's copy as it is now: lost or behind (a rebuilt helper) is a change, and the update restores it.
-  return driftDiff(id, olds, news, INPUT_KEYS, read, (now) => now.inSync === false);
+/** The core's verdict on the helper's copy (copyVerdict), with this resource's remedy. */
+export function restoreVerdict(ref: KeyRef, helperVersion: number, latestVersion: number): CopyVerdict {
+  return copyVerdict({ ref, holder: "the helper", copyVersion: helperVersion, latestVersion, remedy: REMEDY });
 }
 
 async function restore(inputs: TransitKeyRestoreInputs): Promise<TransitKeyRestoreOutputs> {
@@ -126,50 +93,44 @@ async function update(
 async function read(id: string, props?: TransitKeyRestoreOutputs): Promise<pulumi.dynamic.ReadResult<TransitKeyRestoreOutputs>> {
   if (!props?.nodes) throw new Error(`TransitKeyRestore ${id}: import is not supported; declare the resource in the program instead`);
   return withNodes(props.nodes, async (nodes) => {
-    const active = await findActive(nodes);
+    const active = await activeForLook(nodes);
     if (!active) return { id, props };
-    const key = await readTransitKey(nodes.client(active, props.token), normMount(props.mountPath), props.keyName);
-    const helperVersion = key?.latest_version ?? 0;
-    const other = key && differentKeyVersion(key.keys, backupKeyTimes(props.backup));
-    if (other) {
-      // Not a copy of the unsealer's key at all: the update that follows refuses it, naming what to do.
-      const verdict = `ANOTHER KEY: the helper's ${normMount(props.mountPath)}/${props.keyName} is not a copy of the unsealer's key (version ${other} was created at another time)`;
-      return { id, props: { ...props, helperVersion, inSync: false, verdict } };
-    }
-    return { id, props: { ...props, helperVersion, ...restoreVerdict(props, helperVersion, props.latestVersion) } };
+    // Another key under the name (a rebuilt unsealer's) is recorded too: the update that follows refuses it, naming what to do.
+    const found = await checkCopyAgainstBackup(nodes.client(active, props.token), props, props.backup, props.latestVersion, REMEDY);
+    return { id, props: { ...props, ...found } };
   });
 }
 
 async function remove(): Promise<void> {}
 
-export const transitKeyRestoreOps: ProviderOps<TransitKeyRestoreInputs, TransitKeyRestoreOutputs> = {
-  check,
-  diff,
-  create,
-  update,
-  read,
-  delete: remove,
-};
+const declared = defineDynamicResource<TransitKeyRestoreInputs, TransitKeyRestoreOutputs, TransitKeyRestoreArgs>({
+  type: "TransitKeyRestore",
+  module: "providers/transit-key-restore",
+  opsExport: "transitKeyRestoreOps",
+  version: TRANSIT_KEY_RESTORE_VERSION,
+  fields: {
+    nodes: nodeAccess,
+    token: token("the helper's root token"),
+    mountPath,
+    keyName,
+    backup: token("the primary stack's transitKeyBackup output"),
+    latestVersion: wholeNumber(1),
+    failOnDrift: optionalBoolean,
+  },
+  defaults: (news) => ({ ...news, failOnDrift: news.failOnDrift ?? true }),
+  outputs: ["helperVersion", "inSync", "verdict"],
+  secretOutputs: ["backup", "token", "nodes"],
+  // The helper's copy as it is now: lost or behind (a rebuilt helper) is a change, and the update restores it.
+  drifted: (now) => now.inSync === false,
+  ops: { create, update, read, delete: remove },
+});
 
-export const transitKeyRestoreProvider = trampoline<TransitKeyRestoreInputs, TransitKeyRestoreOutputs>(
-  "providers/transit-key-restore",
-  "transitKeyRestoreOps",
-  { read: true },
-);
+export const transitKeyRestoreOps: ProviderOps<TransitKeyRestoreInputs, TransitKeyRestoreOutputs> = declared.ops;
 
-export class TransitKeyRestore extends pulumi.dynamic.Resource {
+export const transitKeyRestoreProvider = declared.provider;
+
+export class TransitKeyRestore extends declared.Resource {
   declare readonly helperVersion: pulumi.Output<number>;
   declare readonly inSync: pulumi.Output<boolean>;
   declare readonly verdict: pulumi.Output<string>;
-
-  constructor(name: string, args: TransitKeyRestoreArgs, opts?: pulumi.CustomResourceOptions) {
-    super(
-      transitKeyRestoreProvider,
-      name,
-      { ...args, version: TRANSIT_KEY_RESTORE_VERSION, helperVersion: undefined, inSync: undefined, verdict: undefined },
-      withSecretOutputs(opts, ["backup", "token", "nodes"]),
-      "vault-mutual-unseal",
-      "TransitKeyRestore",
-    );
-  }
 }

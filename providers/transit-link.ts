@@ -17,25 +17,24 @@
  *   a new one; with `keepAlive`, a token below half its period is renewed (the core's renewToken).
  */
 import * as pulumi from "@pulumi/pulumi";
-import { InputError, VaultApiError } from "../core/errors";
-import { activeClient, findActive } from "../core/steps/node-state";
-import { renewToken, tokenHealth } from "../core/steps/token-health";
+import { InputError, TokenGoneError } from "../core/errors";
+import { activeClient, activeForLook } from "../core/steps/node-state";
+import { renewToken, revokeByAccessor, tokenHealth } from "../core/steps/token-health";
 import { durationSeconds, normMount, provisionTransitLink, TransitLinkOptions } from "../core/steps/transit-link";
-import { clusterIdentity, NodeAccess, NodeAccessArgs, nodeAccessProblems, withNodes } from "./node-access";
+import { defineDynamicResource } from "./dynamic-resource";
+import { clusterIdentity, nodeAccess, NodeAccess, NodeAccessArgs, withNodes } from "./node-access";
 import { stateNow } from "./live-state";
-import { ProviderOps, trampoline } from "./project-require";
+import { ProviderOps } from "./project-require";
 import {
   changedKeys,
-  checked,
-  checkVersion,
   containsUnknown,
-  Failures,
   isUnknown,
+  keyName,
+  mountPath,
   optionalBoolean,
   optionalString,
   reasonOf,
-  requiredString,
-  withSecretOutputs,
+  rootToken,
 } from "./provider-inputs";
 
 export const TRANSIT_LINK_VERSION = 1;
@@ -88,20 +87,6 @@ export interface TransitLinkOutputs extends TransitLinkInputs {
   tokenVerdict: string;
 }
 
-const INPUT_KEYS = [
-  "version",
-  "nodes",
-  "rootToken",
-  "mountPath",
-  "keyName",
-  "policyName",
-  "allowBackup",
-  "tokenPeriod",
-  "displayName",
-  "createKey",
-  "keepAlive",
-] as const;
-
 /** A kept-alive token below half its period: the next update renews it. */
 function needsRenewal(o: TransitLinkOutputs): boolean {
   return o.keepAlive === true && o.ttlSeconds < fullTtl(o) / 2;
@@ -115,45 +100,22 @@ function fullTtl(o: Pick<TransitLinkOutputs, "fullTtlSeconds" | "periodSeconds">
   return o.fullTtlSeconds ?? o.periodSeconds;
 }
 
-async function check(_olds: Partial<TransitLinkInputs>, news: TransitLinkInputs): Promise<pulumi.dynamic.CheckResult<TransitLinkInputs>> {
-  const f = new Failures();
-  const n = news as unknown as Record<string, unknown>;
-  checkVersion(news, TRANSIT_LINK_VERSION, f);
-  nodeAccessProblems(news.nodes, "nodes", f);
-  f.field(n, "rootToken", "rootToken", (v) =>
-    requiredString(v) ? "must be the unsealer's root (or sudo) token: periodic orphan tokens need it" : undefined,
-  );
-  f.field(
-    n,
-    "mountPath",
-    "mountPath",
-    (v) => requiredString(v) ?? (normMount(v as string) === "" ? "must name a mount, e.g. transit" : undefined),
-  );
-  f.field(
-    n,
-    "keyName",
-    "keyName",
-    (v) =>
-      requiredString(v) ?? (/^[A-Za-z0-9_.-]+$/.test(v as string) ? undefined : `"${v}" may only hold letters, digits, '.', '_' and '-'`),
-  );
-  f.field(n, "policyName", "policyName", optionalString);
-  f.field(n, "allowBackup", "allowBackup", optionalBoolean);
-  f.field(n, "createKey", "createKey", optionalBoolean);
-  f.field(n, "keepAlive", "keepAlive", optionalBoolean);
-  f.field(n, "displayName", "displayName", optionalString);
-  f.field(n, "tokenPeriod", "tokenPeriod", (v) => {
-    if (v === undefined) return undefined;
-    if (typeof v !== "string") return "must be a duration such as 720h";
-    try {
-      return durationSeconds(v) > 0
-        ? undefined
-        : `"${v}" is not a period: a token without one dies at its max TTL (the article's 32 days); use e.g. 720h`;
-    } catch (e) {
-      return e instanceof InputError ? reasonOf(e) : String(e);
-    }
-  });
-  // Defaults made explicit, so that the stored inputs compare equal on the next run.
-  const inputs: TransitLinkInputs = {
+/** A token period such as "720h": without one the token dies at its max TTL whatever renews it. */
+function tokenPeriod(v: unknown): string | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== "string") return "must be a duration such as 720h";
+  try {
+    return durationSeconds(v) > 0
+      ? undefined
+      : `"${v}" is not a period: a token without one dies at its max TTL (the article's 32 days); use e.g. 720h`;
+  } catch (e) {
+    return e instanceof InputError ? reasonOf(e) : String(e);
+  }
+}
+
+/** Defaults made explicit, so that the stored inputs compare equal on the next run. */
+function withDefaults(news: TransitLinkInputs): TransitLinkInputs {
+  return {
     ...news,
     policyName:
       news.policyName ?? (typeof news.keyName === "string" && !isUnknown(news.keyName) ? `${news.keyName}-seal` : news.policyName),
@@ -162,11 +124,10 @@ async function check(_olds: Partial<TransitLinkInputs>, news: TransitLinkInputs)
     createKey: news.createKey ?? true,
     keepAlive: news.keepAlive ?? false,
   };
-  return checked(inputs, f);
 }
 
 async function diff(id: string, olds: TransitLinkOutputs, news: TransitLinkInputs): Promise<pulumi.dynamic.DiffResult> {
-  const changed = changedKeys<TransitLinkInputs>(olds, news, INPUT_KEYS);
+  const changed = changedKeys<TransitLinkInputs>(olds, news, declared.inputKeys);
   const replaces: string[] = [];
   const newCluster = clusterIdentity(news.nodes);
   if (newCluster !== undefined && newCluster !== clusterIdentity(olds.nodes)) replaces.push("nodes");
@@ -231,14 +192,12 @@ async function update(
   return { outs: await provision(news, existing) };
 }
 
-const gone = (e: unknown) => e instanceof VaultApiError && e.status === 400 && e.mentions("invalid accessor");
-
 async function read(id: string, props?: TransitLinkOutputs): Promise<pulumi.dynamic.ReadResult<TransitLinkOutputs>> {
   if (!props?.nodes || !props.accessor)
     throw new Error(`TransitLink ${id}: import is not supported; declare the resource in the program instead`);
   return withNodes(props.nodes, async (nodes) => {
     // A sealed unsealer cannot be asked; keep what is known rather than fail the refresh.
-    const active = await findActive(nodes);
+    const active = await activeForLook(nodes);
     if (!active) return { id, props };
     const admin = nodes.client(active, props.rootToken);
     try {
@@ -248,7 +207,8 @@ async function read(id: string, props?: TransitLinkOutputs): Promise<pulumi.dyna
         props: { ...props, ttlSeconds: h.ttlSeconds, periodSeconds: h.periodSeconds, tokenHealthy: h.healthy, tokenVerdict: h.verdict },
       };
     } catch (e) {
-      if (!gone((e as Error).cause)) throw e;
+      // The seal token gone (expired, revoked); a gone root token is not this, and fails the read with its message.
+      if (!(e instanceof TokenGoneError && e.gone === "accessor")) throw e;
       return {
         id,
         props: {
@@ -268,11 +228,7 @@ async function remove(id: string, props: TransitLinkOutputs): Promise<void> {
   try {
     await withNodes(props.nodes, async (nodes) => {
       const admin = await activeClient(nodes, props.rootToken);
-      try {
-        await admin.write("auth/token/revoke-accessor", { accessor: props.accessor });
-      } catch (e) {
-        if (!gone(e)) throw e;
-      }
+      await revokeByAccessor(admin, props.accessor);
     });
   } catch (e) {
     throw new Error(
@@ -283,13 +239,35 @@ async function remove(id: string, props: TransitLinkOutputs): Promise<void> {
   }
 }
 
-export const transitLinkOps: ProviderOps<TransitLinkInputs, TransitLinkOutputs> = { check, diff, create, update, read, delete: remove };
-
-export const transitLinkProvider = trampoline<TransitLinkInputs, TransitLinkOutputs>("providers/transit-link", "transitLinkOps", {
-  read: true,
+const declared = defineDynamicResource<TransitLinkInputs, TransitLinkOutputs, TransitLinkArgs>({
+  type: "TransitLink",
+  module: "providers/transit-link",
+  opsExport: "transitLinkOps",
+  version: TRANSIT_LINK_VERSION,
+  fields: {
+    nodes: nodeAccess,
+    rootToken: rootToken("the unsealer's", "periodic orphan tokens need it"),
+    mountPath,
+    keyName,
+    policyName: optionalString,
+    allowBackup: optionalBoolean,
+    tokenPeriod,
+    displayName: optionalString,
+    createKey: optionalBoolean,
+    keepAlive: optionalBoolean,
+  },
+  defaults: withDefaults,
+  // policyName is also an input: registered as an output, it is known even when left to its default.
+  outputs: ["token", "accessor", "policyName", "ttlSeconds", "periodSeconds", "tokenHealthy", "tokenVerdict"],
+  secretOutputs: ["token", "rootToken", "nodes"],
+  ops: { diff, create, update, read, delete: remove },
 });
 
-export class TransitLink extends pulumi.dynamic.Resource {
+export const transitLinkOps: ProviderOps<TransitLinkInputs, TransitLinkOutputs> = declared.ops;
+
+export const transitLinkProvider = declared.provider;
+
+export class TransitLink extends declared.Resource {
   declare readonly token: pulumi.Output<string>;
   declare readonly accessor: pulumi.Output<string>;
   declare readonly policyName: pulumi.Output<string>;
@@ -297,25 +275,4 @@ export class TransitLink extends pulumi.dynamic.Resource {
   declare readonly periodSeconds: pulumi.Output<number>;
   declare readonly tokenHealthy: pulumi.Output<boolean>;
   declare readonly tokenVerdict: pulumi.Output<string>;
-
-  constructor(name: string, args: TransitLinkArgs, opts?: pulumi.CustomResourceOptions) {
-    super(
-      transitLinkProvider,
-      name,
-      {
-        ...args,
-        policyName: args.policyName,
-        version: TRANSIT_LINK_VERSION,
-        token: undefined,
-        accessor: undefined,
-        ttlSeconds: undefined,
-        periodSeconds: undefined,
-        tokenHealthy: undefined,
-        tokenVerdict: undefined,
-      },
-      withSecretOutputs(opts, ["token", "rootToken", "nodes"]),
-      "vault-mutual-unseal",
-      "TransitLink",
-    );
-  }
 }

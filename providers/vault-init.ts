@@ -19,22 +19,20 @@ import { initCluster, initProblems } from "../core/steps/init";
 import { SealStatus } from "../core/vault-client";
 import { waitFor } from "../core/wait";
 import { VaultClient } from "../core/vault-client";
-import { clusterIdentity, NodeAccess, NodeAccessArgs, nodeAccessProblems, withNodes } from "./node-access";
-import { ProviderOps, trampoline } from "./project-require";
+import { defineDynamicResource } from "./dynamic-resource";
+import { clusterIdentity, nodeAccess, NodeAccess, NodeAccessArgs, withNodes } from "./node-access";
+import { ProviderOps } from "./project-require";
 import {
   changedKeys,
-  checked,
-  checkVersion,
   containsUnknown,
   describeValue,
   Failures,
-  isUnknown,
+  optional,
   optionalString,
   reasonOf,
   sameValue,
   stringList,
   wholeNumber,
-  withSecretOutputs,
 } from "./provider-inputs";
 
 /** Provider behaviour version; raise it when a state written by this code must be read differently. */
@@ -79,7 +77,6 @@ export interface VaultInitOutputs extends VaultInitInputs {
 
 /** What an init fixes for good. */
 const FIXED_AT_INIT = ["kind", "shares", "threshold", "pgpKeys", "rootTokenPgpKey"] as const;
-const INPUT_KEYS = ["version", "nodes", ...FIXED_AT_INIT, "adopt"] as const;
 
 function fixedAtInitProblems(olds: Partial<VaultInitInputs>, news: Partial<VaultInitInputs>, failures: Failures): void {
   // Only for the same cluster: another cluster is a replacement, initialized afresh.
@@ -96,43 +93,35 @@ function fixedAtInitProblems(olds: Partial<VaultInitInputs>, news: Partial<Vault
   }
 }
 
-async function check(olds: Partial<VaultInitInputs>, news: VaultInitInputs): Promise<pulumi.dynamic.CheckResult<VaultInitInputs>> {
-  const f = new Failures();
-  const n = news as unknown as Record<string, unknown>;
-  checkVersion(news, VAULT_INIT_VERSION, f);
-  nodeAccessProblems(news.nodes, "nodes", f);
-  f.field(n, "kind", "kind", (v) =>
-    v === "shamir" || v === "recovery"
-      ? undefined
-      : `must be "shamir" (unseal keys) or "recovery" (recovery keys of an auto-sealed cluster), got ${typeof v === "string" ? `"${v}"` : describeValue(v)}`,
-  );
-  f.field(n, "shares", "shares", wholeNumber(1));
-  f.field(n, "threshold", "threshold", wholeNumber(1));
-  f.field(n, "pgpKeys", "pgpKeys", (v) => (v === undefined ? undefined : stringList("base64 PGP public keys")(v)));
-  f.field(n, "rootTokenPgpKey", "rootTokenPgpKey", optionalString);
-  f.field(n, "adopt", "adopt", (v) =>
-    v === undefined || (typeof v === "object" && v !== null && !Array.isArray(v))
-      ? undefined
-      : "must be { keys, rootToken } from the earlier init",
-  );
-  if (news.adopt && typeof news.adopt === "object" && !isUnknown(news.adopt)) {
-    const a = news.adopt as unknown as Record<string, unknown>;
-    f.field(a, "keys", "adopt.keys", stringList("the keys returned by the earlier init"));
-    f.field(a, "rootToken", "adopt.rootToken", (v) =>
-      typeof v === "string" && v !== "" ? undefined : "must be the root token returned by the earlier init",
-    );
+const kind = (v: unknown): string | undefined =>
+  v === "shamir" || v === "recovery"
+    ? undefined
+    : `must be "shamir" (unseal keys) or "recovery" (recovery keys of an auto-sealed cluster), got ${typeof v === "string" ? `"${v}"` : describeValue(v)}`;
+
+function adoptProblems(v: unknown, path: string, f: Failures): void {
+  if (v === undefined) return;
+  if (typeof v !== "object" || v === null || Array.isArray(v)) {
+    f.add(path, "must be { keys, rootToken } from the earlier init");
+    return;
   }
-  // The core's rules across fields (threshold ≤ shares, one PGP key per share), once each field is sound.
+  const a = v as Record<string, unknown>;
+  f.field(a, "keys", `${path}.keys`, stringList("the keys returned by the earlier init"));
+  f.field(a, "rootToken", `${path}.rootToken`, (x) =>
+    typeof x === "string" && x !== "" ? undefined : "must be the root token returned by the earlier init",
+  );
+}
+
+/** The core's rules across fields (threshold ≤ shares, one PGP key per share), once each field is sound; then what init fixed. */
+function acrossFields(olds: Partial<VaultInitInputs>, news: VaultInitInputs, f: Failures): void {
   if (f.list.length === 0 && ![news.kind, news.shares, news.threshold, news.pgpKeys].some(containsUnknown)) {
     for (const p of initProblems({ kind: news.kind, shares: news.shares, threshold: news.threshold, pgpKeys: news.pgpKeys }))
       f.add(p.key, reasonOf(p));
   }
   fixedAtInitProblems(olds, news, f);
-  return checked(news, f);
 }
 
 async function diff(_id: string, olds: VaultInitOutputs, news: VaultInitInputs): Promise<pulumi.dynamic.DiffResult> {
-  const changed = changedKeys<VaultInitInputs>(olds, news, INPUT_KEYS);
+  const changed = changedKeys<VaultInitInputs>(olds, news, declared.inputKeys);
   const oldCluster = clusterIdentity(olds.nodes);
   const newCluster = clusterIdentity(news.nodes);
   // Another cluster: init it afresh. An unknown identity is only a possible change: the diff
@@ -223,26 +212,36 @@ async function update(_id: string, olds: VaultInitOutputs, news: VaultInitInputs
 /** Forgets the keys; never touches the cluster. */
 async function remove(): Promise<void> {}
 
+const declared = defineDynamicResource<VaultInitInputs, VaultInitOutputs, VaultInitArgs>({
+  type: "VaultInit",
+  module: "providers/vault-init",
+  opsExport: "vaultInitOps",
+  version: VAULT_INIT_VERSION,
+  fields: {
+    nodes: nodeAccess,
+    kind,
+    shares: wholeNumber(1),
+    threshold: wholeNumber(1),
+    pgpKeys: optional(stringList("base64 PGP public keys")),
+    rootTokenPgpKey: optionalString,
+    adopt: { nested: adoptProblems },
+    startTimeoutMs: optional(wholeNumber(1000)),
+  },
+  across: acrossFields,
+  outputs: ["keys", "rootToken", "adopted"],
+  secretOutputs: ["keys", "rootToken", "adopt", "nodes"],
+  ops: { diff, create, update, delete: remove },
+});
+
 /** The implementation the serialized provider calls (loaded from this file at run time). */
-export const vaultInitOps: ProviderOps<VaultInitInputs, VaultInitOutputs> = { check, diff, create, update, delete: remove };
+export const vaultInitOps: ProviderOps<VaultInitInputs, VaultInitOutputs> = declared.ops;
 
 /** The provider object Pulumi serializes into the state (see project-require.ts). */
-export const vaultInitProvider = trampoline<VaultInitInputs, VaultInitOutputs>("providers/vault-init", "vaultInitOps");
+export const vaultInitProvider = declared.provider;
 
-export class VaultInit extends pulumi.dynamic.Resource {
+export class VaultInit extends declared.Resource {
   declare readonly keys: pulumi.Output<string[]>;
   declare readonly rootToken: pulumi.Output<string>;
   declare readonly adopted: pulumi.Output<boolean>;
   declare readonly kind: pulumi.Output<"shamir" | "recovery">;
-
-  constructor(name: string, args: VaultInitArgs, opts?: pulumi.CustomResourceOptions) {
-    super(
-      vaultInitProvider,
-      name,
-      { ...args, version: VAULT_INIT_VERSION, keys: undefined, rootToken: undefined, adopted: undefined },
-      withSecretOutputs(opts, ["keys", "rootToken", "adopt", "nodes"]),
-      "vault-mutual-unseal",
-      "VaultInit",
-    );
-  }
 }

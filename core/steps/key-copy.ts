@@ -118,16 +118,84 @@ export async function copyTransitKey(unsealer: VaultClient, helper: VaultClient,
   return { version };
 }
 
-export interface KeyDrift {
+export interface CopyVerdict {
+  inSync: boolean;
+  /** Plain words: what is behind and what to do. */
+  verdict: string;
+}
+
+export interface CopyView {
+  ref: KeyRef;
+  /** Who holds the copy, as the verdict names it: "the helper", "the helper https://…", "the last backup". */
+  holder: string;
+  /** Newest version the copy holds (0: none). */
+  copyVersion: number;
+  /** Newest version of the key on the unsealer. */
+  latestVersion: number;
+  /** A version whose creation time differs between copy and key (differentKeyVersion): the copy is of another key. */
+  otherKeyVersion?: string;
+  /** What to run when the copy is behind, e.g. "Copy the key again (copyTransitKey)". */
+  remedy: string;
+}
+
+/**
+ * The verdict on a copy of the transit key, in the same words for every caller (the lab's
+ * drift check, TransitKeyRestore): another key, behind (DRIFT), or in sync. A copy behind
+ * the key's latest version breaks the deadlock path silently: after the sealed cluster's
+ * next leader change its root key is wrapped with a version the copy does not hold.
+ */
+export function copyVerdict(v: CopyView): CopyVerdict {
+  const where = `${normMount(v.ref.mountPath)}/${v.ref.keyName}`;
+  if (v.otherKeyVersion !== undefined) {
+    return {
+      inSync: false,
+      verdict:
+        `ANOTHER KEY: ${v.holder} holds a ${where} that is not a copy of the unsealer's key (version ${v.otherKeyVersion} was created at another time); ` +
+        `copying or restoring over it is refused until it is removed there.`,
+    };
+  }
+  if (v.copyVersion >= v.latestVersion)
+    return {
+      inSync: true,
+      verdict: `in sync: ${v.holder} holds version ${v.copyVersion} of ${where}, the unsealer's latest is ${v.latestVersion}`,
+    };
+  return {
+    inSync: false,
+    verdict:
+      `DRIFT: ${v.holder} holds version ${v.copyVersion} of ${where} but the unsealer's key is at version ${v.latestVersion}; ` +
+      `the deadlock path breaks at the sealed cluster's next leader change. ${v.remedy}`,
+  };
+}
+
+/**
+ * The helper's copy judged against a backup of the unsealer's key and the key's latest
+ * version, which is all a helper-side caller knows without access to the unsealer (the
+ * TransitKeyRestore resource): another key when the versions both hold were created at other
+ * times, behind, or in sync.
+ */
+export async function checkCopyAgainstBackup(
+  helper: VaultClient,
+  ref: KeyRef,
+  backup: string,
+  latestVersion: number,
+  remedy: string,
+): Promise<CopyVerdict & { helperVersion: number }> {
+  const copy = await readTransitKey(helper, normMount(ref.mountPath), ref.keyName);
+  const helperVersion = copy?.latest_version ?? 0;
+  const otherKeyVersion = copy ? differentKeyVersion(copy.keys, backupKeyTimes(backup)) : undefined;
+  return {
+    helperVersion,
+    ...copyVerdict({ ref, holder: "the helper", copyVersion: helperVersion, latestVersion, otherKeyVersion, remedy }),
+  };
+}
+
+export interface KeyDrift extends CopyVerdict {
   /** Newest key version on the unsealer: what the sealed cluster wraps with after its next leader change. */
   latestVersion: number;
   /** Version of the unsealer's last backup (0 when never backed up). */
   backedUpVersion: number;
   /** Newest version on the helper, when the helper could be asked. */
   helperVersion?: number;
-  inSync: boolean;
-  /** Plain words: what is behind and what to do. */
-  verdict: string;
 }
 
 /**
@@ -141,32 +209,19 @@ export async function checkKeyDrift(unsealer: VaultClient, ref: KeyRef, helper?:
   const latestVersion = key.latest_version;
   const backedUpVersion = key.backup_info?.version ?? 0;
   let helperVersion: number | undefined;
+  let otherKeyVersion: string | undefined;
   if (helper) {
     const copy = await readTransitKey(helper, mount, ref.keyName);
     helperVersion = copy?.latest_version ?? 0;
-    const other = copy && differentKeyVersion(copy.keys, key.keys);
-    if (other) {
-      return {
-        latestVersion,
-        backedUpVersion,
-        helperVersion,
-        inSync: false,
-        verdict: `ANOTHER KEY: the helper ${helper.address} holds a ${mount}/${ref.keyName} that is not a copy of the unsealer's key (version ${other} was created at another time); copying is refused until it is removed there.`,
-      };
-    }
+    otherKeyVersion = copy ? differentKeyVersion(copy.keys, key.keys) : undefined;
   }
-  const copyVersion = helperVersion ?? backedUpVersion;
-  const inSync = copyVersion >= latestVersion;
-  const where = helper
-    ? `the helper ${helper.address} holds version ${helperVersion}`
-    : `the last backup was of version ${backedUpVersion}`;
-  return {
+  const verdict = copyVerdict({
+    ref,
+    holder: helper ? `the helper ${helper.address}` : "the last backup",
+    copyVersion: helperVersion ?? backedUpVersion,
     latestVersion,
-    backedUpVersion,
-    helperVersion,
-    inSync,
-    verdict: inSync
-      ? `in sync: ${where}, the unsealer's latest is ${latestVersion}`
-      : `DRIFT: ${where} but the unsealer's key ${mount}/${ref.keyName} is at version ${latestVersion}; the deadlock path breaks at the sealed cluster's next leader change. Copy the key again (copyTransitKey / pulumi up on the helper stack).`,
-  };
+    otherKeyVersion,
+    remedy: "Copy the key again (copyTransitKey / pulumi up on the helper stack).",
+  });
+  return { latestVersion, backedUpVersion, helperVersion, ...verdict };
 }

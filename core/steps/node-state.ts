@@ -5,14 +5,30 @@
  * ("barrier seal type of X does not match ...") until the migration completes or they are
  * restarted. Such a node is unsealed but cannot serve: it is reported as `mismatch`.
  */
-import { VaultApiError, WaitCannotHelpError } from "../errors";
+import { TimeoutError, VaultApiError, VaultTlsError, VaultUnreachableError, WaitCannotHelpError } from "../errors";
 import { NodeControl } from "../nodes";
 import { VaultClient } from "../vault-client";
 import { waitFor } from "../wait";
 
+/**
+ * Why a node gave no state:
+ * - "unreachable": nothing answered, or not in time (a node restarting, a port-forward not up
+ *   yet): asking again later may work;
+ * - "tls": the connection was made but TLS failed (an untrusted CA, a name the certificate does
+ *   not hold, a refused client certificate): waiting will not fix it, the settings must change;
+ * - "failing": the node answered with an error (e.g. a 5xx while it starts).
+ * A refused way in (AccessDeniedError: a port-forward RBAC forbids) is no state at all: it is
+ * thrown, since it ends every wait.
+ */
+export type NodeDownReason = "unreachable" | "tls" | "failing";
+
 export interface NodeState {
   id: string;
   reachable: boolean;
+  /** Set exactly when `reachable` is false. */
+  reason?: NodeDownReason;
+  /** The error behind `reason`, for a caller that must raise it (see activeForLook). */
+  failure?: Error;
   initialized?: boolean;
   sealed?: boolean;
   standby?: boolean;
@@ -47,8 +63,14 @@ export async function nodeState(id: string, client: VaultClient): Promise<NodeSt
       if (why.includes("does not match"))
         return { id, reachable: true, initialized: true, sealed: false, standby: true, mismatch: true, error: why };
     }
-    return { id, reachable: false, error: (e as Error).message };
+    return { id, reachable: false, reason: downReason(e), failure: e as Error, error: (e as Error).message };
   }
+}
+
+function downReason(e: unknown): NodeDownReason {
+  if (e instanceof VaultTlsError) return "tls";
+  if (e instanceof VaultUnreachableError || e instanceof TimeoutError) return "unreachable";
+  return "failing";
 }
 
 /** What every node says now (unreachable nodes included). */
@@ -58,7 +80,7 @@ export async function observe(cluster: NodeControl): Promise<NodeState[]> {
 
 export function describe(states: NodeState[]): string {
   const one = (s: NodeState) => {
-    if (!s.reachable) return `${s.id}:down`;
+    if (!s.reachable) return `${s.id}:down${s.reason === "tls" ? "(TLS failed)" : ""}`;
     if (s.mismatch) return `${s.id}:unsealed(seal mismatch, mid-migration)`;
     return `${s.id}:${s.sealed ? "sealed" : s.standby ? "standby" : "active"}${s.migration ? "(migration)" : ""}`;
   };
@@ -68,6 +90,26 @@ export function describe(states: NodeState[]): string {
 /** The active node, or undefined. */
 export async function findActive(cluster: NodeControl): Promise<string | undefined> {
   return (await observe(cluster)).find((s) => s.reachable && !s.sealed && !s.standby)?.id;
+}
+
+/**
+ * The active node for a look that may be put off (a provider's read, a diff's live look):
+ * undefined when no node is active now (sealed, restarting, not answering), so that the caller
+ * keeps what it knows. A TLS failure is raised instead: it does not pass by itself, and
+ * keeping the recorded state would hide it.
+ */
+export async function activeForLook(cluster: NodeControl): Promise<string | undefined> {
+  const states = await observe(cluster);
+  const active = states.find((s) => s.reachable && !s.sealed && !s.standby)?.id;
+  if (active) return active;
+  throwTlsFailure(states);
+  return undefined;
+}
+
+/** Throws the TLS failure of the first node down for reason "tls", if any: a setting to fix, not a state to record. */
+export function throwTlsFailure(states: NodeState[]): void {
+  const tls = states.find((s) => s.reason === "tls");
+  if (tls?.failure) throw tls.failure;
 }
 
 /**

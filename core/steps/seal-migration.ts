@@ -1,12 +1,17 @@
 /**
  * Seal migration of an HA cluster without downtime: Shamir → transit, transit → Shamir and
- * transit → transit (design.md §3). Standbys are restarted on the migration config and
+ * transit → transit. Standbys are restarted on the migration config and
  * unsealed with `migrate`, the active node steps down, the new active migrates the stored
  * keys, then the old active (and, when the migration config kept a disabled block, every
  * node) is rolled onto the final config.
  *
  * The orchestration keeps no log of its own: each run reads the cluster's state and does
  * what is left, so a run stopped at any point is finished by the next one.
+ *
+ * Same key and mount, another address or token (a rotated link token, the emergency switch to
+ * the helper that holds a copy of the key) is no migration: the stored keys stay wrapped by
+ * the same key, so the nodes only need the new settings: that is a re-pointing (repointSeal),
+ * and `sealTo` chooses between the two.
  */
 import { InputError } from "../errors";
 import { isUpToDate, NodeControl, SealSettings, sealSettingsDigest } from "../nodes";
@@ -96,6 +101,49 @@ async function migrated(cluster: NodeControl, targetType: string, digests: strin
   return !status.migration && status.type === targetType && running !== undefined && digests.includes(running);
 }
 
+/** True when the active node runs on a seal of `type` with no migration under way. */
+export async function runsOnSeal(cluster: NodeControl, type: string): Promise<boolean> {
+  const active = await findActive(cluster);
+  if (!active) return false;
+  const s = await cluster.client(active).sealStatus();
+  return s.type === type && !s.migration;
+}
+
+/** Seal type the active node reports, "unknown" with no active node. */
+async function activeSealType(cluster: NodeControl): Promise<string> {
+  const active = await findActive(cluster);
+  return active ? (await cluster.client(active).sealStatus()).type : "unknown";
+}
+
+export type RepointOptions = Pick<MigrationOptions, "to" | "toToken" | "keys" | "adminToken" | "timeoutMs" | "log">;
+
+/**
+ * Re-pointing: applies the final settings of `to` (a new token or address for the same key)
+ * and rolls every node that does not run them, the active last. Nothing is migrated.
+ */
+export async function repointSeal(cluster: NodeControl, o: RepointOptions): Promise<MigrationResult> {
+  const final: SealSettings = { stanzas: steadySeal(o.to), transitToken: o.to.type === "transit" ? o.toToken : undefined };
+  let changed = false;
+  if ((await currentDigest(cluster)) !== sealSettingsDigest(final)) {
+    o.log?.(`${cluster.name}: applying the re-pointed seal settings`);
+    await cluster.applySeal(final);
+    changed = true;
+  }
+  for (const id of cluster.nodeIds()) if (!(await isUpToDate(cluster, id))) changed = true;
+  if (changed) await rolloutSeal(cluster, { adminToken: o.adminToken, keys: o.keys, timeoutMs: o.timeoutMs, log: o.log });
+  return { changed, sealType: await activeSealType(cluster) };
+}
+
+/**
+ * Brings the cluster onto `o.to`. `reached` is the seal an earlier run completed the move to,
+ * if any: when it names the same key as `to` and the cluster runs on that seal, the change is
+ * a re-pointing; otherwise it is a migration, from wherever the cluster is.
+ */
+export async function sealTo(cluster: NodeControl, o: MigrationOptions & { reached?: Seal }): Promise<MigrationResult> {
+  if (o.reached && sameTransitKey(o.reached, o.to) && (await runsOnSeal(cluster, o.to.type))) return repointSeal(cluster, o);
+  return migrateSeal(cluster, o);
+}
+
 async function currentDigest(cluster: NodeControl): Promise<string> {
   return sealSettingsDigest(await cluster.appliedSeal());
 }
@@ -167,7 +215,5 @@ export async function migrateSeal(cluster: NodeControl, o: MigrationOptions): Pr
     changed = true;
     await rolloutSeal(cluster, { adminToken: o.adminToken, keys: o.keys, timeoutMs: o.timeoutMs, log });
   }
-  const active = await findActive(cluster);
-  const sealType = active ? (await cluster.client(active).sealStatus()).type : "unknown";
-  return { changed, sealType };
+  return { changed, sealType: await activeSealType(cluster) };
 }

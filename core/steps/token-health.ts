@@ -3,7 +3,7 @@
  * unseal its cluster after the next restart. Looked up by accessor, so the token itself is
  * never needed (or shown) to check it.
  */
-import { VaultApiError } from "../errors";
+import { classifying, TokenGoneError } from "../errors";
 import { VaultClient } from "../vault-client";
 
 export interface TokenHealth {
@@ -38,16 +38,20 @@ function hours(s: number): string {
   return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
 }
 
-/** Looks a token up by accessor with an admin token; throws a clear error when it no longer exists. */
+/**
+ * Looks a token up by accessor with an admin token. A token that no longer exists is a
+ * TokenGoneError with `gone: "accessor"`; a gone admin token one with `gone: "caller"`.
+ */
 export async function tokenHealth(admin: VaultClient, accessor: string): Promise<TokenHealth> {
   let d: LookupData;
   try {
-    d = (await admin.write<{ data: LookupData }>("auth/token/lookup-accessor", { accessor })).body.data;
+    d = (await classifying(() => admin.write<{ data: LookupData }>("auth/token/lookup-accessor", { accessor }))).body.data;
   } catch (e) {
-    if (e instanceof VaultApiError && e.status === 400 && e.mentions("invalid accessor")) {
-      throw new Error(
+    if (e instanceof TokenGoneError && e.gone === "accessor") {
+      throw new TokenGoneError(
+        e,
+        "accessor",
         `the transit token with accessor ${accessor} no longer exists on ${admin.address} (expired or revoked): provision the transit link again to issue a new one`,
-        { cause: e },
       );
     }
     throw e;
@@ -77,6 +81,15 @@ export async function tokenHealth(admin: VaultClient, accessor: string): Promise
 
 /** Renews a token by accessor (resets a periodic token's TTL to its period). */
 export async function renewToken(admin: VaultClient, accessor: string): Promise<TokenHealth> {
-  await admin.write("auth/token/renew-accessor", { accessor });
+  await classifying(() => admin.write("auth/token/renew-accessor", { accessor }));
   return tokenHealth(admin, accessor);
+}
+
+/** Revokes a token by accessor; a token gone already (expired or revoked) is fine: the server may answer either way. */
+export async function revokeByAccessor(admin: VaultClient, accessor: string): Promise<void> {
+  try {
+    await classifying(() => admin.write("auth/token/revoke-accessor", { accessor }));
+  } catch (e) {
+    if (!(e instanceof TokenGoneError && e.gone === "accessor")) throw e;
+  }
 }

@@ -4,7 +4,7 @@
  * Orphan, so revoking the root token that made it does not kill it; periodic, so it never
  * reaches a max TTL (the article's 32-day failure) as long as the seal renews it.
  */
-import { InputError, VaultApiError } from "../errors";
+import { classified, InputError, TokenGoneError, VaultApiError } from "../errors";
 import { VaultClient } from "../vault-client";
 import { tokenHealth, TokenHealth } from "./token-health";
 
@@ -42,6 +42,11 @@ export interface TransitLink {
 }
 
 export const normMount = (m: string) => m.replace(/^\/+|\/+$/g, "");
+
+/** Why `name` cannot be a transit key name (one segment of `<mount>/keys/<name>`), or undefined when it can. */
+export function keyNameProblem(name: string): string | undefined {
+  return /^[A-Za-z0-9_.-]+$/.test(name) ? undefined : `"${name}" may only hold letters, digits, '.', '_' and '-'`;
+}
 
 /** The least-privilege policy a seal token needs: encrypt and decrypt with one key. */
 export function sealPolicy(mountPath: string, keyName: string): string {
@@ -85,7 +90,7 @@ export async function readTransitKey(client: VaultClient, mountPath: string, key
     return res.body.data;
   } catch (e) {
     if (e instanceof VaultApiError && e.status === 404) return undefined;
-    throw e;
+    throw classified(e);
   }
 }
 
@@ -109,8 +114,8 @@ export async function provisionTransitLink(admin: VaultClient, o: TransitLinkOpt
   if (!admin.token) throw new InputError("token", `provisioning a transit link on ${admin.address} needs a root (or sudo) token`);
   const mount = normMount(o.mountPath);
   if (!mount) throw new InputError("mountPath", "is empty");
-  if (!/^[A-Za-z0-9_.-]+$/.test(o.keyName))
-    throw new InputError("keyName", `"${o.keyName}" may only hold letters, digits, '.', '_' and '-'`);
+  const badName = keyNameProblem(o.keyName);
+  if (badName) throw new InputError("keyName", badName);
   const policyName = o.policyName ?? `${o.keyName}-seal`;
   const period = o.tokenPeriod ?? "720h";
   const periodSeconds = durationSeconds(period);
@@ -142,7 +147,11 @@ export async function provisionTransitLink(admin: VaultClient, o: TransitLinkOpt
   await admin.request("PUT", `sys/policies/acl/${policyName}`, { body: { policy: sealPolicy(mount, o.keyName) } });
 
   if (o.existing) {
-    const health = await tokenHealth(admin, o.existing.accessor).catch(() => undefined);
+    // A token gone (expired, revoked) is replaced below; any other failure is the caller's to see.
+    const health = await tokenHealth(admin, o.existing.accessor).catch((e: unknown) => {
+      if (e instanceof TokenGoneError && e.gone === "accessor") return undefined;
+      throw e;
+    });
     if (health && health.policies.includes(policyName) && health.orphan && health.periodSeconds === periodSeconds) {
       return {
         mountPath: mount,

@@ -9,7 +9,6 @@ import * as pulumi from "@pulumi/pulumi";
 import { NodeAccess } from "../../providers/node-access";
 import { UNKNOWN } from "../../providers/provider-inputs";
 import { sealMigrationProvider, SealMigrationInputs } from "../../providers/seal-migration";
-import { transitKeyCopyProvider, TransitKeyCopyInputs, TransitKeyCopyOutputs } from "../../providers/transit-key-copy";
 import { transitLinkProvider, TransitLinkInputs, TransitLinkOutputs } from "../../providers/transit-link";
 import { unsealProvider, UnsealInputs } from "../../providers/unseal";
 import { vaultInitProvider, VaultInitInputs, VaultInitOutputs } from "../../providers/vault-init";
@@ -55,22 +54,12 @@ const migration = {
   keys: ["k1"],
   rootToken: "root",
 } as SealMigrationInputs;
-const copy: TransitKeyCopyInputs = {
-  version: 1,
-  unsealer: local("u"),
-  unsealerToken: "x",
-  helper: local("h"),
-  helperToken: "y",
-  mountPath: "transit",
-  keyName: "autounseal",
-};
 
 const providers: Record<string, [Provider, object]> = {
   VaultInit: [vaultInitProvider, init],
   Unseal: [unsealProvider, unseal],
   TransitLink: [transitLinkProvider, link],
   SealMigration: [sealMigrationProvider, migration],
-  TransitKeyCopy: [transitKeyCopyProvider, copy],
   TransitKeyBackup: [
     transitKeyBackupProvider,
     { version: 1, nodes: local("u"), token: "root", mountPath: "transit", keyName: "autounseal" },
@@ -116,6 +105,7 @@ const bad: [string, Record<string, unknown>, string, string | RegExp][] = [
   ["VaultInit", { adopt: { keys: [], rootToken: "" } }, "adopt.keys", "must be a non-empty list of the keys returned by the earlier init"],
   ["VaultInit", { adopt: { keys: ["k"], rootToken: "" } }, "adopt.rootToken", "must be the root token returned by the earlier init"],
   ["VaultInit", { adopt: "yes" }, "adopt", "must be { keys, rootToken }"],
+  ["VaultInit", { startTimeoutMs: 5 }, "startTimeoutMs", "must be a whole number from 1000 up, got 5"],
   ["VaultInit", { version: 2 }, "version", "written by a newer version (2) of the providers than this checkout knows (1)"],
   ["VaultInit", { nodes: undefined }, "nodes", `must describe the cluster's nodes`],
   ["VaultInit", { nodes: { kind: "ssh" } }, "nodes.kind", `must be "kubernetes" or "local", got "ssh"`],
@@ -167,6 +157,14 @@ const bad: [string, Record<string, unknown>, string, string | RegExp][] = [
   ],
   ["SealMigration", { to: transit({ address: "vault-unlock:8200" }) }, "to.address", /not (a URL|https)/],
   ["SealMigration", { to: transit({ keyName: "" }) }, "to.keyName", "must be a non-empty string"],
+  // The same key-name and mount rules as every other provider's (provider-inputs.ts).
+  ["SealMigration", { to: transit({ keyName: "auto unseal" }) }, "to.keyName", `"auto unseal" may only hold letters, digits`],
+  [
+    "SealMigration",
+    { from: transit(), fromToken: "f", to: transit({ keyName: "k2", mountPath: "/" }) },
+    "to.mountPath",
+    "must name a mount",
+  ],
   ["SealMigration", { to: transit({ tlsClientCert: "/tls/c.crt" }) }, "to.tlsClientCert", "set both tlsClientCert and tlsClientKey"],
   ["SealMigration", { to: { type: "awskms" } }, "to.type", `must be "shamir" or "transit", got "awskms"`],
   ["SealMigration", { from: "shamir" }, "from", "must be a seal"],
@@ -174,14 +172,14 @@ const bad: [string, Record<string, unknown>, string, string | RegExp][] = [
   ["SealMigration", { keys: undefined }, "keys", "must be a non-empty list of unseal keys (from Shamir) or recovery keys"],
   ["SealMigration", { rootToken: undefined }, "rootToken", "the migration steps the active node down"],
   ["SealMigration", { timeoutMs: 10 }, "timeoutMs", "from 1000 up, got 10"],
-  ["TransitKeyCopy", { helper: local("u") }, "helper", "is the same cluster as unsealer (local/u)"],
-  ["TransitKeyCopy", { helper: { kind: "local" } }, "helper.cluster", "must be a non-empty string"],
-  ["TransitKeyCopy", { unsealer: k8s({ statefulSet: "" }) }, "unsealer.statefulSet", "is not a StatefulSet name"],
-  ["TransitKeyCopy", { unsealerToken: "" }, "unsealerToken", "must be a non-empty string"],
-  ["TransitKeyCopy", { keyName: "a b" }, "keyName", "may only hold letters"],
-  ["TransitKeyCopy", { failOnDrift: "no" }, "failOnDrift", "must be true or false"],
   ["TransitKeyBackup", { keyName: "a/b" }, "keyName", "may only hold letters"],
   ["TransitKeyBackup", { mountPath: "/" }, "mountPath", "must name a mount"],
+  ["TransitKeyBackup", { token: "" }, "token", "must be a token of the unsealer that may read the key and its backup"],
+  // The same key-name and mount rules as TransitLink's and TransitKeyBackup's (provider-inputs.ts).
+  ["TransitKeyRestore", { keyName: "a/b" }, "keyName", `"a/b" may only hold letters, digits, '.', '_' and '-'`],
+  ["TransitKeyRestore", { mountPath: "/" }, "mountPath", "must name a mount, e.g. transit"],
+  ["TransitKeyRestore", { token: undefined }, "token", "must be the helper's root token (got nothing)"],
+  ["TransitKeyRestore", { failOnDrift: "no" }, "failOnDrift", "must be true or false, got a string"],
   ["TransitKeyRestore", { backup: "" }, "backup", "must be the primary stack's transitKeyBackup output"],
   ["TransitKeyRestore", { latestVersion: 0 }, "latestVersion", "from 1 up, got 0"],
   ["SealRollout", { rootToken: "" }, "rootToken", "the rollout steps the active node down"],
@@ -191,6 +189,11 @@ const bad: [string, Record<string, unknown>, string, string | RegExp][] = [
 ];
 
 describe("check refuses bad inputs with the property name", () => {
+  test.each(Object.entries(providers))("%s refuses a state written by a newer version of the providers", async (_name, [p, good]) => {
+    const found = await failures(p, { ...good, version: 99 });
+    expect(found).toEqual([{ property: "version", reason: expect.stringContaining("written by a newer version (99) of the providers") }]);
+  });
+
   test.each(bad)("%s %j → %s", async (name, over, property, reason) => {
     const [p, good] = providers[name];
     const found = await failures(p, { ...good, ...over });
@@ -250,7 +253,6 @@ describe("unknown values (preview) never fail check", () => {
     ["SealMigration", { to: UNKNOWN, toToken: UNKNOWN }],
     ["SealMigration", { to: transit({ address: UNKNOWN }) }],
     ["SealMigration", { from: transit(), fromToken: UNKNOWN, to: transit({ keyName: "other" }), toToken: UNKNOWN, flavour: "vault" }],
-    ["TransitKeyCopy", { helper: UNKNOWN, helperToken: UNKNOWN }],
   ])("%s %j", async (name, over) => {
     const [p, good] = providers[name];
     expect(await failures(p, { ...good, ...over })).toEqual([]);
@@ -262,6 +264,11 @@ describe("unknown values (preview) never fail check", () => {
 });
 
 describe("check makes defaults explicit, so the next run compares equal", () => {
+  test("TransitKeyRestore", async () => {
+    const [p, good] = providers.TransitKeyRestore;
+    expect(await checkNew(p, good)).toMatchObject({ failOnDrift: true });
+  });
+
   test("TransitLink", async () => {
     expect(await checkNew(transitLinkProvider, link)).toMatchObject({
       policyName: "autounseal-seal",
@@ -269,10 +276,6 @@ describe("check makes defaults explicit, so the next run compares equal", () => 
       allowBackup: false,
       createKey: true,
     });
-  });
-
-  test("TransitKeyCopy", async () => {
-    expect(await checkNew(transitKeyCopyProvider, copy)).toMatchObject({ failOnDrift: true });
   });
 });
 
@@ -401,25 +404,5 @@ describe("diff: what replaces and what updates", () => {
     ],
   ])("%s", async (_name, p, olds, news, expected) => {
     expect(await p.diff!("id", olds, news)).toMatchObject(expected);
-  });
-
-  const copyOuts: TransitKeyCopyOutputs = {
-    ...copy,
-    failOnDrift: true,
-    keyVersion: 1,
-    latestVersion: 1,
-    helperVersion: 1,
-    backedUpVersion: 1,
-    inSync: true,
-    verdict: "in sync",
-  };
-  test("TransitKeyCopy: in sync and unchanged is no change; a drift recorded by read is an update", async () => {
-    const news = { ...copy, failOnDrift: true };
-    expect(await transitKeyCopyProvider.diff!("id", copyOuts, news)).toEqual({ changes: false, replaces: [] });
-    expect(await transitKeyCopyProvider.diff!("id", { ...copyOuts, latestVersion: 2, inSync: false }, news)).toEqual({
-      changes: true,
-      replaces: [],
-    });
-    expect(await transitKeyCopyProvider.diff!("id", copyOuts, { ...news, helper: local("h2") })).toEqual({ changes: true, replaces: [] });
   });
 });

@@ -8,6 +8,7 @@
  * under the same name on the helper is refused, not overwritten.
  */
 import { backupVersion, checkKeyDrift } from "../../core/steps/key-copy";
+import { activeClient } from "../../core/steps/node-state";
 import { provisionTransitLink, rotateTransitKey } from "../../core/steps/transit-link";
 import { VaultClient } from "../../core/vault-client";
 import { sleep } from "../../core/wait";
@@ -19,7 +20,7 @@ import {
 } from "../../providers/transit-key-restore";
 import { shamirNode } from "../support/pair";
 import { Lab, newLab } from "../support/servers";
-import { checkNew, create, LocalAccess, State, update } from "./harness";
+import { checkNew, create, LocalAccess, read, State, update } from "./harness";
 
 jest.setTimeout(120_000);
 
@@ -33,10 +34,11 @@ const access = new LocalAccess();
 beforeAll(async () => {
   lab = await newLab("prov-backup");
   const u = await shamirNode(lab, "backup-unsealer");
-  unsealerAdmin = u.admin;
+  // Unsealed is not yet active: a single Raft node takes a moment (longer under load) to lead.
+  unsealerAdmin = await activeClient(u.cluster, u.rootToken);
   await provisionTransitLink(unsealerAdmin, { mountPath: "transit", keyName: "autounseal", allowBackup: true });
   const h = await shamirNode(lab, "backup-helper");
-  helperAdmin = h.admin;
+  helperAdmin = await activeClient(h.cluster, h.rootToken);
   backupInputs = await checkNew(backups, {
     version: 1,
     nodes: access.of(u.cluster),
@@ -137,11 +139,15 @@ test("another key under the same name on the helper (a rebuilt unsealer) is seen
   await sleep(1100); // another creation second than the unsealer's key
   await helperAdmin.write("transit/keys/autounseal", {});
   expect((await restores.diff!(restore.id, restore.outs, restoreInputs)).changes).toBe(true);
+  // read records it in the core's words (copyVerdict), the same the lab's drift check uses.
+  const seen = await read(restores, restore);
+  expect(seen.outs).toMatchObject({ inSync: false, helperVersion: 1 });
+  expect(seen.outs.verdict).toMatch(/^ANOTHER KEY: the helper holds a transit\/autounseal that is not a copy of the unsealer's key/);
   await expect(update(restores, restore, restoreInputs)).rejects.toThrow(
     /holds another key at transit\/autounseal than the backup's .* was the unsealer rebuilt\? .* refused/,
   );
   expect(await helperVersion()).toBe(1);
-  // The core's drift check (TransitKeyCopy, the lab) tells it apart too, by the versions' creation times.
+  // The core's drift check (the lab's) tells it apart too, by the versions' creation times.
   const drift = await checkKeyDrift(unsealerAdmin, { mountPath: "transit", keyName: "autounseal" }, helperAdmin);
   expect(drift.inSync).toBe(false);
   expect(drift.verdict).toMatch(/^ANOTHER KEY: .* is not a copy of the unsealer's key/);

@@ -12,7 +12,6 @@ type Providers = {
   unseal: typeof import("../../providers/unseal");
   link: typeof import("../../providers/transit-link");
   migration: typeof import("../../providers/seal-migration");
-  copy: typeof import("../../providers/transit-key-copy");
   backup: typeof import("../../providers/transit-key-backup");
   restore: typeof import("../../providers/transit-key-restore");
   rollout: typeof import("../../providers/seal-rollout");
@@ -42,7 +41,6 @@ beforeAll(async () => {
     unseal: await import("../../providers/unseal"),
     link: await import("../../providers/transit-link"),
     migration: await import("../../providers/seal-migration"),
-    copy: await import("../../providers/transit-key-copy"),
     backup: await import("../../providers/transit-key-backup"),
     restore: await import("../../providers/transit-key-restore"),
     rollout: await import("../../providers/seal-rollout"),
@@ -79,14 +77,6 @@ test("each resource registers its type, version and provider, and keeps its secr
     keys: init.keys,
     rootToken: init.rootToken,
   });
-  new m.copy.TransitKeyCopy("helper-copy", {
-    unsealer: nodes("vault-unlock"),
-    unsealerToken: init.rootToken,
-    helper: nodes("helper"),
-    helperToken: "h",
-    mountPath: "transit",
-    keyName: "autounseal",
-  });
   const backup = new m.backup.TransitKeyBackup("key-backup", {
     nodes: nodes("vault-unlock"),
     token: init.rootToken,
@@ -110,7 +100,6 @@ test("each resource registers its type, version and provider, and keeps its secr
     "vault-unlock-unseal": ["Unseal", ["keys", "nodes"]],
     "seal-of-vault": ["TransitLink", ["token", "rootToken", "nodes"]],
     "vault-unlock-migration": ["SealMigration", ["keys", "rootToken", "toToken", "fromToken", "nodes"]],
-    "helper-copy": ["TransitKeyCopy", ["unsealerToken", "helperToken", "unsealer", "helper"]],
     "key-backup": ["TransitKeyBackup", ["backup", "token", "nodes"]],
     "key-restore": ["TransitKeyRestore", ["backup", "token", "nodes"]],
     "vault-rollout": ["SealRollout", ["rootToken", "nodes"]],

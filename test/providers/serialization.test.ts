@@ -18,7 +18,6 @@ import { sealMigrationProvider } from "../../providers/seal-migration";
 import { sealRolloutProvider } from "../../providers/seal-rollout";
 import { transitKeyBackupProvider } from "../../providers/transit-key-backup";
 import { transitKeyRestoreProvider } from "../../providers/transit-key-restore";
-import { transitKeyCopyProvider } from "../../providers/transit-key-copy";
 import { transitLinkProvider } from "../../providers/transit-link";
 import { unsealProvider } from "../../providers/unseal";
 import { vaultInitProvider } from "../../providers/vault-init";
@@ -34,7 +33,6 @@ const providers: [string, pulumi.dynamic.ResourceProvider][] = [
   ["Unseal", unsealProvider],
   ["TransitLink", transitLinkProvider],
   ["SealMigration", sealMigrationProvider],
-  ["TransitKeyCopy", transitKeyCopyProvider],
   ["TransitKeyBackup", transitKeyBackupProvider],
   ["TransitKeyRestore", transitKeyRestoreProvider],
   ["SealRollout", sealRolloutProvider],

@@ -6,7 +6,8 @@
  * seal renews; delete revokes the token and keeps mount, key and policy.
  */
 import { LocalCluster } from "../../adapters/local/local-cluster";
-import { VaultApiError } from "../../core/errors";
+import { TokenGoneError, VaultApiError, VaultTlsError } from "../../core/errors";
+import { NodeControl } from "../../core/nodes";
 import { VaultClient } from "../../core/vault-client";
 import { sleep } from "../../core/wait";
 import { TransitLinkInputs, TransitLinkOutputs, transitLinkProvider as provider } from "../../providers/transit-link";
@@ -145,4 +146,28 @@ test("keepAlive with a period above the token store's max TTL renews below half 
   expect(renewed.outs.ttlSeconds).toBeGreaterThan(10);
   // Renewed as far as the store allows: the next run changes nothing.
   expect(await provider.diff!(renewed.id, renewed.outs, kept)).toMatchObject({ changes: false });
+});
+
+test("a root token the unsealer no longer knows fails the read with TokenGoneError (the caller's token), though the seal token is alive", async () => {
+  const made = await create(provider, { ...inputs, keyName: "gone-root-key" });
+  const child = await admin.write<{ auth: { client_token: string; accessor: string } }>("auth/token/create", { policies: ["root"] });
+  await admin.write("auth/token/revoke-accessor", { accessor: child.body.auth.accessor });
+  const withGoneRoot = { ...made, outs: { ...made.outs, rootToken: child.body.auth.client_token } };
+  const e = await provider.read!(withGoneRoot.id, withGoneRoot.outs).then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  expect(e).toBeInstanceOf(TokenGoneError);
+  expect(e).toMatchObject({ gone: "caller" });
+  expect(await alive(made.outs.accessor)).toBe(true);
+  await provider.delete!(made.id, made.outs);
+});
+
+test("a diff through a node whose TLS fails raises the TLS error instead of keeping the recorded state", async () => {
+  // The same unsealer asked with a server name its certificate does not hold.
+  const client = (node: string, token?: string) =>
+    new VaultClient({ address: c.address(node), token, tls: { caFile: c.caFile, serverName: "not-this-server" } });
+  const wrongName = { name: `${c.name}-wrong-name`, nodeIds: () => c.nodeIds(), client } as unknown as NodeControl;
+  const nodes = access.of(wrongName);
+  await expect(provider.diff!(created.id, { ...created.outs, nodes }, { ...inputs, nodes })).rejects.toBeInstanceOf(VaultTlsError);
 });

@@ -4,7 +4,10 @@
  * which makes diff ask for an update, which unseals it.
  */
 import { LocalCluster } from "../../adapters/local/local-cluster";
+import { VaultTlsError } from "../../core/errors";
+import { NodeControl } from "../../core/nodes";
 import { initCluster } from "../../core/steps/init";
+import { VaultClient } from "../../core/vault-client";
 import { UnsealInputs, UnsealOutputs, unsealProvider as provider } from "../../providers/unseal";
 import { Lab, newLab } from "../support/servers";
 import { checkNew, create, LocalAccess, read, update } from "./harness";
@@ -69,4 +72,13 @@ test("wrong keys fail with the core's message and leave the node sealed", async 
   expect((await c.client(id).sealStatus()).sealed).toBe(true);
   await provider.update!("unseal:local/unseal", { ...inputs, unsealedNodes: [], sealedNodes: [id], sealType: "shamir" }, inputs);
   expect(await sealed()).toEqual([false, false, false]);
+});
+
+test("read through nodes whose TLS fails raises the TLS error instead of recording them in neither list", async () => {
+  // The same cluster asked with a server name its certificates do not hold.
+  const client = (node: string, token?: string) =>
+    new VaultClient({ address: c.address(node), token, tls: { caFile: c.caFile, serverName: "not-this-server" } });
+  const wrongName = { name: `${c.name}-wrong-name`, nodeIds: () => c.nodeIds(), client } as unknown as NodeControl;
+  const olds: UnsealOutputs = { ...inputs, nodes: access.of(wrongName), unsealedNodes: c.nodeIds(), sealedNodes: [], sealType: "shamir" };
+  await expect(provider.read!("unseal:local/unseal", olds)).rejects.toBeInstanceOf(VaultTlsError);
 });
