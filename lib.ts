@@ -43,8 +43,6 @@ export { SealRollout } from "./providers/seal-rollout";
 export type { SealRolloutArgs } from "./providers/seal-rollout";
 export { TransitKeyBackup } from "./providers/transit-key-backup";
 export type { TransitKeyBackupArgs } from "./providers/transit-key-backup";
-export { TransitKeyCopy } from "./providers/transit-key-copy";
-export type { TransitKeyCopyArgs } from "./providers/transit-key-copy";
 export { TransitKeyRestore } from "./providers/transit-key-restore";
 export type { TransitKeyRestoreArgs } from "./providers/transit-key-restore";
 export { TransitLink } from "./providers/transit-link";

@@ -1,7 +1,7 @@
 /** A small real topology for focused tests: one unsealer node with a transit link ready. */
 import { LocalCluster, LocalClusterOptions } from "../../adapters/local/local-cluster";
 import { initCluster } from "../../core/steps/init";
-import { describe, findActive, observe } from "../../core/steps/node-state";
+import { activeClient, describe, findActive, observe } from "../../core/steps/node-state";
 import { waitFor } from "../../core/wait";
 import { provisionTransitLink, TransitLink } from "../../core/steps/transit-link";
 import { unsealCluster } from "../../core/steps/unseal";
@@ -21,7 +21,8 @@ export async function unsealer(lab: Lab, name = "unsealer", keyName = "autounsea
   await cluster.startAll();
   const init = await initCluster(cluster.client(cluster.nodeIds()[0]), { kind: "shamir", shares: 3, threshold: 2 });
   await unsealCluster(cluster, init.keys);
-  const link = await provisionTransitLink(cluster.client(cluster.nodeIds()[0], init.rootToken), { mountPath: "transit", keyName });
+  // Unsealed is not yet active: a write before the node takes leadership gets a 500 or a 307.
+  const link = await provisionTransitLink(await activeClient(cluster, init.rootToken), { mountPath: "transit", keyName });
   return { cluster, unsealKeys: init.keys, rootToken: init.rootToken, link };
 }
 
