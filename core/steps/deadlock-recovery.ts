@@ -11,6 +11,7 @@
  * half-way leaves a state it recognises, and a second call finishes the job.
  */
 import { InputError, VaultOpError } from "../errors";
+import { CLUSTER_NAMES, helperPlan, sealPolicyName, stepOf } from "../pair-plan";
 import { NodeControl, SealSettings, sealSettingsDigest } from "../nodes";
 import { sameTransitKey, TransitSeal } from "../render/seal";
 import { VaultClient } from "../vault-client";
@@ -157,12 +158,15 @@ export async function recoverFromDeadlock(o: DeadlockRecoveryOptions): Promise<R
   let link = o.emergencyLink;
   await phase("unseal the helper", async () => {
     await unsealNode(o.helper, o.helperUnsealKeys, { timeoutMs });
+    // A token issued here is the one the helper's stack would issue: the plan's emergency link, on this key.
+    const spec = stepOf(helperPlan("helper"), "link", {});
     const l = await provisionTransitLink(o.helper, {
       mountPath: emergency.mountPath,
       keyName: emergency.keyName,
-      createKey: false,
+      policyName: sealPolicyName(emergency.keyName, CLUSTER_NAMES.vault),
+      createKey: spec.createKey,
       tokenPeriod: o.tokenPeriod,
-      displayName: "emergency-seal-of-vault",
+      displayName: spec.displayName,
       existing: link,
     });
     link = { token: l.token, accessor: l.accessor };
