@@ -51,14 +51,8 @@ const KUBECONFIG = [
   "current-context: x",
 ].join("\n");
 
-/** The consumer's program: declares one TransitUnsealLink under Pulumi's mocks and writes what it registered. */
-const PROGRAM = `
-const fs = require("fs");
-const pulumi = require("@pulumi/pulumi");
-const registered = [];
-const KUBECONFIG = ${JSON.stringify(KUBECONFIG)};
-(async () => {
-  await pulumi.runtime.setMocks(
+/** The consumer's program: Pulumi's mocks answering every registration with its inputs, recording it in `registered`. */
+const MOCKS = `  await pulumi.runtime.setMocks(
     {
       newResource: (args) => {
         registered.push({ type: args.type, name: args.name, inputs: args.inputs });
@@ -72,7 +66,25 @@ const KUBECONFIG = ${JSON.stringify(KUBECONFIG)};
     "dev",
     false,
   );
-  const vmu = require(${JSON.stringify(PACKAGE)});
+`;
+
+/** The dynamic-provider host's loading: require-from-string as Pulumi's host has it; the engine hands the host plain values (the mocks' secret wrappers come off). */
+const HOST_LOADER = `const requireFromString = require(require.resolve("require-from-string", { paths: [path.dirname(require.resolve("@pulumi/pulumi"))] }));
+const SIG = "4dabf18193072939515e22adb298388d";
+const plain = (v) =>
+  Array.isArray(v) ? v.map(plain)
+  : v && typeof v === "object" ? (v[SIG] ? plain(v.value) : Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)])))
+  : v;
+`;
+
+/** The consumer's program: declares one TransitUnsealLink under Pulumi's mocks and writes what it registered. */
+const PROGRAM = `
+const fs = require("fs");
+const pulumi = require("@pulumi/pulumi");
+const registered = [];
+const KUBECONFIG = ${JSON.stringify(KUBECONFIG)};
+(async () => {
+${MOCKS}  const vmu = require(${JSON.stringify(PACKAGE)});
   const link = new vmu.TransitUnsealLink("unlock-seals-vault", {
     flavour: "openbao",
     unsealer: vmu.clusterAccess({
@@ -104,14 +116,7 @@ const KUBECONFIG = ${JSON.stringify(KUBECONFIG)};
 const HOST = `
 const fs = require("fs");
 const path = require("path");
-const requireFromString = require(require.resolve("require-from-string", { paths: [path.dirname(require.resolve("@pulumi/pulumi"))] }));
-// The engine hands the host plain values: the mocks' secret wrappers come off.
-const SIG = "4dabf18193072939515e22adb298388d";
-const plain = (v) =>
-  Array.isArray(v) ? v.map(plain)
-  : v && typeof v === "object" ? (v[SIG] ? plain(v.value) : Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)])))
-  : v;
-(async () => {
+${HOST_LOADER}(async () => {
   const link = JSON.parse(fs.readFileSync("registered.json", "utf8")).find((r) => r.type === "pulumi-nodejs:dynamic/vault-mutual-unseal:TransitLink");
   const { __provider, ...inputs } = plain(link.inputs);
   const provider = requireFromString(__provider).handler();
@@ -134,21 +139,7 @@ const fs = require("fs");
 const pulumi = require("@pulumi/pulumi");
 const registered = [];
 (async () => {
-  await pulumi.runtime.setMocks(
-    {
-      newResource: (args) => {
-        registered.push({ type: args.type, name: args.name, inputs: args.inputs });
-        return { id: args.name + "-id", state: args.inputs };
-      },
-      call: (args) => {
-        throw new Error("unmocked call " + args.token);
-      },
-    },
-    "consumer",
-    "dev",
-    false,
-  );
-  const vmu = require(${JSON.stringify(PACKAGE)});
+${MOCKS}  const vmu = require(${JSON.stringify(PACKAGE)});
   const config = vmu.parsePrimaryConfig({
     flavour: "openbao",
     storage: "raft",
@@ -170,13 +161,7 @@ const registered = [];
 const PAIR_HOST = `
 const fs = require("fs");
 const path = require("path");
-const requireFromString = require(require.resolve("require-from-string", { paths: [path.dirname(require.resolve("@pulumi/pulumi"))] }));
-const SIG = "4dabf18193072939515e22adb298388d";
-const plain = (v) =>
-  Array.isArray(v) ? v.map(plain)
-  : v && typeof v === "object" ? (v[SIG] ? plain(v.value) : Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)])))
-  : v;
-(async () => {
+${HOST_LOADER}(async () => {
   const answered = {};
   for (const r of JSON.parse(fs.readFileSync("pair-registered.json", "utf8"))) {
     const { __provider, ...inputs } = plain(r.inputs);
