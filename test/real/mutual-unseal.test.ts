@@ -133,6 +133,22 @@ const ALL_ON_VAULT_UNLOCK = Array(3).fill({ pointsAtVaultUnlock: true, running: 
 
 const destroy = (t: Topology | undefined) => t?.destroy(Boolean(process.env.VMU_KEEP_LOGS));
 
+/** What every finished recovery must leave, asserted the same way after each one. */
+function recoveredPairTests(topology: () => Topology): void {
+  test("leaves every node of both clusters unsealed", async () => {
+    const t = topology();
+    expect([...(await sealStates(t.vaultUnlock)), ...(await sealStates(t.vault))]).toEqual(Array(6).fill("transit/init/unsealed"));
+  });
+
+  test("leaves every node of vault running its usual seal, pointing at vault-unlock", async () => {
+    expect(await vaultSealOnEveryNode(topology())).toEqual(ALL_ON_VAULT_UNLOCK);
+  });
+
+  test("leaves the secret written before the deadlock readable", async () => {
+    expect(await readSecret(topology())).toBe(SECRET.value);
+  });
+}
+
 describe("a bootstrapped pair", () => {
   let t: Topology;
   const vaultUnlockDuringBootstrap: string[] = [];
@@ -323,17 +339,7 @@ describe("a bootstrapped pair", () => {
         expect(report.found).toBe("on the helper");
       });
 
-      test("leaves every node of both clusters unsealed", async () => {
-        expect([...(await sealStates(t.vaultUnlock)), ...(await sealStates(t.vault))]).toEqual(Array(6).fill("transit/init/unsealed"));
-      });
-
-      test("leaves every node of vault running its usual seal, pointing at vault-unlock", async () => {
-        expect(await vaultSealOnEveryNode(t)).toEqual(ALL_ON_VAULT_UNLOCK);
-      });
-
-      test("leaves the secret written before the deadlock readable", async () => {
-        expect(await readSecret(t)).toBe(SECRET.value);
-      });
+      recoveredPairTests(() => t);
     });
   });
 
@@ -368,17 +374,7 @@ describe("a bootstrapped pair", () => {
         });
       });
 
-      test("leaves every node of both clusters unsealed", async () => {
-        expect([...(await sealStates(t.vaultUnlock)), ...(await sealStates(t.vault))]).toEqual(Array(6).fill("transit/init/unsealed"));
-      });
-
-      test("leaves every node of vault running its usual seal, pointing at vault-unlock", async () => {
-        expect(await vaultSealOnEveryNode(t)).toEqual(ALL_ON_VAULT_UNLOCK);
-      });
-
-      test("leaves the secret written before the deadlock readable", async () => {
-        expect(await readSecret(t)).toBe(SECRET.value);
-      });
+      recoveredPairTests(() => t);
     });
   });
 });
@@ -459,17 +455,7 @@ describe("a rotation of vault's transit key on vault-unlock", () => {
           expect({ found: report.found, phases: report.phases.length }).toEqual({ found: "deadlock", phases: 4 });
         });
 
-        test("leaves every node of both clusters unsealed", async () => {
-          expect([...(await sealStates(t.vaultUnlock)), ...(await sealStates(t.vault))]).toEqual(Array(6).fill("transit/init/unsealed"));
-        });
-
-        test("leaves every node of vault running its usual seal, pointing at vault-unlock", async () => {
-          expect(await vaultSealOnEveryNode(t)).toEqual(ALL_ON_VAULT_UNLOCK);
-        });
-
-        test("leaves the secret written before the deadlock readable", async () => {
-          expect(await readSecret(t)).toBe(SECRET.value);
-        });
+        recoveredPairTests(() => t);
       });
     });
   });
