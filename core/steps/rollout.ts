@@ -79,7 +79,17 @@ export async function stepDown(cluster: NodeControl, activeId: string, adminToke
   let next: string | undefined;
   // A step-down whose leadership transfer fails leaves the old node active again; retry it.
   for (let attempt = 1; ; attempt++) {
-    await cluster.client(activeId, adminToken).request("PUT", "sys/step-down");
+    try {
+      await cluster.client(activeId, adminToken).request("PUT", "sys/step-down");
+    } catch (e) {
+      // HTTP 500 "local node not active but active cluster node not found": the node lost its
+      // leadership between the look and the call (seen under load). Whoever is active now decides.
+      if (!(e instanceof VaultApiError && e.status === 500)) throw e;
+      const now = await activeAfter(cluster, activeId, timeoutMs);
+      if (now !== activeId) return now;
+      if (attempt >= 3) throw e;
+      continue;
+    }
     try {
       await waitFor(
         `another node of ${cluster.name} to become active after ${activeId} stepped down`,
@@ -95,19 +105,25 @@ export async function stepDown(cluster: NodeControl, activeId: string, adminToke
       // Not within 15 s: either the transfer failed and the old node took the lock back, or it
       // is only slow (a new active that migrates the stored keys first: seen on Kubernetes).
       // Wait until some node is active, and retry only when it is the old one.
-      let now: string | undefined;
-      await waitFor(
-        `a node of ${cluster.name} to be active after ${activeId} stepped down`,
-        async () => {
-          now = await findActive(cluster);
-          return { done: now !== undefined, state: describe(await observe(cluster)) };
-        },
-        { timeoutMs: Math.max(timeoutMs, 20_000) },
-      );
-      if (now !== activeId) return now!;
+      const now = await activeAfter(cluster, activeId, timeoutMs);
+      if (now !== activeId) return now;
       if (attempt >= 3) throw e;
     }
   }
+}
+
+/** The node active once some node is, after `activeId` was asked to step down. */
+async function activeAfter(cluster: NodeControl, activeId: string, timeoutMs: number): Promise<string> {
+  let now: string | undefined;
+  await waitFor(
+    `a node of ${cluster.name} to be active after ${activeId} stepped down`,
+    async () => {
+      now = await findActive(cluster);
+      return { done: now !== undefined, state: describe(await observe(cluster)) };
+    },
+    { timeoutMs: Math.max(timeoutMs, 20_000) },
+  );
+  return now!;
 }
 
 /** Restarts every node not running the applied seal settings; see the file comment. */
