@@ -16,7 +16,7 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { consulNames, vaultNames } from "../adapters/kubernetes/names";
+import { vaultNames } from "../adapters/kubernetes/names";
 import { CLUSTER_NAMES, ClusterRole, LinkStep, pairPlan, PlanStep, stepOf, TRANSIT_KEY, TRANSIT_MOUNT } from "../core/pair-plan";
 import { AuditDevice } from "../providers/audit-device";
 import { NodeAccessArgs } from "../providers/node-access";
@@ -28,7 +28,7 @@ import { VaultInit } from "../providers/vault-init";
 import type { PrimaryConfig } from "./config";
 import { exposeArgs } from "./config";
 import { activeServerName, clusterAccess } from "./cluster-access";
-import { ConsulCluster } from "./consul-cluster";
+import { consulCertSpecs, consulClusterOf, consulStorage } from "./consul-storage";
 import { Pki, ServerCertSpec, TlsBundle } from "./pki";
 import { hostOf, TransitUnsealLink } from "./transit-unseal-link";
 import {
@@ -129,14 +129,9 @@ export class MutualUnsealPair extends pulumi.ComponentResource {
       );
       servers[cn] = vaultCertSpec(cn, c.namespace, extra);
       if (consul) {
-        servers[`consul-${cn}`] = {
-          namespace: c.namespace,
-          services: [consulNames(`consul-${cn}`).service],
-          headlessService: consulNames(`consul-${cn}`).headlessService,
-          extraDnsNames: ["server.dc1.consul"],
-          clientAuth: true,
-        };
-        servers[`consul-agent-${cn}`] = { namespace: c.namespace, services: [], extraDnsNames: ["client.dc1.consul"], clientAuth: true };
+        const specs = consulCertSpecs(cn, c.namespace);
+        servers[consulClusterOf(cn)] = specs.server;
+        servers[`consul-agent-${cn}`] = specs.agent;
       }
     }
     // The helper's certificate comes from this CA, which vault's seal trusts; the helper stack reads it.
@@ -156,19 +151,19 @@ export class MutualUnsealPair extends pulumi.ComponentResource {
     const storage = (role: "vault" | "vaultUnlock"): VaultStorageArgs => {
       const cn = names[role];
       if (!consul) return { type: "raft", storageClassName: cfg.storageClass };
-      const cluster = new ConsulCluster(
-        `consul-${cn}`,
+      return consulStorage(
         {
+          vaultCluster: cn,
+          flavour: cfg.flavour,
           namespace: ns[role],
           replicas: cfg.consulReplicas,
-          tls: pki.serverBundle(`consul-${cn}`),
           storageClassName: cfg.storageClass,
-          clientPodLabels: vaultPodLabels(cfg.flavour, cn),
           zoneSpread: cfg.zoneSpread,
+          serverTls: pki.serverBundle(consulClusterOf(cn)),
+          agentTls: pki.serverBundle(`consul-agent-${cn}`),
         },
         on(role),
       );
-      return { type: "consul", agent: cluster.agentSettings, agentTls: pki.serverBundle(`consul-agent-${cn}`) };
     };
     const nodes: Record<"vault" | "vaultUnlock", NodeAccessArgs> = {
       vault: this.access(kubeconfig, names.vault, cfg.vault, cfg.replicas, pki.caCertPem),

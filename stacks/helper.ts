@@ -11,13 +11,11 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { activeServerName } from "../components/cluster-access";
-import { ConsulCluster } from "../components/consul-cluster";
+import { consulCertSpecs, consulStorage } from "../components/consul-storage";
 import { HelperBackup } from "../components/helper-backup";
-import { Pki } from "../components/pki";
-import { TlsBundle } from "../components/pki";
-import { consulNames } from "../adapters/kubernetes/names";
+import { Pki, TlsBundle } from "../components/pki";
 import { CLUSTER_NAMES } from "../core/pair-plan";
-import { POD_SECURITY_LABELS, vaultPodLabels, vaultServiceNames, VaultStorageArgs } from "../components/vault-cluster";
+import { POD_SECURITY_LABELS, vaultServiceNames, VaultStorageArgs } from "../components/vault-cluster";
 import { exposeArgs, HELPER_TEXT_KEYS, helperContexts, parseHelperConfig } from "../components/config";
 import { contextProblems, rawConfig, readKubeconfig } from "./read-config";
 
@@ -63,32 +61,25 @@ export function helperProgram() {
 
   let storage: VaultStorageArgs = { type: "raft", storageClassName: cfg.storageClass };
   if (cfg.storage === "consul") {
+    // Consul's internal TLS has a CA of its own: the primary's CA is only for what vault's seal checks.
+    const specs = consulCertSpecs(HELPER_CLUSTER, namespace);
     const pki = new Pki("helper-consul-pki", {
       caCommonName: "vault-mutual-unseal helper Consul CA",
-      servers: {
-        consul: {
-          namespace,
-          services: [consulNames(`consul-${HELPER_CLUSTER}`).service],
-          headlessService: consulNames(`consul-${HELPER_CLUSTER}`).headlessService,
-          extraDnsNames: ["server.dc1.consul"],
-          clientAuth: true,
-        },
-        agent: { namespace, services: [], extraDnsNames: ["client.dc1.consul"], clientAuth: true },
-      },
+      servers: { consul: specs.server, agent: specs.agent },
     });
-    const consul = new ConsulCluster(
-      `consul-${HELPER_CLUSTER}`,
+    storage = consulStorage(
       {
+        vaultCluster: HELPER_CLUSTER,
+        flavour: cfg.flavour,
         namespace: ns,
         replicas: cfg.consulReplicas,
-        tls: pki.serverBundle("consul"),
         storageClassName: cfg.storageClass,
-        clientPodLabels: vaultPodLabels(cfg.flavour, HELPER_CLUSTER),
         zoneSpread: cfg.zoneSpread,
+        serverTls: pki.serverBundle("consul"),
+        agentTls: pki.serverBundle("agent"),
       },
       opts,
     );
-    storage = { type: "consul", agent: consul.agentSettings, agentTls: pki.serverBundle("agent") };
   }
 
   const expose = exposeArgs(cfg.expose);
