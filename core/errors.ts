@@ -68,15 +68,6 @@ export function classified(e: unknown): unknown {
   return gone ? new TokenGoneError(e, gone) : e;
 }
 
-/** Runs `call`, classifying what it throws (see `classified`). */
-export async function classifying<T>(call: () => Promise<T>): Promise<T> {
-  try {
-    return await call();
-  } catch (e) {
-    throw classified(e);
-  }
-}
-
 /** TLS failed: the CA is not trusted, the name does not match, or the client cert was refused. */
 export class VaultTlsError extends VaultOpError {
   constructor(

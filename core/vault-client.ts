@@ -6,7 +6,7 @@
 import * as fs from "fs";
 import * as http from "http";
 import * as https from "https";
-import { VaultApiError, VaultTlsError, VaultUnreachableError } from "./errors";
+import { classified, VaultApiError, VaultTlsError, VaultUnreachableError } from "./errors";
 
 export interface TlsOptions {
   /** PEM file of the CA that issued the server's certificate. */
@@ -182,7 +182,8 @@ export class VaultClient {
     const ok = (status >= 200 && status < 300) || (options.okStatuses ?? []).includes(status);
     if (!ok) {
       const errors = Array.isArray((body as { errors?: unknown })?.errors) ? (body as { errors: string[] }).errors : [text.slice(0, 300)];
-      throw new VaultApiError(this.address, call, status, errors);
+      // Classified once, here: a refusal that says a token is gone is a TokenGoneError wherever it is caught.
+      throw classified(new VaultApiError(this.address, call, status, errors));
     }
     return { status, body: body as T };
   }

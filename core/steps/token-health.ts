@@ -3,7 +3,7 @@
  * unseal its cluster after the next restart. Looked up by accessor, so the token itself is
  * never needed (or shown) to check it.
  */
-import { classifying, TokenGoneError } from "../errors";
+import { TokenGoneError } from "../errors";
 import { VaultClient } from "../vault-client";
 
 export interface TokenHealth {
@@ -45,7 +45,7 @@ function hours(s: number): string {
 export async function tokenHealth(admin: VaultClient, accessor: string): Promise<TokenHealth> {
   let d: LookupData;
   try {
-    d = (await classifying(() => admin.write<{ data: LookupData }>("auth/token/lookup-accessor", { accessor }))).body.data;
+    d = (await admin.write<{ data: LookupData }>("auth/token/lookup-accessor", { accessor })).body.data;
   } catch (e) {
     if (e instanceof TokenGoneError && e.gone === "accessor") {
       throw new TokenGoneError(
@@ -81,14 +81,14 @@ export async function tokenHealth(admin: VaultClient, accessor: string): Promise
 
 /** Renews a token by accessor (resets a periodic token's TTL to its period). */
 export async function renewToken(admin: VaultClient, accessor: string): Promise<TokenHealth> {
-  await classifying(() => admin.write("auth/token/renew-accessor", { accessor }));
+  await admin.write("auth/token/renew-accessor", { accessor });
   return tokenHealth(admin, accessor);
 }
 
 /** Revokes a token by accessor; a token gone already (expired or revoked) is fine: the server may answer either way. */
 export async function revokeByAccessor(admin: VaultClient, accessor: string): Promise<void> {
   try {
-    await classifying(() => admin.write("auth/token/revoke-accessor", { accessor }));
+    await admin.write("auth/token/revoke-accessor", { accessor });
   } catch (e) {
     if (!(e instanceof TokenGoneError && e.gone === "accessor")) throw e;
   }

@@ -4,7 +4,7 @@
  * Orphan, so revoking the root token that made it does not kill it; periodic, so it never
  * reaches a max TTL (the article's 32-day failure) as long as the seal renews it.
  */
-import { classified, InputError, TokenGoneError, VaultApiError } from "../errors";
+import { InputError, TokenGoneError, VaultApiError } from "../errors";
 import { VaultClient } from "../vault-client";
 import { tokenHealth, TokenHealth } from "./token-health";
 
@@ -90,7 +90,7 @@ export async function readTransitKey(client: VaultClient, mountPath: string, key
     return res.body.data;
   } catch (e) {
     if (e instanceof VaultApiError && e.status === 404) return undefined;
-    throw classified(e);
+    throw e;
   }
 }
 
