@@ -9,6 +9,7 @@ import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import { PROJECT_ROOT } from "../../adapters/local/bao-binary";
+import { processesNaming } from "../support/servers";
 
 jest.setTimeout(120_000);
 
@@ -33,18 +34,6 @@ function lab(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; ou
     );
   });
 }
-
-const serversUnder = (dir: string) =>
-  fs
-    .readdirSync("/proc")
-    .filter((p) => /^\d+$/.test(p))
-    .filter((p) => {
-      try {
-        return fs.readFileSync(`/proc/${p}/cmdline`, "utf8").includes(dir);
-      } catch {
-        return false;
-      }
-    });
 
 test("stale data from a crashed lab: refused with the command that cleans it; `down` cleans it", async () => {
   const dir = labDir();
@@ -75,7 +64,7 @@ test("a busy port: refused naming the port and its role, nothing left running", 
   } finally {
     await new Promise((r) => blocker.close(r));
   }
-  expect(serversUnder(dir)).toEqual([]);
+  expect(processesNaming(dir)).toEqual([]);
   expect(fs.existsSync(dir)).toBe(false);
 });
 

@@ -8,6 +8,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { PROJECT_ROOT } from "../../adapters/local/bao-binary";
+import { processesNaming } from "../support/servers";
 import type { LabReport } from "../../lab/report";
 
 jest.setTimeout(600_000);
@@ -40,15 +41,6 @@ test("the quick lab brings the topology up, survives its scenarios with the secr
   // No secret reached the terminal, and no server or lab folder is left behind.
   expect(out).not.toMatch(/s\.[A-Za-z0-9]{20,}/);
   expect(fs.existsSync(dir)).toBe(false);
-  const left = fs
-    .readdirSync("/proc")
-    .filter((p) => /^\d+$/.test(p))
-    .filter((p) => {
-      try {
-        return fs.readFileSync(`/proc/${p}/cmdline`, "utf8").includes(dir);
-      } catch {
-        return false;
-      }
-    });
+  const left = processesNaming(dir);
   expect(left).toEqual([]);
 });

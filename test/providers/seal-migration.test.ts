@@ -12,7 +12,7 @@ import { waitClusterUnsealed } from "../../core/steps/unseal";
 import { SealMigrationInputs, SealMigrationOutputs, sealMigrationProvider as provider } from "../../providers/seal-migration";
 import { unsealProvider } from "../../providers/unseal";
 import { Lab, newLab } from "../support/servers";
-import { ShamirCluster, shamirClusterWithSecret, Unsealer, unsealer } from "../support/pair";
+import { sealTowards, ShamirCluster, shamirClusterWithSecret, Unsealer, unsealer } from "../support/pair";
 import { checkNew, create, LocalAccess, State, update } from "./harness";
 
 jest.setTimeout(300_000);
@@ -29,16 +29,7 @@ beforeAll(async () => {
   u = await unsealer(lab, "migration-unsealer");
   sc = await shamirClusterWithSecret(lab, "migrating");
   c = sc.cluster;
-  const to: TransitSeal = {
-    type: "transit",
-    address: u.cluster.address(u.cluster.nodeIds()[0]),
-    keyName: u.link.keyName,
-    mountPath: "transit",
-    tlsCaCert: lab.pki.caFile,
-    tlsClientCert: c.clientCert.certFile,
-    tlsClientKey: c.clientCert.keyFile,
-    tlsServerName: u.cluster.name,
-  };
+  const to: TransitSeal = sealTowards(lab, u, c);
   inputs = {
     version: 1,
     nodes: access.of(c),

@@ -7,7 +7,7 @@ import { LocalCluster } from "../../adapters/local/local-cluster";
 import { unsealCluster, waitClusterUnsealed } from "../../core/steps/unseal";
 import { VaultInitInputs, VaultInitOutputs, vaultInitProvider as provider } from "../../providers/vault-init";
 import { Lab, newLab } from "../support/servers";
-import { Unsealer, unsealer } from "../support/pair";
+import { sealTowards, Unsealer, unsealer } from "../support/pair";
 import { checkNew, create, LocalAccess, State, update } from "./harness";
 
 jest.setTimeout(120_000);
@@ -101,21 +101,7 @@ describe("recovery", () => {
   beforeAll(async () => {
     u = await unsealer(lab, "init-unsealer", "seal-of-init-recovery");
     c = await lab.cluster({ name: "init-recovery", size: 1, seal: { stanzas: [] } });
-    await c.applySeal({
-      stanzas: [
-        {
-          type: "transit",
-          address: u.cluster.address(u.cluster.nodeIds()[0]),
-          keyName: u.link.keyName,
-          mountPath: "transit",
-          tlsCaCert: lab.pki.caFile,
-          tlsClientCert: c.clientCert.certFile,
-          tlsClientKey: c.clientCert.keyFile,
-          tlsServerName: u.cluster.name,
-        },
-      ],
-      transitToken: u.link.token,
-    });
+    await c.applySeal({ stanzas: [sealTowards(lab, u, c)], transitToken: u.link.token });
     await c.startAll();
   });
 

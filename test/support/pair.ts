@@ -1,5 +1,6 @@
 /** A small real topology for focused tests: one unsealer node with a transit link ready. */
 import { LocalCluster, LocalClusterOptions } from "../../adapters/local/local-cluster";
+import { TransitSeal } from "../../core/render/seal";
 import { initCluster } from "../../core/steps/init";
 import { activeClient, describe, findActive, observe } from "../../core/steps/node-state";
 import { waitFor } from "../../core/wait";
@@ -24,6 +25,20 @@ export async function unsealer(lab: Lab, name = "unsealer", keyName = "autounsea
   // Unsealed is not yet active: a write before the node takes leadership gets a 500 or a 307.
   const link = await provisionTransitLink(await activeClient(cluster, init.rootToken), { mountPath: "transit", keyName });
   return { cluster, unsealKeys: init.keys, rootToken: init.rootToken, link };
+}
+
+/** The transit seal by which `sealed` reaches unsealer `u`: its first node, TLS with `sealed`'s client certificate. */
+export function sealTowards(lab: Lab, u: Unsealer, sealed: LocalCluster): TransitSeal {
+  return {
+    type: "transit",
+    address: u.cluster.address(u.cluster.nodeIds()[0]),
+    keyName: u.link.keyName,
+    mountPath: "transit",
+    tlsCaCert: lab.pki.caFile,
+    tlsClientCert: sealed.clientCert.certFile,
+    tlsClientKey: sealed.clientCert.keyFile,
+    tlsServerName: u.cluster.name,
+  };
 }
 
 /** A running, unsealed 3-node Shamir cluster holding the secret kv/s = "kept". */

@@ -59,3 +59,17 @@ export async function newLab(prefix: string): Promise<Lab> {
     },
   };
 }
+
+/** Pids of the processes whose command line names `dir` (servers a lab or a test left behind). */
+export function processesNaming(dir: string): string[] {
+  return fs
+    .readdirSync("/proc")
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        return fs.readFileSync(`/proc/${p}/cmdline`, "utf8").includes(dir);
+      } catch {
+        return false;
+      }
+    });
+}
