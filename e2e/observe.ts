@@ -176,9 +176,19 @@ export async function deletePods(context: "primary" | "helper", namespace: strin
 }
 
 /**
+ * The latest storage index each cluster answered with, whichever Service was asked. OpenBao's Raft standbys serve reads
+ * from their own copy, which can lag the active node by a few milliseconds, so a read through
+ * a Service right after a write may miss it. A client that needs read-after-write sends the
+ * index of its last answer back (`X-Vault-Index`) and asks a standby that has not reached it
+ * to forward to the active node (`X-Vault-Inconsistent: forward-active-node`), as these
+ * requests do.
+ */
+const lastIndex = new Map<string, string>(); // by context/namespace: one Vault cluster each
+
+/**
  * An API request through a cluster's Service (kube-proxy picks the pod), sent with curl from
  * inside the cluster's machine; TLS verified against the deployment's CA, the token in a
- * header file (never on a command line).
+ * header file (never on a command line); read-after-write consistent (`lastIndex`).
  */
 export function throughService(o: {
   context: "primary" | "helper";
@@ -198,11 +208,16 @@ export function throughService(o: {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vmu-e2e-"));
   try {
     fs.writeFileSync(path.join(dir, "ca.pem"), o.caPem);
-    fs.writeFileSync(path.join(dir, "headers"), `X-Vault-Token: ${o.token}\n`, { mode: 0o600 });
+    const indexKey = `${o.context}/${o.namespace}`;
+    const index = lastIndex.get(indexKey);
+    const consistency = index ? `X-Vault-Index: ${index}\nX-Vault-Inconsistent: forward-active-node\n` : "";
+    fs.writeFileSync(path.join(dir, "headers"), `X-Vault-Token: ${o.token}\n${consistency}`, { mode: 0o600 });
     const args = [
       "-s",
       "-o",
       path.join(dir, "out"),
+      "-D",
+      path.join(dir, "response-headers"),
       "-w",
       "%{http_code}",
       "--max-time",
@@ -220,6 +235,11 @@ export function throughService(o: {
     ];
     const status = Number(run("curl", args, { netns: netnsPath(c), allowFail: true }) || 0);
     const text = fs.existsSync(path.join(dir, "out")) ? fs.readFileSync(path.join(dir, "out"), "utf8") : "";
+    const responseHeaders = fs.existsSync(path.join(dir, "response-headers"))
+      ? fs.readFileSync(path.join(dir, "response-headers"), "utf8")
+      : "";
+    const answered = /^x-vault-index:\s*(\S+)/im.exec(responseHeaders)?.[1];
+    if (answered) lastIndex.set(indexKey, answered);
     let body: unknown = text;
     try {
       body = JSON.parse(text);
