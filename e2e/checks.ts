@@ -11,7 +11,7 @@ import * as k8s from "@kubernetes/client-node";
 import * as yaml from "js-yaml";
 import { vaultNames } from "../adapters/kubernetes/names";
 import { CLUSTERS, KUBECONFIG_FILE, nodeDir, nodeName as layoutNodeName } from "./kube/layout";
-import { NAMESPACES, outputsOf, primaryConfig, helperConfig, runStack, RunResult, StackName, STATE_DIR } from "./deployment";
+import { initOf, NAMESPACES, outputsOf, primaryConfig, helperConfig, runStack, RunResult, StackName, STATE_DIR } from "./deployment";
 import {
   adminApi,
   adminKubectl,
@@ -60,7 +60,7 @@ function secretThroughService(method: "GET" | "POST", value?: string): { status:
     namespace: NAMESPACES.vault,
     service: "vault",
     caPem: String(out.caCertPem),
-    token: String(out.vaultRootToken),
+    token: initOf("primary", "vault-init").rootToken,
     method,
     path: `${KV}/probe`,
     body: value === undefined ? undefined : { value },
@@ -103,7 +103,7 @@ export async function bootstrap(): Promise<Figures> {
     namespace: NAMESPACES.vault,
     service: "vault",
     caPem: String(out.caCertPem),
-    token: String(out.vaultRootToken),
+    token: initOf("primary", "vault-init").rootToken,
     method: "POST",
     path: `sys/mounts/${KV}`,
     body: { type: "kv" },
@@ -246,7 +246,7 @@ export async function deadlockRunbook(label = ""): Promise<Figures> {
   // operator whose user may exec into the helper's pods (the deployer may not, on purpose).
   // The key goes in on stdin (`operator unseal` reads it only from a terminal), never in argv.
   await waitHelperAnswers(t.helper);
-  const keys = outputsOf("helper").helperUnsealKeys as string[];
+  const keys = initOf("helper", "helper-init").keys;
   for (const key of keys.slice(0, Number(helperConfig().keyThreshold))) {
     adminKubectl(
       "helper",
@@ -372,7 +372,7 @@ export async function keyRotation(): Promise<Figures> {
     namespace: NAMESPACES.vaultUnlock,
     service: vaultNames("vault-unlock").services.unsealed,
     caPem: String(out.caCertPem),
-    token: String(out.vaultUnlockRootToken),
+    token: initOf("primary", "vault-unlock-init").rootToken,
     method: "POST",
     path: "transit/keys/autounseal/rotate",
     body: {},
@@ -398,7 +398,7 @@ export async function keyRotation(): Promise<Figures> {
     namespace: NAMESPACES.vault,
     service: vaultNames("vault").services.active,
     caPem: String(out.caCertPem),
-    token: String(out.vaultRootToken),
+    token: initOf("primary", "vault-init").rootToken,
     method: "POST",
     path: "sys/step-down",
     body: {},

@@ -118,10 +118,25 @@ export async function runStack(
   return { ok: code === 0 && summary.ok, ms: Date.now() - t0, summary, log: log.join("\n") };
 }
 
-/** A stack's outputs as its last run recorded them, secrets included (never print these). */
-export function outputsOf(stack: StackName, stateDir = STATE_DIR): Record<string, unknown> {
+function stateOf(stack: StackName, stateDir: string): StackState {
   const file = path.join(stateDir, `${stack}.json`);
   if (!fs.existsSync(file)) throw new Error(`stack ${stack} has no recorded state in ${stateDir}: run it first`);
-  const state = JSON.parse(fs.readFileSync(file, "utf8")) as StackState;
-  return Object.fromEntries(Object.entries(state.outputs).map(([k, v]) => [k, v.value]));
+  return JSON.parse(fs.readFileSync(file, "utf8")) as StackState;
+}
+
+/** A stack's outputs as its last run recorded them, secrets included (never print these). */
+export function outputsOf(stack: StackName, stateDir = STATE_DIR): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(stateOf(stack, stateDir).outputs).map(([k, v]) => [k, v.value]));
+}
+
+/**
+ * The root token and keys of one init resource (`vault-init`, `vault-unlock-init`,
+ * `helper-init`), read from the state as an operator reads them from `pulumi stack export
+ * --show-secrets` (README "Secrets: what, where, who can read"): no stack outputs them.
+ */
+export function initOf(stack: StackName, initName: string, stateDir = STATE_DIR): { rootToken: string; keys: string[] } {
+  const found = Object.values(stateOf(stack, stateDir).resources).filter((r) => r.name === initName && r.custom);
+  if (found.length !== 1) throw new Error(`stack ${stack} has ${found.length} resources named ${initName} in its state, not one`);
+  const { rootToken, keys } = found[0].outputs as { rootToken: string; keys: string[] };
+  return { rootToken, keys };
 }

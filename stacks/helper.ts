@@ -6,7 +6,9 @@
  * `vault`'s transit client certificate. With Consul storage it gets its own Consul cluster,
  * whose internal TLS uses a CA of its own.
  *
- * Outputs the emergency seal token that the primary stack reads when `emergency: true`.
+ * Outputs the emergency seal token that the primary stack reads when `emergency: true`, and
+ * no other secret: the helper's root token and unseal keys stay in the state (the helper-init
+ * resource's secret outputs), out of reach of the primary's StackReference.
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
@@ -112,8 +114,6 @@ export function helperProgram() {
     helperInternalServerName: activeServerName(HELPER_CLUSTER, namespace),
     /** The Service whose external address the primary's helperAddress host must resolve to (kubectl get svc). */
     helperExternalService: !expose ? undefined : pulumi.interpolate`${namespace}/${vaultServiceNames(HELPER_CLUSTER).external}`,
-    helperRootToken: helper.rootToken,
-    helperUnsealKeys: helper.unsealKeys,
     emergencySealToken: helper.emergencyToken,
     emergencySealTokenAccessor: helper.emergencyAccessor,
     transitKeyVersion: helper.keyVersion,

@@ -1,8 +1,12 @@
 /**
  * The primary stack: its config parsed (every bad value fails here, before any resource is
  * registered), the MutualUnsealPair built from it, and the outputs its readers use — the
- * helper stack (the key backup, its certificate and namespace) and the operator (addresses,
- * keys, the deadlock runbook).
+ * helper stack (the key backup, its certificate and namespace: the only secrets here) and the
+ * operator (addresses, seal types, key versions, token accessors).
+ *
+ * No root token and no key is an output: whoever may read a stack's outputs (any program
+ * with a StackReference to it, `pulumi stack output`) would hold them. They stay in the
+ * state, as the init resources' secret outputs (README "Secrets: what, where, who can read").
  */
 import * as pulumi from "@pulumi/pulumi";
 import { PRIMARY_TEXT_KEYS, parsePrimaryConfig, primaryContexts } from "../components/config";
@@ -25,11 +29,6 @@ export function primaryProgram() {
     vaultUnlockAddress: pair.vaultUnlockAddress,
     vaultIngressHost: cfg.ingressHost,
     caCertPem: pair.caCertPem,
-    vaultRootToken: pair.vaultRootToken,
-    vaultRecoveryKeys: pair.vaultRecoveryKeys,
-    vaultUnlockRootToken: pair.vaultUnlockRootToken,
-    /** Shamir unseal keys until the migration, recovery keys after it. */
-    vaultUnlockRecoveryKeys: pair.vaultUnlockRecoveryKeys,
     vaultUnlockSealType: pair.vaultUnlockSealType,
     transitMount: TRANSIT_MOUNT,
     transitKeyName: TRANSIT_KEY,
