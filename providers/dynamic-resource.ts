@@ -44,7 +44,10 @@ export interface DynamicResourceDeclaration<I extends { version?: number }, O ex
   defaults?: (news: I) => I;
   /** Output properties the Resource class registers (filled in by the provider). */
   outputs: (keyof O & string)[];
-  /** Inputs and outputs the state keeps encrypted: keys, tokens, backups, and the node access (it holds a kubeconfig). */
+  /**
+   * Inputs and outputs the state keeps encrypted: keys, tokens, backups, and the node access
+   * (it holds a kubeconfig). Given as inputs, they are made secret whatever the caller passed.
+   */
   secretOutputs: (keyof O & string)[];
   /**
    * For a resource whose live state can drift: when the inputs did not change, `diff` asks
@@ -107,11 +110,18 @@ export function defineDynamicResource<
 
   class Resource extends pulumi.dynamic.Resource {
     constructor(name: string, args: A, opts?: pulumi.CustomResourceOptions) {
+      // The state keeps inputs as they arrive: a key or token passed as a plain value would
+      // be stored in clear text (additionalSecretOutputs covers outputs only), so every
+      // declared secret that is given as an input is made secret here, whoever the caller.
+      const given = args as Record<string, unknown>;
+      const secretInputs = Object.fromEntries(
+        decl.secretOutputs.filter((k) => given[k] !== undefined).map((k) => [k, pulumi.secret(given[k] as pulumi.Input<unknown>)]),
+      );
       // Outputs first, so that an output that is also an optional input (TransitLink's policyName) takes the given value.
       super(
         provider,
         name,
-        { ...outputsUnset, ...args, version: decl.version },
+        { ...outputsUnset, ...args, ...secretInputs, version: decl.version },
         withSecretOutputs(opts, decl.secretOutputs),
         PACKAGE,
         decl.type,

@@ -115,3 +115,22 @@ test("each resource registers its type, version and provider, and keeps its secr
   // A secret kubeconfig makes the whole access a secret on its way in.
   expect(registered.find((x) => x.name === "vault-unlock-init")!.secretPaths).toContain("nodes");
 });
+
+test("a key, token or backup given as a plain value is still a secret input, so the state never keeps it in clear text", async () => {
+  const plainNodes = { ...nodes("vault"), kubeconfig: "apiVersion: v1" };
+  new m.rollout.SealRollout("plain-rollout", { nodes: plainNodes, sealDigest: "d", rootToken: "r" });
+  new m.restore.TransitKeyRestore("plain-restore", {
+    nodes: plainNodes,
+    token: "h",
+    mountPath: "transit",
+    keyName: "autounseal",
+    backup: "BACKUP",
+    latestVersion: 1,
+  });
+  new m.unseal.Unseal("plain-unseal", { nodes: plainNodes, keys: ["k1", "k2"] });
+  await settle();
+  const secretInputs = (name: string) => [...registered.find((x) => x.name === name)!.secretPaths].sort();
+  expect(secretInputs("plain-rollout")).toEqual(["nodes", "rootToken"]);
+  expect(secretInputs("plain-restore")).toEqual(["backup", "nodes", "token"]);
+  expect(secretInputs("plain-unseal")).toEqual(["keys", "nodes"]);
+});
