@@ -91,11 +91,22 @@ const clusterPlacement = z
   })
   .strict();
 
+/** What to put in a vault-unlock LoadBalancer's sourceRanges, said by both places that ask for it. */
+const UNLOCK_SOURCE_RANGES =
+  "sourceRanges (vault's egress addresses, usually the same ranges as vaultUnlock.peerCidrs): vault-unlock holds the key that unseals vault, and its NetworkPolicy alone is not enough in front of a load balancer (not every network plugin enforces it, and some load balancers hide the client's address)";
+
 /** vault-unlock exists only to unseal `vault`: a NetworkPolicy admits only vault's pods, or these ranges. */
 const unlockPlacement = clusterPlacement
   .extend({
     /** Source ranges of vault's traffic when it runs in another Kubernetes cluster (its nodes' or NAT egress addresses). */
     peerCidrs: z.array(cidr).min(1).optional(),
+    /** As clusterPlacement's, but a LoadBalancer must say who may connect (the helper's rule). */
+    expose: expose
+      .refine((e) => e.type !== "LoadBalancer" || e.sourceRanges !== undefined, {
+        message: `a LoadBalancer in front of vault-unlock needs ${UNLOCK_SOURCE_RANGES}`,
+        path: ["sourceRanges"],
+      })
+      .optional(),
   })
   .strict();
 
@@ -230,6 +241,14 @@ function primaryProblems(raw: Record<string, unknown>): Problem[] {
             key: `${name}.transitAddress`,
             message: "is required when vault and vaultUnlock run in different Kubernetes clusters (their contexts differ)",
           });
+      }
+      // The default exposure across clusters is a LoadBalancer (MutualUnsealPair), which would
+      // have no sourceRanges: refuse it here rather than open vault-unlock to anyone.
+      if (vu.expose === undefined) {
+        p.push({
+          key: "vaultUnlock.expose",
+          message: `defaults to a LoadBalancer when vault runs in another Kubernetes cluster, and that LoadBalancer needs ${UNLOCK_SOURCE_RANGES}: set { type: LoadBalancer, sourceRanges: [<vault's egress ranges>] }, or type NodePort or none when you route it yourself`,
+        });
       }
       if (!vu.peerCidrs) {
         p.push({

@@ -95,6 +95,20 @@ export class VaultUnreachableError extends VaultOpError {
 /** A failure that no amount of waiting fixes: waits (core/wait.ts) stop at once with it. */
 export class WaitCannotHelpError extends VaultOpError {}
 
+/**
+ * The caller gave up on the operation (its AbortSignal fired, core/abort.ts): the request was
+ * cut off or never sent. Waits stop at once with it: nobody is waiting for the answer any more.
+ */
+export class RequestAbortedError extends WaitCannotHelpError {
+  constructor(
+    readonly server: string,
+    readonly call: string,
+    reason: string,
+  ) {
+    super(`${call} on ${server}: abandoned by the caller: ${reason}`);
+  }
+}
+
 /** The way to the server refused us (a port-forward that RBAC forbids). */
 export class AccessDeniedError extends WaitCannotHelpError {
   constructor(

@@ -6,7 +6,8 @@
 import * as fs from "fs";
 import * as http from "http";
 import * as https from "https";
-import { classified, VaultApiError, VaultTlsError, VaultUnreachableError } from "./errors";
+import { requestSignal } from "./abort";
+import { classified, RequestAbortedError, VaultApiError, VaultTlsError, VaultUnreachableError } from "./errors";
 
 export interface TlsOptions {
   /** PEM file of the CA that issued the server's certificate. */
@@ -29,6 +30,11 @@ export interface VaultClientOptions {
   token?: string;
   /** Per-request timeout. */
   timeoutMs?: number;
+  /**
+   * Aborts every request of this client, in flight or later (RequestAbortedError). Requests
+   * also honour the signal of the operation they run in (withAbortSignal, core/abort.ts).
+   */
+  signal?: AbortSignal;
 }
 
 export interface SealStatus {
@@ -156,6 +162,12 @@ export class VaultClient {
     }
     const lib = this.url.protocol === "https:" ? https : http;
     const target = new URL(`/v1/${path}`, this.url);
+    const signal = requestSignal(this.opts.signal);
+    const aborted = () => {
+      const reason: unknown = signal?.reason;
+      return new RequestAbortedError(this.address, call, reason instanceof Error ? reason.message : String(reason));
+    };
+    if (signal?.aborted) throw aborted();
 
     const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
       const timeout = options.timeoutMs ?? this.timeoutMs;
@@ -165,8 +177,15 @@ export class VaultClient {
         res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
         res.on("error", (e) => reject(this.translate(call, e)));
       });
+      // Aborted: the socket is destroyed (the server sees the connection end) and the call fails at once.
+      const onAbort = () => {
+        reject(aborted());
+        req.destroy();
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      req.on("close", () => signal?.removeEventListener("abort", onAbort));
       req.on("timeout", () => req.destroy(Object.assign(new Error(`no answer within ${timeout} ms`), { code: "TIMEOUT" })));
-      req.on("error", (e) => reject(this.translate(call, e)));
+      req.on("error", (e) => reject(signal?.aborted ? aborted() : this.translate(call, e)));
       if (payload !== undefined) req.write(payload);
       req.end();
     });

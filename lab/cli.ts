@@ -11,6 +11,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { parseArgs } from "util";
 import { binaryFlavour, findServerBinary } from "../adapters/local/bao-binary";
+import { writePrivateFile } from "../adapters/local/private-files";
 import { describe, observe } from "../core/steps/node-state";
 import { sleep, waitFor } from "../core/wait";
 import { assertNoLab, isLabProcess, LAB_DIR, readState, RUN_DIR, sendControl, serveControl, writeState } from "./control";
@@ -135,7 +136,7 @@ async function run(opts: {
 /** Leaves the topology running under this process until `down` or Ctrl-C. */
 async function keep(t: Topology): Promise<void> {
   const tokenFile = path.join(LAB_DIR, "vault-token");
-  fs.writeFileSync(tokenFile, t.state.vault!.rootToken + "\n", { mode: 0o600 });
+  writePrivateFile(tokenFile, t.state.vault!.rootToken + "\n");
   let done!: () => void;
   const finished = new Promise<void>((r) => (done = r));
   const control = await serveControl(async (command) => {

@@ -9,6 +9,7 @@ import * as fs from "fs";
 import * as http from "http";
 import * as path from "path";
 import { PROJECT_ROOT } from "../adapters/local/bao-binary";
+import { mkdirPrivate, writePrivateFile } from "../adapters/local/private-files";
 
 /** VMU_LAB_DIR moves the lab's folder (the tests use their own). */
 export const LAB_DIR = process.env.VMU_LAB_DIR ?? path.join(PROJECT_ROOT, ".lab");
@@ -30,8 +31,9 @@ export function readState(): LabState | undefined {
 }
 
 export function writeState(s: LabState): void {
-  fs.mkdirSync(LAB_DIR, { recursive: true });
-  fs.writeFileSync(STATE_FILE, JSON.stringify(s, null, 2), { mode: 0o600 });
+  // The folder also holds the run's data and vault's root token (a kept lab): the owner's only.
+  mkdirPrivate(LAB_DIR);
+  writePrivateFile(STATE_FILE, JSON.stringify(s, null, 2));
 }
 
 /** True when `pid` is a live lab supervisor (checked by its command line, not the pid alone). */

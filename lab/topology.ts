@@ -10,6 +10,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { LocalCluster } from "../adapters/local/local-cluster";
 import { LocalPki } from "../adapters/local/pki";
+import { mkdirPrivate } from "../adapters/local/private-files";
 import { ServiceProxy } from "../adapters/local/service-proxy";
 import { assertPortFree } from "../adapters/local/ports";
 import { SealSettings } from "../core/nodes";
@@ -107,7 +108,7 @@ export class Topology {
   static async create(opts: TopologyOptions): Promise<Topology> {
     const plan = opts.basePort ? portPlan(opts.basePort) : undefined;
     if (opts.basePort) await assertPlanFree(opts.basePort);
-    fs.mkdirSync(opts.dir, { recursive: true });
+    mkdirPrivate(opts.dir);
     const pki = await LocalPki.create(path.join(opts.dir, "pki"), "vault-mutual-unseal lab CA");
     const peerGate = { timeoutMs: opts.gateMs ?? 60_000 };
     // OpenBao declares the audit device to stdout in its config, as VaultCluster renders it (the plan's audit step confirms it).

@@ -21,6 +21,7 @@
  */
 import type * as pulumi from "@pulumi/pulumi";
 import { KubernetesApiError } from "../adapters/kubernetes/api-error";
+import { withAbortSignal } from "../core/abort";
 import { TimeoutError, VaultApiError, VaultUnreachableError, WaitCannotHelpError } from "../core/errors";
 import { NodesUnavailableError } from "./node-access";
 import { changedKeys } from "./provider-inputs";
@@ -30,27 +31,51 @@ type Read<O> = (id: string, props: O) => Promise<pulumi.dynamic.ReadResult<O>>;
 /** Default bound on a look from `diff`: ample for port-forwards to a few pods, short enough that a preview without cluster access is not held for minutes. */
 export const LIVE_LOOK_TIMEOUT_MS = 20_000;
 
-/** What `read` would record now for `olds`, or `olds` itself when the servers cannot tell. */
-export async function stateNow<O>(read: Read<O>, id: string, olds: O, timeoutMs = LIVE_LOOK_TIMEOUT_MS): Promise<O> {
+/** How long a look cancelled by its timeout gets to finish (its requests cut off, its port-forwards closed) before the diff goes on without it. */
+export const LIVE_LOOK_CANCEL_GRACE_MS = 5_000;
+
+/** What a look found (props: none when the servers cannot tell now), or the error that fails the diff. */
+type Outcome<O> = { props?: O } | { error: unknown };
+
+/** `p`'s value, or undefined when it has not settled within `ms`. */
+async function settledWithin<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<undefined>((resolve) => {
-    timer = setTimeout(() => resolve(undefined), timeoutMs);
+    timer = setTimeout(() => resolve(undefined), ms);
   });
   try {
-    const found = await Promise.race([
-      read(id, olds).then(
-        (r) => r.props,
-        (e: unknown) => {
-          if (cannotAskNow(e)) return undefined;
-          throw e;
-        },
-      ),
-      timeout,
-    ]);
-    return found ?? olds;
+    return await Promise.race([p, timeout]);
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * What `read` would record now for `olds`, or `olds` itself when the servers cannot tell.
+ * When the timeout wins, the look is cancelled, not left running next to the update that may
+ * follow: every Vault request the read makes runs under an AbortSignal (core/abort.ts), which
+ * the timeout fires; then the read gets `cancelGraceMs` to finish.
+ */
+export async function stateNow<O>(
+  read: Read<O>,
+  id: string,
+  olds: O,
+  timeoutMs = LIVE_LOOK_TIMEOUT_MS,
+  cancelGraceMs = LIVE_LOOK_CANCEL_GRACE_MS,
+): Promise<O> {
+  const look = new AbortController();
+  const outcome = withAbortSignal(look.signal, () => read(id, olds)).then(
+    (r): Outcome<O> => ({ props: r.props }),
+    (e: unknown): Outcome<O> => (cannotAskNow(e) ? {} : { error: e }),
+  );
+  const found = await settledWithin(outcome, timeoutMs);
+  if (found === undefined) {
+    look.abort(new Error(`the diff's look at the servers got no answer within ${timeoutMs} ms`));
+    await settledWithin(outcome, cancelGraceMs);
+    return olds;
+  }
+  if ("error" in found) throw found.error;
+  return ("props" in found ? found.props : undefined) ?? olds;
 }
 
 /** Errors that say "not now" (unreachable, sealed, busy, not registered here), not "something is wrong". */

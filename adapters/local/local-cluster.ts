@@ -16,6 +16,7 @@ import { VaultClient } from "../../core/vault-client";
 import { sleep } from "../../core/wait";
 import { IssuedFiles, LocalPki } from "./pki";
 import { freePort } from "./ports";
+import { mkdirPrivate, openPrivateLog, writePrivateFile } from "./private-files";
 import { ServiceProxy } from "./service-proxy";
 
 const running = new Set<ChildProcess>();
@@ -94,7 +95,9 @@ export class LocalCluster implements NodeControl {
     for (let i = 0; i < opts.size; i++) {
       const id = `${opts.name}-${i}`;
       const dir = path.join(opts.dir, id);
-      fs.mkdirSync(path.join(dir, "data"), { recursive: true });
+      // Raft data, the config and the log (with the audit trail) are the owner's only.
+      mkdirPrivate(dir);
+      mkdirPrivate(path.join(dir, "data"));
       const cert = await opts.pki.serverCert(id, [opts.name, id]);
       const fixed = opts.ports?.[i];
       nodes.push({ id, dir, apiPort: fixed?.api ?? (await freePort()), clusterPort: fixed?.cluster ?? (await freePort()), cert });
@@ -208,9 +211,9 @@ export class LocalCluster implements NodeControl {
       await waitForTransitPeer(transit, seal.transitToken, { timeoutMs: opts.gateTimeoutMs ?? this.opts.peerGate.timeoutMs });
     }
     const configFile = path.join(n.dir, "config.hcl");
-    fs.writeFileSync(configFile, this.renderConfig(id), { mode: 0o600 });
+    writePrivateFile(configFile, this.renderConfig(id));
     const logFile = path.join(n.dir, "server.log");
-    const log = fs.openSync(logFile, "a");
+    const log = openPrivateLog(logFile);
     fs.writeSync(log, `\n==== start ${new Date().toISOString()} ====\n`);
     // A clean environment: nothing of the caller's VAULT_*/BAO_* settings leaks in.
     const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: n.dir };

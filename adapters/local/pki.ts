@@ -8,6 +8,7 @@ import * as x509 from "@peculiar/x509";
 import { webcrypto } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import { mkdirPrivate, writePrivateFile } from "./private-files";
 
 // @peculiar/x509 is typed against the DOM's WebCrypto; Node's implementation is the same API.
 type CryptoKey = webcrypto.CryptoKey;
@@ -41,9 +42,9 @@ export class LocalPki {
     private readonly caKeys: CryptoKeyPair,
   ) {}
 
-  /** Makes a new CA in `dir` (private keys are written 0600). */
+  /** Makes a new CA in `dir` (0700; private keys are written 0600). */
   static async create(dir: string, commonName = "vault-mutual-unseal test CA"): Promise<LocalPki> {
-    fs.mkdirSync(dir, { recursive: true });
+    mkdirPrivate(dir);
     const keys = (await webcrypto.subtle.generateKey(ALG, true, ["sign", "verify"])) as CryptoKeyPair;
     const ca = await x509.X509CertificateGenerator.createSelfSigned({
       serialNumber: nextSerial(),
@@ -96,7 +97,7 @@ export class LocalPki {
     const keyFile = path.join(this.dir, `${name}-key.pem`);
     // The chain (leaf + CA) so clients that only know the CA can verify it.
     fs.writeFileSync(certFile, cert.toString("pem") + "\n");
-    fs.writeFileSync(keyFile, await keyPem(keys.privateKey), { mode: 0o600 });
+    writePrivateFile(keyFile, await keyPem(keys.privateKey));
     return { certFile, keyFile };
   }
 

@@ -128,6 +128,33 @@ describe("primary stack config", () => {
       /^vault-mutual-unseal:vault.expose.sourceRanges: applies to type LoadBalancer only \(type is NodePort\)/,
     ],
     [
+      "two Kubernetes clusters with vault-unlock behind its default LoadBalancer, open to anyone",
+      {
+        vault: { context: "a", namespace: "vault", transitAddress: "https://vault.a.example:8200" },
+        vaultUnlock: {
+          context: "b",
+          namespace: "vault-unlock",
+          transitAddress: "https://unlock.b.example:8200",
+          peerCidrs: ["192.0.2.0/24"],
+        },
+      },
+      /^vault-mutual-unseal:vaultUnlock.expose: defaults to a LoadBalancer .* needs sourceRanges .*vault's egress addresses/,
+    ],
+    [
+      "two Kubernetes clusters with vault-unlock behind a LoadBalancer open to anyone",
+      {
+        vault: { context: "a", namespace: "vault", transitAddress: "https://vault.a.example:8200" },
+        vaultUnlock: {
+          context: "b",
+          namespace: "vault-unlock",
+          transitAddress: "https://unlock.b.example:8200",
+          peerCidrs: ["192.0.2.0/24"],
+          expose: { type: "LoadBalancer" },
+        },
+      },
+      /^vault-mutual-unseal:vaultUnlock.expose.sourceRanges: a LoadBalancer in front of vault-unlock needs sourceRanges .*vault's egress addresses/,
+    ],
+    [
       "a helper namespace that is no Kubernetes name",
       { helperNamespace: "Vault_Helper" },
       /^vault-mutual-unseal:helperNamespace: must be a Kubernetes name/,
@@ -150,8 +177,27 @@ describe("primary stack config", () => {
       },
     });
     expect(c.vaultUnlock.peerCidrs).toEqual(["192.0.2.0/24"]);
+    expect(c.vaultUnlock.expose).toEqual({ type: "LoadBalancer", sourceRanges: ["192.0.2.0/24"] });
     expect(c.zoneSpread).toBe("none");
     expect(c.helperNamespace).toBe("vault-helper");
+  });
+
+  test.each([
+    ["a NodePort", { type: "NodePort" }],
+    ["type none (routed by other means)", { type: "none" }],
+  ])("two Kubernetes clusters with vault-unlock behind %s need no source ranges", (_what, expose) => {
+    const c = parsePrimaryConfig({
+      ...primary,
+      vault: { context: "a", namespace: "vault", transitAddress: "https://vault.a.example:8200" },
+      vaultUnlock: {
+        context: "b",
+        namespace: "vault-unlock",
+        transitAddress: "https://unlock.b.example:8200",
+        peerCidrs: ["192.0.2.0/24"],
+        expose,
+      },
+    });
+    expect(c.vaultUnlock.expose).toEqual(expose);
   });
 
   test("the emergency switch with the helper's address and stack is accepted", () => {
