@@ -13,6 +13,7 @@
  * shares stay valid); one that completed but whose answer was lost is read back from the
  * server's backup of the encrypted shares (asked with `backup: true`), never rotated twice.
  */
+import * as openpgp from "openpgp";
 import { InputError, throwProblems, VaultApiError } from "../errors";
 import { VaultClient } from "../vault-client";
 
@@ -71,6 +72,22 @@ export function rotationProblems(o: RecoveryKeyRotationOptions): InputError[] {
   return p;
 }
 
+/**
+ * The fingerprint of a base64 PGP public key as the server reports it (lowercase hex), or an
+ * InputError naming `pgpKeys[i]` when it is not one.
+ */
+export async function pgpFingerprint(base64Key: string, i = 0): Promise<string> {
+  try {
+    const key = await openpgp.readKey({ binaryKey: Buffer.from(base64Key, "base64") });
+    return key.getFingerprint();
+  } catch (e) {
+    throw new InputError(
+      `pgpKeys[${i}]`,
+      `is not a PGP public key (${(e as Error).message}): give each as base64 of the binary key, e.g. gpg --export <id> | base64 -w0`,
+    );
+  }
+}
+
 /** The encrypted shares of the last completed rotation asked with `backup`, or undefined when there is none. */
 async function readBackup(admin: VaultClient, path: string): Promise<Backup | undefined> {
   try {
@@ -97,23 +114,18 @@ function backupShares(b: Backup, fingerprints: string[]): string[] | undefined {
 
 /**
  * Rotates the recovery keys of `admin`'s cluster (a token with sudo on the rotation paths) to
- * `shares` new shares encrypted to `pgpKeys`. `expectFingerprints`, when given (a re-run after
- * a crash: the fingerprints the rotation was asked for), lets a completed rotation be read
- * back from the server's backup instead of being done again.
+ * `shares` new shares encrypted to `pgpKeys`. When the server's backup shows that the last
+ * rotation already went to exactly these PGP keys (a run whose answer was lost, or a re-run),
+ * its shares are returned and nothing is rotated again.
  */
-export async function rotateRecoveryKeys(
-  admin: VaultClient,
-  o: RecoveryKeyRotationOptions,
-  expectFingerprints?: string[],
-): Promise<RotatedRecoveryKeys> {
+export async function rotateRecoveryKeys(admin: VaultClient, o: RecoveryKeyRotationOptions): Promise<RotatedRecoveryKeys> {
   throwProblems(rotationProblems(o));
+  const fingerprints = await Promise.all(o.pgpKeys.map((k, i) => pgpFingerprint(k, i)));
   const paths = PATHS[o.flavour];
 
-  if (expectFingerprints) {
-    const b = await readBackup(admin, paths.backup);
-    const keys = b && backupShares(b, expectFingerprints);
-    if (keys) return { keys, pgpFingerprints: expectFingerprints, fromBackup: true };
-  }
+  const b = await readBackup(admin, paths.backup);
+  const kept = b && backupShares(b, fingerprints);
+  if (kept) return { keys: kept, pgpFingerprints: fingerprints, fromBackup: true };
 
   const now = bodyOf((await admin.read<RotationStatus & { data?: RotationStatus }>(paths.init)).body);
   // A rotation left half-way: until it completes the current shares stay valid, so start over.

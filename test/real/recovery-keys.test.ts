@@ -33,7 +33,7 @@ let root: string;
 let gnupg: string;
 /** The first rotation, made once for the tests that look at it. */
 let rotated: Awaited<ReturnType<typeof rotateRecoveryKeys>>;
-const OPERATORS = ["alice", "bob", "carol"];
+const OPERATORS = ["alice", "bob", "carol", "dave"];
 const pgpKeys: string[] = [];
 
 const gpg = (args: string[], input?: Buffer) =>
@@ -52,7 +52,7 @@ const options = (over: Partial<RecoveryKeyRotationOptions> = {}): RecoveryKeyRot
   currentKeys: plaintextKeys,
   shares: 3,
   threshold: 2,
-  pgpKeys,
+  pgpKeys: pgpKeys.slice(0, 3),
   ...over,
 });
 
@@ -115,29 +115,31 @@ describe("recovery keys rotated to PGP keys", () => {
     expect((status.data ?? status).started).toBe(false);
   });
 
-  it("run again after its answer was lost, reads the same shares back from the server's backup instead of rotating twice", async () => {
-    const again = await rotateRecoveryKeys(await admin(), options({ currentKeys: ["not-needed"] }), rotated.pgpFingerprints);
+  it("run again (its answer lost, or a re-run), reads the same shares back from the server's backup instead of rotating twice", async () => {
+    const again = await rotateRecoveryKeys(await admin(), options({ currentKeys: ["not-needed"] }));
     expect(again).toEqual({ ...rotated, fromBackup: true });
   });
 });
 
 describe("a rotation left half-way", () => {
   it("is cancelled and done again by the next run; the keys it returns are the ones that work", async () => {
-    // The current keys: the first rotation's shares, decrypted.
+    // The current keys: the first rotation's shares, decrypted. The new rotation goes to
+    // another set of PGP keys (carol's replaced by dave's), so no backup can answer for it.
     const current = rotated.keys.map(decrypt);
+    const next = [pgpKeys[0], pgpKeys[1], pgpKeys[3]];
     const a = await admin();
     const paths = lab.flavour === "openbao" ? "sys/rotate/recovery" : "sys/rekey-recovery-key";
     // The caller stopped after one share of two.
     const init = await a.write<{ data: { nonce: string } }>(`${paths}/init`, {
       secret_shares: 3,
       secret_threshold: 2,
-      pgp_keys: pgpKeys,
+      pgp_keys: next,
       backup: true,
     });
     await a.write(`${paths}/update`, { key: current[0], nonce: init.body.data.nonce });
-    const done = await rotateRecoveryKeys(a, options({ currentKeys: current }));
+    const done = await rotateRecoveryKeys(a, options({ currentKeys: current, pgpKeys: next }));
     expect(done.fromBackup).toBe(false);
-    const token = await generateRoot(breakGlass(), lab.flavour, done.keys.slice(0, 2).map(decrypt));
+    const token = await generateRoot(breakGlass(), lab.flavour, [decrypt(done.keys[0]), decrypt(done.keys[2])]);
     expect(await tokenWorks(token)).toBe(true);
   });
 });
@@ -154,4 +156,13 @@ test("refuses a rotation with fewer PGP keys than shares, naming the key, before
   const err = await rotateRecoveryKeys(await admin(), options({ pgpKeys: pgpKeys.slice(0, 2) })).catch((e) => e);
   expect(err).toBeInstanceOf(InputError);
   expect(err.message).toMatch(/pgpKeys.*one PGP key per share: 3 shares but 2 keys/);
+});
+
+test("refuses a PGP key that is not one, naming which, before asking the server", async () => {
+  const err = await rotateRecoveryKeys(
+    await admin(),
+    options({ pgpKeys: [pgpKeys[0], Buffer.from("not a key").toString("base64"), pgpKeys[2]] }),
+  ).catch((e) => e);
+  expect(err).toBeInstanceOf(InputError);
+  expect(err.message).toMatch(/pgpKeys\[1\].*is not a PGP public key.*gpg --export/);
 });
