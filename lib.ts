@@ -37,6 +37,8 @@ export type { PlanStep } from "./core/pair-plan";
 export type { NodeAccessArgs } from "./providers/node-access";
 export { AuditDevice } from "./providers/audit-device";
 export type { AuditDeviceArgs } from "./providers/audit-device";
+export { RecoveryKeyRotation } from "./providers/recovery-key-rotation";
+export type { RecoveryKeyRotationArgs } from "./providers/recovery-key-rotation";
 export { SealMigration } from "./providers/seal-migration";
 export type { SealMigrationArgs } from "./providers/seal-migration";
 export { SealRollout } from "./providers/seal-rollout";

@@ -155,6 +155,12 @@ export const primarySchema = z
     helperStack: stackName.optional(),
     /** true: `vault`'s seal points at the helper (deadlock recovery); false/absent: at vault-unlock. */
     emergency: z.boolean().default(false),
+    /**
+     * Operators' PGP public keys (base64 of the binary key, `gpg --export <id> | base64 -w0`),
+     * one per key share: `vault`'s and `vault-unlock`'s recovery keys are rotated to shares
+     * encrypted to them, so the state holds no recovery key that works.
+     */
+    recoveryPgpKeys: z.array(z.string().min(1)).min(1).optional(),
   })
   .strict();
 
@@ -226,6 +232,13 @@ function primaryProblems(raw: Record<string, unknown>): Problem[] {
   const p = commonProblems(raw, { shares: 3, threshold: 2 });
   if (raw.emergency === true && !raw.helperAddress)
     p.push({ key: "emergency", message: "needs helperAddress: the emergency seal points at the helper" });
+  const pgp = raw.recoveryPgpKeys;
+  const shares = raw.keyShares === undefined ? 3 : num(raw.keyShares);
+  if (Array.isArray(pgp) && shares !== undefined && pgp.length !== shares)
+    p.push({
+      key: "recoveryPgpKeys",
+      message: `needs one PGP key per key share: keyShares is ${shares} but ${pgp.length} key(s) are given`,
+    });
   if (raw.emergency === true && !raw.helperStack)
     p.push({ key: "emergency", message: "needs helperStack: the emergency seal uses the helper stack's emergencySealToken output" });
   const v = obj(raw.vault);

@@ -24,6 +24,7 @@ import { SealMigration } from "../providers/seal-migration";
 import { SealRollout } from "../providers/seal-rollout";
 import { TransitKeyBackup } from "../providers/transit-key-backup";
 import { Unseal } from "../providers/unseal";
+import { RecoveryKeyRotation } from "../providers/recovery-key-rotation";
 import { VaultInit } from "../providers/vault-init";
 import type { PrimaryConfig } from "./config";
 import { exposeArgs } from "./config";
@@ -80,6 +81,13 @@ export class MutualUnsealPair extends pulumi.ComponentResource {
   readonly helperTls?: pulumi.Output<TlsBundle>;
   /** Where vault's seal points now (vault-unlock, or the helper in an emergency). */
   readonly vaultSealAddress: pulumi.Output<string>;
+  /**
+   * With recoveryPgpKeys: each cluster's recovery keys, PGP-encrypted shares in the order of
+   * the keys (not secret: only each key's holder can read their share), and the fingerprints.
+   */
+  readonly recoveryKeysEncrypted?: Partial<
+    Record<"vault" | "vaultUnlock", { keys: pulumi.Output<string[]>; pgpFingerprints: pulumi.Output<string[]> }>
+  >;
 
   constructor(name: string, args: MutualUnsealPairArgs, opts?: pulumi.ComponentResourceOptions) {
     super("vault-mutual-unseal:index:MutualUnsealPair", name, {}, opts);
@@ -180,7 +188,7 @@ export class MutualUnsealPair extends pulumi.ComponentResource {
     const exposeOf = (c: Placement) => exposeArgs(c.expose ?? (sameCluster ? undefined : { type: "LoadBalancer" }));
 
     // The plan, step by step: each kind as a resource (or the component's own part).
-    const plan = pairPlan(names);
+    const plan = pairPlan(names, { recoveryPgpKeys: cfg.recoveryPgpKeys !== undefined });
     const done = new Map<string, pulumi.Resource>();
     const inits = {} as Record<ClusterRole, VaultInit>;
     const links = new Map<string, TransitUnsealLink>();
@@ -192,6 +200,7 @@ export class MutualUnsealPair extends pulumi.ComponentResource {
     let unlockKeys: pulumi.Output<string[]> | undefined;
     let migration: SealMigration | undefined;
     let backup: TransitKeyBackup | undefined;
+    const rotations: Partial<Record<"vault" | "vaultUnlock", RecoveryKeyRotation>> = {};
     const clusters = {} as Record<"vault" | "vaultUnlock", VaultCluster>;
 
     for (const step of plan) {
@@ -316,6 +325,25 @@ export class MutualUnsealPair extends pulumi.ComponentResource {
           done.set(step.name, backup);
           break;
         }
+        case "recovery-rotation": {
+          const role = roleOf(step.cluster);
+          const rotation = new RecoveryKeyRotation(
+            step.name,
+            {
+              nodes: nodes[role],
+              rootToken: inits[role].rootToken,
+              flavour: cfg.flavour,
+              currentKeys: inits[role].keys,
+              shares: cfg.keyShares,
+              threshold: cfg.keyThreshold,
+              pgpKeys: cfg.recoveryPgpKeys!,
+            },
+            { parent: this, dependsOn: after(step) },
+          );
+          rotations[role] = rotation;
+          done.set(step.name, rotation);
+          break;
+        }
         case "restore":
           throw new Error(`the pair's plan has a restore step (${step.name}): restores run on the helper (HelperBackup)`);
       }
@@ -338,6 +366,10 @@ export class MutualUnsealPair extends pulumi.ComponentResource {
     this.sealOfVaultUnlockTokenAccessor = sealOfUnlock.accessor;
     this.helperTls = cfg.helperAddress ? pki.serverBundle("helper") : undefined;
     this.vaultSealAddress = sealOfVault.activeSeal.apply((s) => s.address);
+    if (cfg.recoveryPgpKeys)
+      this.recoveryKeysEncrypted = Object.fromEntries(
+        Object.entries(rotations).map(([role, r]) => [role, { keys: r.encryptedKeys, pgpFingerprints: r.pgpFingerprints }]),
+      );
     this.registerOutputs({
       vaultAddress: this.vaultAddress,
       vaultUnlockAddress: this.vaultUnlockAddress,

@@ -122,7 +122,32 @@ export interface RestoreStep extends StepBase {
   failOnDrift: boolean;
 }
 
-export type PlanStep = ClusterStep | InitStep | UnsealStep | AuditStep | LinkStep | RolloutStep | MigrationStep | BackupStep | RestoreStep;
+/**
+ * RecoveryKeyRotation: the cluster's recovery keys rotated to the operators' PGP keys, once
+ * its recovery keys exist (vault: at its init; vault-unlock: at its migration, when its
+ * plaintext unseal keys become its recovery keys). Only when PGP keys are configured.
+ */
+export interface RecoveryRotationStep extends StepBase {
+  kind: "recovery-rotation";
+  cluster: ClusterRole;
+}
+
+export type PlanStep =
+  | ClusterStep
+  | InitStep
+  | UnsealStep
+  | AuditStep
+  | LinkStep
+  | RolloutStep
+  | MigrationStep
+  | BackupStep
+  | RestoreStep
+  | RecoveryRotationStep;
+
+export interface PairPlanOptions {
+  /** Operators' PGP keys are configured: both clusters' recovery keys are rotated to them. */
+  recoveryPgpKeys?: boolean;
+}
 
 /** The link whose transit engine on `unsealer` seals `sealed`. */
 function link(
@@ -145,7 +170,7 @@ function link(
 }
 
 /** The primary's steps: `vault` and `vault-unlock` unsealing each other, and the backup for the helper. */
-export function pairPlan(names: Record<ClusterRole, string> = CLUSTER_NAMES): PlanStep[] {
+export function pairPlan(names: Record<ClusterRole, string> = CLUSTER_NAMES, o: PairPlanOptions = {}): PlanStep[] {
   const v = names.vault;
   const vu = names.vaultUnlock;
   const sealOfVault = link(names, {
@@ -156,6 +181,11 @@ export function pairPlan(names: Record<ClusterRole, string> = CLUSTER_NAMES): Pl
     after: [`${vu}-unseal`],
   });
   const sealOfUnlock = link(names, { unsealer: "vault", sealed: "vaultUnlock", bornSealed: false, after: [`${v}-seal-rollout`] });
+  const recoveryRotations: RecoveryRotationStep[] = [
+    { kind: "recovery-rotation", name: `${v}-recovery-keys`, cluster: "vault", after: [`${v}-init`] },
+    // Not before: the migration needs vault-unlock's unseal keys, which become its recovery keys there.
+    { kind: "recovery-rotation", name: `${vu}-recovery-keys`, cluster: "vaultUnlock", after: [`${vu}-seal-migration`] },
+  ];
   return [
     { kind: "cluster", name: vu, cluster: "vaultUnlock", after: [] },
     { kind: "init", name: `${vu}-init`, cluster: "vaultUnlock", keys: "shamir", protect: true, after: [vu] },
@@ -170,6 +200,7 @@ export function pairPlan(names: Record<ClusterRole, string> = CLUSTER_NAMES): Pl
     sealOfUnlock,
     { kind: "migration", name: `${vu}-seal-migration`, cluster: "vaultUnlock", link: sealOfUnlock.name, after: [sealOfUnlock.name] },
     { kind: "backup", name: `${v}-transit-key-backup`, link: sealOfVault.name, after: [sealOfVault.name, `${vu}-seal-migration`] },
+    ...(o.recoveryPgpKeys ? recoveryRotations : []),
   ];
 }
 

@@ -14,6 +14,7 @@ import { ClusterRole, helperPlan, LinkStep, pairPlan, PlanStep, stepOf } from ".
 import { Flavour } from "../core/render/server-config";
 import { TransitSeal } from "../core/render/seal";
 import { auditDeviceOps } from "../providers/audit-device";
+import { recoveryKeyRotationOps } from "../providers/recovery-key-rotation";
 import { NodeAccess } from "../providers/node-access";
 import { ProviderOps } from "../providers/project-require";
 import { sealMigrationOps } from "../providers/seal-migration";
@@ -47,14 +48,16 @@ export interface LabPlanOptions {
   shares?: number;
   threshold?: number;
   tokenPeriod?: string;
+  /** Operators' PGP keys (base64), one per share: the plan must then have been made with them (labPlan). */
+  recoveryPgpKeys?: string[];
   records?: StepRecords;
   save?: (records: StepRecords) => void | Promise<void>;
   log?: (msg: string) => void;
 }
 
 /** The lab's plan: the pair's steps, then the helper's (its backup from the pair's backup step). */
-export function labPlan(names: Record<ClusterRole, string>): PlanStep[] {
-  return [...pairPlan(names), ...helperPlan(names.helper, names)];
+export function labPlan(names: Record<ClusterRole, string>, o: { recoveryPgpKeys?: boolean } = {}): PlanStep[] {
+  return [...pairPlan(names, o), ...helperPlan(names.helper, names)];
 }
 
 /** The node access the providers get for a lab cluster (registered with registerLocalCluster under its name). */
@@ -164,6 +167,19 @@ export async function runLabPlan(plan: PlanStep[], o: LabPlanOptions): Promise<S
           token: init(l.unsealer).rootToken,
           mountPath: l.mountPath,
           keyName: l.keyName,
+        });
+        break;
+      }
+      case "recovery-rotation": {
+        if (!o.recoveryPgpKeys) throw new Error(`${step.name}: the plan rotates recovery keys but no recoveryPgpKeys were given`);
+        await provider(step.name, recoveryKeyRotationOps, {
+          nodes: nodes(step.cluster),
+          rootToken: init(step.cluster).rootToken,
+          flavour: o.flavour,
+          currentKeys: init(step.cluster).keys,
+          shares: o.shares ?? 3,
+          threshold: o.threshold ?? 2,
+          pgpKeys: o.recoveryPgpKeys,
         });
         break;
       }

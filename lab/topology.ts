@@ -37,6 +37,8 @@ export interface TopologyOptions {
   basePort?: number;
   /** preStop delay of every node (the article's `sleep 6`; shorter here, the Service probes every 100 ms). */
   preStopMs?: number;
+  /** Operators' PGP keys (base64), one per share: both clusters' recovery keys are rotated to them (the stacks' recoveryPgpKeys). */
+  recoveryPgpKeys?: string[];
 }
 
 /** Which fixed port serves what, from `base`: stable addresses for a kept lab. */
@@ -146,7 +148,7 @@ export class Topology {
   async bootstrap(): Promise<void> {
     const names = { vault: this.vault.name, vaultUnlock: this.vaultUnlock.name, helper: this.helper.name };
     const { sealOfVault: v, sealOfVaultUnlock: vu } = this;
-    this.records = await runLabPlan(labPlan(names), {
+    this.records = await runLabPlan(labPlan(names, { recoveryPgpKeys: this.opts.recoveryPgpKeys !== undefined }), {
       clusters: { vault: this.vault, vaultUnlock: this.vaultUnlock, helper: this.helper },
       sealTo: {
         vault: {
@@ -166,6 +168,7 @@ export class Topology {
       },
       flavour: this.opts.flavour,
       tokenPeriod: this.opts.tokenPeriod,
+      recoveryPgpKeys: this.opts.recoveryPgpKeys,
       records: this.records,
       log: this.opts.log,
       save: async (records) => {

@@ -42,5 +42,7 @@ export function primaryProgram() {
     helperNamespace: cfg.helperNamespace,
     emergency: cfg.emergency,
     vaultSealAddress: pair.vaultSealAddress,
+    /** With recoveryPgpKeys: both clusters' recovery keys, shares only their PGP keys' holders can decrypt. */
+    recoveryKeysEncrypted: pair.recoveryKeysEncrypted,
   };
 }

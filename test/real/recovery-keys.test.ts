@@ -5,9 +5,6 @@
  * plaintext keys no longer count. A rotation interrupted half-way, or completed with its
  * answer lost, is finished by running it again.
  */
-import { execFileSync } from "child_process";
-import * as fs from "fs";
-import * as path from "path";
 import { LocalCluster } from "../../adapters/local/local-cluster";
 import { InputError } from "../../core/errors";
 import { initCluster } from "../../core/steps/init";
@@ -20,6 +17,7 @@ import {
   rotateRecoveryKeys,
 } from "../../core/steps/recovery-keys";
 import { waitClusterUnsealed } from "../../core/steps/unseal";
+import { operators } from "../support/pgp";
 import { Lab, newLab } from "../support/servers";
 import { sealTowards, Unsealer, unsealer } from "../support/pair";
 
@@ -30,17 +28,13 @@ let u: Unsealer;
 let sealed: LocalCluster;
 let plaintextKeys: string[];
 let root: string;
-let gnupg: string;
 /** The first rotation, made once for the tests that look at it. */
 let rotated: Awaited<ReturnType<typeof rotateRecoveryKeys>>;
 const OPERATORS = ["alice", "bob", "carol", "dave"];
-const pgpKeys: string[] = [];
+let pgpKeys: string[] = [];
 
-const gpg = (args: string[], input?: Buffer) =>
-  execFileSync("gpg", ["--homedir", gnupg, "--batch", "--yes", "--quiet", ...args], { input, stdio: ["pipe", "pipe", "pipe"] });
-
-/** What an operator does with their share: base64 → PGP message → gpg --decrypt → the key (base64). */
-const decrypt = (share: string) => gpg(["--decrypt"], Buffer.from(share, "base64")).toString("utf8");
+/** What an operator does with their share (set in beforeAll). */
+let decrypt: (share: string) => string;
 
 const client = () => sealed.client(sealed.nodeIds()[0]);
 /** An operator's break-glass token (made once): root generation only (breakGlassPolicy). */
@@ -70,13 +64,9 @@ async function tokenWorks(token: string): Promise<boolean> {
 
 beforeAll(async () => {
   lab = await newLab("recovery");
-  gnupg = path.join(lab.dir, "gnupg");
-  fs.mkdirSync(gnupg, { mode: 0o700 });
-  for (const who of OPERATORS) {
-    // No passphrase: test keys in a folder of the test's own, removed with it.
-    gpg(["--passphrase", "", "--quick-generate-key", `${who}@example.test`, "rsa2048", "encrypt", "never"]);
-    pgpKeys.push(gpg(["--export", `${who}@example.test`]).toString("base64"));
-  }
+  const ops = operators(lab.dir, OPERATORS);
+  pgpKeys = ops.publicKeys;
+  decrypt = ops.decrypt;
   u = await unsealer(lab);
   sealed = await lab.cluster({ name: "sealed", size: 1, seal: { stanzas: [] } });
   await sealed.applySeal({ stanzas: [sealTowards(lab, u, sealed)], transitToken: u.link.token });
