@@ -403,6 +403,53 @@ describe("primary stack, namespaces made by the platform team", () => {
   });
 });
 
+describe("primary stack with operators' PGP keys", () => {
+  const PGP = ["PGP-KEY-ALICE", "PGP-KEY-BOB", "PGP-KEY-CAROL"];
+  let run: StackRun;
+  beforeAll(async () => {
+    run = await runStack("primary", { ...PRIMARY, recoveryPgpKeys: PGP });
+    if (run.error) throw run.error;
+  });
+  const rotation = (name: string) => run.registered.find((r) => r.name === name)!;
+
+  it("rotates vault's recovery keys after its init and vault-unlock's after its migration, to those keys, from the init's keys (secret)", () => {
+    for (const [name, init, waits] of [
+      ["vault-recovery-keys", "vault-init", "vault-init"],
+      ["vault-unlock-recovery-keys", "vault-unlock-init", "vault-unlock-seal-migration"],
+    ]) {
+      const r = rotation(name);
+      expect(r.type).toBe("pulumi-nodejs:dynamic/vault-mutual-unseal:RecoveryKeyRotation");
+      expect(r.inputs).toMatchObject({
+        pgpKeys: PGP,
+        shares: 3,
+        threshold: 2,
+        flavour: "vault",
+        currentKeys: [`key1-${init}`, `key2-${init}`, `key3-${init}`],
+      });
+      expect(r.secretPaths).toEqual(expect.arrayContaining(["currentKeys", "rootToken", "nodes"]));
+      expect(run.dependencies.get(name)).toContain(waits);
+    }
+  });
+
+  it("outputs both clusters' encrypted shares and fingerprints, not as secrets (only each key's holder can read a share)", async () => {
+    // A plain object of outputs, as the program returns it: lifted as the engine does.
+    const out = await resolved(run.pulumi.output(run.outputs!.recoveryKeysEncrypted));
+    expect(out.secret).toBe(false);
+    expect(out.value).toEqual({
+      vault: { keys: ["SHARE-vault-recovery-keys"], pgpFingerprints: ["fp-vault-recovery-keys"] },
+      vaultUnlock: { keys: ["SHARE-vault-unlock-recovery-keys"], pgpFingerprints: ["fp-vault-unlock-recovery-keys"] },
+    });
+  });
+
+  it("refuses a number of PGP keys other than keyShares, naming the key, before any resource", async () => {
+    const bad = await runStack("primary", { ...PRIMARY, recoveryPgpKeys: PGP.slice(0, 2) });
+    expect((bad.error as Error).message).toMatch(
+      /vault-mutual-unseal:recoveryPgpKeys: needs one PGP key per key share: keyShares is 3 but 2/,
+    );
+    expect(bad.registered).toEqual([]);
+  });
+});
+
 describe("primary stack, bad config", () => {
   it("names a kubeconfig context that does not exist and a misspelt key, with the other problems, before any resource", async () => {
     const run = await runStack("primary", { ...PRIMARY, vault: { context: "staging", namespace: "vault" }, replicaz: 3, replicas: 2 });

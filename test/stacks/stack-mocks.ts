@@ -58,6 +58,7 @@ function outputsFor(type: string, name: string, stackOutputs: Record<string, unk
   if (name.endsWith("-key-copy")) return { helperVersion: 1, inSync: true, verdict: "in sync" };
   if (name.endsWith("-seal-rollout")) return { rolledDigest: "digest" };
   if (name.endsWith("-audit")) return { outcome: "enabled" };
+  if (name.endsWith("-recovery-keys")) return { encryptedKeys: [`SHARE-${name}`], pgpFingerprints: [`fp-${name}`] };
   throw new Error(`no mock outputs for dynamic resource ${name}`);
 }
 

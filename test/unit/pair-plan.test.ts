@@ -6,6 +6,7 @@ import { helperPlan, LinkStep, pairPlan, PlanStep, stepOf } from "../../core/pai
 
 const plans: [string, PlanStep[]][] = [
   ["pair", pairPlan()],
+  ["pair with operators' PGP keys", pairPlan(undefined, { recoveryPgpKeys: true })],
   ["helper", helperPlan("helper")],
 ];
 
@@ -47,5 +48,20 @@ describe("the pair's and the helper's links", () => {
     expect(sealOfVault.bornSealed).toBe(true);
     const migration = stepOf(pair, "migration", { cluster: "vaultUnlock" });
     expect([migration.link, migration.after]).toEqual(["seal-of-vault-unlock", ["seal-of-vault-unlock"]]);
+  });
+});
+
+describe("operators' PGP keys", () => {
+  const rotations = (plan: PlanStep[]) => plan.filter((s) => s.kind === "recovery-rotation").map((s) => [s.name, s.after]);
+
+  it("rotate vault's recovery keys after its init, and vault-unlock's only after its migration (which needs its plaintext unseal keys)", () => {
+    expect(rotations(pairPlan(undefined, { recoveryPgpKeys: true }))).toEqual([
+      ["vault-recovery-keys", ["vault-init"]],
+      ["vault-unlock-recovery-keys", ["vault-unlock-seal-migration"]],
+    ]);
+  });
+
+  it("are no step at all when none are configured", () => {
+    expect(rotations(pairPlan())).toEqual([]);
   });
 });
