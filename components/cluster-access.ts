@@ -20,6 +20,8 @@ export interface ClusterAccessArgs {
   /** CA of the pods' server certificates, and a name in them. */
   caPem: pulumi.Input<string>;
   serverName: pulumi.Input<string>;
+  /** The providers' client certificate (secret: it holds the key), for pods that require one (requireClientCert). */
+  client?: pulumi.Input<{ certPem: string; keyPem: string }>;
 }
 
 export function clusterAccess(a: ClusterAccessArgs): NodeAccessArgs {
@@ -32,7 +34,11 @@ export function clusterAccess(a: ClusterAccessArgs): NodeAccessArgs {
     statefulSet: names.statefulSet,
     replicas: a.replicas,
     port: API_PORT,
-    tls: pulumi.all([a.caPem, a.serverName]).apply(([caPem, serverName]) => ({ caPem, serverName })),
+    tls: pulumi
+      .all([a.caPem, a.serverName, a.client])
+      .apply(([caPem, serverName, client]) =>
+        client ? { caPem, serverName, certPem: client.certPem, keyPem: client.keyPem } : { caPem, serverName },
+      ),
     sealConfigMap: names.sealConfigMap,
     sealTokenSecret: names.transitTokenSecret,
   };

@@ -21,7 +21,7 @@ import { TransitKeyRestore } from "../providers/transit-key-restore";
 import { TransitLink } from "../providers/transit-link";
 import { Unseal } from "../providers/unseal";
 import { VaultInit } from "../providers/vault-init";
-import { CLUSTER_NAMES, helperPlan, PlanStep, sealPolicyName } from "../core/pair-plan";
+import { CLUSTER_NAMES, helperPlan, PlanStep, REQUIRES_CLIENT_CERT, sealPolicyName } from "../core/pair-plan";
 import { clusterAccess } from "./cluster-access";
 import { TlsBundle } from "./pki";
 import { ZoneSpread } from "./consul-cluster";
@@ -46,6 +46,12 @@ export interface HelperBackupArgs {
   tls: Input<TlsBundle>;
   /** A name in that certificate, checked by the providers' port-forwards and by `vault`'s emergency seal. */
   serverName: Input<string>;
+  /**
+   * The providers' client certificate, from the same CA (the primary's `helperOperatorTls`):
+   * the helper serves only clients with one (REQUIRES_CLIENT_CERT), `vault`'s emergency seal
+   * presents its transit client certificate.
+   */
+  operatorTls: Input<TlsBundle>;
   /** kubeconfig content for the providers' port-forwards (secret). */
   kubeconfig: Input<string>;
   context?: Input<string>;
@@ -87,6 +93,7 @@ export class HelperBackup extends pulumi.ComponentResource {
       replicas,
       caPem: pulumi.output(args.tls).apply((t) => t.caCertPem),
       serverName: args.serverName,
+      client: pulumi.output(args.operatorTls).apply((t) => ({ certPem: t.certPem, keyPem: t.keyPem })),
     });
 
     // The helper's steps of the plan (core/pair-plan.ts), each as a resource; the key's mount and name may be another pair's.
@@ -112,6 +119,7 @@ export class HelperBackup extends pulumi.ComponentResource {
               tls: args.tls,
               zoneSpread: args.zoneSpread,
               expose: args.expose,
+              requireClientCert: REQUIRES_CLIENT_CERT.helper,
             },
             after(step),
           );

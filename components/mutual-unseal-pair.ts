@@ -17,7 +17,17 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { vaultNames } from "../adapters/kubernetes/names";
-import { CLUSTER_NAMES, ClusterRole, LinkStep, pairPlan, PlanStep, stepOf, TRANSIT_KEY, TRANSIT_MOUNT } from "../core/pair-plan";
+import {
+  CLUSTER_NAMES,
+  ClusterRole,
+  REQUIRES_CLIENT_CERT,
+  LinkStep,
+  pairPlan,
+  PlanStep,
+  stepOf,
+  TRANSIT_KEY,
+  TRANSIT_MOUNT,
+} from "../core/pair-plan";
 import { AuditDevice } from "../providers/audit-device";
 import { NodeAccessArgs } from "../providers/node-access";
 import { SealMigration } from "../providers/seal-migration";
@@ -58,7 +68,7 @@ export interface MutualUnsealPairArgs {
  * trusts): the host vault's emergency seal dials, its Services and its pods for Raft.
  */
 export function helperCertSpec(namespace: string, host: string): ServerCertSpec {
-  return vaultCertSpec(CLUSTER_NAMES.helper, namespace, [host]);
+  return vaultCertSpec(CLUSTER_NAMES.helper, namespace, [host], { requireClientCert: true });
 }
 
 export class MutualUnsealPair extends pulumi.ComponentResource {
@@ -79,6 +89,8 @@ export class MutualUnsealPair extends pulumi.ComponentResource {
   readonly sealOfVaultUnlockTokenAccessor: pulumi.Output<string>;
   /** The helper's certificate, when helperAddress is set (secret: it holds the private key). */
   readonly helperTls?: pulumi.Output<TlsBundle>;
+  /** The helper stack's providers' client certificate for the helper, which requires one (secret). */
+  readonly helperOperatorTls?: pulumi.Output<TlsBundle>;
   /** Where vault's seal points now (vault-unlock, or the helper in an emergency). */
   readonly vaultSealAddress: pulumi.Output<string>;
   /**
@@ -135,7 +147,7 @@ export class MutualUnsealPair extends pulumi.ComponentResource {
       const extra = [c.transitAddress && hostOf(c.transitAddress), role === "vault" ? cfg.ingressHost : undefined].filter(
         (x): x is string => Boolean(x),
       );
-      servers[cn] = vaultCertSpec(cn, c.namespace, extra);
+      servers[cn] = vaultCertSpec(cn, c.namespace, extra, { requireClientCert: REQUIRES_CLIENT_CERT[role] });
       if (consul) {
         const specs = consulCertSpecs(cn, c.namespace);
         servers[consulClusterOf(cn)] = specs.server;
@@ -151,6 +163,9 @@ export class MutualUnsealPair extends pulumi.ComponentResource {
         clients: {
           [`transit-${names.vault}`]: { commonName: `${names.vault} transit seal` },
           [`transit-${names.vaultUnlock}`]: { commonName: `${names.vaultUnlock} transit seal` },
+          // The providers' port-forwards to clusters that require a client certificate: this stack's, and the helper stack's.
+          operator: { commonName: "vault-mutual-unseal primary providers" },
+          ...(cfg.helperAddress ? { "helper-operator": { commonName: "vault-mutual-unseal helper providers" } } : {}),
         },
       },
       { parent: this },
@@ -174,8 +189,8 @@ export class MutualUnsealPair extends pulumi.ComponentResource {
       );
     };
     const nodes: Record<"vault" | "vaultUnlock", NodeAccessArgs> = {
-      vault: this.access(kubeconfig, names.vault, cfg.vault, cfg.replicas, pki.caCertPem),
-      vaultUnlock: this.access(kubeconfig, names.vaultUnlock, cfg.vaultUnlock, cfg.replicas, pki.caCertPem),
+      vault: this.access(kubeconfig, names.vault, cfg.vault, cfg.replicas, pki),
+      vaultUnlock: this.access(kubeconfig, names.vaultUnlock, cfg.vaultUnlock, cfg.replicas, pki),
     };
     // Where each cluster's peer seal reaches it: the Service of its unsealed nodes, or transitAddress across Kubernetes clusters.
     const transitAddress = (role: "vault" | "vaultUnlock") => {
@@ -219,6 +234,7 @@ export class MutualUnsealPair extends pulumi.ComponentResource {
               tls: pki.serverBundle(names[role]),
               zoneSpread: cfg.zoneSpread,
               expose: exposeOf(c),
+              requireClientCert: REQUIRES_CLIENT_CERT[role],
               // vault-unlock exists only to unseal vault: its NetworkPolicy admits only vault's pods (or peerCidrs).
               networkPolicy:
                 role === "vaultUnlock"
@@ -365,6 +381,7 @@ export class MutualUnsealPair extends pulumi.ComponentResource {
     this.sealOfVaultTokenAccessor = sealOfVault.accessor;
     this.sealOfVaultUnlockTokenAccessor = sealOfUnlock.accessor;
     this.helperTls = cfg.helperAddress ? pki.serverBundle("helper") : undefined;
+    this.helperOperatorTls = cfg.helperAddress ? pki.clientBundle("helper-operator") : undefined;
     this.vaultSealAddress = sealOfVault.activeSeal.apply((s) => s.address);
     if (cfg.recoveryPgpKeys)
       this.recoveryKeysEncrypted = Object.fromEntries(
@@ -378,21 +395,16 @@ export class MutualUnsealPair extends pulumi.ComponentResource {
   }
 
   /** How the providers reach one cluster's pods: port-forwards through the API server, TLS checked against the pair's CA. */
-  private access(
-    kubeconfig: pulumi.Input<string>,
-    cn: string,
-    c: Placement,
-    replicas: number,
-    caPem: pulumi.Output<string>,
-  ): NodeAccessArgs {
+  private access(kubeconfig: pulumi.Input<string>, cn: string, c: Placement, replicas: number, pki: Pki): NodeAccessArgs {
     return clusterAccess({
       kubeconfig,
       context: c.context,
       namespace: c.namespace,
       clusterName: cn,
       replicas,
-      caPem,
+      caPem: pki.caCertPem,
       serverName: activeServerName(cn, c.namespace),
+      client: pki.clientBundle("operator"),
     });
   }
 

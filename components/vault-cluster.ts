@@ -109,6 +109,14 @@ export interface VaultClusterArgs {
   zoneSpread?: ZoneSpread;
   ui?: boolean;
   logLevel?: ServerConfig["logLevel"];
+  /**
+   * Serve only clients with a certificate from the CA in `tls` (the listener's
+   * tls_require_and_verify_client_cert): for a cluster that exists to unseal another, so that
+   * a leaked seal or emergency token is useless without a client key. `tls` must then be
+   * issued with client_auth (vaultCertSpec's `clientAuth`): the pods present it to each other
+   * (Raft) and to themselves (probes).
+   */
+  requireClientCert?: boolean;
 }
 
 /** The cluster's Services by role (see vaultNames in adapters/kubernetes/names.ts for what each is for). */
@@ -117,9 +125,21 @@ export function vaultServiceNames(clusterName: string) {
 }
 
 /** What a VaultCluster's server certificate must name: its Services, its pods (Raft, the providers), and `extraDnsNames` (hosts peers dial from outside). */
-export function vaultCertSpec(clusterName: string, namespace: Input<string>, extraDnsNames: string[] = []): ServerCertSpec {
+export function vaultCertSpec(
+  clusterName: string,
+  namespace: Input<string>,
+  extraDnsNames: string[] = [],
+  o: { requireClientCert?: boolean } = {},
+): ServerCertSpec {
   const svc = vaultServiceNames(clusterName);
-  return { namespace, services: [svc.active, svc.unsealed, svc.standby], headlessService: svc.headless, extraDnsNames };
+  // A cluster that requires client certificates has its pods present their own (Raft, probes).
+  return {
+    namespace,
+    services: [svc.active, svc.unsealed, svc.standby],
+    headlessService: svc.headless,
+    extraDnsNames,
+    clientAuth: o.requireClientCert,
+  };
 }
 
 function checkReplicas(storage: VaultStorageArgs["type"], n: number): number {
@@ -198,6 +218,7 @@ export class VaultCluster extends pulumi.ComponentResource {
             seals: s,
             storage: storage.type === "raft" ? { type: "raft" } : { type: "consul", path },
             ui: args.ui,
+            requireClientCert: args.requireClientCert,
             logLevel: args.logLevel,
           }),
         ),
@@ -277,6 +298,7 @@ export class VaultCluster extends pulumi.ComponentResource {
           transitTokenSecretName: tokenSecretName,
           resources: args.resources,
           zoneSpread: args.zoneSpread,
+          requireClientCert: args.requireClientCert,
         }),
         raftData: storage.type === "raft" ? { storageClassName: storage.storageClassName, size: storage.size } : undefined,
       }),

@@ -50,6 +50,12 @@ export interface VaultConfigSettings {
   storage: { type: "raft" } | { type: "consul"; path: string };
   ui?: boolean;
   logLevel?: ServerConfig["logLevel"];
+  /**
+   * Only clients with a certificate from the cluster's CA are served (a leaked token is useless
+   * without a client key). Raft's retry_join then presents the pod's own certificate, which is
+   * issued with client_auth for it.
+   */
+  requireClientCert?: boolean;
 }
 
 /**
@@ -67,6 +73,9 @@ export function renderVaultConfig(c: VaultConfigSettings): string {
           retryJoin: Array.from({ length: c.replicas }, (_, i) => ({
             leaderApiAddr: `https://${vaultPodHost(c.clusterName, i, c.namespace)}:${API_PORT}`,
             leaderCaCertFile: `${VAULT_DIRS.tls}/ca.crt`,
+            ...(c.requireClientCert
+              ? { leaderClientCertFile: `${VAULT_DIRS.tls}/tls.crt`, leaderClientKeyFile: `${VAULT_DIRS.tls}/tls.key` }
+              : {}),
           })),
         }
       : {
@@ -86,6 +95,7 @@ export function renderVaultConfig(c: VaultConfigSettings): string {
       tlsCertFile: `${VAULT_DIRS.tls}/tls.crt`,
       tlsKeyFile: `${VAULT_DIRS.tls}/tls.key`,
       tlsClientCaFile: `${VAULT_DIRS.tls}/ca.crt`,
+      requireClientCert: c.requireClientCert,
     },
     apiAddr: `https://${serviceHost(svc.active, c.namespace)}:${API_PORT}`,
     clusterAddr: `https://${serviceHost(svc.headless, c.namespace)}:${CLUSTER_PORT}`,

@@ -97,6 +97,13 @@ export interface VaultPodSettings {
   transitTokenSecretName: Input<string>;
   resources?: Input<k8s.types.input.core.v1.ResourceRequirements>;
   zoneSpread?: ZoneSpread;
+  /**
+   * The listener takes only clients with a certificate from the cluster's CA (vaultConfigSettings'
+   * requireClientCert). The kubelet's HTTPS probes present none, so the probes run the CLI in
+   * the container instead, with the pod's own certificate (issued with client_auth) as its
+   * client certificate; `kubectl exec … <cli> …` by operators gets it the same way.
+   */
+  requireClientCert?: boolean;
 }
 
 /** The pod spec of every server pod of a cluster. */
@@ -125,6 +132,12 @@ export function vaultPodSpec(c: VaultPodSettings): PodSpec {
     // Optional: the pod template is the same before and after the token Secret exists.
     { name: TRANSIT_TOKEN_ENV, valueFrom: { secretKeyRef: { name: c.transitTokenSecretName, key: TRANSIT_TOKEN_KEY, optional: true } } },
     { name: "HOME", value: VAULT_DIRS.tmp },
+    ...(c.requireClientCert
+      ? [
+          { name: `${env}CLIENT_CERT`, value: `${VAULT_DIRS.tls}/tls.crt` },
+          { name: `${env}CLIENT_KEY`, value: `${VAULT_DIRS.tls}/tls.key` },
+        ]
+      : []),
   ];
   const mounts = [
     { name: "config", mountPath: VAULT_DIRS.config, readOnly: true },
@@ -133,7 +146,12 @@ export function vaultPodSpec(c: VaultPodSettings): PodSpec {
     { name: "transit-tls", mountPath: VAULT_DIRS.transitTls, readOnly: true },
     { name: "tmp", mountPath: VAULT_DIRS.tmp },
   ];
-  const health = (query: string) => ({ httpGet: { path: `/v1/sys/health?${query}`, port: API_PORT, scheme: "HTTPS" } });
+  // `<cli> status` exits 0 when unsealed (active or standby), 2 when sealed or uninitialized, 1 when it gets no answer.
+  const cliProbe = { answering: `${cli} status >/dev/null; [ $? -ne 1 ]`, unsealed: `${cli} status >/dev/null` };
+  const health = (query: string) =>
+    c.requireClientCert
+      ? { exec: { command: ["/bin/sh", "-c", query === "standbyok=true" ? cliProbe.unsealed : cliProbe.answering] } }
+      : { httpGet: { path: `/v1/sys/health?${query}`, port: API_PORT, scheme: "HTTPS" } };
   // The seal's own TLS settings: the gate passes only if the seal itself could connect.
   const gateEnv = [
     ...caEnv(TRANSIT_TLS_FILES.tlsCaCert),

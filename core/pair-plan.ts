@@ -39,6 +39,13 @@ export const TRANSIT_KEY = "autounseal";
 export const CLUSTER_NAMES: Record<ClusterRole, string> = { vault: "vault", vaultUnlock: "vault-unlock", helper: "vault-helper" };
 
 /** The policy on an unsealer that lets exactly one sealed cluster's seal use its key (the helper's copy gets the same one). */
+/**
+ * The clusters that serve only clients with a certificate from the pair's CA: the two that
+ * exist to unseal `vault` (a leaked seal or emergency token is useless without a client key).
+ * `vault` serves its users, whose clients the operator chooses.
+ */
+export const REQUIRES_CLIENT_CERT: Record<ClusterRole, boolean> = { vault: false, vaultUnlock: true, helper: true };
+
 export const sealPolicyName = (keyName: string, sealedCluster: string) => `${keyName}-seal-of-${sealedCluster}`;
 
 interface StepBase {

@@ -23,6 +23,7 @@ import {
   sealStatuses,
   Target,
   throughService,
+  vaultClientCert,
   waitUnsealed,
   isUnsealed,
 } from "./observe";
@@ -372,6 +373,7 @@ export async function keyRotation(): Promise<Figures> {
     namespace: NAMESPACES.vaultUnlock,
     service: vaultNames("vault-unlock").services.unsealed,
     caPem: String(out.caCertPem),
+    client: await vaultClientCert(),
     token: initOf("primary", "vault-unlock-init").rootToken,
     method: "POST",
     path: "transit/keys/autounseal/rotate",

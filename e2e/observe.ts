@@ -76,6 +76,24 @@ export interface Target {
   cluster: string;
   replicas: number;
   caPem: string;
+  /**
+   * A client certificate from the same CA, for the clusters that serve no client without one
+   * (vault-unlock, the helper): `vault`'s transit client certificate, from its Secret, as a
+   * user allowed to read Secrets in vault's namespace would present it.
+   */
+  client: ClientCert;
+}
+
+export interface ClientCert {
+  certPem: string;
+  keyPem: string;
+}
+
+/** vault's transit client certificate and key, read from its Secret. */
+export async function vaultClientCert(): Promise<ClientCert> {
+  const secret = (await adminApi("primary").readNamespacedSecret(vaultNames("vault").transitTlsSecret, NAMESPACES.vault)).body;
+  const field = (k: string) => Buffer.from(secret.data?.[k] ?? "", "base64").toString("utf8");
+  return { certPem: field("tls.crt"), keyPem: field("tls.key") };
 }
 
 /**
@@ -86,10 +104,11 @@ export interface Target {
 export async function deploymentTargets(): Promise<{ vault: Target; vaultUnlock: Target; helper: Target }> {
   const secret = (await adminApi("primary").readNamespacedSecret(vaultNames("vault-unlock").tlsSecret, NAMESPACES.vaultUnlock)).body;
   const caPem = Buffer.from(secret.data?.["ca.crt"] ?? "", "base64").toString("utf8");
+  const client = await vaultClientCert();
   return {
-    vault: { context: "primary", namespace: NAMESPACES.vault, cluster: "vault", replicas: 3, caPem },
-    vaultUnlock: { context: "primary", namespace: NAMESPACES.vaultUnlock, cluster: "vault-unlock", replicas: 3, caPem },
-    helper: { context: "helper", namespace: NAMESPACES.helper, cluster: "vault-helper", replicas: 1, caPem },
+    vault: { context: "primary", namespace: NAMESPACES.vault, cluster: "vault", replicas: 3, caPem, client },
+    vaultUnlock: { context: "primary", namespace: NAMESPACES.vaultUnlock, cluster: "vault-unlock", replicas: 3, caPem, client },
+    helper: { context: "helper", namespace: NAMESPACES.helper, cluster: "vault-helper", replicas: 1, caPem, client },
   };
 }
 
@@ -101,7 +120,7 @@ function adapter(t: Target): KubernetesCluster {
     statefulSet: vaultNames(t.cluster).statefulSet,
     replicas: t.replicas,
     port: 8200,
-    tls: { caPem: t.caPem, serverName: activeServiceHost(t.cluster, t.namespace) },
+    tls: { caPem: t.caPem, serverName: activeServiceHost(t.cluster, t.namespace), certPem: t.client.certPem, keyPem: t.client.keyPem },
     sealConfigMap: vaultNames(t.cluster).sealConfigMap,
     sealTokenSecret: vaultNames(t.cluster).transitTokenSecret,
   });
@@ -199,6 +218,8 @@ export function throughService(o: {
   method: "GET" | "POST";
   path: string;
   body?: unknown;
+  /** Presented when given (vault-unlock and the helper serve no client without one). */
+  client?: ClientCert;
 }): { status: number; body: unknown } {
   const c = CLUSTERS.find((x) => x.name === o.context)!;
   const svc = JSON.parse(adminKubectl(o.context, ["-n", o.namespace, "get", "svc", o.service, "-o", "json"])) as {
@@ -208,6 +229,10 @@ export function throughService(o: {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vmu-e2e-"));
   try {
     fs.writeFileSync(path.join(dir, "ca.pem"), o.caPem);
+    if (o.client) {
+      fs.writeFileSync(path.join(dir, "client.pem"), o.client.certPem);
+      fs.writeFileSync(path.join(dir, "client-key.pem"), o.client.keyPem, { mode: 0o600 });
+    }
     const indexKey = `${o.context}/${o.namespace}`;
     const index = lastIndex.get(indexKey);
     const consistency = index ? `X-Vault-Index: ${index}\nX-Vault-Inconsistent: forward-active-node\n` : "";
@@ -224,6 +249,7 @@ export function throughService(o: {
       "5",
       "--cacert",
       path.join(dir, "ca.pem"),
+      ...(o.client ? ["--cert", path.join(dir, "client.pem"), "--key", path.join(dir, "client-key.pem")] : []),
       "--resolve",
       `${host}:8200:${svc.spec.clusterIP}`,
       "-H",

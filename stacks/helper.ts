@@ -98,6 +98,7 @@ export function helperProgram() {
       expose,
       tls,
       serverName,
+      operatorTls: need<TlsBundle>("helperOperatorTls", SET_HELPER_ADDRESS),
       kubeconfig,
       context: cfg.context,
       keyShares: cfg.keyShares,

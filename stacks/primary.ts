@@ -38,6 +38,8 @@ export function primaryProgram() {
     sealOfVaultTokenAccessor: pair.sealOfVaultTokenAccessor,
     sealOfVaultUnlockTokenAccessor: pair.sealOfVaultUnlockTokenAccessor,
     helperTls: pair.helperTls,
+    /** The helper stack's providers' client certificate for the helper (secret). */
+    helperOperatorTls: pair.helperOperatorTls,
     helperServerName: cfg.helperAddress ? hostOf(cfg.helperAddress) : undefined,
     helperNamespace: cfg.helperNamespace,
     emergency: cfg.emergency,

@@ -17,6 +17,7 @@ async function deploy() {
     namespace: "vault-helper",
     tls: pulumi.secret({ caCertPem: "CA-PEM", certPem: "HELPER-PEM", keyPem: "HELPER-KEY" }),
     serverName: "vault-helper.example.internal",
+    operatorTls: pulumi.secret({ caCertPem: "CA-PEM", certPem: "OPERATOR-PEM", keyPem: "OPERATOR-KEY" }),
     kubeconfig: pulumi.secret("KUBECONFIG"),
     context: "backup",
     backup: pulumi.secret("BACKUP"),

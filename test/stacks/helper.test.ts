@@ -16,6 +16,7 @@ const HELPER = {
 };
 const PRIMARY_OUTPUTS = {
   helperTls: { caCertPem: CERT("primary-ca"), certPem: CERT("helper"), keyPem: "HELPER-SERVER-KEY" },
+  helperOperatorTls: { caCertPem: CERT("primary-ca"), certPem: CERT("helper-operator"), keyPem: "HELPER-OPERATOR-KEY" },
   helperServerName: "vault-helper.example.internal",
   helperNamespace: "vault-helper",
   transitKeyBackup: "BACKUP-OF-THE-KEY",
@@ -88,8 +89,16 @@ describe("helper stack", () => {
       namespace: "vault-helper",
       statefulSet: "vault-helper",
       replicas: 1,
-      tls: { caPem: CERT("primary-ca"), serverName: "vault-helper.example.internal" },
+      // The providers' client certificate from the primary: the helper serves no client without one.
+      tls: {
+        caPem: CERT("primary-ca"),
+        serverName: "vault-helper.example.internal",
+        certPem: CERT("helper-operator"),
+        keyPem: "HELPER-OPERATOR-KEY",
+      },
     });
+    const config = run.registered.find((r) => r.inputs.kind === "ConfigMap" && r.inputs.metadata?.name === "vault-helper-config")!;
+    expect(config.inputs.data["server.hcl"]).toMatch(/tls_require_and_verify_client_cert\s*=\s*true/);
     const restore = named("helper-key-copy");
     expect(restore.inputs).toMatchObject({
       backup: "BACKUP-OF-THE-KEY",

@@ -6,6 +6,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { Registered, TLS_OFF, kindName, strings, validateK8s } from "../pulumi/harness";
 import { pairPlan } from "../../core/pair-plan";
+import { blockOf, readHcl } from "../unit/hcl-reader";
 import { KUBECONFIG, StackRun, resolved, runStack, SECRET_STACK_OUTPUTS } from "./stack-mocks";
 
 const HELPER = "https://vault-helper.example.internal:8200";
@@ -225,7 +226,41 @@ describe("primary stack", () => {
       sealConfigMap: "vault-seal",
       sealTokenSecret: "vault-transit-token",
     });
-    expect(nodes.tls).toEqual({ caPem: expect.stringContaining("BEGIN CERTIFICATE"), serverName: "vault-active.vault.svc" });
+    // The providers present their own client certificate (vault-unlock and the helper require one).
+    expect(nodes.tls).toEqual({
+      caPem: expect.stringContaining("BEGIN CERTIFICATE"),
+      serverName: "vault-active.vault.svc",
+      certPem: expect.stringContaining("pki-client-operator-cert"),
+      keyPem: expect.stringContaining("pki-client-operator-key"),
+    });
+  });
+
+  it("serves on vault-unlock only clients with a certificate from the pair's CA, its probes and Raft joins presenting the pod's own; vault stays open to its users' clients", () => {
+    const listener = (cluster: string) =>
+      blockOf(readHcl(object(run, "ConfigMap", `${cluster}-config`, cluster).inputs.data["server.hcl"]), "listener").attrs;
+    expect(listener("vault-unlock")).toMatchObject({ tls_client_ca_file: "/vault/tls/ca.crt", tls_require_and_verify_client_cert: true });
+    expect(listener("vault").tls_require_and_verify_client_cert).toBeUndefined();
+    const container = (cluster: string) => object(run, "StatefulSet", cluster, cluster).inputs.spec.template.spec.containers[0];
+    const unlock = container("vault-unlock");
+    // The kubelet's HTTPS probes present no certificate: the CLI in the container does, with the pod's.
+    expect(unlock.readinessProbe.exec.command).toEqual(["/bin/sh", "-c", "vault status >/dev/null"]);
+    expect(unlock.livenessProbe.exec.command).toEqual(["/bin/sh", "-c", "vault status >/dev/null; [ $? -ne 1 ]"]);
+    expect(unlock.startupProbe.exec.command).toEqual(["/bin/sh", "-c", "vault status >/dev/null; [ $? -ne 1 ]"]);
+    expect(unlock.env).toEqual(
+      expect.arrayContaining([
+        { name: "VAULT_CLIENT_CERT", value: "/vault/tls/tls.crt" },
+        { name: "VAULT_CLIENT_KEY", value: "/vault/tls/tls.key" },
+      ]),
+    );
+    expect(container("vault").readinessProbe.httpGet).toMatchObject({ path: "/v1/sys/health?standbyok=true", scheme: "HTTPS" });
+    const cert = run.registered.find(
+      (r) => r.type === "tls:index/locallySignedCert:LocallySignedCert" && r.name === "pki-server-vault-unlock-cert",
+    );
+    expect(cert?.inputs.allowedUses).toContain("client_auth");
+    const vaultCert = run.registered.find(
+      (r) => r.type === "tls:index/locallySignedCert:LocallySignedCert" && r.name === "pki-server-vault-cert",
+    );
+    expect(vaultCert?.inputs.allowedUses).not.toContain("client_auth");
   });
 
   it("serves the Ingress with TLS (vault's own certificate, which names the host) and never waits on Services of sealed pods", () => {

@@ -31,7 +31,7 @@ export const KUBECONFIG = [
  * each stack's secret outputs are exactly these.
  */
 export const SECRET_STACK_OUTPUTS: Record<string, string[]> = {
-  primary: ["helperTls", "transitKeyBackup"],
+  primary: ["helperOperatorTls", "helperTls", "transitKeyBackup"],
   helper: ["emergencySealToken"],
 };
 
