@@ -17,11 +17,23 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { vaultNames } from "../adapters/kubernetes/names";
-import { CLUSTER_NAMES, ClusterRole, LinkStep, pairPlan, PlanStep, stepOf, TRANSIT_KEY, TRANSIT_MOUNT } from "../core/pair-plan";
+import {
+  CLUSTER_NAMES,
+  ClusterRole,
+  LinkStep,
+  MigrationStep,
+  pairPlan,
+  PlanStep,
+  RolloutStep,
+  stepOf,
+  TRANSIT_KEY,
+  TRANSIT_MOUNT,
+} from "../core/pair-plan";
 import { AuditDevice } from "../providers/audit-device";
 import { NodeAccessArgs } from "../providers/node-access";
 import { SealMigration } from "../providers/seal-migration";
 import { SealRollout } from "../providers/seal-rollout";
+import { SupersededTokensArgs } from "../providers/superseded-tokens";
 import { TransitKeyBackup } from "../providers/transit-key-backup";
 import { Unseal } from "../providers/unseal";
 import { VaultInit } from "../providers/vault-init";
@@ -189,6 +201,16 @@ export class MutualUnsealPair extends pulumi.ComponentResource {
       return r;
     };
     const after = (s: PlanStep) => s.after.map((n) => done.get(n)!);
+    // The tokens a step's link replaced while alive, on the link's unsealer, when the plan has the step revoke them.
+    const superseded = (s: RolloutStep | MigrationStep): SupersededTokensArgs | undefined => {
+      if (!s.revokeSuperseded) return undefined;
+      const unsealer = roleOf(stepOf(plan, "link", { name: s.link }).unsealer);
+      return {
+        unsealer: nodes[unsealer],
+        rootToken: pulumi.secret(inits[unsealer].rootToken),
+        accessors: links.get(s.link)!.supersededAccessors,
+      };
+    };
     let unlockKeys: pulumi.Output<string[]> | undefined;
     let migration: SealMigration | undefined;
     let backup: TransitKeyBackup | undefined;
@@ -279,7 +301,12 @@ export class MutualUnsealPair extends pulumi.ComponentResource {
           const l = links.get(step.link)!;
           const rollout = new SealRollout(
             step.name,
-            { nodes: nodes[role], sealDigest: l.sealDigest, rootToken: pulumi.secret(inits[role].rootToken) },
+            {
+              nodes: nodes[role],
+              sealDigest: l.sealDigest,
+              rootToken: pulumi.secret(inits[role].rootToken),
+              supersededTokens: superseded(step),
+            },
             { parent: this, dependsOn: l.sealObjects },
           );
           done.set(step.name, rollout);
@@ -298,6 +325,7 @@ export class MutualUnsealPair extends pulumi.ComponentResource {
               keys: pulumi.secret(inits[role].keys),
               rootToken: pulumi.secret(inits[role].rootToken),
               flavour: cfg.flavour,
+              supersededTokens: superseded(step),
             },
             // Its seal objects are written by the migration itself, through the node adapter.
             { parent: this, dependsOn: l.sealObjects },
@@ -396,6 +424,7 @@ export class MutualUnsealPair extends pulumi.ComponentResource {
         keyName: step.keyName,
         tokenPeriod: cfg.transitTokenPeriod,
         allowBackup: step.allowBackup,
+        revokeTokenOnDelete: cfg.revokeSealTokensOnDelete,
         sealedNamespace: o.sealedNamespace,
         sealedClusterName: o.sealedClusterName,
         transitTls: o.transitTls,

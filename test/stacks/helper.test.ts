@@ -125,6 +125,13 @@ describe("helper stack", () => {
     expect(named("helper-emergency-link").inputs).toMatchObject({ keepAlive: true });
   });
 
+  it("leaves the emergency token alive when its link is deleted, unless revokeSealTokensOnDelete says otherwise", async () => {
+    expect(named("helper-emergency-link").inputs).toMatchObject({ revokeTokenOnDelete: false });
+    const revoking = await runStack("helper", { ...HELPER, revokeSealTokensOnDelete: true }, PRIMARY_OUTPUTS);
+    if (revoking.error) throw revoking.error;
+    expect(revoking.registered.find((r) => r.name === "helper-emergency-link")!.inputs).toMatchObject({ revokeTokenOnDelete: true });
+  });
+
   it("outputs the helper's root token, unseal keys and emergency token as secrets", async () => {
     const o = run.outputs!;
     for (const key of ["helperRootToken", "helperUnsealKeys", "emergencySealToken"])
