@@ -7,7 +7,10 @@
  *   the step that moves the sealed nodes onto the new one has run: SealRollout (vault: 3 nodes,
  *   restarted one by one) and SealMigration (vault-unlock: 3 nodes, re-pointed) revoke it on
  *   the unsealer once every node is unsealed on the new token; a re-run of the rollout after a
- *   crash (its record not written) finishes it, revoking the gone token again without error.
+ *   crash (its record not written) finishes it, revoking the gone token again without error;
+ * - the lab's plan (the stacks' plan) run again with a new token period replaces all three
+ *   tokens: vault's and vault-unlock's old ones are revoked by the rollout and the migration,
+ *   the helper's old emergency token is left alive (no step knows vault no longer needs it).
  */
 import * as net from "net";
 import { LocalCluster } from "../../adapters/local/local-cluster";
@@ -22,9 +25,10 @@ import { VaultClient } from "../../core/vault-client";
 import { SealMigrationOutputs, sealMigrationProvider } from "../../providers/seal-migration";
 import { SealRolloutInputs, SealRolloutOutputs, sealRolloutProvider } from "../../providers/seal-rollout";
 import { TransitLinkInputs, TransitLinkOutputs, transitLinkProvider } from "../../providers/transit-link";
+import { Topology } from "../../lab/topology";
 import { checkNew, create, LocalAccess, State, update } from "../providers/harness";
 import { shamirClusterWithSecret, ShamirCluster, Unsealer, unsealer } from "../support/pair";
-import { Lab, newLab } from "../support/servers";
+import { Lab, labOptions, newLab } from "../support/servers";
 
 jest.setTimeout(300_000);
 
@@ -264,5 +268,35 @@ describe("a token replaced while vault-unlock's nodes run on it", () => {
     await sc.cluster.startAll();
     await waitClusterUnsealed(sc.cluster, { timeoutMs: 60_000 });
     await sc.secretIntact();
+  });
+});
+
+describe("the lab's plan run again with a new token period (the stacks' transitTokenPeriod changed)", () => {
+  let t: Topology;
+  beforeAll(async () => {
+    t = await Topology.create({ ...labOptions("hygiene-lab"), tokenPeriod: "1h" });
+    await t.bootstrap();
+  });
+  afterAll(() => t?.destroy());
+
+  test("revokes vault's and vault-unlock's old tokens after their rollout and migration, and leaves the helper's alive", async () => {
+    const old = {
+      vault: t.state.linkToVault!.accessor,
+      vaultUnlock: t.state.linkToVaultUnlock!.accessor,
+      helper: t.state.helper!.link!.accessor,
+    };
+    t.opts.tokenPeriod = "2h";
+    await t.bootstrap();
+    expect(t.state.linkToVault!.accessor).not.toBe(old.vault);
+    expect(t.state.linkToVaultUnlock!.accessor).not.toBe(old.vaultUnlock);
+    expect(t.state.helper!.link!.accessor).not.toBe(old.helper);
+    expect(t.records["vault-seal-rollout"].outs.revokedAccessors).toEqual([old.vault]);
+    expect(t.records["vault-unlock-seal-migration"].outs.revokedAccessors).toEqual([old.vaultUnlock]);
+    // seal-of-vault lives on vault-unlock, seal-of-vault-unlock on vault.
+    expect(await tokenExists(await t.activeAdmin("vault-unlock"), old.vault)).toBe(false);
+    expect(await tokenExists(await t.activeAdmin("vault"), old.vaultUnlock)).toBe(false);
+    expect(await tokenExists(t.admin("helper"), old.helper)).toBe(true);
+    await waitClusterUnsealed(t.vault, { timeoutMs: 30_000 });
+    await waitClusterUnsealed(t.vaultUnlock, { timeoutMs: 30_000 });
   });
 });
