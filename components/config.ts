@@ -121,6 +121,12 @@ const deployment = {
   keyThreshold: z.number().int().min(1).default(2),
   zoneSpread,
   createNamespaces,
+  /**
+   * true: deleting a transit link (the stack, or the resource) revokes its seal token. Off by
+   * default: nodes still running on the token would lose their seal; a periodic token nobody
+   * renews dies after one period anyway.
+   */
+  revokeSealTokensOnDelete: z.boolean().default(false),
 };
 
 /**

@@ -66,6 +66,8 @@ export interface HelperBackupArgs {
   keyName?: string;
   /** Period of the emergency seal token; default 720h. */
   tokenPeriod?: Input<string>;
+  /** Revoke the emergency token when its link is deleted (TransitLink's revokeTokenOnDelete); default false. */
+  revokeTokenOnDelete?: Input<boolean>;
 }
 
 export class HelperBackup extends pulumi.ComponentResource {
@@ -172,6 +174,7 @@ export class HelperBackup extends pulumi.ComponentResource {
               tokenPeriod: args.tokenPeriod ?? "720h",
               displayName: step.displayName,
               keepAlive: step.keepAlive,
+              revokeTokenOnDelete: args.revokeTokenOnDelete ?? false,
             },
             after(step),
           );

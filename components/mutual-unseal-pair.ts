@@ -20,10 +20,12 @@ import { vaultNames } from "../adapters/kubernetes/names";
 import {
   CLUSTER_NAMES,
   ClusterRole,
-  REQUIRES_CLIENT_CERT,
   LinkStep,
+  MigrationStep,
   pairPlan,
   PlanStep,
+  REQUIRES_CLIENT_CERT,
+  RolloutStep,
   stepOf,
   TRANSIT_KEY,
   TRANSIT_MOUNT,
@@ -32,6 +34,7 @@ import { AuditDevice } from "../providers/audit-device";
 import { NodeAccessArgs } from "../providers/node-access";
 import { SealMigration } from "../providers/seal-migration";
 import { SealRollout } from "../providers/seal-rollout";
+import { SupersededTokensArgs } from "../providers/superseded-tokens";
 import { TransitKeyBackup } from "../providers/transit-key-backup";
 import { Unseal } from "../providers/unseal";
 import { RecoveryKeyRotation } from "../providers/recovery-key-rotation";
@@ -212,6 +215,16 @@ export class MutualUnsealPair extends pulumi.ComponentResource {
       return r;
     };
     const after = (s: PlanStep) => s.after.map((n) => done.get(n)!);
+    // The tokens a step's link replaced while alive, on the link's unsealer, when the plan has the step revoke them.
+    const superseded = (s: RolloutStep | MigrationStep): SupersededTokensArgs | undefined => {
+      if (!s.revokeSuperseded) return undefined;
+      const unsealer = roleOf(stepOf(plan, "link", { name: s.link }).unsealer);
+      return {
+        unsealer: nodes[unsealer],
+        rootToken: pulumi.secret(inits[unsealer].rootToken),
+        accessors: links.get(s.link)!.supersededAccessors,
+      };
+    };
     let unlockKeys: pulumi.Output<string[]> | undefined;
     let migration: SealMigration | undefined;
     let backup: TransitKeyBackup | undefined;
@@ -304,7 +317,12 @@ export class MutualUnsealPair extends pulumi.ComponentResource {
           const l = links.get(step.link)!;
           const rollout = new SealRollout(
             step.name,
-            { nodes: nodes[role], sealDigest: l.sealDigest, rootToken: pulumi.secret(inits[role].rootToken) },
+            {
+              nodes: nodes[role],
+              sealDigest: l.sealDigest,
+              rootToken: pulumi.secret(inits[role].rootToken),
+              supersededTokens: superseded(step),
+            },
             { parent: this, dependsOn: l.sealObjects },
           );
           done.set(step.name, rollout);
@@ -323,6 +341,7 @@ export class MutualUnsealPair extends pulumi.ComponentResource {
               keys: pulumi.secret(inits[role].keys),
               rootToken: pulumi.secret(inits[role].rootToken),
               flavour: cfg.flavour,
+              supersededTokens: superseded(step),
             },
             // Its seal objects are written by the migration itself, through the node adapter.
             { parent: this, dependsOn: l.sealObjects },
@@ -440,6 +459,7 @@ export class MutualUnsealPair extends pulumi.ComponentResource {
         keyName: step.keyName,
         tokenPeriod: cfg.transitTokenPeriod,
         allowBackup: step.allowBackup,
+        revokeTokenOnDelete: cfg.revokeSealTokensOnDelete,
         sealedNamespace: o.sealedNamespace,
         sealedClusterName: o.sealedClusterName,
         transitTls: o.transitTls,

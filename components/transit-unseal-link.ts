@@ -19,7 +19,8 @@
  *   reaches the clusters");
  * - lifecycle: `vault.Token` can make a periodic orphan token, but it notices a token that
  *   expired or was revoked only on refresh; TransitLink checks it on every `up` (and keeps
- *   the helper's emergency token alive), and never revokes a token that pods still use;
+ *   the helper's emergency token alive), and never revokes a token that pods still use
+ *   (a replaced one is revoked by the step that moves the pods off it; on delete only when asked);
  * - proof: the same code runs in test/real and test/providers against real servers, which
  *   a `@pulumi/vault` provider (a binary plugin not installable here) could not.
  *
@@ -71,6 +72,8 @@ export interface TransitUnsealLinkArgs {
   tokenPeriod?: Input<string>;
   /** Make the key exportable with plaintext backup (for the helper's copy); irreversible. Default false. */
   allowBackup?: Input<boolean>;
+  /** Revoke the seal token when the link is deleted (TransitLink's revokeTokenOnDelete); default false. */
+  revokeTokenOnDelete?: Input<boolean>;
   /** The sealed cluster: its namespace and VaultCluster clusterName. */
   sealedNamespace: Input<string>;
   sealedClusterName: string;
@@ -92,6 +95,8 @@ export class TransitUnsealLink extends pulumi.ComponentResource {
   /** The seal token on the unsealer (secret). */
   readonly token: pulumi.Output<string>;
   readonly accessor: pulumi.Output<string>;
+  /** Tokens the link replaced while alive (TransitLink's), for the step that moves the sealed nodes onto `token`. */
+  readonly supersededAccessors: pulumi.Output<string[]>;
   readonly tokenTtlSeconds: pulumi.Output<number>;
   /** The seal stanza towards the unsealer (TLS file paths as mounted in the sealed pods). */
   readonly seal: pulumi.Output<TransitSeal>;
@@ -131,11 +136,13 @@ export class TransitUnsealLink extends pulumi.ComponentResource {
         allowBackup: args.allowBackup ?? false,
         tokenPeriod: args.tokenPeriod ?? "720h",
         displayName: `seal-of-${cn}`,
+        revokeTokenOnDelete: args.revokeTokenOnDelete ?? false,
       },
       child,
     );
     this.token = pulumi.secret(link.token);
     this.accessor = link.accessor;
+    this.supersededAccessors = link.supersededAccessors;
     this.tokenTtlSeconds = link.ttlSeconds;
 
     const stanza = (address: Input<string>, serverName?: Input<string>) =>
@@ -182,6 +189,7 @@ export class TransitUnsealLink extends pulumi.ComponentResource {
     this.registerOutputs({
       token: this.token,
       accessor: this.accessor,
+      supersededAccessors: this.supersededAccessors,
       tokenTtlSeconds: this.tokenTtlSeconds,
       seal: this.seal,
       activeSeal: this.activeSeal,

@@ -22,6 +22,9 @@
  *     restarts vault's pods whenever its seal settings change later (the emergency switch);
  *  4. the link vault → vault-unlock;
  *  5. vault-unlock migrates Shamir → transit, node by node: its unseal keys become recovery keys;
+ *     later runs move it onto a new token of its link the same way. The seal rollout (vault)
+ *     and the migration (vault-unlock) revoke the tokens their link replaced while alive,
+ *     once every node runs on the new one;
  *  6. a backup of the key that unseals vault, for the helper.
  * The helper (another stack, another Kubernetes cluster): Shamir init, unseal, audit device,
  * the backup restored (failing while the copy is behind), and its own orphan periodic token
@@ -100,18 +103,29 @@ export interface LinkStep extends StepBase {
   keepAlive: boolean;
 }
 
-/** SealRollout: restarts the cluster's nodes, standbys first, when the seal settings of its link change. */
-export interface RolloutStep extends StepBase {
-  kind: "rollout";
-  cluster: ClusterRole;
+/**
+ * What a step that moves a sealed cluster's nodes onto its link's token does with the tokens
+ * the link replaced while they were alive (TransitLink's supersededAccessors).
+ */
+interface MovesNodesOntoLink {
   link: string;
+  /**
+   * Revoke them on the link's unsealer once every node runs and is unsealed on the new token:
+   * only this step knows when no node needs them any more.
+   */
+  revokeSuperseded: boolean;
 }
 
-/** SealMigration Shamir → the transit seal of `link`, node by node. */
-export interface MigrationStep extends StepBase {
+/** SealRollout: restarts the cluster's nodes, standbys first, when the seal settings of its link change. */
+export interface RolloutStep extends StepBase, MovesNodesOntoLink {
+  kind: "rollout";
+  cluster: ClusterRole;
+}
+
+/** SealMigration Shamir → the transit seal of `link`, node by node (later: onto its new token). */
+export interface MigrationStep extends StepBase, MovesNodesOntoLink {
   kind: "migration";
   cluster: ClusterRole;
-  link: string;
 }
 
 /** TransitKeyBackup of the key `link` uses, on its unsealer. */
@@ -203,9 +217,23 @@ export function pairPlan(names: Record<ClusterRole, string> = CLUSTER_NAMES, o: 
     { kind: "cluster", name: v, cluster: "vault", after: [sealOfVault.name] },
     { kind: "init", name: `${v}-init`, cluster: "vault", keys: "recovery", protect: true, after: [v] },
     { kind: "audit", name: `${v}-audit`, cluster: "vault", after: [`${v}-init`] },
-    { kind: "rollout", name: `${v}-seal-rollout`, cluster: "vault", link: sealOfVault.name, after: [sealOfVault.name] },
+    {
+      kind: "rollout",
+      name: `${v}-seal-rollout`,
+      cluster: "vault",
+      link: sealOfVault.name,
+      revokeSuperseded: true,
+      after: [sealOfVault.name],
+    },
     sealOfUnlock,
-    { kind: "migration", name: `${vu}-seal-migration`, cluster: "vaultUnlock", link: sealOfUnlock.name, after: [sealOfUnlock.name] },
+    {
+      kind: "migration",
+      name: `${vu}-seal-migration`,
+      cluster: "vaultUnlock",
+      link: sealOfUnlock.name,
+      revokeSuperseded: true,
+      after: [sealOfUnlock.name],
+    },
     { kind: "backup", name: `${v}-transit-key-backup`, link: sealOfVault.name, after: [sealOfVault.name, `${vu}-seal-migration`] },
     ...(o.recoveryPgpKeys ? recoveryRotations : []),
   ];
@@ -230,6 +258,12 @@ export function helperPlan(prefix: string, names: Record<ClusterRole, string> = 
       failOnDrift: true,
       after: [`${prefix}-unseal`],
     },
+    // No step revokes the emergency tokens this link supersedes: the step that moves vault's
+    // nodes onto the helper is the primary stack's rollout, which holds no token of the helper
+    // and cannot tell which emergency token vault's nodes run on. Revoking one that vault runs
+    // on during an emergency would leave it sealed; left alone, a superseded token is renewed
+    // only by a seal that uses it (keepAlive renews the current one), so it dies one period
+    // after the last node stops using it.
     {
       ...link(names, { unsealer: "helper", sealed: "vault", bornSealed: false, after: [`${prefix}-key-copy`] }),
       name: `${prefix}-emergency-link`,

@@ -10,7 +10,7 @@
  * last one stopped, and a finished step whose inputs did not change is not run again.
  */
 import { SealSettings, sealSettingsDigest } from "../core/nodes";
-import { ClusterRole, helperPlan, LinkStep, pairPlan, PlanStep, stepOf } from "../core/pair-plan";
+import { ClusterRole, helperPlan, LinkStep, MigrationStep, pairPlan, PlanStep, RolloutStep, stepOf } from "../core/pair-plan";
 import { Flavour } from "../core/render/server-config";
 import { TransitSeal } from "../core/render/seal";
 import { auditDeviceOps } from "../providers/audit-device";
@@ -19,6 +19,7 @@ import { NodeAccess } from "../providers/node-access";
 import { ProviderOps } from "../providers/project-require";
 import { sealMigrationOps } from "../providers/seal-migration";
 import { sealRolloutOps } from "../providers/seal-rollout";
+import { SupersededTokens } from "../providers/superseded-tokens";
 import { transitKeyBackupOps } from "../providers/transit-key-backup";
 import { transitKeyRestoreOps } from "../providers/transit-key-restore";
 import { transitLinkOps } from "../providers/transit-link";
@@ -77,6 +78,11 @@ export async function runLabPlan(plan: PlanStep[], o: LabPlanOptions): Promise<S
     if (l.sealed === "helper") throw new Error(`the plan seals the helper (${l.name}): the helper is Shamir by design`);
     return { type: "transit", ...o.sealTo[l.sealed], mountPath: l.mountPath, keyName: l.keyName };
   };
+  // The tokens a step's link replaced while alive, on the link's unsealer, when the plan has the step revoke them.
+  const superseded = (s: RolloutStep | MigrationStep, l: LinkStep): SupersededTokens | undefined =>
+    s.revokeSuperseded
+      ? { unsealer: nodes(l.unsealer), rootToken: init(l.unsealer).rootToken, accessors: out(l.name).supersededAccessors ?? [] }
+      : undefined;
 
   /** One provider step: check, then create, or diff and update against its record. */
   async function provider<I, O>(name: string, ops: ProviderOps<I, O>, inputs: I): Promise<void> {
@@ -144,6 +150,7 @@ export async function runLabPlan(plan: PlanStep[], o: LabPlanOptions): Promise<S
           nodes: nodes(step.cluster),
           sealDigest: sealSettingsDigest(seal),
           rootToken: init(step.cluster).rootToken,
+          supersededTokens: superseded(step, l),
         });
         break;
       }
@@ -157,6 +164,7 @@ export async function runLabPlan(plan: PlanStep[], o: LabPlanOptions): Promise<S
           keys: init(step.cluster).keys,
           rootToken: init(step.cluster).rootToken,
           flavour: o.flavour,
+          supersededTokens: superseded(step, l),
         });
         break;
       }

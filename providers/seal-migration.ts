@@ -10,6 +10,9 @@
  *   address (a rotated TransitLink token, the emergency switch to the helper) is no
  *   migration: the new settings are applied and the nodes rolled onto them, the active last.
  * delete does not migrate back: the cluster stays on its current seal.
+ * `supersededTokens`: the tokens `to`'s link replaced while alive (superseded-tokens.ts) are
+ * revoked on its unsealer once the run has every node on `to` and unsealed; `revokedAccessors`
+ * records them. A run stopped before that record does what is left, and revokes, next time.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { InputError } from "../core/errors";
@@ -35,6 +38,7 @@ import {
   stringList,
   wholeNumber,
 } from "./provider-inputs";
+import { revokeSuperseded, SupersededTokens, supersededTokens, SupersededTokensArgs } from "./superseded-tokens";
 
 export const SEAL_MIGRATION_VERSION = 1;
 
@@ -56,6 +60,8 @@ export interface SealMigrationArgs {
   flavour?: pulumi.Input<Flavour>;
   /** How long to wait for the stored keys to be migrated (default 120 s). */
   timeoutMs?: pulumi.Input<number>;
+  /** Tokens of `to`'s link that the nodes ran on before, to revoke once they all run on `to`. */
+  supersededTokens?: pulumi.Input<SupersededTokensArgs>;
 }
 
 export interface SealMigrationInputs {
@@ -69,6 +75,7 @@ export interface SealMigrationInputs {
   rootToken: string;
   flavour?: Flavour;
   timeoutMs?: number;
+  supersededTokens?: SupersededTokens;
 }
 
 export interface SealMigrationOutputs extends SealMigrationInputs {
@@ -76,6 +83,8 @@ export interface SealMigrationOutputs extends SealMigrationInputs {
   sealType: string;
   /** Whether the last run restarted or reconfigured anything. */
   changed: boolean;
+  /** The superseded tokens' accessors revoked once every node ran on `to`. */
+  revokedAccessors: string[];
 }
 
 function sealInputProblems(seal: unknown, path: string, f: Failures): void {
@@ -143,7 +152,9 @@ async function run(inputs: SealMigrationInputs, olds?: SealMigrationOutputs): Pr
       timeoutMs: inputs.timeoutMs,
       reached,
     });
-    return { ...inputs, sealType: r.sealType, changed: r.changed };
+    // sealTo returns once every node runs on `to`: no node needs the superseded tokens now.
+    const revokedAccessors = await revokeSuperseded(nodes, inputs.supersededTokens, inputs.timeoutMs);
+    return { ...inputs, sealType: r.sealType, changed: r.changed, revokedAccessors };
   });
 }
 
@@ -177,10 +188,12 @@ const declared = defineDynamicResource<SealMigrationInputs, SealMigrationOutputs
     rootToken: rootToken("the cluster's", "the migration steps the active node down"),
     flavour,
     timeoutMs: optional(wholeNumber(1000)),
+    supersededTokens,
   },
   across: acrossFields,
-  outputs: ["sealType", "changed"],
-  secretOutputs: ["keys", "rootToken", "toToken", "fromToken", "nodes"],
+  outputs: ["sealType", "changed", "revokedAccessors"],
+  // supersededTokens holds the unsealer's root token and access; the accessors revoked are plain.
+  secretOutputs: ["keys", "rootToken", "toToken", "fromToken", "nodes", "supersededTokens"],
   ops: { create, update, delete: remove },
 });
 
@@ -191,4 +204,5 @@ export const sealMigrationProvider = declared.provider;
 export class SealMigration extends declared.Resource {
   declare readonly sealType: pulumi.Output<string>;
   declare readonly changed: pulumi.Output<boolean>;
+  declare readonly revokedAccessors: pulumi.Output<string[]>;
 }

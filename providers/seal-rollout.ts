@@ -15,6 +15,10 @@
  *   next time: more restarts, never a pod left on stale settings.
  * - Same key and mount, other address or token: this is no seal migration, since the stored
  *   keys stay wrapped by the same key; a change of key is a migration: use SealMigration.
+ * - `supersededTokens`: the tokens the link replaced while alive (superseded-tokens.ts) are
+ *   revoked on its unsealer once every pod runs on `sealDigest` (rolled now, or earlier, or
+ *   born on it) and is unsealed; `revokedAccessors` records them. A run stopped before that
+ *   record restarts and revokes again next time.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { rollingRestart } from "../core/steps/rollout";
@@ -23,6 +27,7 @@ import { defineDynamicResource } from "./dynamic-resource";
 import { clusterIdentity, nodeAccess, NodeAccess, NodeAccessArgs, withNodes } from "./node-access";
 import { ProviderOps } from "./project-require";
 import { optional, requiredString, rootToken, wholeNumber } from "./provider-inputs";
+import { revokeSuperseded, SupersededTokens, supersededTokens, SupersededTokensArgs } from "./superseded-tokens";
 
 export const SEAL_ROLLOUT_VERSION = 1;
 
@@ -36,6 +41,8 @@ export interface SealRolloutArgs {
   graceSeconds?: pulumi.Input<number>;
   /** How long each node may take to unseal again; default 120 s. */
   timeoutMs?: pulumi.Input<number>;
+  /** Tokens of the link that the pods ran on before, to revoke once they run on `sealDigest`. */
+  supersededTokens?: pulumi.Input<SupersededTokensArgs>;
 }
 
 export interface SealRolloutInputs {
@@ -45,15 +52,28 @@ export interface SealRolloutInputs {
   rootToken: string;
   graceSeconds?: number;
   timeoutMs?: number;
+  supersededTokens?: SupersededTokens;
 }
 
 export interface SealRolloutOutputs extends SealRolloutInputs {
   /** The digest the pods were last restarted onto (or born with). */
   rolledDigest: string;
+  /** The superseded tokens' accessors revoked once the pods ran on `rolledDigest`. */
+  revokedAccessors: string[];
+}
+
+/** The pods run on `sealDigest`: the superseded tokens may go. */
+async function revoked(inputs: SealRolloutInputs): Promise<string[]> {
+  if (!inputs.supersededTokens?.accessors.length) return [];
+  return withNodes(inputs.nodes, (nodes) => revokeSuperseded(nodes, inputs.supersededTokens, inputs.timeoutMs));
 }
 
 async function create(inputs: SealRolloutInputs): Promise<pulumi.dynamic.CreateResult<SealRolloutOutputs>> {
-  return { id: `seal-rollout:${clusterIdentity(inputs.nodes)}`, outs: { ...inputs, rolledDigest: inputs.sealDigest } };
+  // Born on these settings (the stack writes them before the pods exist): nothing to restart.
+  return {
+    id: `seal-rollout:${clusterIdentity(inputs.nodes)}`,
+    outs: { ...inputs, rolledDigest: inputs.sealDigest, revokedAccessors: await revoked(inputs) },
+  };
 }
 
 async function update(
@@ -65,7 +85,7 @@ async function update(
     await sleep((news.graceSeconds ?? 5) * 1000);
     await withNodes(news.nodes, (nodes) => rollingRestart(nodes, { adminToken: news.rootToken, timeoutMs: news.timeoutMs ?? 120_000 }));
   }
-  return { outs: { ...news, rolledDigest: news.sealDigest } };
+  return { outs: { ...news, rolledDigest: news.sealDigest, revokedAccessors: await revoked(news) } };
 }
 
 /** Restarts nothing: the pods keep the seal they run. */
@@ -82,9 +102,11 @@ const declared = defineDynamicResource<SealRolloutInputs, SealRolloutOutputs, Se
     rootToken: rootToken("the cluster's", "the rollout steps the active node down"),
     graceSeconds: optional(wholeNumber(0, 300)),
     timeoutMs: optional(wholeNumber(1000)),
+    supersededTokens,
   },
-  outputs: ["rolledDigest"],
-  secretOutputs: ["rootToken", "nodes"],
+  outputs: ["rolledDigest", "revokedAccessors"],
+  // supersededTokens holds the unsealer's root token and access; the accessors revoked are plain.
+  secretOutputs: ["rootToken", "nodes", "supersededTokens"],
   ops: { create, update, delete: remove },
 });
 
@@ -94,4 +116,5 @@ export const sealRolloutProvider = declared.provider;
 
 export class SealRollout extends declared.Resource {
   declare readonly rolledDigest: pulumi.Output<string>;
+  declare readonly revokedAccessors: pulumi.Output<string[]>;
 }

@@ -4,14 +4,21 @@
  *
  * - create/update are idempotent: update hands the stored token to the core as `existing`,
  *   which keeps it while it is alive, orphan, periodic with the asked period and holds the
- *   policy. Otherwise a new token is issued; the old one is NOT revoked, since nodes still
- *   running with it would lose their seal: once nothing renews it, it dies after one period.
+ *   policy. Only a token confirmed gone (TokenGoneError of its accessor) or alive but wrong
+ *   is replaced; any other failure of the look (a refused root token, an unreachable
+ *   unsealer) fails the update and issues nothing. An old token replaced while alive is NOT
+ *   revoked here, since nodes still running with it would lose their seal: its accessor goes
+ *   to `supersededAccessors`, and the step that moves the sealed nodes onto the new token
+ *   revokes it once they run on it (superseded-tokens.ts). Accessors found gone on a later
+ *   update leave the list.
  * - A different unsealer cluster, mount or key is another link: replacement (the new token
- *   is made first, the old one revoked when the old resource is deleted at the end of the run).
+ *   is made first; the old resource's delete at the end of the run follows revokeTokenOnDelete).
  *   Everything else (root token, policy name, period, allowBackup, display name, how the
  *   cluster is reached) is an update.
- * - delete revokes the token by accessor (a credential, not Vault data) and keeps the mount,
- *   the key and the policy: the key wraps the sealed cluster's root key.
+ * - delete keeps the mount, the key and the policy (the key wraps the sealed cluster's root
+ *   key), and by default the token too: nodes still running on it would lose their seal, and
+ *   a periodic token nobody renews dies after one period anyway. With `revokeTokenOnDelete`
+ *   it revokes the token and the superseded ones by accessor (credentials, not Vault data).
  * - read (refresh) records the token's TTL and health, and diff takes the same look on every
  *   `up` and preview (live-state.ts): a dead token (expired, revoked) makes the update issue
  *   a new one; with `keepAlive`, a token below half its period is renewed (the core's renewToken).
@@ -19,7 +26,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { InputError, TokenGoneError } from "../core/errors";
 import { activeClient, activeForLook } from "../core/steps/node-state";
-import { renewToken, revokeByAccessor, tokenHealth } from "../core/steps/token-health";
+import { renewToken, revokeByAccessor, tokenExists, tokenHealth } from "../core/steps/token-health";
 import { durationSeconds, normMount, provisionTransitLink, TransitLinkOptions } from "../core/steps/transit-link";
 import { defineDynamicResource } from "./dynamic-resource";
 import { clusterIdentity, nodeAccess, NodeAccess, NodeAccessArgs, withNodes } from "./node-access";
@@ -62,6 +69,11 @@ export interface TransitLinkArgs {
    * For a token no seal renews while it waits: the helper's emergency token.
    */
   keepAlive?: pulumi.Input<boolean>;
+  /**
+   * Revoke the token (and the superseded ones) when the resource is deleted (default false:
+   * the sealed cluster's nodes may still run on it; unrenewed, it dies after one period).
+   */
+  revokeTokenOnDelete?: pulumi.Input<boolean>;
 }
 
 /** The core's link options (documented there), minus the earlier token, which comes from the state. */
@@ -70,6 +82,7 @@ export interface TransitLinkInputs extends Omit<TransitLinkOptions, "existing"> 
   nodes: NodeAccess;
   rootToken: string;
   keepAlive?: boolean;
+  revokeTokenOnDelete?: boolean;
 }
 
 export interface TransitLinkOutputs extends TransitLinkInputs {
@@ -85,6 +98,8 @@ export interface TransitLinkOutputs extends TransitLinkInputs {
   /** False when the last look found the token at risk or gone. */
   tokenHealthy: boolean;
   tokenVerdict: string;
+  /** Accessors of tokens this link replaced while they were alive: the sealed nodes' step revokes them once they run on `token` (absent in states written before it). */
+  supersededAccessors?: string[];
 }
 
 /** A kept-alive token below half its period: the next update renews it. */
@@ -123,6 +138,7 @@ function withDefaults(news: TransitLinkInputs): TransitLinkInputs {
     allowBackup: news.allowBackup ?? false,
     createKey: news.createKey ?? true,
     keepAlive: news.keepAlive ?? false,
+    revokeTokenOnDelete: news.revokeTokenOnDelete ?? false,
   };
 }
 
@@ -142,9 +158,13 @@ async function diff(id: string, olds: TransitLinkOutputs, news: TransitLinkInput
 async function provision(
   inputs: TransitLinkInputs,
   existing?: { token: string; accessor: string; fullTtlSeconds?: number },
+  superseded: string[] = [],
 ): Promise<TransitLinkOutputs> {
   return withNodes(inputs.nodes, async (nodes) => {
     const admin = await activeClient(nodes, inputs.rootToken);
+    // Those revoked (or expired) since: nothing left to revoke.
+    const stillAlive: string[] = [];
+    for (const a of superseded) if (await tokenExists(admin, a)) stillAlive.push(a);
     const link = await provisionTransitLink(admin, {
       mountPath: inputs.mountPath,
       keyName: inputs.keyName,
@@ -171,6 +191,7 @@ async function provision(
       fullTtlSeconds: full,
       tokenHealthy: h.healthy,
       tokenVerdict: h.verdict,
+      supersededAccessors: link.superseded ? [...stillAlive, link.superseded] : stillAlive,
     };
   });
 }
@@ -189,7 +210,7 @@ async function update(
 ): Promise<pulumi.dynamic.UpdateResult<TransitLinkOutputs>> {
   const existing =
     olds.token && olds.accessor ? { token: olds.token, accessor: olds.accessor, fullTtlSeconds: olds.fullTtlSeconds } : undefined;
-  return { outs: await provision(news, existing) };
+  return { outs: await provision(news, existing, olds.supersededAccessors) };
 }
 
 async function read(id: string, props?: TransitLinkOutputs): Promise<pulumi.dynamic.ReadResult<TransitLinkOutputs>> {
@@ -222,13 +243,19 @@ async function read(id: string, props?: TransitLinkOutputs): Promise<pulumi.dyna
   });
 }
 
-/** Revokes the token by accessor; the mount, the key and the policy stay. */
+/**
+ * Keeps the mount, the key and the policy; revokes the tokens only when asked to
+ * (`revokeTokenOnDelete`): by default a deleted link leaves its token alive, since the sealed
+ * cluster's nodes may still run on it and would lose their seal; left unrenewed (nothing
+ * seals through it any more), a periodic token dies after one period.
+ */
 async function remove(id: string, props: TransitLinkOutputs): Promise<void> {
-  if (!props.accessor) return;
+  if (!props.accessor || props.revokeTokenOnDelete !== true) return;
+  const accessors = [...(props.supersededAccessors ?? []), props.accessor];
   try {
     await withNodes(props.nodes, async (nodes) => {
       const admin = await activeClient(nodes, props.rootToken);
-      await revokeByAccessor(admin, props.accessor);
+      for (const a of accessors) await revokeByAccessor(admin, a);
     });
   } catch (e) {
     throw new Error(
@@ -255,10 +282,11 @@ const declared = defineDynamicResource<TransitLinkInputs, TransitLinkOutputs, Tr
     displayName: optionalString,
     createKey: optionalBoolean,
     keepAlive: optionalBoolean,
+    revokeTokenOnDelete: optionalBoolean,
   },
   defaults: withDefaults,
   // policyName is also an input: registered as an output, it is known even when left to its default.
-  outputs: ["token", "accessor", "policyName", "ttlSeconds", "periodSeconds", "tokenHealthy", "tokenVerdict"],
+  outputs: ["token", "accessor", "policyName", "ttlSeconds", "periodSeconds", "tokenHealthy", "tokenVerdict", "supersededAccessors"],
   secretOutputs: ["token", "rootToken", "nodes"],
   ops: { diff, create, update, read, delete: remove },
 });
@@ -275,4 +303,5 @@ export class TransitLink extends declared.Resource {
   declare readonly periodSeconds: pulumi.Output<number>;
   declare readonly tokenHealthy: pulumi.Output<boolean>;
   declare readonly tokenVerdict: pulumi.Output<string>;
+  declare readonly supersededAccessors: pulumi.Output<string[]>;
 }

@@ -105,6 +105,7 @@ export function helperProgram() {
       keyThreshold: cfg.keyThreshold,
       backup: need<string>("transitKeyBackup", RUN_PRIMARY),
       latestVersion: need<number>("transitKeyLatestVersion", RUN_PRIMARY),
+      revokeTokenOnDelete: cfg.revokeSealTokensOnDelete,
     },
     opts,
   );

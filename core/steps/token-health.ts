@@ -93,3 +93,14 @@ export async function revokeByAccessor(admin: VaultClient, accessor: string): Pr
     if (!(e instanceof TokenGoneError && e.gone === "accessor")) throw e;
   }
 }
+
+/** Whether the token with `accessor` still exists; any failure other than "gone" is the caller's to see. */
+export async function tokenExists(admin: VaultClient, accessor: string): Promise<boolean> {
+  try {
+    await tokenHealth(admin, accessor);
+    return true;
+  } catch (e) {
+    if (e instanceof TokenGoneError && e.gone === "accessor") return false;
+    throw e;
+  }
+}

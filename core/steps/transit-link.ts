@@ -39,6 +39,12 @@ export interface TransitLink {
   health: TokenHealth;
   /** True when this call created the token (false: an existing one was kept). */
   tokenCreated: boolean;
+  /**
+   * The accessor of `existing` when it was still alive but not right (policy, period, not an
+   * orphan) and this call issued a new token instead: nodes may still run on it, so it is not
+   * revoked here (the step that moves them onto the new token does that).
+   */
+  superseded?: string;
 }
 
 export const normMount = (m: string) => m.replace(/^\/+|\/+$/g, "");
@@ -146,20 +152,22 @@ export async function provisionTransitLink(admin: VaultClient, o: TransitLinkOpt
 
   await admin.request("PUT", `sys/policies/acl/${policyName}`, { body: { policy: sealPolicy(mount, o.keyName) } });
 
+  let existingHealth: TokenHealth | undefined;
   if (o.existing) {
     // A token gone (expired, revoked) is replaced below; any other failure is the caller's to see.
-    const health = await tokenHealth(admin, o.existing.accessor).catch((e: unknown) => {
+    existingHealth = await tokenHealth(admin, o.existing.accessor).catch((e: unknown) => {
       if (e instanceof TokenGoneError && e.gone === "accessor") return undefined;
       throw e;
     });
-    if (health && health.policies.includes(policyName) && health.orphan && health.periodSeconds === periodSeconds) {
+    const h = existingHealth;
+    if (h && h.policies.includes(policyName) && h.orphan && h.periodSeconds === periodSeconds) {
       return {
         mountPath: mount,
         keyName: o.keyName,
         policyName,
         token: o.existing.token,
         accessor: o.existing.accessor,
-        health,
+        health: h,
         tokenCreated: false,
       };
     }
@@ -182,6 +190,7 @@ export async function provisionTransitLink(admin: VaultClient, o: TransitLinkOpt
     accessor,
     health: await tokenHealth(admin, accessor),
     tokenCreated: true,
+    superseded: existingHealth ? o.existing!.accessor : undefined,
   };
 }
 

@@ -68,7 +68,16 @@ const providers: Record<string, [Provider, object]> = {
     transitKeyRestoreProvider,
     { version: 1, nodes: local("h"), token: "root", mountPath: "transit", keyName: "autounseal", backup: "b", latestVersion: 1 },
   ],
-  SealRollout: [sealRolloutProvider, { version: 1, nodes: local("a"), sealDigest: "d", rootToken: "root" }],
+  SealRollout: [
+    sealRolloutProvider,
+    {
+      version: 1,
+      nodes: local("a"),
+      sealDigest: "d",
+      rootToken: "root",
+      supersededTokens: { unsealer: local("u"), rootToken: "r", accessors: [] },
+    },
+  ],
   AuditDevice: [auditDeviceProvider, { version: 1, nodes: local("a"), rootToken: "root" }],
 };
 
@@ -184,6 +193,27 @@ const bad: [string, Record<string, unknown>, string, string | RegExp][] = [
   ["TransitKeyRestore", { latestVersion: 0 }, "latestVersion", "from 1 up, got 0"],
   ["SealRollout", { rootToken: "" }, "rootToken", "the rollout steps the active node down"],
   ["SealRollout", { graceSeconds: 301 }, "graceSeconds", "got 301"],
+  // The superseded seal tokens: the same rule for SealRollout and SealMigration (superseded-tokens.ts).
+  ["SealRollout", { supersededTokens: "a1" }, "supersededTokens", "must be { unsealer, rootToken, accessors }"],
+  [
+    "SealRollout",
+    { supersededTokens: { unsealer: local("u"), rootToken: "", accessors: ["a1"] } },
+    "supersededTokens.rootToken",
+    "revoking the superseded seal tokens needs it",
+  ],
+  [
+    "SealMigration",
+    { supersededTokens: { unsealer: local("u"), rootToken: "r", accessors: [""] } },
+    "supersededTokens.accessors",
+    "element 0 must be a non-empty string (a token accessor)",
+  ],
+  [
+    "SealMigration",
+    { supersededTokens: { rootToken: "r", accessors: [] } },
+    "supersededTokens.unsealer",
+    "must describe the cluster's nodes",
+  ],
+  ["TransitLink", { revokeTokenOnDelete: "yes" }, "revokeTokenOnDelete", "must be true or false, got a string"],
   ["AuditDevice", { rootToken: undefined }, "rootToken", "audit devices need sudo"],
   ["AuditDevice", { nodes: k8s({ replicas: 0 }) }, "nodes.replicas", "is not a positive whole number of pods"],
 ];

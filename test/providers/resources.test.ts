@@ -99,10 +99,11 @@ test("each resource registers its type, version and provider, and keeps its secr
     "vault-unlock-init": ["VaultInit", ["keys", "rootToken", "adopt", "nodes"]],
     "vault-unlock-unseal": ["Unseal", ["keys", "nodes"]],
     "seal-of-vault": ["TransitLink", ["token", "rootToken", "nodes"]],
-    "vault-unlock-migration": ["SealMigration", ["keys", "rootToken", "toToken", "fromToken", "nodes"]],
+    "vault-unlock-migration": ["SealMigration", ["keys", "rootToken", "toToken", "fromToken", "nodes", "supersededTokens"]],
     "key-backup": ["TransitKeyBackup", ["backup", "token", "nodes"]],
     "key-restore": ["TransitKeyRestore", ["backup", "token", "nodes"]],
-    "vault-rollout": ["SealRollout", ["rootToken", "nodes"]],
+    // supersededTokens carries the unsealer's root token; the accessors it revokes (revokedAccessors) are plain.
+    "vault-rollout": ["SealRollout", ["rootToken", "nodes", "supersededTokens"]],
     "vault-audit": ["AuditDevice", ["rootToken", "nodes"]],
   };
   for (const [name, [type, secrets]] of Object.entries(expected)) {

@@ -1,9 +1,10 @@
 /**
  * TransitLink through its provider object on a real unsealer: create issues a periodic
  * orphan token that can encrypt with the key; update keeps it; a new period issues a new
- * one and leaves the old alive (nodes may still run with it); read sees a revoked token and
- * the update that follows replaces it (diff alone sees it too); keepAlive renews a token no
- * seal renews; delete revokes the token and keeps mount, key and policy.
+ * one and leaves the old alive (nodes may still run with it), recording it as superseded; read
+ * sees a revoked token and the update that follows replaces it (diff alone sees it too);
+ * keepAlive renews a token no seal renews; delete keeps mount, key, policy and by default the
+ * token, and revokes the token and the superseded ones only with revokeTokenOnDelete.
  */
 import { LocalCluster } from "../../adapters/local/local-cluster";
 import { TokenGoneError, VaultApiError, VaultTlsError } from "../../core/errors";
@@ -73,6 +74,9 @@ test("update with the same inputs keeps the token; a new period issues a new one
   expect(shorter.outs.accessor).not.toBe(created.outs.accessor);
   expect(shorter.outs).toMatchObject({ periodSeconds: 3600, tokenHealthy: true });
   expect(await alive(created.outs.accessor)).toBe(true);
+  // Alive and replaced: for the step that moves the nodes onto the new token to revoke.
+  expect(same.outs.supersededAccessors).toEqual([]);
+  expect(shorter.outs.supersededAccessors).toEqual([created.outs.accessor]);
   created = shorter;
   inputs = { ...inputs, tokenPeriod: "1h" };
 });
@@ -97,6 +101,9 @@ test("read records a revoked token; diff asks for an update, which issues a new 
   const renewed = await update(provider, read1, inputs);
   expect(renewed.outs.accessor).not.toBe(created.outs.accessor);
   expect(renewed.outs.tokenHealthy).toBe(true);
+  // A gone token is nothing to revoke: not superseded (the one replaced while alive still is).
+  expect(renewed.outs.supersededAccessors).toEqual(read1.outs.supersededAccessors);
+  expect(renewed.outs.supersededAccessors).not.toContain(created.outs.accessor);
   created = renewed;
 });
 
@@ -120,13 +127,27 @@ test("keepAlive: a token no seal renews is renewed by the update once below half
   await provider.delete!(renewed.id, renewed.outs);
 });
 
-test("delete revokes the token and keeps the mount, the key and the policy; a second delete is fine", async () => {
+test("delete by default keeps the token alive (nodes may still run on it), and the mount, the key and the policy", async () => {
   const before = (await admin.read<{ data: { latest_version: number } }>("transit/keys/autounseal")).body.data.latest_version;
+  expect(created.outs.revokeTokenOnDelete).toBe(false);
   await provider.delete!(created.id, created.outs);
-  expect(await alive(created.outs.accessor)).toBe(false);
+  expect(await alive(created.outs.accessor)).toBe(true);
+  for (const a of created.outs.supersededAccessors!) expect(await alive(a)).toBe(true);
   expect((await admin.read<{ data: { latest_version: number } }>("transit/keys/autounseal")).body.data.latest_version).toBe(before);
   expect((await admin.read<{ policy?: string; data?: { policy: string } }>("sys/policies/acl/autounseal-seal")).status).toBe(200);
-  await provider.delete!(created.id, created.outs);
+});
+
+test("delete with revokeTokenOnDelete revokes the token and the superseded ones, and keeps the rest; a second delete is fine", async () => {
+  const optIn = await checkNew(provider, { ...inputs, revokeTokenOnDelete: true });
+  // Now an update of the opted-in link: the same token, still superseding the first one.
+  const state = await update(provider, created, optIn);
+  expect(state.outs.accessor).toBe(created.outs.accessor);
+  expect(state.outs.supersededAccessors!.length).toBeGreaterThan(0);
+  await provider.delete!(state.id, state.outs);
+  expect(await alive(state.outs.accessor)).toBe(false);
+  for (const a of state.outs.supersededAccessors!) expect(await alive(a)).toBe(false);
+  expect((await admin.read<{ policy?: string; data?: { policy: string } }>("sys/policies/acl/autounseal-seal")).status).toBe(200);
+  await provider.delete!(state.id, state.outs);
 });
 
 test("keepAlive with a period above the token store's max TTL renews below half of what a renewal gives, not on every run", async () => {

@@ -135,6 +135,13 @@ describe("helper stack", () => {
     expect(named("helper-emergency-link").inputs).toMatchObject({ keepAlive: true });
   });
 
+  it("leaves the emergency token alive when its link is deleted, unless revokeSealTokensOnDelete says otherwise", async () => {
+    expect(named("helper-emergency-link").inputs).toMatchObject({ revokeTokenOnDelete: false });
+    const revoking = await runStack("helper", { ...HELPER, revokeSealTokensOnDelete: true }, PRIMARY_OUTPUTS);
+    if (revoking.error) throw revoking.error;
+    expect(revoking.registered.find((r) => r.name === "helper-emergency-link")!.inputs).toMatchObject({ revokeTokenOnDelete: true });
+  });
+
   it("outputs no root token and no unseal key: its only secret is the emergency token, which the primary stack reads", async () => {
     const o = run.outputs!;
     const secret: string[] = [];

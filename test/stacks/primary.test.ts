@@ -263,6 +263,32 @@ describe("primary stack", () => {
     expect(vaultCert?.inputs.allowedUses).not.toContain("client_auth");
   });
 
+  it("has the step that moves each cluster onto its link's token revoke the link's superseded tokens, on the link's unsealer", () => {
+    const superseded = (step: string) => named(run, step).inputs.supersededTokens;
+    expect(superseded("vault-seal-rollout")).toMatchObject({
+      unsealer: { kind: "kubernetes", namespace: "vault-unlock", statefulSet: "vault-unlock" },
+      rootToken: "root-vault-unlock-init",
+      accessors: ["superseded-accessor-seal-of-vault-transit"],
+    });
+    expect(superseded("vault-unlock-seal-migration")).toMatchObject({
+      unsealer: { kind: "kubernetes", namespace: "vault", statefulSet: "vault" },
+      rootToken: "root-vault-init",
+      accessors: ["superseded-accessor-seal-of-vault-unlock-transit"],
+    });
+    // The unsealer's root token travels as a secret.
+    for (const step of ["vault-seal-rollout", "vault-unlock-seal-migration"])
+      expect(named(run, step).secretPaths.some((p) => p.startsWith("supersededTokens"))).toBe(true);
+  });
+
+  it("leaves the seal tokens alive when a link is deleted, unless revokeSealTokensOnDelete says otherwise", async () => {
+    for (const link of ["seal-of-vault-transit", "seal-of-vault-unlock-transit"])
+      expect(named(run, link).inputs.revokeTokenOnDelete).toBe(false);
+    const revoking = await runStack("primary", { ...PRIMARY, revokeSealTokensOnDelete: true });
+    if (revoking.error) throw revoking.error;
+    for (const link of ["seal-of-vault-transit", "seal-of-vault-unlock-transit"])
+      expect(named(revoking, link).inputs.revokeTokenOnDelete).toBe(true);
+  });
+
   it("serves the Ingress with TLS (vault's own certificate, which names the host) and never waits on Services of sealed pods", () => {
     expect(object(run, "Ingress", "vault", "vault").inputs.spec.tls).toEqual([
       { hosts: ["vault.example.internal"], secretName: "vault-tls" },

@@ -51,6 +51,7 @@ function outputsFor(type: string, name: string, stackOutputs: Record<string, unk
       periodSeconds: 2592000,
       tokenHealthy: true,
       tokenVerdict: "healthy",
+      supersededAccessors: [`superseded-accessor-${name}`],
     };
   if (name.endsWith("-unseal")) return { unsealedNodes: ["pod-0"], sealedNodes: [], sealType: "shamir" };
   if (name.endsWith("-seal-migration")) return { sealType: "transit", changed: true };

@@ -2,7 +2,7 @@
  * The plan the stacks register and the lab runs: its order is one a single pass can run,
  * and the facts that had drifted between two bootstraps are stated once.
  */
-import { helperPlan, LinkStep, pairPlan, PlanStep, stepOf } from "../../core/pair-plan";
+import { helperPlan, LinkStep, MigrationStep, pairPlan, PlanStep, RolloutStep, stepOf } from "../../core/pair-plan";
 
 const plans: [string, PlanStep[]][] = [
   ["pair", pairPlan()],
@@ -63,5 +63,26 @@ describe("operators' PGP keys", () => {
 
   it("are no step at all when none are configured", () => {
     expect(rotations(pairPlan())).toEqual([]);
+  });
+});
+
+describe("the tokens a link replaces while they are alive", () => {
+  const pair = pairPlan();
+  const movers = (plan: PlanStep[], link: string) =>
+    plan.filter((s): s is RolloutStep | MigrationStep => (s.kind === "rollout" || s.kind === "migration") && s.link === link);
+
+  it("are revoked, for each of the pair's links, by the one step that moves the sealed cluster's nodes onto the new token", () => {
+    const revokers = pair
+      .filter((s): s is LinkStep => s.kind === "link")
+      .map((l) => [l.name, movers(pair, l.name).map((s) => [s.kind, s.cluster, s.revokeSuperseded])]);
+    expect(revokers).toEqual([
+      ["seal-of-vault", [["rollout", "vault", true]]],
+      ["seal-of-vault-unlock", [["migration", "vaultUnlock", true]]],
+    ]);
+  });
+
+  it("are left to die on the helper: no step of the helper's plan moves vault's nodes onto its emergency token", () => {
+    const helper = helperPlan("helper");
+    expect(movers(helper, "helper-emergency-link")).toEqual([]);
   });
 });

@@ -36,7 +36,8 @@ describe("primary stack config", () => {
       keyThreshold: c.keyThreshold,
       period: c.transitTokenPeriod,
       emergency: c.emergency,
-    }).toEqual({ replicas: 3, consulReplicas: 3, keyShares: 3, keyThreshold: 2, period: "720h", emergency: false });
+      revokeOnDelete: c.revokeSealTokensOnDelete,
+    }).toEqual({ replicas: 3, consulReplicas: 3, keyShares: 3, keyThreshold: 2, period: "720h", emergency: false, revokeOnDelete: false });
   });
 
   test.each<[string, Record<string, unknown>, RegExp]>([
@@ -107,6 +108,7 @@ describe("primary stack config", () => {
       /^vault-mutual-unseal:vault.expose.type: /,
     ],
     ["an unknown zone rule", { zoneSpread: "always" }, /^vault-mutual-unseal:zoneSpread: /],
+    ["revoke-on-delete that is not true or false", { revokeSealTokensOnDelete: "yes" }, /^vault-mutual-unseal:revokeSealTokensOnDelete: /],
     [
       "a helper address by IP",
       { helperAddress: "https://192.0.2.7:8200" },
@@ -218,7 +220,11 @@ describe("helper stack config", () => {
 
   test("a valid config: one node by default, exposed through a LoadBalancer to the given ranges", () => {
     const c = parseHelperConfig(helper);
-    expect({ replicas: c.replicas, expose: c.expose }).toEqual({ replicas: 1, expose });
+    expect({ replicas: c.replicas, expose: c.expose, revokeOnDelete: c.revokeSealTokensOnDelete }).toEqual({
+      replicas: 1,
+      expose,
+      revokeOnDelete: false,
+    });
   });
 
   test.each<[string, Record<string, unknown>, RegExp]>([
