@@ -78,6 +78,35 @@ export function assertSecretIntact(what: string): void {
     throw new Error(`${what}: the secret written through vault's Service is not there (HTTP ${r.status})`);
 }
 
+/**
+ * vault-unlock and the helper answer only a client with a certificate from the pair's CA
+ * (the handshake fails without one: curl's status 0); vault answers its users without one.
+ */
+async function clientCertsEnforced(): Promise<void> {
+  const t = await deploymentTargets();
+  for (const target of [t.vault, t.vaultUnlock, t.helper]) {
+    const health = (client?: typeof target.client) =>
+      throughService({
+        context: target.context,
+        namespace: target.namespace,
+        service: vaultNames(target.cluster).services.unsealed,
+        caPem: target.caPem,
+        token: "",
+        method: "GET",
+        // A standby answers 429 without standbyok; the Service may pick one.
+        path: "sys/health?standbyok=true",
+        client,
+      }).status;
+    const [without, withCert] = [health(), health(target.client)];
+    const requires = target.cluster !== "vault";
+    if (withCert !== 200 || (requires ? without !== 0 : without !== 200))
+      throw new Error(
+        `${target.cluster} through its Service: HTTP ${without} without a client certificate, ${withCert} with one ` +
+          `(expected ${requires ? "no answer (handshake refused)" : "200"} and 200)`,
+      );
+  }
+}
+
 /** 1. Both programs, once each, on empty clusters. */
 export async function bootstrap(): Promise<Figures> {
   const primary = await runStack("primary", primaryConfig());
@@ -94,6 +123,7 @@ export async function bootstrap(): Promise<Figures> {
     if (labels["pod-security.kubernetes.io/enforce"] !== "restricted")
       throw new Error(`namespace ${ns} does not enforce Pod Security restricted (labels: ${JSON.stringify(labels)})`);
   }
+  await clientCertsEnforced();
   const unlockType = outputsOf("primary").vaultUnlockSealType;
   if (unlockType !== "transit") throw new Error(`vault-unlock was not migrated Shamir → transit (seal type output: ${String(unlockType)})`);
   const h = outputsOf("helper");
