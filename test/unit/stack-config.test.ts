@@ -26,6 +26,12 @@ function problems(f: () => unknown): string[] {
   throw new Error("expected a ConfigError");
 }
 
+/** vault and vault-unlock in two Kubernetes clusters, reaching each other at these addresses; `unlock` adds to vault-unlock's placement. */
+const twoClusters = (unlock: Record<string, unknown> = {}) => ({
+  vault: { context: "a", namespace: "vault", transitAddress: "https://vault.a.example:8200" },
+  vaultUnlock: { context: "b", namespace: "vault-unlock", transitAddress: "https://unlock.b.example:8200", ...unlock },
+});
+
 describe("primary stack config", () => {
   test("a valid config gets the documented defaults", () => {
     const c = parsePrimaryConfig(primary);
@@ -86,10 +92,7 @@ describe("primary stack config", () => {
     ["a misspelt key", { keyTreshold: 2 }, /^vault-mutual-unseal:\(config\): unknown key\(s\) keyTreshold: check the spelling/],
     [
       "two Kubernetes clusters without vault's source ranges for vault-unlock's NetworkPolicy",
-      {
-        vault: { context: "a", namespace: "vault", transitAddress: "https://vault.a.example:8200" },
-        vaultUnlock: { context: "b", namespace: "vault-unlock", transitAddress: "https://unlock.b.example:8200" },
-      },
+      twoClusters(),
       /^vault-mutual-unseal:vaultUnlock.peerCidrs: is required when vault runs in another Kubernetes cluster/,
     ],
     [
@@ -131,29 +134,12 @@ describe("primary stack config", () => {
     ],
     [
       "two Kubernetes clusters with vault-unlock behind its default LoadBalancer, open to anyone",
-      {
-        vault: { context: "a", namespace: "vault", transitAddress: "https://vault.a.example:8200" },
-        vaultUnlock: {
-          context: "b",
-          namespace: "vault-unlock",
-          transitAddress: "https://unlock.b.example:8200",
-          peerCidrs: ["192.0.2.0/24"],
-        },
-      },
+      twoClusters({ peerCidrs: ["192.0.2.0/24"] }),
       /^vault-mutual-unseal:vaultUnlock.expose: defaults to a LoadBalancer .* needs sourceRanges .*vault's egress addresses/,
     ],
     [
       "two Kubernetes clusters with vault-unlock behind a LoadBalancer open to anyone",
-      {
-        vault: { context: "a", namespace: "vault", transitAddress: "https://vault.a.example:8200" },
-        vaultUnlock: {
-          context: "b",
-          namespace: "vault-unlock",
-          transitAddress: "https://unlock.b.example:8200",
-          peerCidrs: ["192.0.2.0/24"],
-          expose: { type: "LoadBalancer" },
-        },
-      },
+      twoClusters({ peerCidrs: ["192.0.2.0/24"], expose: { type: "LoadBalancer" } }),
       /^vault-mutual-unseal:vaultUnlock.expose.sourceRanges: a LoadBalancer in front of vault-unlock needs sourceRanges .*vault's egress addresses/,
     ],
     [
@@ -169,14 +155,7 @@ describe("primary stack config", () => {
   test("two Kubernetes clusters with addresses and vault's ranges: exposed by default, ranges kept", () => {
     const c = parsePrimaryConfig({
       ...primary,
-      vault: { context: "a", namespace: "vault", transitAddress: "https://vault.a.example:8200" },
-      vaultUnlock: {
-        context: "b",
-        namespace: "vault-unlock",
-        transitAddress: "https://unlock.b.example:8200",
-        peerCidrs: ["192.0.2.0/24"],
-        expose: { type: "LoadBalancer", sourceRanges: ["192.0.2.0/24"] },
-      },
+      ...twoClusters({ peerCidrs: ["192.0.2.0/24"], expose: { type: "LoadBalancer", sourceRanges: ["192.0.2.0/24"] } }),
     });
     expect(c.vaultUnlock.peerCidrs).toEqual(["192.0.2.0/24"]);
     expect(c.vaultUnlock.expose).toEqual({ type: "LoadBalancer", sourceRanges: ["192.0.2.0/24"] });
@@ -190,14 +169,7 @@ describe("primary stack config", () => {
   ])("two Kubernetes clusters with vault-unlock behind %s need no source ranges", (_what, expose) => {
     const c = parsePrimaryConfig({
       ...primary,
-      vault: { context: "a", namespace: "vault", transitAddress: "https://vault.a.example:8200" },
-      vaultUnlock: {
-        context: "b",
-        namespace: "vault-unlock",
-        transitAddress: "https://unlock.b.example:8200",
-        peerCidrs: ["192.0.2.0/24"],
-        expose,
-      },
+      ...twoClusters({ peerCidrs: ["192.0.2.0/24"], expose }),
     });
     expect(c.vaultUnlock.expose).toEqual(expose);
   });
