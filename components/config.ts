@@ -94,7 +94,7 @@ const helperExpose = exposeFields
         code: "custom",
         path: ["type"],
         message:
-          "expose.type NodePort is refused for the helper: a NodePort opens it to whoever reaches any node of its Kubernetes cluster (it has no sourceRanges), and the helper holds the key that unseals vault. Use { type: LoadBalancer, sourceRanges: [<vault's egress ranges>] }, or set expose.allowNodePort: true to accept the NodePort (then only the helper's NetworkPolicy fences it, where the network plugin enforces it)",
+          "NodePort is refused for the helper: a NodePort opens it to whoever reaches any node of its Kubernetes cluster (it has no sourceRanges), and the helper holds the key that unseals vault. Use { type: LoadBalancer, sourceRanges: [<vault's egress ranges>] }, or set expose.allowNodePort: true to accept the NodePort (then only the helper's NetworkPolicy fences it, where the network plugin enforces it)",
       });
     if (e.allowNodePort !== undefined && e.type !== "NodePort")
       ctx.addIssue({ code: "custom", path: ["allowNodePort"], message: `applies to type NodePort only (type is ${e.type})` });

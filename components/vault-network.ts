@@ -6,10 +6,10 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { serviceHost, vaultNames } from "../adapters/kubernetes/names";
+import { InputError } from "../core/errors";
 import { Flavour } from "../core/render/server-config";
 import { SERF_LAN_PORT } from "./consul-cluster";
 import { API_PORT, CLUSTER_PORT } from "./vault-config";
-import { InputError } from "../core/errors";
 import type { VaultExposeArgs, VaultIngressArgs, VaultNetworkPolicyArgs } from "./vault-cluster";
 import { SKIP_AWAIT, activeNodeLabel, vaultPodLabels, vaultServingLabels } from "./vault-labels";
 

@@ -96,6 +96,7 @@ export function helperProgram() {
       storage,
       zoneSpread: cfg.zoneSpread,
       expose,
+      // Where vault's emergency seal arrives from: the helper's NetworkPolicy admits nothing else (its own pods aside).
       peerCidrs: helperPeerCidrs(cfg),
       tls,
       serverName,

@@ -124,7 +124,7 @@ describe("helper stack", () => {
   });
 
   it("is fenced: its NetworkPolicy admits the API port from vault's ranges (the LoadBalancer's sourceRanges) and its own pods, nothing else", () => {
-    const np = run.registered.find((r) => r.inputs.kind === "NetworkPolicy")!;
+    const np = run.registered.find((r) => r.inputs.kind === "NetworkPolicy" && r.inputs.metadata?.name === "vault-helper-unseal-only")!;
     validateK8s(np);
     expect(np.inputs.metadata).toMatchObject({ name: "vault-helper-unseal-only", namespace: "vault-helper" });
     const helperPods = named("helper-vault-statefulset").inputs.spec.selector.matchLabels;
@@ -167,7 +167,8 @@ describe("helper stack", () => {
 });
 
 describe("helper stack, fenced exposure", () => {
-  const policyOf = (run: StackRun) => run.registered.find((r) => r.inputs.kind === "NetworkPolicy")!;
+  const policyOf = (run: StackRun) =>
+    run.registered.find((r) => r.inputs.kind === "NetworkPolicy" && r.inputs.metadata?.name === "vault-helper-unseal-only")!;
   const externalOf = (run: StackRun) =>
     run.registered.find((r) => r.inputs.kind === "Service" && r.inputs.metadata?.name === "vault-helper-external")!;
 
@@ -181,6 +182,27 @@ describe("helper stack, fenced exposure", () => {
     });
   });
 
+  it("with Consul storage and three nodes: its own pods on the API and cluster ports, and the gossip of its agents", async () => {
+    const run = await runStack("helper", { ...HELPER, storage: "consul", replicas: 3 }, PRIMARY_OUTPUTS);
+    if (run.error) throw run.error;
+    const np = policyOf(run);
+    validateK8s(np);
+    const helperPods = np.inputs.spec.podSelector.matchLabels;
+    expect(np.inputs.spec.ingress.map((r: { ports: { port: number; protocol: string }[] }) => r.ports)).toEqual([
+      [
+        { protocol: "TCP", port: 8200 },
+        { protocol: "TCP", port: 8201 },
+      ],
+      [{ protocol: "TCP", port: 8200 }],
+      [
+        { protocol: "TCP", port: 8301 },
+        { protocol: "UDP", port: 8301 },
+      ],
+    ]);
+    expect(np.inputs.spec.ingress[0].from).toEqual([{ podSelector: { matchLabels: helperPods } }]);
+    expect(np.inputs.spec.ingress[1].from).toEqual([{ ipBlock: { cidr: "198.51.100.0/24" } }]);
+  });
+
   it("refuses a NodePort without the opt-in, saying why and what to use, before any resource", async () => {
     const run = await runStack(
       "helper",
@@ -188,7 +210,7 @@ describe("helper stack, fenced exposure", () => {
       PRIMARY_OUTPUTS,
     );
     expect((run.error as Error).message).toMatch(
-      /vault-mutual-unseal:expose\.type: expose\.type NodePort is refused for the helper: a NodePort opens it to whoever reaches any node .*the helper holds the key that unseals vault\. Use \{ type: LoadBalancer, sourceRanges: \[<vault's egress ranges>\] \}, or set expose\.allowNodePort: true/,
+      /vault-mutual-unseal:expose\.type: NodePort is refused for the helper: a NodePort opens it to whoever reaches any node .*the helper holds the key that unseals vault\. Use \{ type: LoadBalancer, sourceRanges: \[<vault's egress ranges>\] \}, or set expose\.allowNodePort: true/,
     );
     expect(run.registered).toEqual([]);
   });

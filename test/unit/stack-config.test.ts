@@ -260,12 +260,12 @@ describe("helper stack config", () => {
     [
       "a NodePort without the operator's opt-in (open to whoever reaches a node)",
       { expose: { type: "NodePort", nodePort: 30820 }, peerCidrs: ["10.232.0.0/16"] },
-      /^vault-mutual-unseal:expose.type: expose.type NodePort is refused for the helper: a NodePort opens it to whoever reaches any node .*Use \{ type: LoadBalancer, sourceRanges: .*allowNodePort: true/,
+      /^vault-mutual-unseal:expose.type: NodePort is refused for the helper: a NodePort opens it to whoever reaches any node .*Use \{ type: LoadBalancer, sourceRanges: .*allowNodePort: true/,
     ],
     [
       "a NodePort opted out explicitly",
       { expose: { type: "NodePort", allowNodePort: false }, peerCidrs: ["10.232.0.0/16"] },
-      /^vault-mutual-unseal:expose.type: expose.type NodePort is refused for the helper/,
+      /^vault-mutual-unseal:expose.type: NodePort is refused for the helper/,
     ],
     [
       "the NodePort opt-in on a LoadBalancer",
