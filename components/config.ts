@@ -47,25 +47,57 @@ const cidr = z.string().regex(/^(\d{1,3}(\.\d{1,3}){3}\/\d{1,2}|[0-9A-Fa-f:]+\/\
  * with TLS passed through to Vault (its certificate names the address's host).
  * "none": the address is routed by other means (a mesh, a TLS-passthrough Ingress).
  */
-const expose = z
-  .object({
-    type: z.enum(["LoadBalancer", "NodePort", "none"]),
-    loadBalancerIP: z.string().min(1).optional(),
-    annotations: z.record(z.string(), z.string()).optional(),
-    /** Who may connect (loadBalancerSourceRanges); default: anyone the network lets through. */
-    sourceRanges: z.array(cidr).min(1).optional(),
-    /** A fixed node port (Kubernetes' range 30000-32767), so that the peer's address can name it before the Service exists. */
-    nodePort: z.number().int().min(30000).max(32767).optional(),
+const exposeFields = z.object({
+  type: z.enum(["LoadBalancer", "NodePort", "none"]),
+  loadBalancerIP: z.string().min(1).optional(),
+  annotations: z.record(z.string(), z.string()).optional(),
+  /** Who may connect (loadBalancerSourceRanges); default: anyone the network lets through. */
+  sourceRanges: z.array(cidr).min(1).optional(),
+  /** A fixed node port (Kubernetes' range 30000-32767), so that the peer's address can name it before the Service exists. */
+  nodePort: z.number().int().min(30000).max(32767).optional(),
+});
+
+/** Rules between expose's keys, for every stack's expose. */
+function exposeRules(e: z.infer<typeof exposeFields>, ctx: z.RefinementCtx): void {
+  // Kubernetes refuses these on other Service types (and a NodePort would not enforce the ranges).
+  for (const key of ["loadBalancerIP", "sourceRanges"] as const) {
+    if (e[key] !== undefined && e.type !== "LoadBalancer")
+      ctx.addIssue({ code: "custom", path: [key], message: `applies to type LoadBalancer only (type is ${e.type})` });
+  }
+  if (e.nodePort !== undefined && e.type === "none")
+    ctx.addIssue({ code: "custom", path: ["nodePort"], message: "applies to types NodePort and LoadBalancer only (type is none)" });
+}
+
+const expose = exposeFields.strict().superRefine(exposeRules);
+
+/**
+ * The helper's expose: it holds the key that unseals `vault` and stays unsealed between runs,
+ * so a LoadBalancer must name who may connect, and a NodePort (which cannot: it opens the
+ * helper to whoever reaches any node) needs the operator's explicit consent.
+ */
+const helperExpose = exposeFields
+  .extend({
+    /** true: the operator accepts a NodePort, fenced only by the helper's NetworkPolicy (where the network plugin enforces it). */
+    allowNodePort: z.boolean().optional(),
   })
   .strict()
+  .superRefine(exposeRules)
   .superRefine((e, ctx) => {
-    // Kubernetes refuses these on other Service types (and a NodePort would not enforce the ranges).
-    for (const key of ["loadBalancerIP", "sourceRanges"] as const) {
-      if (e[key] !== undefined && e.type !== "LoadBalancer")
-        ctx.addIssue({ code: "custom", path: [key], message: `applies to type LoadBalancer only (type is ${e.type})` });
-    }
-    if (e.nodePort !== undefined && e.type === "none")
-      ctx.addIssue({ code: "custom", path: ["nodePort"], message: "applies to types NodePort and LoadBalancer only (type is none)" });
+    if (e.type === "LoadBalancer" && e.sourceRanges === undefined)
+      ctx.addIssue({
+        code: "custom",
+        path: ["sourceRanges"],
+        message: "a LoadBalancer in front of the helper needs sourceRanges (vault's egress addresses): it holds the key that unseals vault",
+      });
+    if (e.type === "NodePort" && e.allowNodePort !== true)
+      ctx.addIssue({
+        code: "custom",
+        path: ["type"],
+        message:
+          "NodePort is refused for the helper: a NodePort opens it to whoever reaches any node of its Kubernetes cluster (it has no sourceRanges), and the helper holds the key that unseals vault. Use { type: LoadBalancer, sourceRanges: [<vault's egress ranges>] }, or set expose.allowNodePort: true to accept the NodePort (then only the helper's NetworkPolicy fences it, where the network plugin enforces it)",
+      });
+    if (e.allowNodePort !== undefined && e.type !== "NodePort")
+      ctx.addIssue({ code: "custom", path: ["allowNodePort"], message: `applies to type NodePort only (type is ${e.type})` });
   });
 
 /** "preferred": pods spread over zones where the scheduler can; "required": at most one per zone (as many zones as pods). Hosts always differ. */
@@ -178,15 +210,16 @@ export const helperSchema = z
     context: kubeContext,
     /**
      * How `vault`'s emergency seal reaches the helper from its Kubernetes cluster (at the
-     * primary's helperAddress). A LoadBalancer must name its sourceRanges: the helper holds
-     * the key that unseals `vault`.
+     * primary's helperAddress). A LoadBalancer must name its sourceRanges; a NodePort needs
+     * allowNodePort: the helper holds the key that unseals `vault`.
      */
-    expose: expose
-      .refine((e) => e.type !== "LoadBalancer" || e.sourceRanges !== undefined, {
-        message: "a LoadBalancer in front of the helper needs sourceRanges (vault's egress addresses): it holds the key that unseals vault",
-        path: ["sourceRanges"],
-      })
-      .optional(),
+    expose: helperExpose.optional(),
+    /**
+     * More source ranges of `vault`'s emergency seal for the helper's NetworkPolicy, beside
+     * expose.sourceRanges (which it admits too): required when expose has none (NodePort,
+     * none), or when the load balancer does not keep the client's address.
+     */
+    peerCidrs: z.array(cidr).min(1).optional(),
     /** The primary stack, as organization/project/stack, for its outputs (the key backup, the helper's certificate and namespace). */
     primaryStack: stackName,
   })
@@ -194,12 +227,25 @@ export const helperSchema = z
 
 export type PrimaryConfig = z.infer<typeof primarySchema>;
 export type ExposeConfig = z.infer<typeof expose>;
+export type HelperExposeConfig = z.infer<typeof helperExpose>;
 
 /** The external Service an `expose` value asks for; none for `type: none` or no value. */
-export function exposeArgs(e: ExposeConfig | undefined): VaultExposeArgs | undefined {
-  return e && e.type !== "none" ? { ...e, type: e.type } : undefined;
+export function exposeArgs(e: ExposeConfig | HelperExposeConfig | undefined): VaultExposeArgs | undefined {
+  if (!e || e.type === "none") return undefined;
+  // allowNodePort is the operator's consent, checked by the schema: no field of the Service.
+  const service: VaultExposeArgs & { allowNodePort?: boolean } = { ...e, type: e.type };
+  delete service.allowNodePort;
+  return service;
 }
 export type HelperConfig = z.infer<typeof helperSchema>;
+
+/**
+ * What the helper's NetworkPolicy admits `vault`'s emergency seal from: the LoadBalancer's
+ * sourceRanges and peerCidrs, each range once. Never empty for a parsed config (helperProblems).
+ */
+export function helperPeerCidrs(cfg: HelperConfig): string[] {
+  return [...new Set([...(cfg.expose?.sourceRanges ?? []), ...(cfg.peerCidrs ?? [])])];
+}
 
 /** Every problem of a stack's config, each with its key path, in one error. */
 export class ConfigError extends Error {
@@ -330,6 +376,14 @@ function helperProblems(raw: Record<string, unknown>): Problem[] {
       key: "expose",
       message:
         "is required: how vault's emergency seal reaches the helper from its cluster, e.g. { type: LoadBalancer, sourceRanges: [<vault's egress range>] }",
+    });
+  }
+  const e = obj(raw.expose);
+  // A LoadBalancer without sourceRanges is reported by the schema; NodePort and none have no ranges to reuse.
+  if ((e.type === "NodePort" || e.type === "none") && raw.peerCidrs === undefined) {
+    p.push({
+      key: "peerCidrs",
+      message: `is required with expose.type ${e.type}: the helper's NetworkPolicy admits vault's emergency seal only from named ranges (vault's nodes' or NAT egress addresses, or where your own route to the helper arrives from), and there are no sourceRanges to reuse`,
     });
   }
   return p;

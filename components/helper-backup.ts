@@ -11,6 +11,8 @@
  *   on `vault-unlock` (as the primary stack last saw it) and FAILS `pulumi up` when the copy
  *   is behind, naming what to run; a stale copy would break the deadlock path silently at
  *   `vault`'s next leader change.
+ * - Fenced: a NetworkPolicy admits the API port only from `vault`'s ranges (`peerCidrs`) and
+ *   the helper's own pods (Raft), like vault-unlock's (vaultNetworkPolicy, one rule for both).
  * - The emergency token is an orphan periodic token on the helper with the same
  *   least-privilege policy (TransitLink with createKey false: the key is the restored copy).
  */
@@ -42,6 +44,11 @@ export interface HelperBackupArgs {
   zoneSpread?: ZoneSpread;
   /** How `vault`'s emergency seal reaches the helper from its Kubernetes cluster. */
   expose?: VaultExposeArgs;
+  /**
+   * The ranges `vault`'s emergency seal arrives from (its egress addresses): the helper's
+   * NetworkPolicy admits these and the helper's own pods, nothing else. Not empty.
+   */
+  peerCidrs: Input<string[]>;
   /** The helper's server certificate, issued by the primary's CA (which `vault`'s seal trusts). */
   tls: Input<TlsBundle>;
   /** A name in that certificate, checked by the providers' port-forwards and by `vault`'s emergency seal. */
@@ -122,6 +129,8 @@ export class HelperBackup extends pulumi.ComponentResource {
               zoneSpread: args.zoneSpread,
               expose: args.expose,
               requireClientCert: REQUIRES_CLIENT_CERT.helper,
+              // The helper holds the key that unseals `vault` and stays unsealed between runs: fenced to vault's ranges.
+              networkPolicy: { peerCidrs: args.peerCidrs },
             },
             after(step),
           );

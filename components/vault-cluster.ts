@@ -27,7 +27,7 @@ import { ServerCertSpec, TlsBundle, tlsSecretData } from "./pki";
 import { ZoneSpread } from "./pod-spread";
 import { API_PORT, vaultConfigMapData } from "./vault-config";
 import { vaultPodLabels } from "./vault-labels";
-import { vaultIngress, vaultNetworkPolicy, vaultServices } from "./vault-network";
+import { NO_PEER, vaultIngress, vaultNetworkPolicy, vaultServices } from "./vault-network";
 import { VaultConsulAgentRefs, vaultPodSpec, vaultStatefulSet } from "./vault-pod";
 
 // Exported from here before the builders had their own files; stacks and tests import them from here.
@@ -72,14 +72,27 @@ export interface VaultExposeArgs {
   nodePort?: Input<number>;
 }
 
-/** For a cluster that exists only to unseal: only its peer's pods (and the operator's port-forward, which NetworkPolicies do not see) reach it. */
-export interface VaultNetworkPolicyArgs {
-  peerNamespace: Input<string>;
-  /** Labels of the peer's Vault pods (`VaultCluster.podLabels`). */
-  peerPodLabels: Input<Record<string, string>>;
-  /** Source ranges of a peer in another Kubernetes cluster. */
-  peerCidrs?: Input<string[]>;
-}
+/**
+ * For a cluster that exists only to unseal (vault-unlock, the helper): only its peer reaches
+ * it, and the providers' port-forwards, which NetworkPolicies do not see. The peer is its
+ * pods in this Kubernetes cluster (vault-unlock's `vault`), or only ranges when it runs in
+ * another one (the helper's `vault`): at least one of the two, since a rule with no source
+ * would admit every source.
+ */
+export type VaultNetworkPolicyArgs =
+  | {
+      peerNamespace: Input<string>;
+      /** Labels of the peer's Vault pods (`VaultCluster.podLabels`). */
+      peerPodLabels: Input<Record<string, string>>;
+      /** Source ranges of a peer in another Kubernetes cluster. */
+      peerCidrs?: Input<string[]>;
+    }
+  | {
+      peerNamespace?: undefined;
+      peerPodLabels?: undefined;
+      /** The peer runs in another Kubernetes cluster: the ranges its traffic arrives from; not empty. */
+      peerCidrs: Input<string[]>;
+    };
 
 export interface VaultClusterArgs {
   namespace: Input<string>;
@@ -154,6 +167,9 @@ function checkKnownArgs(args: VaultClusterArgs): void {
     throw new InputError("storage.type", "OpenBao has no Consul storage backend: use raft with OpenBao");
   if (args.ingress && args.networkPolicy)
     throw new InputError("networkPolicy", "a NetworkPolicy is for a cluster that exists only to unseal: it would cut off the Ingress");
+  const p = args.networkPolicy;
+  if (p && p.peerNamespace === undefined && Array.isArray(p.peerCidrs) && p.peerCidrs.length === 0)
+    throw new InputError("networkPolicy.peerCidrs", NO_PEER);
   if (typeof args.replicas === "number") checkReplicas(args.storage.type, args.replicas);
   if (Array.isArray(args.seals)) assertValidSeals(args.seals as SealStanza[]);
 }

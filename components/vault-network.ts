@@ -6,6 +6,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { serviceHost, vaultNames } from "../adapters/kubernetes/names";
+import { InputError } from "../core/errors";
 import { Flavour } from "../core/render/server-config";
 import { SERF_LAN_PORT } from "./consul-cluster";
 import { API_PORT, CLUSTER_PORT } from "./vault-config";
@@ -131,7 +132,35 @@ export function vaultIngress(c: {
   };
 }
 
-/** For a cluster that exists only to unseal: its own pods, its peer's, and (Consul storage) the gossip of its agents. */
+/** Why a NetworkPolicy with no peer is refused rather than rendered (VaultCluster checks it too, before any Output resolves). */
+export const NO_PEER =
+  "names no peer (no peer pods, no peer ranges): an ingress rule with no source admits every source, so the cluster would be open instead of fenced";
+
+/** The sources of a NetworkPolicy's peer rule: the peer's pods when it runs in this Kubernetes cluster, and its ranges. */
+export function unsealPeerSources(peerNamespace: string | undefined, peerPodLabels: Record<string, string> | undefined, cidrs: string[]) {
+  const peers = [
+    ...(peerNamespace !== undefined && peerPodLabels !== undefined
+      ? [
+          {
+            namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": peerNamespace } },
+            podSelector: { matchLabels: peerPodLabels },
+          },
+        ]
+      : []),
+    ...cidrs.map((cidr) => ({ ipBlock: { cidr } })),
+  ];
+  // An empty `from` is Kubernetes' "any source": fail the run rather than open the cluster.
+  if (peers.length === 0) throw new InputError("networkPolicy.peerCidrs", NO_PEER);
+  return peers;
+}
+
+/**
+ * For a cluster that exists only to unseal (vault-unlock, the helper): its own pods, its
+ * peer's (pods, ranges, or both), and (Consul storage) the gossip of its agents; nothing
+ * else. The providers still reach the pods: their port-forwards go through the Kubernetes API
+ * server and the kubelet into the pod's own network namespace, which NetworkPolicy does not
+ * filter.
+ */
 export function vaultNetworkPolicy(c: {
   flavour: Flavour;
   clusterName: string;
@@ -152,13 +181,9 @@ export function vaultNetworkPolicy(c: {
         { from: [{ podSelector: { matchLabels: labels } }], ports: [tcp(API_PORT), tcp(CLUSTER_PORT)] },
         // The peer's pods (its transit seal and peer gate), and a peer in another Kubernetes cluster.
         {
-          from: pulumi.all([p.peerNamespace, p.peerPodLabels, p.peerCidrs ?? []]).apply(([peerNs, peerLabels, cidrs]) => [
-            {
-              namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": peerNs } },
-              podSelector: { matchLabels: peerLabels },
-            },
-            ...cidrs.map((cidr) => ({ ipBlock: { cidr } })),
-          ]),
+          from: pulumi
+            .all([p.peerNamespace, p.peerPodLabels, p.peerCidrs ?? []])
+            .apply(([peerNs, peerLabels, cidrs]) => unsealPeerSources(peerNs, peerLabels, cidrs)),
           ports: [tcp(API_PORT)],
         },
         // Consul: every agent gossips with every other agent and server (the sidecars of its own pods included).

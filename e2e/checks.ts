@@ -493,12 +493,14 @@ export async function badInput(): Promise<Figures> {
       .map((r) => r.name)
       .join(", ") || "none";
   // An image that does not exist, in namespaces of its own: the wait ends with the pod's reason.
+  // Its registry is a closed port on the node's own loopback: the pull fails there, and no
+  // test traffic leaves for a registry on the internet.
   const stateDir = path.join(STATE_DIR, "bad-image");
   const t0 = Date.now();
   const bad = await runStack(
     "primary",
     primaryConfig({
-      image: "docker.io/vault-mutual-unseal/no-such-image:1",
+      image: "127.0.0.1:9/vault-mutual-unseal/no-such-image:1",
       vault: { context: "primary", namespace: "vault-badimage" },
       vaultUnlock: { context: "primary", namespace: "vault-unlock-badimage" },
       helperAddress: undefined,

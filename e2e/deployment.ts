@@ -7,7 +7,7 @@
 import { spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { E2E_DIR, HELPER_HOST, HELPER_NODE_PORT, IMAGES, KUBECONFIG_FILE, ROOT } from "./kube/layout";
+import { CLUSTERS, E2E_DIR, HELPER_HOST, HELPER_NODE_PORT, IMAGES, KUBECONFIG_FILE, ROOT } from "./kube/layout";
 import type { StackState, Summary } from "./engine/state";
 
 export type StackName = "primary" | "helper";
@@ -34,14 +34,19 @@ export function primaryConfig(overrides: Record<string, unknown> = {}): Record<s
   };
 }
 
+const primaryCluster = CLUSTERS.find((c) => c.name === "primary")!;
+
 export function helperConfig(overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     ...BOTH,
     replicas: 1,
     context: "helper",
     primaryStack: stackRef("primary"),
-    // No load balancer in this lab: a NodePort on the helper machine, which `vault`'s pods reach over the WAN link.
-    expose: { type: "NodePort", nodePort: HELPER_NODE_PORT },
+    // No load balancer in this lab: a NodePort on the helper machine, which `vault`'s pods reach
+    // over the WAN link (opted in: no other way here). Its NetworkPolicy admits the primary's
+    // pods and its machine's WAN address; the bridge CNI enforces none, so it is only rendered.
+    expose: { type: "NodePort", nodePort: HELPER_NODE_PORT, allowNodePort: true },
+    peerCidrs: [`${primaryCluster.podPrefix}.0.0/16`, `${primaryCluster.wanIp}/32`],
     ...overrides,
   };
 }

@@ -18,7 +18,7 @@ import { HelperBackup } from "../components/helper-backup";
 import { Pki, TlsBundle } from "../components/pki";
 import { CLUSTER_NAMES } from "../core/pair-plan";
 import { POD_SECURITY_LABELS, vaultServiceNames, VaultStorageArgs } from "../components/vault-cluster";
-import { exposeArgs, HELPER_TEXT_KEYS, helperContexts, parseHelperConfig } from "../components/config";
+import { exposeArgs, HELPER_TEXT_KEYS, helperContexts, helperPeerCidrs, parseHelperConfig } from "../components/config";
 import { contextProblems, rawConfig, readKubeconfig } from "./read-config";
 
 const HELPER_CLUSTER = CLUSTER_NAMES.helper;
@@ -96,6 +96,8 @@ export function helperProgram() {
       storage,
       zoneSpread: cfg.zoneSpread,
       expose,
+      // Where vault's emergency seal arrives from: the helper's NetworkPolicy admits nothing else (its own pods aside).
+      peerCidrs: helperPeerCidrs(cfg),
       tls,
       serverName,
       operatorTls: need<TlsBundle>("helperOperatorTls", SET_HELPER_ADDRESS),

@@ -22,6 +22,7 @@ async function deploy() {
     context: "backup",
     backup: pulumi.secret("BACKUP"),
     latestVersion: 2,
+    peerCidrs: ["198.51.100.0/24"],
   });
   await settle();
   return h;
@@ -37,6 +38,11 @@ describe("HelperBackup", () => {
     const dynamic = registered.filter((r) => r.type.startsWith("pulumi-nodejs:dynamic")).map((r) => r.name);
     expect(dynamic).toEqual(["helper-init", "helper-unseal", "helper-audit", "helper-key-copy", "helper-emergency-link"]);
     for (const r of k8sObjects()) validateK8s(r);
+    expect(
+      k8sObjects()
+        .filter((r) => r.inputs.kind === "NetworkPolicy")
+        .map(kindName),
+    ).toEqual(["NetworkPolicy vault-helper-unseal-only"]);
     const sts = k8sObjects().find((r) => kindName(r) === "StatefulSet vault-helper")!;
     expect(sts.inputs.spec.replicas).toBe(1);
     expect(sts.inputs.metadata.annotations).toEqual({ "pulumi.com/skipAwait": "true" });

@@ -332,6 +332,11 @@ describe("VaultCluster objects", () => {
       { ingress: { host: "x" } },
       "networkPolicy: a NetworkPolicy is for a cluster that exists only to unseal",
     ],
+    [
+      "a NetworkPolicy that names no peer (an empty `from` admits every source)",
+      { networkPolicy: { peerCidrs: [] } },
+      "networkPolicy.peerCidrs: names no peer",
+    ],
     ["an even Raft cluster", { replicas: 4 }, "replicas: 4 is not a positive odd number"],
     [
       "a transit seal over plain http",

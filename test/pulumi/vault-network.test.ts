@@ -113,4 +113,25 @@ describe("vaultNetworkPolicy", () => {
     });
     expect(rest).toEqual([]);
   });
+  it("for a peer in another Kubernetes cluster (the helper's vault): only its ranges on the API port, no peer pods", async () => {
+    const np = await resolve(
+      m.vaultNetworkPolicy({
+        flavour: "vault",
+        clusterName: "vault-helper",
+        namespace: "vault-helper",
+        consul: false,
+        policy: { peerCidrs: ["198.51.100.0/24", "203.0.113.7/32"] },
+      }),
+    );
+    expect(np.metadata.name).toBe("vault-helper-unseal-only");
+    expect(np.spec.ingress[1]).toEqual({
+      from: [{ ipBlock: { cidr: "198.51.100.0/24" } }, { ipBlock: { cidr: "203.0.113.7/32" } }],
+      ports: [{ protocol: "TCP", port: 8200 }],
+    });
+  });
+
+  it("refuses a policy with no peer at all: an empty `from` would admit every source", () => {
+    expect(() => m.unsealPeerSources(undefined, undefined, [])).toThrow(/^networkPolicy.peerCidrs: names no peer .*admits every source/);
+    expect(m.unsealPeerSources(undefined, undefined, ["10.0.0.0/8"])).toEqual([{ ipBlock: { cidr: "10.0.0.0/8" } }]);
+  });
 });

@@ -61,6 +61,7 @@ describe("helper stack", () => {
         "-/Namespace vault-helper",
         ...[
           "ConfigMap vault-helper-config",
+          "NetworkPolicy vault-helper-unseal-only",
           "PodDisruptionBudget vault-helper",
           "Role vault-helper",
           "RoleBinding vault-helper",
@@ -131,6 +132,28 @@ describe("helper stack", () => {
     });
   });
 
+  it("is fenced: its NetworkPolicy admits the API port from vault's ranges (the LoadBalancer's sourceRanges) and its own pods, nothing else", () => {
+    const np = run.registered.find((r) => r.inputs.kind === "NetworkPolicy" && r.inputs.metadata?.name === "vault-helper-unseal-only")!;
+    validateK8s(np);
+    expect(np.inputs.metadata).toMatchObject({ name: "vault-helper-unseal-only", namespace: "vault-helper" });
+    const helperPods = named("helper-vault-statefulset").inputs.spec.selector.matchLabels;
+    expect(helperPods).toMatchObject({ "app.kubernetes.io/instance": "vault-helper" });
+    expect(np.inputs.spec).toEqual({
+      podSelector: { matchLabels: helperPods },
+      policyTypes: ["Ingress"],
+      ingress: [
+        {
+          from: [{ podSelector: { matchLabels: helperPods } }],
+          ports: [
+            { protocol: "TCP", port: 8200 },
+            { protocol: "TCP", port: 8201 },
+          ],
+        },
+        { from: [{ ipBlock: { cidr: "198.51.100.0/24" } }], ports: [{ protocol: "TCP", port: 8200 }] },
+      ],
+    });
+  });
+
   it("keeps the emergency token alive: renewed by its own runs, since no seal renews it while it waits", () => {
     expect(named("helper-emergency-link").inputs).toMatchObject({ keepAlive: true });
   });
@@ -156,6 +179,78 @@ describe("helper stack", () => {
     const bad = await runStack("helper", { ...HELPER, replicas: 2, primaryStack: "primary" }, PRIMARY_OUTPUTS);
     expect((bad.error as Error).message).toMatch(/vault-mutual-unseal:replicas[\s\S]*vault-mutual-unseal:primaryStack/);
     expect(bad.registered).toEqual([]);
+  });
+});
+
+describe("helper stack, fenced exposure", () => {
+  const policyOf = (run: StackRun) =>
+    run.registered.find((r) => r.inputs.kind === "NetworkPolicy" && r.inputs.metadata?.name === "vault-helper-unseal-only")!;
+  const externalOf = (run: StackRun) =>
+    run.registered.find((r) => r.inputs.kind === "Service" && r.inputs.metadata?.name === "vault-helper-external")!;
+
+  it("admits peerCidrs beside the LoadBalancer's sourceRanges, each range once", async () => {
+    const run = await runStack("helper", { ...HELPER, peerCidrs: ["203.0.113.0/28", "198.51.100.0/24"] }, PRIMARY_OUTPUTS);
+    if (run.error) throw run.error;
+    validateK8s(policyOf(run));
+    expect(policyOf(run).inputs.spec.ingress[1]).toEqual({
+      from: [{ ipBlock: { cidr: "198.51.100.0/24" } }, { ipBlock: { cidr: "203.0.113.0/28" } }],
+      ports: [{ protocol: "TCP", port: 8200 }],
+    });
+  });
+
+  it("with Consul storage and three nodes: its own pods on the API and cluster ports, and the gossip of its agents", async () => {
+    const run = await runStack("helper", { ...HELPER, storage: "consul", replicas: 3 }, PRIMARY_OUTPUTS);
+    if (run.error) throw run.error;
+    const np = policyOf(run);
+    validateK8s(np);
+    const helperPods = np.inputs.spec.podSelector.matchLabels;
+    expect(np.inputs.spec.ingress.map((r: { ports: { port: number; protocol: string }[] }) => r.ports)).toEqual([
+      [
+        { protocol: "TCP", port: 8200 },
+        { protocol: "TCP", port: 8201 },
+      ],
+      [{ protocol: "TCP", port: 8200 }],
+      [
+        { protocol: "TCP", port: 8301 },
+        { protocol: "UDP", port: 8301 },
+      ],
+    ]);
+    expect(np.inputs.spec.ingress[0].from).toEqual([{ podSelector: { matchLabels: helperPods } }]);
+    expect(np.inputs.spec.ingress[1].from).toEqual([{ ipBlock: { cidr: "198.51.100.0/24" } }]);
+  });
+
+  it("refuses a NodePort without the opt-in, saying why and what to use, before any resource", async () => {
+    const run = await runStack(
+      "helper",
+      { ...HELPER, expose: { type: "NodePort", nodePort: 30820 }, peerCidrs: ["10.232.0.0/16"] },
+      PRIMARY_OUTPUTS,
+    );
+    expect((run.error as Error).message).toMatch(
+      /vault-mutual-unseal:expose\.type: NodePort is refused for the helper: a NodePort opens it to whoever reaches any node .*the helper holds the key that unseals vault\. Use \{ type: LoadBalancer, sourceRanges: \[<vault's egress ranges>\] \}, or set expose\.allowNodePort: true/,
+    );
+    expect(run.registered).toEqual([]);
+  });
+
+  it("accepts a NodePort with expose.allowNodePort, fenced by its NetworkPolicy to peerCidrs", async () => {
+    const run = await runStack(
+      "helper",
+      { ...HELPER, expose: { type: "NodePort", nodePort: 30820, allowNodePort: true }, peerCidrs: ["10.232.0.0/16"] },
+      PRIMARY_OUTPUTS,
+    );
+    if (run.error) throw run.error;
+    const svc = externalOf(run);
+    validateK8s(svc);
+    expect(svc.inputs.spec).toMatchObject({
+      type: "NodePort",
+      externalTrafficPolicy: "Local",
+      ports: [{ name: "https", port: 8200, targetPort: "https", nodePort: 30820 }],
+    });
+    expect(Object.keys(svc.inputs.spec)).not.toContain("allowNodePort");
+    validateK8s(policyOf(run));
+    expect(policyOf(run).inputs.spec.ingress[1]).toEqual({
+      from: [{ ipBlock: { cidr: "10.232.0.0/16" } }],
+      ports: [{ protocol: "TCP", port: 8200 }],
+    });
   });
 });
 

@@ -5,7 +5,15 @@
 import * as fs from "fs";
 import * as yaml from "js-yaml";
 import * as path from "path";
-import { ConfigError, HELPER_TEXT_KEYS, PRIMARY_TEXT_KEYS, parseHelperConfig, parsePrimaryConfig } from "../../components/config";
+import {
+  ConfigError,
+  HELPER_TEXT_KEYS,
+  PRIMARY_TEXT_KEYS,
+  exposeArgs,
+  helperPeerCidrs,
+  parseHelperConfig,
+  parsePrimaryConfig,
+} from "../../components/config";
 import { configValues } from "../../stacks/read-config";
 
 const primary = {
@@ -227,8 +235,51 @@ describe("helper stack config", () => {
       { expose: { type: "LoadBalancer" } },
       /^vault-mutual-unseal:expose.sourceRanges: a LoadBalancer in front of the helper needs sourceRanges/,
     ],
+    [
+      "a NodePort without the operator's opt-in (open to whoever reaches a node)",
+      { expose: { type: "NodePort", nodePort: 30820 }, peerCidrs: ["10.232.0.0/16"] },
+      /^vault-mutual-unseal:expose.type: NodePort is refused for the helper: a NodePort opens it to whoever reaches any node .*Use \{ type: LoadBalancer, sourceRanges: .*allowNodePort: true/,
+    ],
+    [
+      "a NodePort opted out explicitly",
+      { expose: { type: "NodePort", allowNodePort: false }, peerCidrs: ["10.232.0.0/16"] },
+      /^vault-mutual-unseal:expose.type: NodePort is refused for the helper/,
+    ],
+    [
+      "the NodePort opt-in on a LoadBalancer",
+      { expose: { ...expose, allowNodePort: true } },
+      /^vault-mutual-unseal:expose.allowNodePort: applies to type NodePort only \(type is LoadBalancer\)/,
+    ],
+    [
+      "a NodePort with no range for the NetworkPolicy",
+      { expose: { type: "NodePort", allowNodePort: true } },
+      /^vault-mutual-unseal:peerCidrs: is required with expose.type NodePort: the helper's NetworkPolicy admits vault's emergency seal only from named ranges/,
+    ],
+    [
+      "type none with no range for the NetworkPolicy",
+      { expose: { type: "none" } },
+      /^vault-mutual-unseal:peerCidrs: is required with expose.type none/,
+    ],
+    ["peer ranges that are not CIDRs", { peerCidrs: ["vault"] }, /^vault-mutual-unseal:peerCidrs.0: must be a CIDR range/],
   ])("refuses %s", (_what, change, message) => {
     expect(problems(() => parseHelperConfig({ ...helper, ...change })).some((p) => message.test(p))).toBe(true);
+  });
+
+  test("a NodePort with expose.allowNodePort and peerCidrs is accepted; the opt-in is no field of the Service", () => {
+    const c = parseHelperConfig({
+      ...helper,
+      expose: { type: "NodePort", nodePort: 30820, allowNodePort: true },
+      peerCidrs: ["10.232.0.0/16"],
+    });
+    expect(c.expose).toEqual({ type: "NodePort", nodePort: 30820, allowNodePort: true });
+    expect(exposeArgs(c.expose)).toEqual({ type: "NodePort", nodePort: 30820 });
+    expect(helperPeerCidrs(c)).toEqual(["10.232.0.0/16"]);
+  });
+
+  test("the NetworkPolicy's ranges: the LoadBalancer's sourceRanges and peerCidrs, each once", () => {
+    expect(helperPeerCidrs(parseHelperConfig(helper))).toEqual(["198.51.100.0/24"]);
+    const c = parseHelperConfig({ ...helper, peerCidrs: ["198.51.100.0/24", "203.0.113.0/28"] });
+    expect(helperPeerCidrs(c)).toEqual(["198.51.100.0/24", "203.0.113.0/28"]);
   });
 });
 
