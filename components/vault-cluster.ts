@@ -203,11 +203,23 @@ export class VaultCluster extends pulumi.ComponentResource {
     const tokenSecretName = pulumi.output(args.transitTokenSecretName ?? names.transitTokenSecret);
     const sealConfigMapName = pulumi.output(args.sealConfigMapName ?? names.sealConfigMap);
 
-    // Service registration labels its own pod: the Role allows exactly that.
+    // Service registration labels its own pod: the Role allows exactly that, on the
+    // StatefulSet's pods by name, so a server's token cannot relabel (or fence off) any other
+    // pod of the namespace.
     const sa = new k8s.core.v1.ServiceAccount(`${name}-sa`, { metadata: meta(names.serviceAccount) }, child);
     const role = new k8s.rbac.v1.Role(
       `${name}-role`,
-      { metadata: meta(names.role), rules: [{ apiGroups: [""], resources: ["pods"], verbs: ["get", "update", "patch"] }] },
+      {
+        metadata: meta(names.role),
+        rules: [
+          {
+            apiGroups: [""],
+            resources: ["pods"],
+            resourceNames: replicas.apply((n) => Array.from({ length: n }, (_, i) => names.pod(i))),
+            verbs: ["get", "update", "patch"],
+          },
+        ],
+      },
       child,
     );
     new k8s.rbac.v1.RoleBinding(

@@ -204,7 +204,15 @@ describe("VaultCluster objects", () => {
       publishNotReadyAddresses: false,
       selector: { ...VAULT_UNLOCK_LABELS, "vault-active": "false" },
     });
-    expect(one("Role", "vault-unlock").inputs.rules).toEqual([{ apiGroups: [""], resources: ["pods"], verbs: ["get", "update", "patch"] }]);
+    // Its own pods only, by name: service registration labels the pod it runs in.
+    expect(one("Role", "vault-unlock").inputs.rules).toEqual([
+      {
+        apiGroups: [""],
+        resources: ["pods"],
+        resourceNames: ["vault-unlock-0", "vault-unlock-1", "vault-unlock-2"],
+        verbs: ["get", "update", "patch"],
+      },
+    ]);
     expect(one("RoleBinding", "vault-unlock").inputs.subjects).toEqual([
       { kind: "ServiceAccount", name: "vault-unlock", namespace: "vault-unlock" },
     ]);
