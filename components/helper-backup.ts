@@ -23,7 +23,8 @@ import { TransitKeyRestore } from "../providers/transit-key-restore";
 import { TransitLink } from "../providers/transit-link";
 import { Unseal } from "../providers/unseal";
 import { VaultInit } from "../providers/vault-init";
-import { CLUSTER_NAMES, helperPlan, PlanStep, REQUIRES_CLIENT_CERT, sealPolicyName } from "../core/pair-plan";
+import { CLUSTER_NAMES, helperPlan, PlanStep, REQUIRES_CLIENT_CERT, sealGrantsOf, sealPolicyName } from "../core/pair-plan";
+import { OperatorToken } from "../providers/operator-token";
 import { clusterAccess } from "./cluster-access";
 import { TlsBundle } from "./pki";
 import { ZoneSpread } from "./consul-cluster";
@@ -79,7 +80,8 @@ export interface HelperBackupArgs {
 
 export class HelperBackup extends pulumi.ComponentResource {
   readonly address: pulumi.Output<string>;
-  readonly rootToken!: pulumi.Output<string>;
+  /** The providers' token on the helper (secret); its root token is revoked at bootstrap. */
+  readonly operatorToken!: pulumi.Output<string>;
   readonly unsealKeys!: pulumi.Output<string[]>;
   /** Token `vault`'s emergency seal uses on the helper (secret). */
   readonly emergencyToken: pulumi.Output<string>;
@@ -106,11 +108,23 @@ export class HelperBackup extends pulumi.ComponentResource {
     });
 
     // The helper's steps of the plan (core/pair-plan.ts), each as a resource; the key's mount and name may be another pair's.
-    const plan = helperPlan(name);
+    const plan = helperPlan(name).map((s): PlanStep => {
+      if (s.kind === "restore") return { ...s, mountPath: args.mountPath ?? s.mountPath, keyName: args.keyName ?? s.keyName };
+      if (s.kind !== "link") return s;
+      const keyName = args.keyName ?? s.keyName;
+      return {
+        ...s,
+        mountPath: args.mountPath ?? s.mountPath,
+        keyName,
+        policyName: args.keyName ? sealPolicyName(keyName, CLUSTER_NAMES.vault) : s.policyName,
+      };
+    });
     const done = new Map<string, pulumi.Resource>();
     const after = (s: PlanStep) => ({ ...child, dependsOn: s.after.map((n) => done.get(n)!) });
     let cluster: VaultCluster | undefined;
     let init: VaultInit | undefined;
+    // Every step after the init authenticates with the helper's operator token; the root token is revoked.
+    let operator: OperatorToken | undefined;
     let restore: TransitKeyRestore | undefined;
     let emergency: TransitLink | undefined;
     for (const step of plan) {
@@ -143,24 +157,32 @@ export class HelperBackup extends pulumi.ComponentResource {
             { ...after(step), protect: step.protect },
           );
           // Secret wherever they travel (mocks and older engines ignore additionalSecretOutputs).
-          this.rootToken = pulumi.secret(init.rootToken);
           this.unsealKeys = pulumi.secret(init.keys);
           done.set(step.name, init);
           break;
         case "unseal":
           done.set(step.name, new Unseal(step.name, { nodes, keys: this.unsealKeys }, after(step)));
           break;
+        case "operator-token":
+          operator = new OperatorToken(
+            step.name,
+            { nodes, rootToken: init!.rootToken, flavour: args.flavour, seals: sealGrantsOf(plan, "helper") },
+            after(step),
+          );
+          this.operatorToken = operator.token;
+          done.set(step.name, operator);
+          break;
         case "audit":
-          done.set(step.name, new AuditDevice(step.name, { nodes, rootToken: this.rootToken }, after(step)));
+          done.set(step.name, new AuditDevice(step.name, { nodes, adminToken: operator!.token }, after(step)));
           break;
         case "restore":
           restore = new TransitKeyRestore(
             step.name,
             {
               nodes,
-              token: this.rootToken,
-              mountPath: args.mountPath ?? step.mountPath,
-              keyName: args.keyName ?? step.keyName,
+              token: operator!.token,
+              mountPath: step.mountPath,
+              keyName: step.keyName,
               backup: pulumi.secret(args.backup),
               latestVersion: args.latestVersion,
               failOnDrift: step.failOnDrift,
@@ -174,11 +196,12 @@ export class HelperBackup extends pulumi.ComponentResource {
             step.name,
             {
               nodes,
-              rootToken: this.rootToken,
-              mountPath: args.mountPath ?? step.mountPath,
-              keyName: args.keyName ?? step.keyName,
-              policyName: args.keyName ? sealPolicyName(args.keyName, CLUSTER_NAMES.vault) : step.policyName,
+              adminToken: operator!.token,
+              mountPath: step.mountPath,
+              keyName: step.keyName,
+              policyName: step.policyName,
               createKey: step.createKey,
+              decryptOnly: step.decryptOnly,
               allowBackup: step.allowBackup,
               tokenPeriod: args.tokenPeriod ?? "720h",
               displayName: step.displayName,
@@ -193,7 +216,7 @@ export class HelperBackup extends pulumi.ComponentResource {
           throw new Error(`HelperBackup ${name}: the helper's plan has a ${step.kind} step (${step.name}), which the helper does not run`);
       }
     }
-    if (!cluster || !init || !restore || !emergency) throw new Error(`HelperBackup ${name}: the helper's plan lacks a step`);
+    if (!cluster || !init || !operator || !restore || !emergency) throw new Error(`HelperBackup ${name}: the helper's plan lacks a step`);
 
     this.address = cluster.address;
     this.emergencyToken = pulumi.secret(emergency.token);
@@ -203,7 +226,7 @@ export class HelperBackup extends pulumi.ComponentResource {
     this.verdict = restore.verdict;
     this.registerOutputs({
       address: this.address,
-      rootToken: this.rootToken,
+      operatorToken: this.operatorToken,
       unsealKeys: this.unsealKeys,
       emergencyToken: this.emergencyToken,
       emergencyAccessor: this.emergencyAccessor,

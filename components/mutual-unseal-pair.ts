@@ -26,12 +26,14 @@ import {
   PlanStep,
   REQUIRES_CLIENT_CERT,
   RolloutStep,
+  sealGrantsOf,
   stepOf,
   TRANSIT_KEY,
   TRANSIT_MOUNT,
 } from "../core/pair-plan";
 import { AuditDevice } from "../providers/audit-device";
 import { NodeAccessArgs } from "../providers/node-access";
+import { OperatorToken } from "../providers/operator-token";
 import { SealMigration } from "../providers/seal-migration";
 import { SealRollout } from "../providers/seal-rollout";
 import { SupersededTokensArgs } from "../providers/superseded-tokens";
@@ -78,9 +80,10 @@ export class MutualUnsealPair extends pulumi.ComponentResource {
   readonly vaultAddress: pulumi.Output<string>;
   readonly vaultUnlockAddress: pulumi.Output<string>;
   readonly caCertPem: pulumi.Output<string>;
-  readonly vaultRootToken: pulumi.Output<string>;
+  /** The providers' tokens on each cluster (secret): their root tokens are revoked at bootstrap. */
+  readonly vaultOperatorToken: pulumi.Output<string>;
   readonly vaultRecoveryKeys: pulumi.Output<string[]>;
-  readonly vaultUnlockRootToken: pulumi.Output<string>;
+  readonly vaultUnlockOperatorToken: pulumi.Output<string>;
   /** Shamir unseal keys until the migration, recovery keys after it. */
   readonly vaultUnlockRecoveryKeys: pulumi.Output<string[]>;
   readonly vaultUnlockSealType: pulumi.Output<string>;
@@ -209,6 +212,8 @@ export class MutualUnsealPair extends pulumi.ComponentResource {
     const plan = pairPlan(names, { recoveryPgpKeys: cfg.recoveryPgpKeys !== undefined });
     const done = new Map<string, pulumi.Resource>();
     const inits = {} as Record<ClusterRole, VaultInit>;
+    // Every step after a cluster's init authenticates with its operator token, never its (revoked) root token.
+    const operators = {} as Record<ClusterRole, OperatorToken>;
     const links = new Map<string, TransitUnsealLink>();
     const roleOf = (r: ClusterRole): "vault" | "vaultUnlock" => {
       if (r === "helper") throw new Error("the pair's plan names the helper: the helper runs in its own stack (HelperBackup)");
@@ -221,7 +226,7 @@ export class MutualUnsealPair extends pulumi.ComponentResource {
       const unsealer = roleOf(stepOf(plan, "link", { name: s.link }).unsealer);
       return {
         unsealer: nodes[unsealer],
-        rootToken: pulumi.secret(inits[unsealer].rootToken),
+        adminToken: operators[unsealer].token,
         accessors: links.get(s.link)!.supersededAccessors,
       };
     };
@@ -279,6 +284,17 @@ export class MutualUnsealPair extends pulumi.ComponentResource {
           done.set(step.name, init);
           break;
         }
+        case "operator-token": {
+          const role = roleOf(step.cluster);
+          const operator = new OperatorToken(
+            step.name,
+            { nodes: nodes[role], rootToken: inits[role].rootToken, flavour: cfg.flavour, seals: sealGrantsOf(plan, role) },
+            { parent: this, dependsOn: after(step) },
+          );
+          operators[role] = operator;
+          done.set(step.name, operator);
+          break;
+        }
         case "unseal": {
           const role = roleOf(step.cluster);
           // Secret wherever they travel (mocks and older engines ignore additionalSecretOutputs).
@@ -290,7 +306,7 @@ export class MutualUnsealPair extends pulumi.ComponentResource {
           const role = roleOf(step.cluster);
           const audit = new AuditDevice(
             step.name,
-            { nodes: nodes[role], rootToken: pulumi.secret(inits[role].rootToken) },
+            { nodes: nodes[role], adminToken: operators[role].token },
             { parent: this, dependsOn: after(step) },
           );
           done.set(step.name, audit);
@@ -300,7 +316,7 @@ export class MutualUnsealPair extends pulumi.ComponentResource {
           const l = this.link(step, {
             cfg,
             unsealer: nodes[roleOf(step.unsealer)],
-            unsealerRootToken: pulumi.secret(inits[roleOf(step.unsealer)].rootToken),
+            unsealerAdminToken: operators[roleOf(step.unsealer)].token,
             unsealerAddress: transitAddress(roleOf(step.unsealer)),
             sealedNamespace: ns[roleOf(step.sealed)],
             sealedClusterName: names[roleOf(step.sealed)],
@@ -320,7 +336,7 @@ export class MutualUnsealPair extends pulumi.ComponentResource {
             {
               nodes: nodes[role],
               sealDigest: l.sealDigest,
-              rootToken: pulumi.secret(inits[role].rootToken),
+              adminToken: operators[role].token,
               supersededTokens: superseded(step),
             },
             { parent: this, dependsOn: l.sealObjects },
@@ -339,7 +355,7 @@ export class MutualUnsealPair extends pulumi.ComponentResource {
               to: l.seal,
               toToken: l.token,
               keys: pulumi.secret(inits[role].keys),
-              rootToken: pulumi.secret(inits[role].rootToken),
+              adminToken: operators[role].token,
               flavour: cfg.flavour,
               supersededTokens: superseded(step),
             },
@@ -354,7 +370,7 @@ export class MutualUnsealPair extends pulumi.ComponentResource {
           const role = roleOf(l.unsealer);
           backup = new TransitKeyBackup(
             step.name,
-            { nodes: nodes[role], token: pulumi.secret(inits[role].rootToken), mountPath: l.mountPath, keyName: l.keyName },
+            { nodes: nodes[role], token: operators[role].token, mountPath: l.mountPath, keyName: l.keyName },
             { parent: this, dependsOn: after(step) },
           );
           done.set(step.name, backup);
@@ -366,7 +382,7 @@ export class MutualUnsealPair extends pulumi.ComponentResource {
             step.name,
             {
               nodes: nodes[role],
-              rootToken: inits[role].rootToken,
+              adminToken: operators[role].token,
               flavour: cfg.flavour,
               currentKeys: inits[role].keys,
               shares: cfg.keyShares,
@@ -389,9 +405,9 @@ export class MutualUnsealPair extends pulumi.ComponentResource {
     this.vaultAddress = clusters.vault.address;
     this.vaultUnlockAddress = clusters.vaultUnlock.address;
     this.caCertPem = pki.caCertPem;
-    this.vaultRootToken = pulumi.secret(inits.vault.rootToken);
+    this.vaultOperatorToken = operators.vault.token;
     this.vaultRecoveryKeys = pulumi.secret(inits.vault.keys);
-    this.vaultUnlockRootToken = pulumi.secret(inits.vaultUnlock.rootToken);
+    this.vaultUnlockOperatorToken = operators.vaultUnlock.token;
     this.vaultUnlockRecoveryKeys = unlockKeys!;
     this.vaultUnlockSealType = migration!.sealType;
     this.transitKeyBackup = pulumi.secret(backup!.backup);
@@ -433,7 +449,7 @@ export class MutualUnsealPair extends pulumi.ComponentResource {
     o: {
       cfg: PrimaryConfig;
       unsealer: NodeAccessArgs;
-      unsealerRootToken: pulumi.Output<string>;
+      unsealerAdminToken: pulumi.Output<string>;
       unsealerAddress: string;
       sealedNamespace: pulumi.Output<string>;
       sealedClusterName: string;
@@ -453,7 +469,7 @@ export class MutualUnsealPair extends pulumi.ComponentResource {
       {
         flavour: cfg.flavour,
         unsealer: o.unsealer,
-        unsealerRootToken: o.unsealerRootToken,
+        unsealerAdminToken: o.unsealerAdminToken,
         unsealerAddress: o.unsealerAddress,
         mountPath: step.mountPath,
         keyName: step.keyName,

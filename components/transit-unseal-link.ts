@@ -58,8 +58,8 @@ export interface TransitUnsealLinkArgs {
   flavour: Flavour;
   /** The unsealer's pods, reached by port-forward (kind "kubernetes"). */
   unsealer: Input<NodeAccessArgs>;
-  /** Root token of the unsealer: periodic orphan tokens need root or sudo. */
-  unsealerRootToken: Input<string>;
+  /** The unsealer's operator token (or root token): it mints the seal tokens through the link's token role. */
+  unsealerAdminToken: Input<string>;
   /** https address the sealed cluster's seal reaches the unsealer at (its Service of unsealed pods, or transitAddress across clusters). */
   unsealerAddress: Input<string>;
   /** Name in the unsealer's certificate (tls_server_name); default: the address's host. */
@@ -129,7 +129,7 @@ export class TransitUnsealLink extends pulumi.ComponentResource {
       `${name}-transit`,
       {
         nodes: args.unsealer,
-        rootToken: args.unsealerRootToken,
+        adminToken: args.unsealerAdminToken,
         mountPath,
         keyName,
         policyName: `${keyName}-seal-of-${cn}`,

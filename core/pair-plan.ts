@@ -14,11 +14,12 @@
  * the audit device, the migration of vault-unlock, the helper's copy of the key — is here.
  *
  * The steps, from two empty clusters:
- *  1. vault-unlock starts on Shamir: init, unseal, audit device to stdout;
+ *  1. vault-unlock starts on Shamir: init, unseal, its operator token (the root token is
+ *     revoked: every later step on a cluster uses its operator token), audit device to stdout;
  *  2. the link vault-unlock → vault: transit key (backup-able, for the helper), a policy
  *     allowing encrypt/decrypt with that key only, an orphan periodic token; vault's seal
  *     settings are written before vault exists, so its pods start sealed by vault-unlock;
- *  3. vault: init with recovery keys (it auto-unseals), audit device; a seal rollout that
+ *  3. vault: init with recovery keys (it auto-unseals), its operator token, audit device; a seal rollout that
  *     restarts vault's pods whenever its seal settings change later (the emergency switch);
  *  4. the link vault → vault-unlock;
  *  5. vault-unlock migrates Shamir → transit, node by node: its unseal keys become recovery keys;
@@ -26,10 +27,12 @@
  *     and the migration (vault-unlock) revoke the tokens their link replaced while alive,
  *     once every node runs on the new one;
  *  6. a backup of the key that unseals vault, for the helper.
- * The helper (another stack, another Kubernetes cluster): Shamir init, unseal, audit device,
+ * The helper (another stack, another Kubernetes cluster): Shamir init, unseal, operator token, audit device,
  * the backup restored (failing while the copy is behind), and its own orphan periodic token
  * for vault's emergency seal, with the same policy as vault's usual one.
  */
+
+import type { SealGrant } from "./steps/operator-token";
 
 /** The three clusters, by their part in the system. */
 export type ClusterRole = "vault" | "vaultUnlock" | "helper";
@@ -78,7 +81,16 @@ export interface UnsealStep extends StepBase {
   cluster: ClusterRole;
 }
 
-/** AuditDevice: to stdout (the container log), with the cluster's root token. */
+/**
+ * OperatorToken: the cluster's operator token, made with its init's root token, which it
+ * then revokes. Every later step on the cluster authenticates with it: no standing root.
+ */
+export interface OperatorTokenStep extends StepBase {
+  kind: "operator-token";
+  cluster: ClusterRole;
+}
+
+/** AuditDevice: to stdout (the container log), with the cluster's operator token. */
 export interface AuditStep extends StepBase {
   kind: "audit";
   cluster: ClusterRole;
@@ -101,6 +113,8 @@ export interface LinkStep extends StepBase {
   createKey: boolean;
   /** Renewed by `up` below half its period: a token no seal renews while it waits (the helper's). */
   keepAlive: boolean;
+  /** The seal token may only decrypt with the key (sealPolicy's decryptOnly). */
+  decryptOnly: boolean;
 }
 
 /**
@@ -156,6 +170,7 @@ export interface RecoveryRotationStep extends StepBase {
 export type PlanStep =
   | ClusterStep
   | InitStep
+  | OperatorTokenStep
   | UnsealStep
   | AuditStep
   | LinkStep
@@ -186,6 +201,7 @@ function link(
     allowBackup: false,
     createKey: true,
     keepAlive: false,
+    decryptOnly: false,
     ...o,
   };
 }
@@ -211,11 +227,13 @@ export function pairPlan(names: Record<ClusterRole, string> = CLUSTER_NAMES, o: 
     { kind: "cluster", name: vu, cluster: "vaultUnlock", after: [] },
     { kind: "init", name: `${vu}-init`, cluster: "vaultUnlock", keys: "shamir", protect: true, after: [vu] },
     { kind: "unseal", name: `${vu}-unseal`, cluster: "vaultUnlock", after: [] },
+    { kind: "operator-token", name: `${vu}-operator-token`, cluster: "vaultUnlock", after: [`${vu}-unseal`] },
     { kind: "audit", name: `${vu}-audit`, cluster: "vaultUnlock", after: [`${vu}-unseal`] },
     sealOfVault,
     // Created after its seal settings, so its pods start sealed by vault-unlock.
     { kind: "cluster", name: v, cluster: "vault", after: [sealOfVault.name] },
     { kind: "init", name: `${v}-init`, cluster: "vault", keys: "recovery", protect: true, after: [v] },
+    { kind: "operator-token", name: `${v}-operator-token`, cluster: "vault", after: [`${v}-init`] },
     { kind: "audit", name: `${v}-audit`, cluster: "vault", after: [`${v}-init`] },
     {
       kind: "rollout",
@@ -248,6 +266,7 @@ export function helperPlan(prefix: string, names: Record<ClusterRole, string> = 
     { kind: "cluster", name: `${prefix}-vault`, cluster: "helper", after: [] },
     { kind: "init", name: `${prefix}-init`, cluster: "helper", keys: "shamir", protect: true, after: [`${prefix}-vault`] },
     { kind: "unseal", name: `${prefix}-unseal`, cluster: "helper", after: [] },
+    { kind: "operator-token", name: `${prefix}-operator-token`, cluster: "helper", after: [`${prefix}-unseal`] },
     { kind: "audit", name: `${prefix}-audit`, cluster: "helper", after: [`${prefix}-unseal`] },
     {
       kind: "restore",
@@ -272,6 +291,23 @@ export function helperPlan(prefix: string, names: Record<ClusterRole, string> = 
       keepAlive: true,
     },
   ];
+}
+
+/**
+ * The transit links `cluster` is the unsealer of (or holds the copy for, on the helper): what
+ * its operator token may do with transit, and the seal policies and token roles it may use.
+ */
+export function sealGrantsOf(plan: PlanStep[], cluster: ClusterRole): SealGrant[] {
+  return plan
+    .filter((s): s is LinkStep => s.kind === "link" && s.unsealer === cluster)
+    .map((l) => ({
+      mountPath: l.mountPath,
+      keyName: l.keyName,
+      policyName: l.policyName,
+      backup: l.allowBackup,
+      restore: !l.createKey,
+      decryptOnly: l.decryptOnly,
+    }));
 }
 
 /** The one step of `kind` for `cluster` (or named `name`), or an error naming what the plan lacks. */

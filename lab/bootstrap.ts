@@ -10,12 +10,13 @@
  * last one stopped, and a finished step whose inputs did not change is not run again.
  */
 import { SealSettings, sealSettingsDigest } from "../core/nodes";
-import { ClusterRole, helperPlan, LinkStep, MigrationStep, pairPlan, PlanStep, RolloutStep, stepOf } from "../core/pair-plan";
+import { ClusterRole, helperPlan, LinkStep, MigrationStep, pairPlan, PlanStep, RolloutStep, sealGrantsOf, stepOf } from "../core/pair-plan";
 import { Flavour } from "../core/render/server-config";
 import { TransitSeal } from "../core/render/seal";
 import { auditDeviceOps } from "../providers/audit-device";
 import { recoveryKeyRotationOps } from "../providers/recovery-key-rotation";
 import { NodeAccess } from "../providers/node-access";
+import { operatorTokenOps } from "../providers/operator-token";
 import { ProviderOps } from "../providers/project-require";
 import { sealMigrationOps } from "../providers/seal-migration";
 import { sealRolloutOps } from "../providers/seal-rollout";
@@ -73,6 +74,8 @@ export async function runLabPlan(plan: PlanStep[], o: LabPlanOptions): Promise<S
     return r.outs;
   };
   const init = (role: ClusterRole) => out(stepOf(plan, "init", { cluster: role }).name);
+  // Every step after a cluster's init authenticates with its operator token: its root token is revoked.
+  const admin = (role: ClusterRole): string => out(stepOf(plan, "operator-token", { cluster: role }).name).token;
   const nodes = (role: ClusterRole) => local(o.clusters[role]);
   const sealOf = (l: LinkStep): TransitSeal => {
     if (l.sealed === "helper") throw new Error(`the plan seals the helper (${l.name}): the helper is Shamir by design`);
@@ -81,7 +84,7 @@ export async function runLabPlan(plan: PlanStep[], o: LabPlanOptions): Promise<S
   // The tokens a step's link replaced while alive, on the link's unsealer, when the plan has the step revoke them.
   const superseded = (s: RolloutStep | MigrationStep, l: LinkStep): SupersededTokens | undefined =>
     s.revokeSuperseded
-      ? { unsealer: nodes(l.unsealer), rootToken: init(l.unsealer).rootToken, accessors: out(l.name).supersededAccessors ?? [] }
+      ? { unsealer: nodes(l.unsealer), adminToken: admin(l.unsealer), accessors: out(l.name).supersededAccessors ?? [] }
       : undefined;
 
   /** One provider step: check, then create, or diff and update against its record. */
@@ -123,13 +126,21 @@ export async function runLabPlan(plan: PlanStep[], o: LabPlanOptions): Promise<S
       case "unseal":
         await provider(step.name, unsealOps, { nodes: nodes(step.cluster), keys: init(step.cluster).keys });
         break;
+      case "operator-token":
+        await provider(step.name, operatorTokenOps, {
+          nodes: nodes(step.cluster),
+          rootToken: init(step.cluster).rootToken,
+          flavour: o.flavour,
+          seals: sealGrantsOf(plan, step.cluster),
+        });
+        break;
       case "audit":
-        await provider(step.name, auditDeviceOps, { nodes: nodes(step.cluster), rootToken: init(step.cluster).rootToken });
+        await provider(step.name, auditDeviceOps, { nodes: nodes(step.cluster), adminToken: admin(step.cluster) });
         break;
       case "link": {
         await provider(step.name, transitLinkOps, {
           nodes: nodes(step.unsealer),
-          rootToken: init(step.unsealer).rootToken,
+          adminToken: admin(step.unsealer),
           mountPath: step.mountPath,
           keyName: step.keyName,
           policyName: step.policyName,
@@ -137,6 +148,7 @@ export async function runLabPlan(plan: PlanStep[], o: LabPlanOptions): Promise<S
           allowBackup: step.allowBackup,
           createKey: step.createKey,
           keepAlive: step.keepAlive,
+          decryptOnly: step.decryptOnly,
           tokenPeriod: o.tokenPeriod ?? "720h",
         });
         // The sealed cluster starts on this seal: its settings exist before its nodes do.
@@ -149,7 +161,7 @@ export async function runLabPlan(plan: PlanStep[], o: LabPlanOptions): Promise<S
         await provider(step.name, sealRolloutOps, {
           nodes: nodes(step.cluster),
           sealDigest: sealSettingsDigest(seal),
-          rootToken: init(step.cluster).rootToken,
+          adminToken: admin(step.cluster),
           supersededTokens: superseded(step, l),
         });
         break;
@@ -162,7 +174,7 @@ export async function runLabPlan(plan: PlanStep[], o: LabPlanOptions): Promise<S
           to: sealOf(l),
           toToken: out(l.name).token,
           keys: init(step.cluster).keys,
-          rootToken: init(step.cluster).rootToken,
+          adminToken: admin(step.cluster),
           flavour: o.flavour,
           supersededTokens: superseded(step, l),
         });
@@ -172,7 +184,7 @@ export async function runLabPlan(plan: PlanStep[], o: LabPlanOptions): Promise<S
         const l = stepOf(plan, "link", { name: step.link });
         await provider(step.name, transitKeyBackupOps, {
           nodes: nodes(l.unsealer),
-          token: init(l.unsealer).rootToken,
+          token: admin(l.unsealer),
           mountPath: l.mountPath,
           keyName: l.keyName,
         });
@@ -182,7 +194,7 @@ export async function runLabPlan(plan: PlanStep[], o: LabPlanOptions): Promise<S
         if (!o.recoveryPgpKeys) throw new Error(`${step.name}: the plan rotates recovery keys but no recoveryPgpKeys were given`);
         await provider(step.name, recoveryKeyRotationOps, {
           nodes: nodes(step.cluster),
-          rootToken: init(step.cluster).rootToken,
+          adminToken: admin(step.cluster),
           flavour: o.flavour,
           currentKeys: init(step.cluster).keys,
           shares: o.shares ?? 3,
@@ -195,7 +207,7 @@ export async function runLabPlan(plan: PlanStep[], o: LabPlanOptions): Promise<S
         const backup = out(plan.find((s) => s.kind === "backup")!.name);
         await provider(step.name, transitKeyRestoreOps, {
           nodes: nodes(step.cluster),
-          token: init(step.cluster).rootToken,
+          token: admin(step.cluster),
           mountPath: step.mountPath,
           keyName: step.keyName,
           backup: backup.backup,

@@ -136,7 +136,8 @@ async function run(opts: {
 /** Leaves the topology running under this process until `down` or Ctrl-C. */
 async function keep(t: Topology): Promise<void> {
   const tokenFile = path.join(LAB_DIR, "vault-token");
-  writePrivateFile(tokenFile, t.state.vault!.rootToken + "\n");
+  // vault's root token is revoked at bootstrap: this is the one the lab made by break-glass.
+  writePrivateFile(tokenFile, t.admin("vault").token + "\n");
   let done!: () => void;
   const finished = new Promise<void>((r) => (done = r));
   const control = await serveControl(async (command) => {
@@ -158,7 +159,7 @@ async function keep(t: Topology): Promise<void> {
       "",
       "The lab keeps running. Reach it with:",
       `  export VAULT_ADDR=${t.vaultService.address} VAULT_CACERT=${t.pki.caFile} VAULT_TLS_SERVER_NAME=vault`,
-      `  export VAULT_TOKEN=$(cat ${tokenFile})   # vault's root token (lab only)`,
+      `  export VAULT_TOKEN=$(cat ${tokenFile})   # a root token of vault made by break-glass (lab only)`,
       `  vault-unlock: ${t.vaultUnlockService.address} (server name vault-unlock; requires a client certificate from ${t.pki.dir})`,
       `  helper:       ${t.helperAddress} (server name helper)`,
       "  npm run lab -- status | recover | down     (or Ctrl-C here)",

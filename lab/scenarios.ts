@@ -110,12 +110,12 @@ export async function recover(t: Topology, log: (m: string) => void): Promise<Re
   const report = await recoverFromDeadlock({
     vault: t.vault,
     vaultUnlock: t.vaultUnlock,
-    helper: t.admin("helper"),
+    helper: t.operator("helper"),
     helperUnsealKeys: t.state.helper!.unsealKeys,
     emergencyLink: t.state.helper!.link,
     emergency: t.emergencySeal(),
     normal: t.normalSeal(),
-    vaultAdminToken: t.state.vault!.rootToken,
+    vaultAdminToken: t.state.vault!.operatorToken,
     tokenPeriod: t.opts.tokenPeriod,
     log: (m) => log(`  ${m}`),
   });
@@ -129,7 +129,7 @@ export const rollingRestart: Scenario = {
   async run(ctx) {
     let last = 0;
     for (const c of both(ctx.t)) {
-      const adminToken = c === ctx.t.vault ? ctx.t.state.vault!.rootToken : ctx.t.state.vaultUnlock!.rootToken;
+      const adminToken = c === ctx.t.vault ? ctx.t.state.vault!.operatorToken : ctx.t.state.vaultUnlock!.operatorToken;
       await rollNodes(c, {
         adminToken,
         log: (m) => {
@@ -231,7 +231,7 @@ export const keyRotation: Scenario = {
     const after = await checkKeyDrift(vu, t.sealOfVault, helper);
     if (!after.inSync) throw new Error(`key-rotation: still drifting after the plan ran again: ${after.verdict}`);
     const active = (await findActive(t.vault))!;
-    await stepDown(t.vault, active, t.state.vault!.rootToken);
+    await stepDown(t.vault, active, t.state.vault!.operatorToken);
     const { disruptionEnd, report } = await deadlockAndRecover(ctx);
     return {
       disruptionEnd,

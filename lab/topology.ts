@@ -19,6 +19,7 @@ import { TransitSeal } from "../core/render/seal";
 import { BootstrapState, SealTemplate, transitSeal } from "../core/steps/bootstrap";
 import { VaultClient } from "../core/vault-client";
 import { activeClient } from "../core/steps/node-state";
+import { generateRoot } from "../core/steps/recovery-keys";
 import { registerLocalCluster } from "../providers/node-access";
 import { labPlan, runLabPlan, StepRecords } from "./bootstrap";
 
@@ -63,6 +64,8 @@ export async function assertPlanFree(base: number): Promise<void> {
   }
   for (const [name, port] of Object.entries(plan.services)) await assertPortFree(port, `${name} Service`);
 }
+
+export type LabClusterName = "vault" | "vault-unlock" | "helper";
 
 export class Topology {
   state: BootstrapState = {};
@@ -178,6 +181,7 @@ export class Topology {
       },
     });
     this.state = bootstrapState(this.records, names);
+    await this.breakGlass();
   }
 
   /** vault's usual seal settings: vault-unlock's key, through the link. */
@@ -190,17 +194,63 @@ export class Topology {
     return transitSeal(this.helperAddress, { ...this.sealOfVault, tlsServerName: "helper" });
   }
 
-  /** An admin client through a cluster's client-facing Service. */
-  admin(cluster: "vault" | "vault-unlock" | "helper"): VaultClient {
-    const token =
-      cluster === "vault"
-        ? this.state.vault!.rootToken
-        : cluster === "vault-unlock"
-          ? this.state.vaultUnlock!.rootToken
-          : this.state.helper!.rootToken;
+  /**
+   * Root tokens the lab made by break-glass once the bootstrap revoked the init's (the lab
+   * plays the operators: writes its probe secret, rotates the key). Kept in this process only.
+   */
+  private adminTokens: Partial<Record<LabClusterName, string>> = {};
+
+  private clusterNamed(cluster: LabClusterName): LocalCluster {
+    return cluster === "vault" ? this.vault : cluster === "vault-unlock" ? this.vaultUnlock : this.helper;
+  }
+
+  private keysOf(cluster: LabClusterName): { keys: string[]; operatorToken: string } | undefined {
+    const s = cluster === "vault" ? this.state.vault : cluster === "vault-unlock" ? this.state.vaultUnlock : this.state.helper;
+    if (!s) return undefined;
+    return { keys: "recoveryKeys" in s ? s.recoveryKeys : s.unsealKeys, operatorToken: s.operatorToken };
+  }
+
+  /**
+   * Break-glass as the README tells operators: generate-root with the keys of the init (and,
+   * on OpenBao, the operator token, which may run it). Not with recoveryPgpKeys: the init's
+   * plaintext keys open nothing after the rotation, and the lab holds no operator's PGP key.
+   */
+  private async breakGlass(): Promise<void> {
+    if (this.opts.recoveryPgpKeys) return;
+    for (const c of ["vault", "vault-unlock", "helper"] as const) {
+      const k = this.keysOf(c);
+      if (!k || this.adminTokens[c]) continue;
+      const client = await activeClient(this.clusterNamed(c), k.operatorToken);
+      this.adminTokens[c] = await generateRoot(client, this.opts.flavour, k.keys);
+    }
+  }
+
+  private adminToken(cluster: LabClusterName): string {
+    const token = this.adminTokens[cluster];
+    if (!token)
+      throw new Error(
+        `the lab has no admin token for ${cluster}: its root token is revoked at bootstrap, and break-glass ` +
+          (this.opts.recoveryPgpKeys ? "needs the operators' decrypted recovery shares (recoveryPgpKeys)" : "has not run yet"),
+      );
+    return token;
+  }
+
+  /** An admin client through a cluster's client-facing Service (a break-glass root token). */
+  admin(cluster: LabClusterName): VaultClient {
+    return this.serviceClient(cluster, this.adminToken(cluster));
+  }
+
+  /** A client with the cluster's operator token (what the providers use) through its client-facing Service. */
+  operator(cluster: LabClusterName): VaultClient {
+    const k = this.keysOf(cluster);
+    if (!k?.operatorToken) throw new Error(`${cluster} has no operator token yet: bootstrap first`);
+    return this.serviceClient(cluster, k.operatorToken);
+  }
+
+  private serviceClient(cluster: LabClusterName, token: string): VaultClient {
     const address =
       cluster === "vault" ? this.vaultService.address : cluster === "vault-unlock" ? this.vaultUnlockService.address : this.helperAddress;
-    const client = cluster === "vault" ? this.vault : cluster === "vault-unlock" ? this.vaultUnlock : this.helper;
+    const client = this.clusterNamed(cluster);
     return new VaultClient({
       address,
       token,
@@ -211,8 +261,7 @@ export class Topology {
 
   /** An admin client for the active node: for reads that must see the latest writes. */
   async activeAdmin(cluster: "vault" | "vault-unlock"): Promise<VaultClient> {
-    const c = cluster === "vault" ? this.vault : this.vaultUnlock;
-    return activeClient(c, cluster === "vault" ? this.state.vault!.rootToken : this.state.vaultUnlock!.rootToken);
+    return activeClient(this.clusterNamed(cluster), this.adminToken(cluster));
   }
 
   /** Stops every process and Service; removes the folder unless `keepFiles`. */
@@ -230,15 +279,15 @@ export function bootstrapState(r: StepRecords, n: { vault: string; vaultUnlock: 
   const link = (name: string) => (o(name) ? { token: o(name).token as string, accessor: o(name).accessor as string } : undefined);
   const s: BootstrapState = {};
   if (o(`${n.vaultUnlock}-init`))
-    s.vaultUnlock = { unsealKeys: o(`${n.vaultUnlock}-init`).keys, rootToken: o(`${n.vaultUnlock}-init`).rootToken };
+    s.vaultUnlock = { unsealKeys: o(`${n.vaultUnlock}-init`).keys, operatorToken: o(`${n.vaultUnlock}-operator-token`)?.token };
   s.linkToVault = link(`seal-of-${n.vault}`);
-  if (o(`${n.vault}-init`)) s.vault = { recoveryKeys: o(`${n.vault}-init`).keys, rootToken: o(`${n.vault}-init`).rootToken };
+  if (o(`${n.vault}-init`)) s.vault = { recoveryKeys: o(`${n.vault}-init`).keys, operatorToken: o(`${n.vault}-operator-token`)?.token };
   s.linkToVaultUnlock = link(`seal-of-${n.vaultUnlock}`);
   s.vaultUnlockMigrated = Boolean(o(`${n.vaultUnlock}-seal-migration`));
   if (o(`${n.helper}-init`)) {
     s.helper = {
       unsealKeys: o(`${n.helper}-init`).keys,
-      rootToken: o(`${n.helper}-init`).rootToken,
+      operatorToken: o(`${n.helper}-operator-token`)?.token,
       link: link(`${n.helper}-emergency-link`),
       keyVersion: o(`${n.helper}-key-copy`)?.helperVersion,
     };

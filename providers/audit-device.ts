@@ -1,6 +1,6 @@
 /**
  * AuditDevice: the audit device to stdout on a cluster, enabled at bootstrap as the article
- * did (core/steps/audit.ts). Vault: enabled through the API with the root token once the
+ * did (core/steps/audit.ts). Vault: enabled through the API with the operator token once the
  * cluster is unsealed. OpenBao: declared in the server config (VaultCluster), and this
  * resource confirms it is active, failing with what to fix when it is not.
  *
@@ -12,20 +12,20 @@ import { activeClient } from "../core/steps/node-state";
 import { defineDynamicResource } from "./dynamic-resource";
 import { clusterIdentity, nodeAccess, NodeAccess, NodeAccessArgs, withNodes } from "./node-access";
 import { ProviderOps } from "./project-require";
-import { rootToken } from "./provider-inputs";
+import { adminToken } from "./provider-inputs";
 
 export const AUDIT_DEVICE_VERSION = 1;
 
 export interface AuditDeviceArgs {
   nodes: pulumi.Input<NodeAccessArgs>;
-  /** Root (or sudo) token of the cluster. */
-  rootToken: pulumi.Input<string>;
+  /** The operator token (or root token) of the cluster. */
+  adminToken: pulumi.Input<string>;
 }
 
 export interface AuditDeviceInputs {
   version?: number;
   nodes: NodeAccess;
-  rootToken: string;
+  adminToken: string;
 }
 
 export interface AuditDeviceOutputs extends AuditDeviceInputs {
@@ -36,7 +36,7 @@ export interface AuditDeviceOutputs extends AuditDeviceInputs {
 async function enable(inputs: AuditDeviceInputs): Promise<AuditDeviceOutputs> {
   return withNodes(inputs.nodes, async (nodes) => ({
     ...inputs,
-    outcome: await enableStdoutAudit(await activeClient(nodes, inputs.rootToken)),
+    outcome: await enableStdoutAudit(await activeClient(nodes, inputs.adminToken)),
   }));
 }
 
@@ -59,9 +59,9 @@ const declared = defineDynamicResource<AuditDeviceInputs, AuditDeviceOutputs, Au
   module: "providers/audit-device",
   opsExport: "auditDeviceOps",
   version: AUDIT_DEVICE_VERSION,
-  fields: { nodes: nodeAccess, rootToken: rootToken("the cluster's", "audit devices need sudo") },
+  fields: { nodes: nodeAccess, adminToken: adminToken("the cluster's", "audit devices need sudo") },
   outputs: ["outcome"],
-  secretOutputs: ["rootToken", "nodes"],
+  secretOutputs: ["adminToken", "nodes"],
   ops: { create, update, delete: remove },
 });
 

@@ -93,8 +93,8 @@ export const token =
   (v: unknown): string | undefined =>
     requiredString(v) ? `must be ${what} (got ${describeValue(v)})` : undefined;
 
-/** A root (or sudo) token of `whose` cluster, saying `why` the resource needs one. */
-export const rootToken = (whose: string, why: string) => token(`${whose} root (or sudo) token: ${why}`);
+/** The operator token (operator-token.ts) of `whose` cluster, or a root token, saying `why` the resource needs one. */
+export const adminToken = (whose: string, why: string) => token(`${whose} operator token (or root token): ${why}`);
 
 /** Shows a value in a failure message without ever showing a secret: only its type and length. */
 export function describeValue(v: unknown): string {

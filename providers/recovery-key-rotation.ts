@@ -20,13 +20,13 @@ import { InputError } from "../core/errors";
 import { defineDynamicResource } from "./dynamic-resource";
 import { clusterIdentity, nodeAccess, NodeAccess, NodeAccessArgs, withNodes } from "./node-access";
 import { ProviderOps } from "./project-require";
-import { changedKeys, Failures, rootToken, sameValue, stringList, wholeNumber } from "./provider-inputs";
+import { changedKeys, Failures, adminToken, sameValue, stringList, wholeNumber } from "./provider-inputs";
 
 export const RECOVERY_KEY_ROTATION_VERSION = 1;
 
 export interface RecoveryKeyRotationArgs {
   nodes: pulumi.Input<NodeAccessArgs>;
-  rootToken: pulumi.Input<string>;
+  adminToken: pulumi.Input<string>;
   flavour: pulumi.Input<RecoveryApiFlavour>;
   /** The recovery keys now, plaintext (vault-unlock: its former unseal keys). */
   currentKeys: pulumi.Input<pulumi.Input<string>[]>;
@@ -39,7 +39,7 @@ export interface RecoveryKeyRotationArgs {
 export interface RecoveryKeyRotationInputs {
   version?: number;
   nodes: NodeAccess;
-  rootToken: string;
+  adminToken: string;
   flavour: RecoveryApiFlavour;
   currentKeys: string[];
   shares: number;
@@ -73,7 +73,7 @@ const flavour = (v: unknown): string | undefined => (v === "openbao" || v === "v
 
 async function rotate(inputs: RecoveryKeyRotationInputs): Promise<RecoveryKeyRotationOutputs> {
   return withNodes(inputs.nodes, async (nodes) => {
-    const r = await rotateRecoveryKeys(await activeClient(nodes, inputs.rootToken), inputs);
+    const r = await rotateRecoveryKeys(await activeClient(nodes, inputs.adminToken), inputs);
     return { ...inputs, encryptedKeys: r.keys, pgpFingerprints: r.pgpFingerprints };
   });
 }
@@ -111,7 +111,7 @@ const declared = defineDynamicResource<RecoveryKeyRotationInputs, RecoveryKeyRot
   version: RECOVERY_KEY_ROTATION_VERSION,
   fields: {
     nodes: nodeAccess,
-    rootToken: rootToken("the cluster's", "rotating recovery keys needs sudo"),
+    adminToken: adminToken("the cluster's", "rotating recovery keys needs sudo"),
     flavour,
     currentKeys: stringList("the recovery keys now (base64)"),
     shares: wholeNumber(1),
@@ -120,7 +120,7 @@ const declared = defineDynamicResource<RecoveryKeyRotationInputs, RecoveryKeyRot
   },
   across: (olds, news, f) => fixedProblems(olds, news, f),
   outputs: ["encryptedKeys", "pgpFingerprints"],
-  secretOutputs: ["rootToken", "currentKeys", "nodes"],
+  secretOutputs: ["adminToken", "currentKeys", "nodes"],
   ops: { diff, create, update, delete: remove },
 });
 

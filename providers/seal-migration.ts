@@ -34,7 +34,7 @@ import {
   optionalString,
   reasonOf,
   requiredString,
-  rootToken,
+  adminToken,
   stringList,
   wholeNumber,
 } from "./provider-inputs";
@@ -54,8 +54,8 @@ export interface SealMigrationArgs {
   fromToken?: pulumi.Input<string>;
   /** Unseal keys (from Shamir) or recovery keys (from transit); afterwards they are the other kind. */
   keys: pulumi.Input<pulumi.Input<string>[]>;
-  /** Root (or sudo) token of the cluster, for step-downs. */
-  rootToken: pulumi.Input<string>;
+  /** The operator token (or root token) of the cluster, for step-downs. */
+  adminToken: pulumi.Input<string>;
   /** "openbao" or "vault"; transit → transit with two tokens needs "openbao". */
   flavour?: pulumi.Input<Flavour>;
   /** How long to wait for the stored keys to be migrated (default 120 s). */
@@ -72,7 +72,7 @@ export interface SealMigrationInputs {
   toToken?: string;
   fromToken?: string;
   keys: string[];
-  rootToken: string;
+  adminToken: string;
   flavour?: Flavour;
   timeoutMs?: number;
   supersededTokens?: SupersededTokens;
@@ -147,7 +147,7 @@ async function run(inputs: SealMigrationInputs, olds?: SealMigrationOutputs): Pr
       toToken: inputs.toToken,
       fromToken: inputs.fromToken,
       keys: inputs.keys,
-      adminToken: inputs.rootToken,
+      adminToken: inputs.adminToken,
       flavour: inputs.flavour,
       timeoutMs: inputs.timeoutMs,
       reached,
@@ -185,15 +185,15 @@ const declared = defineDynamicResource<SealMigrationInputs, SealMigrationOutputs
     toToken: optionalString,
     fromToken: optionalString,
     keys: stringList("unseal keys (from Shamir) or recovery keys (from transit)"),
-    rootToken: rootToken("the cluster's", "the migration steps the active node down"),
+    adminToken: adminToken("the cluster's", "the migration steps the active node down"),
     flavour,
     timeoutMs: optional(wholeNumber(1000)),
     supersededTokens,
   },
   across: acrossFields,
   outputs: ["sealType", "changed", "revokedAccessors"],
-  // supersededTokens holds the unsealer's root token and access; the accessors revoked are plain.
-  secretOutputs: ["keys", "rootToken", "toToken", "fromToken", "nodes", "supersededTokens"],
+  // supersededTokens holds the unsealer's operator token and access; the accessors revoked are plain.
+  secretOutputs: ["keys", "adminToken", "toToken", "fromToken", "nodes", "supersededTokens"],
   ops: { create, update, delete: remove },
 });
 

@@ -26,7 +26,7 @@ import { sleep } from "../core/wait";
 import { defineDynamicResource } from "./dynamic-resource";
 import { clusterIdentity, nodeAccess, NodeAccess, NodeAccessArgs, withNodes } from "./node-access";
 import { ProviderOps } from "./project-require";
-import { optional, requiredString, rootToken, wholeNumber } from "./provider-inputs";
+import { optional, requiredString, adminToken, wholeNumber } from "./provider-inputs";
 import { revokeSuperseded, SupersededTokens, supersededTokens, SupersededTokensArgs } from "./superseded-tokens";
 
 export const SEAL_ROLLOUT_VERSION = 1;
@@ -35,8 +35,8 @@ export interface SealRolloutArgs {
   nodes: pulumi.Input<NodeAccessArgs>;
   /** sealSettingsDigest of the seal ConfigMap/Secret content the pods must run. */
   sealDigest: pulumi.Input<string>;
-  /** Root (or sudo) token of the cluster, for the step-down of the active node. */
-  rootToken: pulumi.Input<string>;
+  /** The operator token (or root token) of the cluster, for the step-down of the active node. */
+  adminToken: pulumi.Input<string>;
   /** Seconds to wait after the change before the first restart; default 5. */
   graceSeconds?: pulumi.Input<number>;
   /** How long each node may take to unseal again; default 120 s. */
@@ -49,7 +49,7 @@ export interface SealRolloutInputs {
   version?: number;
   nodes: NodeAccess;
   sealDigest: string;
-  rootToken: string;
+  adminToken: string;
   graceSeconds?: number;
   timeoutMs?: number;
   supersededTokens?: SupersededTokens;
@@ -83,7 +83,7 @@ async function update(
 ): Promise<pulumi.dynamic.UpdateResult<SealRolloutOutputs>> {
   if (olds.rolledDigest !== news.sealDigest) {
     await sleep((news.graceSeconds ?? 5) * 1000);
-    await withNodes(news.nodes, (nodes) => rollingRestart(nodes, { adminToken: news.rootToken, timeoutMs: news.timeoutMs ?? 120_000 }));
+    await withNodes(news.nodes, (nodes) => rollingRestart(nodes, { adminToken: news.adminToken, timeoutMs: news.timeoutMs ?? 120_000 }));
   }
   return { outs: { ...news, rolledDigest: news.sealDigest, revokedAccessors: await revoked(news) } };
 }
@@ -99,14 +99,14 @@ const declared = defineDynamicResource<SealRolloutInputs, SealRolloutOutputs, Se
   fields: {
     nodes: nodeAccess,
     sealDigest: requiredString,
-    rootToken: rootToken("the cluster's", "the rollout steps the active node down"),
+    adminToken: adminToken("the cluster's", "the rollout steps the active node down"),
     graceSeconds: optional(wholeNumber(0, 300)),
     timeoutMs: optional(wholeNumber(1000)),
     supersededTokens,
   },
   outputs: ["rolledDigest", "revokedAccessors"],
-  // supersededTokens holds the unsealer's root token and access; the accessors revoked are plain.
-  secretOutputs: ["rootToken", "nodes", "supersededTokens"],
+  // supersededTokens holds the unsealer's operator token and access; the accessors revoked are plain.
+  secretOutputs: ["adminToken", "nodes", "supersededTokens"],
   ops: { create, update, delete: remove },
 });
 

@@ -17,32 +17,32 @@ import { revokeByAccessor } from "../core/steps/token-health";
 import { waitClusterUnsealed } from "../core/steps/unseal";
 import type { FieldRule } from "./dynamic-resource";
 import { NodeAccess, NodeAccessArgs, nodeAccessProblems, withNodes } from "./node-access";
-import { describeValue, Failures, isUnknown, rootToken } from "./provider-inputs";
+import { describeValue, Failures, isUnknown, adminToken } from "./provider-inputs";
 
 /** The link's unsealer, where the superseded tokens live, and their accessors. */
 export interface SupersededTokens {
   unsealer: NodeAccess;
   /** The unsealer's root (or sudo) token: revoking another token by accessor needs it. */
-  rootToken: string;
+  adminToken: string;
   /** TransitLink.supersededAccessors of the link whose token the nodes are moved onto. */
   accessors: string[];
 }
 
 export interface SupersededTokensArgs {
   unsealer: pulumi.Input<NodeAccessArgs>;
-  rootToken: pulumi.Input<string>;
+  adminToken: pulumi.Input<string>;
   accessors: pulumi.Input<pulumi.Input<string>[]>;
 }
 
 function supersededTokensProblems(v: unknown, path: string, f: Failures): void {
   if (v === undefined || isUnknown(v)) return;
   if (!v || typeof v !== "object" || Array.isArray(v)) {
-    f.add(path, `must be { unsealer, rootToken, accessors }, got ${describeValue(v)}`);
+    f.add(path, `must be { unsealer, adminToken, accessors }, got ${describeValue(v)}`);
     return;
   }
   const s = v as Record<string, unknown>;
   nodeAccessProblems(s.unsealer, `${path}.unsealer`, f);
-  f.field(s, "rootToken", `${path}.rootToken`, rootToken("the unsealer's", "revoking the superseded seal tokens needs it"));
+  f.field(s, "adminToken", `${path}.adminToken`, adminToken("the unsealer's", "revoking the superseded seal tokens needs it"));
   f.field(s, "accessors", `${path}.accessors`, (a) => {
     if (!Array.isArray(a)) return `must be a list of token accessors (TransitLink.supersededAccessors), got ${describeValue(a)}`;
     const bad = a.findIndex((x) => !isUnknown(x) && (typeof x !== "string" || x === ""));
@@ -62,7 +62,7 @@ export async function revokeSuperseded(sealed: NodeControl, s: SupersededTokens 
   if (!s || s.accessors.length === 0) return [];
   await waitClusterUnsealed(sealed, { timeoutMs });
   await withNodes(s.unsealer, async (nodes) => {
-    const admin = await activeClient(nodes, s.rootToken);
+    const admin = await activeClient(nodes, s.adminToken);
     for (const accessor of s.accessors) await revokeByAccessor(admin, accessor);
   });
   return [...s.accessors];

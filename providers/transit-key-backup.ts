@@ -92,7 +92,7 @@ const declared = defineDynamicResource<TransitKeyBackupInputs, TransitKeyBackupO
   version: TRANSIT_KEY_BACKUP_VERSION,
   fields: {
     nodes: nodeAccess,
-    token: token("a token of the unsealer that may read the key and its backup (its root token)"),
+    token: token("a token of the unsealer that may read the key and its backup (its operator token)"),
     mountPath,
     keyName,
   },

@@ -25,7 +25,7 @@ export const TRANSIT_KEY_RESTORE_VERSION = 1;
 export interface TransitKeyRestoreArgs {
   /** The helper (it must be unsealed while the copy is restored). */
   nodes: pulumi.Input<NodeAccessArgs>;
-  /** The helper's root token. */
+  /** The helper's operator token (or root token). */
   token: pulumi.Input<string>;
   mountPath: pulumi.Input<string>;
   keyName: pulumi.Input<string>;
@@ -110,7 +110,7 @@ const declared = defineDynamicResource<TransitKeyRestoreInputs, TransitKeyRestor
   version: TRANSIT_KEY_RESTORE_VERSION,
   fields: {
     nodes: nodeAccess,
-    token: token("the helper's root token"),
+    token: token("the helper's operator token (or root token)"),
     mountPath,
     keyName,
     backup: token("the primary stack's transitKeyBackup output"),

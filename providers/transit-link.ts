@@ -5,7 +5,7 @@
  * - create/update are idempotent: update hands the stored token to the core as `existing`,
  *   which keeps it while it is alive, orphan, periodic with the asked period and holds the
  *   policy. Only a token confirmed gone (TokenGoneError of its accessor) or alive but wrong
- *   is replaced; any other failure of the look (a refused root token, an unreachable
+ *   is replaced; any other failure of the look (a refused operator token, an unreachable
  *   unsealer) fails the update and issues nothing. An old token replaced while alive is NOT
  *   revoked here, since nodes still running with it would lose their seal: its accessor goes
  *   to `supersededAccessors`, and the step that moves the sealed nodes onto the new token
@@ -13,7 +13,7 @@
  *   update leave the list.
  * - A different unsealer cluster, mount or key is another link: replacement (the new token
  *   is made first; the old resource's delete at the end of the run follows revokeTokenOnDelete).
- *   Everything else (root token, policy name, period, allowBackup, display name, how the
+ *   Everything else (operator token, policy name, period, allowBackup, display name, how the
  *   cluster is reached) is an update.
  * - delete keeps the mount, the key and the policy (the key wraps the sealed cluster's root
  *   key), and by default the token too: nodes still running on it would lose their seal, and
@@ -41,7 +41,7 @@ import {
   optionalBoolean,
   optionalString,
   reasonOf,
-  rootToken,
+  adminToken,
 } from "./provider-inputs";
 
 export const TRANSIT_LINK_VERSION = 1;
@@ -49,8 +49,8 @@ export const TRANSIT_LINK_VERSION = 1;
 export interface TransitLinkArgs {
   /** The unsealer: the cluster whose transit engine seals the other one. */
   nodes: pulumi.Input<NodeAccessArgs>;
-  /** Root (or sudo) token of the unsealer: periodic orphan tokens need it. */
-  rootToken: pulumi.Input<string>;
+  /** The operator token (or root token) of the unsealer: periodic orphan tokens need it. */
+  adminToken: pulumi.Input<string>;
   /** Transit mount path, e.g. "transit". */
   mountPath: pulumi.Input<string>;
   keyName: pulumi.Input<string>;
@@ -64,6 +64,8 @@ export interface TransitLinkArgs {
   displayName?: pulumi.Input<string>;
   /** Create the key when missing (default true; false on a helper, whose key is restored from a backup). */
   createKey?: pulumi.Input<boolean>;
+  /** The seal token may only decrypt with the key (default false). */
+  decryptOnly?: pulumi.Input<boolean>;
   /**
    * Renew the token whenever a `pulumi up` finds it below half its period (default false).
    * For a token no seal renews while it waits: the helper's emergency token.
@@ -80,7 +82,7 @@ export interface TransitLinkArgs {
 export interface TransitLinkInputs extends Omit<TransitLinkOptions, "existing"> {
   version?: number;
   nodes: NodeAccess;
-  rootToken: string;
+  adminToken: string;
   keepAlive?: boolean;
   revokeTokenOnDelete?: boolean;
 }
@@ -137,6 +139,7 @@ function withDefaults(news: TransitLinkInputs): TransitLinkInputs {
     tokenPeriod: news.tokenPeriod ?? "720h",
     allowBackup: news.allowBackup ?? false,
     createKey: news.createKey ?? true,
+    decryptOnly: news.decryptOnly ?? false,
     keepAlive: news.keepAlive ?? false,
     revokeTokenOnDelete: news.revokeTokenOnDelete ?? false,
   };
@@ -161,7 +164,7 @@ async function provision(
   superseded: string[] = [],
 ): Promise<TransitLinkOutputs> {
   return withNodes(inputs.nodes, async (nodes) => {
-    const admin = await activeClient(nodes, inputs.rootToken);
+    const admin = await activeClient(nodes, inputs.adminToken);
     // Those revoked (or expired) since: nothing left to revoke.
     const stillAlive: string[] = [];
     for (const a of superseded) if (await tokenExists(admin, a)) stillAlive.push(a);
@@ -173,6 +176,7 @@ async function provision(
       tokenPeriod: inputs.tokenPeriod,
       displayName: inputs.displayName,
       createKey: inputs.createKey,
+      decryptOnly: inputs.decryptOnly,
       existing,
     });
     let h = link.health;
@@ -220,7 +224,7 @@ async function read(id: string, props?: TransitLinkOutputs): Promise<pulumi.dyna
     // A sealed unsealer cannot be asked; keep what is known rather than fail the refresh.
     const active = await activeForLook(nodes);
     if (!active) return { id, props };
-    const admin = nodes.client(active, props.rootToken);
+    const admin = nodes.client(active, props.adminToken);
     try {
       const h = await tokenHealth(admin, props.accessor);
       return {
@@ -228,7 +232,7 @@ async function read(id: string, props?: TransitLinkOutputs): Promise<pulumi.dyna
         props: { ...props, ttlSeconds: h.ttlSeconds, periodSeconds: h.periodSeconds, tokenHealthy: h.healthy, tokenVerdict: h.verdict },
       };
     } catch (e) {
-      // The seal token gone (expired, revoked); a gone root token is not this, and fails the read with its message.
+      // The seal token gone (expired, revoked); a gone operator token is not this, and fails the read with its message.
       if (!(e instanceof TokenGoneError && e.gone === "accessor")) throw e;
       return {
         id,
@@ -254,7 +258,7 @@ async function remove(id: string, props: TransitLinkOutputs): Promise<void> {
   const accessors = [...(props.supersededAccessors ?? []), props.accessor];
   try {
     await withNodes(props.nodes, async (nodes) => {
-      const admin = await activeClient(nodes, props.rootToken);
+      const admin = await activeClient(nodes, props.adminToken);
       for (const a of accessors) await revokeByAccessor(admin, a);
     });
   } catch (e) {
@@ -273,7 +277,7 @@ const declared = defineDynamicResource<TransitLinkInputs, TransitLinkOutputs, Tr
   version: TRANSIT_LINK_VERSION,
   fields: {
     nodes: nodeAccess,
-    rootToken: rootToken("the unsealer's", "periodic orphan tokens need it"),
+    adminToken: adminToken("the unsealer's", "it mints the seal tokens"),
     mountPath,
     keyName,
     policyName: optionalString,
@@ -281,13 +285,14 @@ const declared = defineDynamicResource<TransitLinkInputs, TransitLinkOutputs, Tr
     tokenPeriod,
     displayName: optionalString,
     createKey: optionalBoolean,
+    decryptOnly: optionalBoolean,
     keepAlive: optionalBoolean,
     revokeTokenOnDelete: optionalBoolean,
   },
   defaults: withDefaults,
   // policyName is also an input: registered as an output, it is known even when left to its default.
   outputs: ["token", "accessor", "policyName", "ttlSeconds", "periodSeconds", "tokenHealthy", "tokenVerdict", "supersededAccessors"],
-  secretOutputs: ["token", "rootToken", "nodes"],
+  secretOutputs: ["token", "adminToken", "nodes"],
   ops: { diff, create, update, read, delete: remove },
 });
 

@@ -5,15 +5,19 @@
  */
 import { TransitSeal } from "../render/seal";
 
+/**
+ * Each cluster's `operatorToken` is the providers' token after its init (operator-token.ts):
+ * the root token of the init is revoked, so it is not here.
+ */
 export interface BootstrapState {
-  vaultUnlock?: { unsealKeys: string[]; rootToken: string };
+  vaultUnlock?: { unsealKeys: string[]; operatorToken: string };
   /** The link vault-unlock → vault (on vault-unlock, seals vault). */
   linkToVault?: { token: string; accessor: string };
-  vault?: { recoveryKeys: string[]; rootToken: string };
+  vault?: { recoveryKeys: string[]; operatorToken: string };
   /** The link vault → vault-unlock (on vault, seals vault-unlock). */
   linkToVaultUnlock?: { token: string; accessor: string };
   vaultUnlockMigrated?: boolean;
-  helper?: { unsealKeys: string[]; rootToken: string; link?: { token: string; accessor: string }; keyVersion?: number };
+  helper?: { unsealKeys: string[]; operatorToken: string; link?: { token: string; accessor: string }; keyVersion?: number };
 }
 
 /** Seal stanza settings except the address: TLS files and key names as the nodes see them. */

@@ -20,7 +20,8 @@ import { VaultClient } from "../vault-client";
 /** Which API the server speaks: OpenBao's `sys/rotate/recovery/*` or Vault's `sys/rekey-recovery-key/*`. */
 export type RecoveryApiFlavour = "openbao" | "vault";
 
-const PATHS: Record<RecoveryApiFlavour, { init: string; update: string; backup: string }> = {
+/** The recovery key rotation paths of each flavour (the operator token's policy lists them). */
+export const RECOVERY_PATHS: Record<RecoveryApiFlavour, { init: string; update: string; backup: string }> = {
   // OpenBao serves the unauthenticated sys/rekey-recovery-key/* only when a listener enables it.
   openbao: { init: "sys/rotate/recovery/init", update: "sys/rotate/recovery/update", backup: "sys/rotate/recovery/backup" },
   vault: { init: "sys/rekey-recovery-key/init", update: "sys/rekey-recovery-key/update", backup: "sys/rekey/recovery-key-backup" },
@@ -121,7 +122,7 @@ function backupShares(b: Backup, fingerprints: string[]): string[] | undefined {
 export async function rotateRecoveryKeys(admin: VaultClient, o: RecoveryKeyRotationOptions): Promise<RotatedRecoveryKeys> {
   throwProblems(rotationProblems(o));
   const fingerprints = await Promise.all(o.pgpKeys.map((k, i) => pgpFingerprint(k, i)));
-  const paths = PATHS[o.flavour];
+  const paths = RECOVERY_PATHS[o.flavour];
 
   const b = await readBackup(admin, paths.backup);
   const kept = b && backupShares(b, fingerprints);

@@ -25,6 +25,8 @@ export interface TransitLinkOptions {
   displayName?: string;
   /** Create the key when missing (false on a helper, whose key is restored from a backup). */
   createKey?: boolean;
+  /** The seal token may only decrypt with the key (sealPolicy's decryptOnly). */
+  decryptOnly?: boolean;
   /** A token from an earlier run: reused when it is still alive and right, so re-runs change nothing. */
   existing?: { token: string; accessor: string };
 }
@@ -54,15 +56,56 @@ export function keyNameProblem(name: string): string | undefined {
   return /^[A-Za-z0-9_.-]+$/.test(name) ? undefined : `"${name}" may only hold letters, digits, '.', '_' and '-'`;
 }
 
-/** The least-privilege policy a seal token needs: encrypt and decrypt with one key. */
-export function sealPolicy(mountPath: string, keyName: string): string {
+/**
+ * The least-privilege policy a seal token needs: encrypt and decrypt with one key, or only
+ * decrypt (`decryptOnly`) for a seal that must never wrap anything new with it.
+ */
+export function sealPolicy(mountPath: string, keyName: string, o: { decryptOnly?: boolean } = {}): string {
   const m = normMount(mountPath);
   return [
-    `# Lets a transit seal wrap and unwrap its barrier keys with ${m}/${keyName}, nothing else.`,
-    `path "${m}/encrypt/${keyName}" {\n  capabilities = ["update"]\n}`,
+    o.decryptOnly
+      ? `# Lets a transit seal unwrap its barrier keys with ${m}/${keyName}, nothing else.`
+      : `# Lets a transit seal wrap and unwrap its barrier keys with ${m}/${keyName}, nothing else.`,
+    ...(o.decryptOnly ? [] : [`path "${m}/encrypt/${keyName}" {\n  capabilities = ["update"]\n}`]),
     `path "${m}/decrypt/${keyName}" {\n  capabilities = ["update"]\n}`,
     "",
   ].join("\n");
+}
+
+/** The token role that mints seal tokens for `grant`: orphans with the seal policy and nothing else. */
+export function sealTokenRole(grant: { policyName: string }): Record<string, unknown> {
+  return { allowed_policies: [grant.policyName], orphan: true, renewable: true, token_type: "service" };
+}
+
+/** Writes the policy unless it reads back as `policy` already (a token that may only read it gets through when nothing changed). */
+export async function ensurePolicy(admin: VaultClient, name: string, policy: string): Promise<void> {
+  const now = await admin
+    .read<{ data?: { policy?: string }; policy?: string }>(`sys/policies/acl/${name}`)
+    .then((r) => r.body.data?.policy ?? r.body.policy)
+    .catch((e: unknown) => {
+      if (e instanceof VaultApiError && e.status === 404) return undefined;
+      throw e;
+    });
+  if (now === policy) return;
+  await admin.request("PUT", `sys/policies/acl/${name}`, { body: { policy } });
+}
+
+/** Writes the seal token role unless it already hands out exactly the seal policy as orphans. */
+export async function ensureSealTokenRole(admin: VaultClient, grant: { policyName: string }): Promise<void> {
+  const want = sealTokenRole(grant);
+  const now = await admin
+    .read<{ data: Record<string, unknown> }>(`auth/token/roles/${grant.policyName}`)
+    .then((r) => r.body.data)
+    .catch((e: unknown) => {
+      if (e instanceof VaultApiError && e.status === 404) return undefined;
+      throw e;
+    });
+  const same =
+    now !== undefined &&
+    JSON.stringify(now.allowed_policies) === JSON.stringify(want.allowed_policies) &&
+    now.orphan === true &&
+    now.renewable === true;
+  if (!same) await admin.write(`auth/token/roles/${grant.policyName}`, want);
 }
 
 /** Parses "720h", "30m", "3600s" or "3600" into seconds. */
@@ -117,7 +160,8 @@ export interface TransitKeyInfo {
  * right policy is kept.
  */
 export async function provisionTransitLink(admin: VaultClient, o: TransitLinkOptions): Promise<TransitLink> {
-  if (!admin.token) throw new InputError("token", `provisioning a transit link on ${admin.address} needs a root (or sudo) token`);
+  if (!admin.token)
+    throw new InputError("token", `provisioning a transit link on ${admin.address} needs the unsealer's operator (or root) token`);
   const mount = normMount(o.mountPath);
   if (!mount) throw new InputError("mountPath", "is empty");
   const badName = keyNameProblem(o.keyName);
@@ -150,7 +194,10 @@ export async function provisionTransitLink(admin: VaultClient, o: TransitLinkOpt
     await admin.write(`${mount}/keys/${o.keyName}/config`, { exportable: true, allow_plaintext_backup: true });
   }
 
-  await admin.request("PUT", `sys/policies/acl/${policyName}`, { body: { policy: sealPolicy(mount, o.keyName) } });
+  // Written only when missing or different: the operator token may read them, never write them
+  // (operator-token.ts writes them with the root token before revoking it).
+  await ensurePolicy(admin, policyName, sealPolicy(mount, o.keyName, { decryptOnly: o.decryptOnly }));
+  await ensureSealTokenRole(admin, { policyName });
 
   let existingHealth: TokenHealth | undefined;
   if (o.existing) {
@@ -173,8 +220,9 @@ export async function provisionTransitLink(admin: VaultClient, o: TransitLinkOpt
     }
   }
 
-  // create-orphan with a period needs root or sudo; the default policy lets the seal renew itself.
-  const created = await admin.write<{ auth: { client_token: string; accessor: string } }>("auth/token/create-orphan", {
+  // Through the link's token role (orphans with the seal policy only); a period needs sudo on
+  // its create path. The default policy lets the seal renew itself.
+  const created = await admin.write<{ auth: { client_token: string; accessor: string } }>(`auth/token/create/${policyName}`, {
     policies: [policyName],
     period,
     renewable: true,

@@ -26,7 +26,7 @@ afterAll(async () => {
 
 async function node(name: string, audit?: LocalClusterOptions["audit"]): Promise<{ cluster: LocalCluster; inputs: AuditDeviceInputs }> {
   const n = await shamirNode(lab, name, { audit });
-  return { cluster: n.cluster, inputs: await checkNew(provider, { version: 1, nodes: access.of(n.cluster), rootToken: n.rootToken }) };
+  return { cluster: n.cluster, inputs: await checkNew(provider, { version: 1, nodes: access.of(n.cluster), adminToken: n.rootToken }) };
 }
 
 /** Audit entries for `path` in the node's stdout. */
@@ -42,7 +42,7 @@ test("declared in the config (OpenBao as deployed): confirmed present, and reque
   expect(made.outs.outcome).toBe("present");
   expect(audited(cluster, "sys/audit")).toBeGreaterThan(0);
   // The root token never appears in clear in the audit log.
-  expect(cluster.logTail(cluster.nodeIds()[0], 10_000)).not.toContain(inputs.rootToken);
+  expect(cluster.logTail(cluster.nodeIds()[0], 10_000)).not.toContain(inputs.adminToken);
 });
 
 test("enabled through the API (Vault's way) once; the next run finds it present", async () => {

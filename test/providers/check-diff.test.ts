@@ -44,7 +44,7 @@ const transit = (over: Record<string, unknown> = {}) => ({
 
 const init: VaultInitInputs = { version: 1, nodes: local("a"), kind: "shamir", shares: 3, threshold: 2 };
 const unseal: UnsealInputs = { version: 1, nodes: local("a"), keys: ["k1", "k2"] };
-const link: TransitLinkInputs = { version: 1, nodes: local("u"), rootToken: "root", mountPath: "transit", keyName: "autounseal" };
+const link: TransitLinkInputs = { version: 1, nodes: local("u"), adminToken: "root", mountPath: "transit", keyName: "autounseal" };
 const migration = {
   version: 1,
   nodes: local("a"),
@@ -52,7 +52,7 @@ const migration = {
   to: transit(),
   toToken: "t",
   keys: ["k1"],
-  rootToken: "root",
+  adminToken: "root",
 } as SealMigrationInputs;
 
 const providers: Record<string, [Provider, object]> = {
@@ -74,11 +74,11 @@ const providers: Record<string, [Provider, object]> = {
       version: 1,
       nodes: local("a"),
       sealDigest: "d",
-      rootToken: "root",
-      supersededTokens: { unsealer: local("u"), rootToken: "r", accessors: [] },
+      adminToken: "root",
+      supersededTokens: { unsealer: local("u"), adminToken: "r", accessors: [] },
     },
   ],
-  AuditDevice: [auditDeviceProvider, { version: 1, nodes: local("a"), rootToken: "root" }],
+  AuditDevice: [auditDeviceProvider, { version: 1, nodes: local("a"), adminToken: "root" }],
 };
 
 async function failures(p: Provider, news: object, olds: object = {}): Promise<pulumi.dynamic.CheckFailure[]> {
@@ -131,7 +131,7 @@ const bad: [string, Record<string, unknown>, string, string | RegExp][] = [
   ["Unseal", { keys: [] }, "keys", "must be a non-empty list of unseal keys"],
   ["Unseal", { keys: ["k1", ""] }, "keys", "element 1 must be a non-empty string"],
   ["Unseal", { keys: "k1" }, "keys", "got a string"],
-  ["TransitLink", { rootToken: "" }, "rootToken", "must be the unsealer's root (or sudo) token"],
+  ["TransitLink", { adminToken: "" }, "adminToken", "must be the unsealer's operator token (or root token)"],
   ["TransitLink", { mountPath: "//" }, "mountPath", "must name a mount, e.g. transit"],
   ["TransitLink", { keyName: "auto/unseal" }, "keyName", `"auto/unseal" may only hold letters, digits`],
   ["TransitLink", { tokenPeriod: "0h" }, "tokenPeriod", `"0h" is not a period: a token without one dies at its max TTL`],
@@ -179,7 +179,7 @@ const bad: [string, Record<string, unknown>, string, string | RegExp][] = [
   ["SealMigration", { from: "shamir" }, "from", "must be a seal"],
   ["SealMigration", { flavour: "consul" }, "flavour", `must be "openbao" or "vault", got "consul"`],
   ["SealMigration", { keys: undefined }, "keys", "must be a non-empty list of unseal keys (from Shamir) or recovery keys"],
-  ["SealMigration", { rootToken: undefined }, "rootToken", "the migration steps the active node down"],
+  ["SealMigration", { adminToken: undefined }, "adminToken", "the migration steps the active node down"],
   ["SealMigration", { timeoutMs: 10 }, "timeoutMs", "from 1000 up, got 10"],
   ["TransitKeyBackup", { keyName: "a/b" }, "keyName", "may only hold letters"],
   ["TransitKeyBackup", { mountPath: "/" }, "mountPath", "must name a mount"],
@@ -191,30 +191,30 @@ const bad: [string, Record<string, unknown>, string, string | RegExp][] = [
   ["TransitKeyRestore", { failOnDrift: "no" }, "failOnDrift", "must be true or false, got a string"],
   ["TransitKeyRestore", { backup: "" }, "backup", "must be the primary stack's transitKeyBackup output"],
   ["TransitKeyRestore", { latestVersion: 0 }, "latestVersion", "from 1 up, got 0"],
-  ["SealRollout", { rootToken: "" }, "rootToken", "the rollout steps the active node down"],
+  ["SealRollout", { adminToken: "" }, "adminToken", "the rollout steps the active node down"],
   ["SealRollout", { graceSeconds: 301 }, "graceSeconds", "got 301"],
   // The superseded seal tokens: the same rule for SealRollout and SealMigration (superseded-tokens.ts).
-  ["SealRollout", { supersededTokens: "a1" }, "supersededTokens", "must be { unsealer, rootToken, accessors }"],
+  ["SealRollout", { supersededTokens: "a1" }, "supersededTokens", "must be { unsealer, adminToken, accessors }"],
   [
     "SealRollout",
-    { supersededTokens: { unsealer: local("u"), rootToken: "", accessors: ["a1"] } },
-    "supersededTokens.rootToken",
+    { supersededTokens: { unsealer: local("u"), adminToken: "", accessors: ["a1"] } },
+    "supersededTokens.adminToken",
     "revoking the superseded seal tokens needs it",
   ],
   [
     "SealMigration",
-    { supersededTokens: { unsealer: local("u"), rootToken: "r", accessors: [""] } },
+    { supersededTokens: { unsealer: local("u"), adminToken: "r", accessors: [""] } },
     "supersededTokens.accessors",
     "element 0 must be a non-empty string (a token accessor)",
   ],
   [
     "SealMigration",
-    { supersededTokens: { rootToken: "r", accessors: [] } },
+    { supersededTokens: { adminToken: "r", accessors: [] } },
     "supersededTokens.unsealer",
     "must describe the cluster's nodes",
   ],
   ["TransitLink", { revokeTokenOnDelete: "yes" }, "revokeTokenOnDelete", "must be true or false, got a string"],
-  ["AuditDevice", { rootToken: undefined }, "rootToken", "audit devices need sudo"],
+  ["AuditDevice", { adminToken: undefined }, "adminToken", "audit devices need sudo"],
   ["AuditDevice", { nodes: k8s({ replicas: 0 }) }, "nodes.replicas", "is not a positive whole number of pods"],
 ];
 
@@ -239,7 +239,7 @@ describe("check refuses bad inputs with the property name", () => {
   });
 
   test("a reason never shows a token or key, only its shape", async () => {
-    const found = await failures(sealMigrationProvider, { ...migration, keys: ["s3cr3t-key", 7], rootToken: 12345 });
+    const found = await failures(sealMigrationProvider, { ...migration, keys: ["s3cr3t-key", 7], adminToken: 12345 });
     expect(JSON.stringify(found)).not.toContain("s3cr3t");
   });
 });
@@ -278,7 +278,7 @@ describe("unknown values (preview) never fail check", () => {
     ["VaultInit", { adopt: { keys: UNKNOWN, rootToken: UNKNOWN } }],
     ["Unseal", { keys: UNKNOWN }],
     ["Unseal", { keys: ["k1", UNKNOWN] }],
-    ["TransitLink", { rootToken: UNKNOWN, keyName: UNKNOWN, tokenPeriod: UNKNOWN }],
+    ["TransitLink", { adminToken: UNKNOWN, keyName: UNKNOWN, tokenPeriod: UNKNOWN }],
     ["SealMigration", { toToken: UNKNOWN }],
     ["SealMigration", { to: UNKNOWN, toToken: UNKNOWN }],
     ["SealMigration", { to: transit({ address: UNKNOWN }) }],
@@ -381,7 +381,7 @@ describe("diff: what replaces and what updates", () => {
     ],
     ["TransitLink unchanged", transitLinkProvider, linkOuts, linkNews, { changes: false, replaces: [] }],
     ["TransitLink new period", transitLinkProvider, linkOuts, { ...linkNews, tokenPeriod: "24h" }, { changes: true, replaces: [] }],
-    ["TransitLink new root token", transitLinkProvider, linkOuts, { ...linkNews, rootToken: "root2" }, { changes: true, replaces: [] }],
+    ["TransitLink new root token", transitLinkProvider, linkOuts, { ...linkNews, adminToken: "root2" }, { changes: true, replaces: [] }],
     [
       "TransitLink token found dead by read",
       transitLinkProvider,

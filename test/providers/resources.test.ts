@@ -65,7 +65,7 @@ test("each resource registers its type, version and provider, and keeps its secr
   new m.unseal.Unseal("vault-unlock-unseal", { nodes: nodes("vault-unlock"), keys: init.keys });
   const link = new m.link.TransitLink("seal-of-vault", {
     nodes: nodes("vault-unlock"),
-    rootToken: init.rootToken,
+    adminToken: init.rootToken,
     mountPath: "transit",
     keyName: "autounseal",
   });
@@ -75,7 +75,7 @@ test("each resource registers its type, version and provider, and keeps its secr
     to: { type: "transit", address: "https://vault-active.vault.svc:8200", keyName: "k", mountPath: "transit" },
     toToken: link.token,
     keys: init.keys,
-    rootToken: init.rootToken,
+    adminToken: init.rootToken,
   });
   const backup = new m.backup.TransitKeyBackup("key-backup", {
     nodes: nodes("vault-unlock"),
@@ -91,8 +91,8 @@ test("each resource registers its type, version and provider, and keeps its secr
     backup: backup.backup,
     latestVersion: backup.latestVersion,
   });
-  new m.rollout.SealRollout("vault-rollout", { nodes: nodes("vault"), sealDigest: "d", rootToken: "r" });
-  new m.audit.AuditDevice("vault-audit", { nodes: nodes("vault"), rootToken: "r" });
+  new m.rollout.SealRollout("vault-rollout", { nodes: nodes("vault"), sealDigest: "d", adminToken: "r" });
+  new m.audit.AuditDevice("vault-audit", { nodes: nodes("vault"), adminToken: "r" });
   await settle();
 
   const expected: Record<string, [string, string[]]> = {
@@ -119,7 +119,7 @@ test("each resource registers its type, version and provider, and keeps its secr
 
 test("a key, token or backup given as a plain value is still a secret input, so the state never keeps it in clear text", async () => {
   const plainNodes = { ...nodes("vault"), kubeconfig: "apiVersion: v1" };
-  new m.rollout.SealRollout("plain-rollout", { nodes: plainNodes, sealDigest: "d", rootToken: "r" });
+  new m.rollout.SealRollout("plain-rollout", { nodes: plainNodes, sealDigest: "d", adminToken: "r" });
   new m.restore.TransitKeyRestore("plain-restore", {
     nodes: plainNodes,
     token: "h",

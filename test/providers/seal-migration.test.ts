@@ -37,7 +37,7 @@ beforeAll(async () => {
     to,
     toToken: u.link.token,
     keys: sc.keys,
-    rootToken: sc.root,
+    adminToken: sc.root,
     flavour: lab.flavour,
   };
 });

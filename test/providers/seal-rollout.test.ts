@@ -76,7 +76,7 @@ test("create and an unchanged digest restart nothing; a new digest restarts ever
     version: 1,
     nodes: access.of(vault),
     sealDigest: normal,
-    rootToken,
+    adminToken: rootToken,
     graceSeconds: 0,
   });
   const before = pids();

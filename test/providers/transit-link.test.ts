@@ -31,7 +31,7 @@ beforeAll(async () => {
   inputs = await checkNew(provider, {
     version: 1,
     nodes: access.of(c),
-    rootToken: u.rootToken,
+    adminToken: u.rootToken,
     mountPath: "transit",
     keyName: "autounseal",
     displayName: "seal-of-vault",
@@ -88,7 +88,7 @@ test("read records a revoked token; diff asks for an update, which issues a new 
 
   // A root token the unsealer refuses is a problem to fix, not "no change": the diff says so.
   const refused = { ...inputs, rootToken: "not-the-root-token" };
-  await expect(provider.diff!(created.id, { ...read0.outs, rootToken: refused.rootToken }, refused)).rejects.toThrow(/HTTP 403/);
+  await expect(provider.diff!(created.id, { ...read0.outs, adminToken: refused.rootToken }, refused)).rejects.toThrow(/HTTP 403/);
 
   await admin.write("auth/token/revoke-accessor", { accessor: created.outs.accessor });
   // No refresh needed: diff itself finds the token gone.

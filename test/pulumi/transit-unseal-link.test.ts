@@ -28,7 +28,7 @@ async function deploy(extra: Partial<import("../../components/transit-unseal-lin
   const link = new m.TransitUnsealLink("seal-of-vault", {
     flavour: "vault",
     unsealer: UNSEALER,
-    unsealerRootToken: pulumi.secret("ROOT"),
+    unsealerAdminToken: pulumi.secret("ROOT"),
     unsealerAddress: "https://vault-unlock-active.vault-unlock.svc:8200",
     allowBackup: true,
     tokenPeriod: "720h",
@@ -105,7 +105,7 @@ describe("TransitUnsealLink", () => {
         new m.TransitUnsealLink("bad", {
           flavour: "vault",
           unsealer: UNSEALER,
-          unsealerRootToken: "x",
+          unsealerAdminToken: "x",
           unsealerAddress: "https://a:8200",
           sealedNamespace: "vault",
           sealedClusterName: "vault",

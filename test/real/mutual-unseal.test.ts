@@ -114,7 +114,7 @@ function recover(t: Topology, log?: (m: string) => void): Promise<RecoveryReport
     emergencyLink: t.state.helper!.link,
     normal: t.normalSeal(),
     emergency: t.emergencySeal(),
-    vaultAdminToken: t.state.vault!.rootToken,
+    vaultAdminToken: t.state.vault!.operatorToken,
     log,
   });
 }
@@ -303,8 +303,8 @@ describe("a bootstrapped pair", () => {
       })();
       try {
         // Standbys first, the active last: drained, stepped down, restarted.
-        await rollingRestart(t.vaultUnlock, { adminToken: t.state.vaultUnlock!.rootToken });
-        await rollingRestart(t.vault, { adminToken: t.state.vault!.rootToken });
+        await rollingRestart(t.vaultUnlock, { adminToken: t.state.vaultUnlock!.operatorToken });
+        await rollingRestart(t.vault, { adminToken: t.state.vault!.operatorToken });
       } finally {
         done = true;
         await reader;
@@ -419,7 +419,7 @@ describe("a rotation of vault's transit key on vault-unlock", () => {
       beforeAll(async () => {
         // The leader change makes vault re-wrap its keys with the newest key version, which
         // only the re-synced copy on the helper can unwrap.
-        await stepDown(t.vault, (await findActive(t.vault))!, t.state.vault!.rootToken);
+        await stepDown(t.vault, (await findActive(t.vault))!, t.state.vault!.operatorToken);
         d = await deadlock(t);
       });
 

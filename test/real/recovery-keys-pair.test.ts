@@ -39,7 +39,7 @@ test("vault-unlock, migrated to transit, holds recovery keys that only the opera
   const rotation = t.records["vault-unlock-recovery-keys"].outs;
   const plaintext: string[] = t.records["vault-unlock-init"].outs.keys;
   expect(rotation.encryptedKeys).toHaveLength(3);
-  const bg = await breakGlassClient(t.vaultUnlock, t.state.vaultUnlock!.rootToken);
+  const bg = await breakGlassClient(t.vaultUnlock, t.state.vaultUnlock!.operatorToken);
   await expect(generateRoot(bg, t.opts.flavour, plaintext.slice(0, 2))).rejects.toThrow();
   const token = await generateRoot(bg, t.opts.flavour, rotation.encryptedKeys.slice(1).map(ops.decrypt));
   await expect((await activeClient(t.vaultUnlock, token)).read("auth/token/lookup-self")).resolves.toBeDefined();
@@ -48,7 +48,7 @@ test("vault-unlock, migrated to transit, holds recovery keys that only the opera
 
 test("vault's recovery keys too: the operators' decrypted shares generate a root token, the init's keys do not", async () => {
   const rotation = t.records["vault-recovery-keys"].outs;
-  const bg = await breakGlassClient(t.vault, t.state.vault!.rootToken);
+  const bg = await breakGlassClient(t.vault, t.state.vault!.operatorToken);
   await expect(generateRoot(bg, t.opts.flavour, t.records["vault-init"].outs.keys.slice(0, 2))).rejects.toThrow();
   const token = await generateRoot(bg, t.opts.flavour, [ops.decrypt(rotation.encryptedKeys[0]), ops.decrypt(rotation.encryptedKeys[2])]);
   await expect((await activeClient(t.vault, token)).read("auth/token/lookup-self")).resolves.toBeDefined();

@@ -52,7 +52,7 @@ function linkInputs(keyName: string, sealed: string): Promise<TransitLinkInputs>
   return checkNew(transitLinkProvider, {
     version: 1,
     nodes: access.of(u.cluster),
-    rootToken: u.rootToken,
+    adminToken: u.rootToken,
     mountPath: "transit",
     keyName,
     policyName: `${keyName}-seal-of-${sealed}`,
@@ -107,8 +107,8 @@ describe("a look at the recorded token that fails for another reason than 'gone'
     });
     const refused = await admin.write<{ auth: { client_token: string } }>("auth/token/create", { policies: ["all-but-lookup"], ttl: "1h" });
     const before = await accessors();
-    const news = { ...inputs, rootToken: refused.body.auth.client_token };
-    const e = await failure(update(transitLinkProvider, { ...link, outs: { ...link.outs, rootToken: news.rootToken } }, news));
+    const news = { ...inputs, adminToken: refused.body.auth.client_token };
+    const e = await failure(update(transitLinkProvider, { ...link, outs: { ...link.outs, adminToken: news.adminToken } }, news));
     expect(e).toBeInstanceOf(VaultApiError);
     expect(e).toMatchObject({ status: 403 });
     expect(await accessors()).toEqual(before);
@@ -164,9 +164,9 @@ describe("a token replaced while vault's nodes run on it", () => {
       version: 1,
       nodes: access.of(vault),
       sealDigest: sealSettingsDigest(sealAt(vault, "autounseal", link.outs.token)),
-      rootToken: vaultRoot,
+      adminToken: vaultRoot,
       graceSeconds: 0,
-      supersededTokens: { unsealer: linkIn.nodes, rootToken: u.rootToken, accessors: link.outs.supersededAccessors ?? [] },
+      supersededTokens: { unsealer: linkIn.nodes, adminToken: u.rootToken, accessors: link.outs.supersededAccessors ?? [] },
     });
     rollout = await create(sealRolloutProvider, rolloutIn);
   });
@@ -235,7 +235,7 @@ describe("a token replaced while vault-unlock's nodes run on it", () => {
     const to = sealAt(sc.cluster, "unlock-key", link.outs.token).stanzas[0] as TransitSeal;
     const superseded = (l: State<TransitLinkOutputs>) => ({
       unsealer: linkIn.nodes,
-      rootToken: u.rootToken,
+      adminToken: u.rootToken,
       accessors: l.outs.supersededAccessors ?? [],
     });
     const migrationIn = await checkNew(sealMigrationProvider, {
@@ -245,7 +245,7 @@ describe("a token replaced while vault-unlock's nodes run on it", () => {
       to,
       toToken: link.outs.token,
       keys: sc.keys,
-      rootToken: sc.root,
+      adminToken: sc.root,
       flavour: lab.flavour,
       supersededTokens: superseded(link),
     });
