@@ -50,6 +50,7 @@ describe("helper stack", () => {
         .sort(),
     ).toEqual([
       "AuditDevice helper-audit",
+      "OperatorToken helper-operator-token",
       "TransitKeyRestore helper-key-copy",
       "TransitLink helper-emergency-link",
       "Unseal helper-unseal",

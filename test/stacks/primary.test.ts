@@ -67,6 +67,8 @@ describe("primary stack", () => {
     ).toEqual([
       "AuditDevice vault-audit",
       "AuditDevice vault-unlock-audit",
+      "OperatorToken vault-operator-token",
+      "OperatorToken vault-unlock-operator-token",
       "SealMigration vault-unlock-seal-migration",
       "SealRollout vault-seal-rollout",
       "TransitKeyBackup vault-transit-key-backup",
@@ -177,7 +179,7 @@ describe("primary stack", () => {
     }
     // A token reaching the migration provider travels as a secret.
     expect(named(run, "vault-unlock-seal-migration").secretPaths).toEqual(
-      expect.arrayContaining(["toToken", "keys", "rootToken", "nodes"]),
+      expect.arrayContaining(["toToken", "keys", "adminToken", "nodes"]),
     );
     for (const r of k8s(run))
       for (const s of strings(r.inputs))
@@ -194,17 +196,38 @@ describe("primary stack", () => {
     expect(missing).toEqual([]);
   });
 
+  it("gives a root token only to each cluster's operator-token step, which gets its own init's, and every other step the operator token", () => {
+    const holders = dynamic(run)
+      .flatMap((r) => strings(r.inputs).map((s) => ({ name: r.name, path: s.path, value: s.value })))
+      .filter((s) => s.value.startsWith("root-"));
+    expect(holders.map((h) => `${h.name} ${h.path} ${h.value}`).sort()).toEqual([
+      "vault-operator-token rootToken root-vault-init",
+      "vault-unlock-operator-token rootToken root-vault-unlock-init",
+    ]);
+    expect(named(run, "vault-operator-token").inputs.seals).toEqual([
+      expect.objectContaining({ policyName: "autounseal-seal-of-vault-unlock", backup: false, restore: false }),
+    ]);
+    expect(named(run, "vault-unlock-operator-token").inputs.seals).toEqual([
+      expect.objectContaining({ policyName: "autounseal-seal-of-vault", backup: true, restore: false }),
+    ]);
+    expect(named(run, "vault-audit").inputs.adminToken).toBe("operator-token-vault-operator-token");
+    expect(named(run, "vault-transit-key-backup").inputs.token).toBe("operator-token-vault-unlock-operator-token");
+  });
+
   it("registers the plan's steps with the plan's parameters", () => {
     expect(named(run, "vault-unlock-init").inputs).toMatchObject({ kind: "shamir", shares: 3, threshold: 2 });
     expect(named(run, "vault-init").inputs).toMatchObject({ kind: "recovery", shares: 3, threshold: 2 });
     expect(named(run, "seal-of-vault-transit").inputs).toMatchObject({
       allowBackup: true,
       tokenPeriod: "720h",
-      rootToken: "root-vault-unlock-init",
+      adminToken: "operator-token-vault-unlock-operator-token",
       mountPath: "transit/",
       keyName: "autounseal",
     });
-    expect(named(run, "seal-of-vault-unlock-transit").inputs).toMatchObject({ allowBackup: false, rootToken: "root-vault-init" });
+    expect(named(run, "seal-of-vault-unlock-transit").inputs).toMatchObject({
+      allowBackup: false,
+      adminToken: "operator-token-vault-operator-token",
+    });
     expect(named(run, "vault-unlock-seal-migration").inputs).toMatchObject({
       from: { type: "shamir" },
       to: { type: "transit", address: "https://vault.vault.svc:8200", tlsServerName: "vault.vault.svc" },
@@ -267,15 +290,15 @@ describe("primary stack", () => {
     const superseded = (step: string) => named(run, step).inputs.supersededTokens;
     expect(superseded("vault-seal-rollout")).toMatchObject({
       unsealer: { kind: "kubernetes", namespace: "vault-unlock", statefulSet: "vault-unlock" },
-      rootToken: "root-vault-unlock-init",
+      adminToken: "operator-token-vault-unlock-operator-token",
       accessors: ["superseded-accessor-seal-of-vault-transit"],
     });
     expect(superseded("vault-unlock-seal-migration")).toMatchObject({
       unsealer: { kind: "kubernetes", namespace: "vault", statefulSet: "vault" },
-      rootToken: "root-vault-init",
+      adminToken: "operator-token-vault-operator-token",
       accessors: ["superseded-accessor-seal-of-vault-unlock-transit"],
     });
-    // The unsealer's root token travels as a secret.
+    // The unsealer's operator token travels as a secret.
     for (const step of ["vault-seal-rollout", "vault-unlock-seal-migration"])
       expect(named(run, step).secretPaths.some((p) => p.startsWith("supersededTokens"))).toBe(true);
   });
@@ -487,7 +510,7 @@ describe("primary stack with operators' PGP keys", () => {
         flavour: "vault",
         currentKeys: [`key1-${init}`, `key2-${init}`, `key3-${init}`],
       });
-      expect(r.secretPaths).toEqual(expect.arrayContaining(["currentKeys", "rootToken", "nodes"]));
+      expect(r.secretPaths).toEqual(expect.arrayContaining(["currentKeys", "adminToken", "nodes"]));
       expect(run.dependencies.get(name)).toContain(waits);
     }
   });

@@ -53,6 +53,7 @@ function outputsFor(type: string, name: string, stackOutputs: Record<string, unk
       tokenVerdict: "healthy",
       supersededAccessors: [`superseded-accessor-${name}`],
     };
+  if (name.endsWith("-operator-token")) return { token: `operator-token-${name}`, accessor: `accessor-${name}`, ttlSeconds: 2764800 };
   if (name.endsWith("-unseal")) return { unsealedNodes: ["pod-0"], sealedNodes: [], sealType: "shamir" };
   if (name.endsWith("-seal-migration")) return { sealType: "transit", changed: true };
   if (name.endsWith("-transit-key-backup")) return { backup: `BACKUP-OF-THE-KEY`, keyVersion: 1, latestVersion: 1 };
