@@ -6,6 +6,7 @@
 import { isIP } from "net";
 import { z } from "zod";
 import type { VaultExposeArgs } from "./vault-cluster";
+import { DEFAULT_TOKEN_PERIOD } from "../core/steps/transit-link";
 
 const NS = "vault-mutual-unseal";
 
@@ -174,7 +175,7 @@ export const primarySchema = z
     ...deployment,
     replicas: oddReplicas.default(3),
     /** The seals renew their tokens; a token dies only after this long without renewal. */
-    transitTokenPeriod: duration.default("720h"),
+    transitTokenPeriod: duration.default(DEFAULT_TOKEN_PERIOD),
     vault: clusterPlacement,
     vaultUnlock: unlockPlacement,
     /** Public host name of `vault`'s Ingress (vault-unlock has none). */

@@ -29,6 +29,7 @@ import { clusterAccess } from "./cluster-access";
 import { TlsBundle } from "./pki";
 import { ZoneSpread } from "./consul-cluster";
 import { VaultCluster, VaultExposeArgs, VaultStorageArgs } from "./vault-cluster";
+import { DEFAULT_TOKEN_PERIOD } from "../core/steps/transit-link";
 
 type Input<T> = pulumi.Input<T>;
 
@@ -166,7 +167,12 @@ export class HelperBackup extends pulumi.ComponentResource {
         case "operator-token":
           operator = new OperatorToken(
             step.name,
-            { nodes, rootToken: init!.rootToken, flavour: args.flavour, seals: sealGrantsOf(plan, "helper") },
+            {
+              nodes,
+              rootToken: init!.rootToken,
+              flavour: args.flavour,
+              seals: pulumi.output(args.tokenPeriod ?? DEFAULT_TOKEN_PERIOD).apply((p: string) => sealGrantsOf(plan, "helper", p)),
+            },
             after(step),
           );
           this.operatorToken = operator.token;
@@ -201,9 +207,8 @@ export class HelperBackup extends pulumi.ComponentResource {
               keyName: step.keyName,
               policyName: step.policyName,
               createKey: step.createKey,
-              decryptOnly: step.decryptOnly,
               allowBackup: step.allowBackup,
-              tokenPeriod: args.tokenPeriod ?? "720h",
+              tokenPeriod: args.tokenPeriod ?? DEFAULT_TOKEN_PERIOD,
               displayName: step.displayName,
               keepAlive: step.keepAlive,
               revokeTokenOnDelete: args.revokeTokenOnDelete ?? false,

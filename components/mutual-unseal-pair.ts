@@ -288,7 +288,12 @@ export class MutualUnsealPair extends pulumi.ComponentResource {
           const role = roleOf(step.cluster);
           const operator = new OperatorToken(
             step.name,
-            { nodes: nodes[role], rootToken: inits[role].rootToken, flavour: cfg.flavour, seals: sealGrantsOf(plan, role) },
+            {
+              nodes: nodes[role],
+              rootToken: inits[role].rootToken,
+              flavour: cfg.flavour,
+              seals: sealGrantsOf(plan, role, cfg.transitTokenPeriod),
+            },
             { parent: this, dependsOn: after(step) },
           );
           operators[role] = operator;

@@ -51,6 +51,7 @@ import { NodeAccessArgs } from "../providers/node-access";
 import { TransitLink } from "../providers/transit-link";
 import { TlsBundle, tlsSecretData } from "./pki";
 import { transitSealTo } from "./vault-config";
+import { DEFAULT_TOKEN_PERIOD } from "../core/steps/transit-link";
 
 type Input<T> = pulumi.Input<T>;
 
@@ -134,7 +135,7 @@ export class TransitUnsealLink extends pulumi.ComponentResource {
         keyName,
         policyName: `${keyName}-seal-of-${cn}`,
         allowBackup: args.allowBackup ?? false,
-        tokenPeriod: args.tokenPeriod ?? "720h",
+        tokenPeriod: args.tokenPeriod ?? DEFAULT_TOKEN_PERIOD,
         displayName: `seal-of-${cn}`,
         revokeTokenOnDelete: args.revokeTokenOnDelete ?? false,
       },

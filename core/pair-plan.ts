@@ -113,8 +113,6 @@ export interface LinkStep extends StepBase {
   createKey: boolean;
   /** Renewed by `up` below half its period: a token no seal renews while it waits (the helper's). */
   keepAlive: boolean;
-  /** The seal token may only decrypt with the key (sealPolicy's decryptOnly). */
-  decryptOnly: boolean;
 }
 
 /**
@@ -201,7 +199,6 @@ function link(
     allowBackup: false,
     createKey: true,
     keepAlive: false,
-    decryptOnly: false,
     ...o,
   };
 }
@@ -297,7 +294,7 @@ export function helperPlan(prefix: string, names: Record<ClusterRole, string> = 
  * The transit links `cluster` is the unsealer of (or holds the copy for, on the helper): what
  * its operator token may do with transit, and the seal policies and token roles it may use.
  */
-export function sealGrantsOf(plan: PlanStep[], cluster: ClusterRole): SealGrant[] {
+export function sealGrantsOf(plan: PlanStep[], cluster: ClusterRole, tokenPeriod: string): SealGrant[] {
   return plan
     .filter((s): s is LinkStep => s.kind === "link" && s.unsealer === cluster)
     .map((l) => ({
@@ -306,7 +303,7 @@ export function sealGrantsOf(plan: PlanStep[], cluster: ClusterRole): SealGrant[
       policyName: l.policyName,
       backup: l.allowBackup,
       restore: !l.createKey,
-      decryptOnly: l.decryptOnly,
+      tokenPeriod,
     }));
 }
 

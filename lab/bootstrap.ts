@@ -26,6 +26,7 @@ import { transitKeyRestoreOps } from "../providers/transit-key-restore";
 import { transitLinkOps } from "../providers/transit-link";
 import { unsealOps } from "../providers/unseal";
 import { vaultInitOps } from "../providers/vault-init";
+import { DEFAULT_TOKEN_PERIOD } from "../core/steps/transit-link";
 
 /** One finished step: the provider's id and outputs, as the engine would keep them in the state. */
 export interface StepRecord {
@@ -131,7 +132,7 @@ export async function runLabPlan(plan: PlanStep[], o: LabPlanOptions): Promise<S
           nodes: nodes(step.cluster),
           rootToken: init(step.cluster).rootToken,
           flavour: o.flavour,
-          seals: sealGrantsOf(plan, step.cluster),
+          seals: sealGrantsOf(plan, step.cluster, o.tokenPeriod ?? DEFAULT_TOKEN_PERIOD),
         });
         break;
       case "audit":
@@ -148,8 +149,7 @@ export async function runLabPlan(plan: PlanStep[], o: LabPlanOptions): Promise<S
           allowBackup: step.allowBackup,
           createKey: step.createKey,
           keepAlive: step.keepAlive,
-          decryptOnly: step.decryptOnly,
-          tokenPeriod: o.tokenPeriod ?? "720h",
+          tokenPeriod: o.tokenPeriod ?? DEFAULT_TOKEN_PERIOD,
         });
         // The sealed cluster starts on this seal: its settings exist before its nodes do.
         if (step.bornSealed) await o.clusters[step.sealed].applySeal({ stanzas: [sealOf(step)], transitToken: out(step.name).token });

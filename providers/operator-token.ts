@@ -69,9 +69,10 @@ export interface OperatorTokenOutputs extends OperatorTokenInputs {
 const flavour = (v: unknown): string | undefined => (v === "openbao" || v === "vault" ? undefined : `must be "openbao" or "vault"`);
 
 function sealsProblems(v: unknown, path: string, f: Failures): void {
-  if (!Array.isArray(v)) return f.add(path, "must be a list of transit links ({ mountPath, keyName, policyName, backup, restore })");
+  if (!Array.isArray(v))
+    return f.add(path, "must be a list of transit links ({ mountPath, keyName, policyName, backup, restore, tokenPeriod })");
   v.forEach((g: Partial<SealGrant>, i) => {
-    for (const k of ["mountPath", "keyName", "policyName"] as const)
+    for (const k of ["mountPath", "keyName", "policyName", "tokenPeriod"] as const)
       if (typeof g?.[k] !== "string" || !g[k]) f.add(`${path}[${i}].${k}`, "must be a non-empty string");
     for (const k of ["backup", "restore"] as const) if (typeof g?.[k] !== "boolean") f.add(`${path}[${i}].${k}`, "must be true or false");
   });

@@ -27,7 +27,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { InputError, TokenGoneError } from "../core/errors";
 import { activeClient, activeForLook } from "../core/steps/node-state";
 import { renewToken, revokeByAccessor, tokenExists, tokenHealth } from "../core/steps/token-health";
-import { durationSeconds, normMount, provisionTransitLink, TransitLinkOptions } from "../core/steps/transit-link";
+import { DEFAULT_TOKEN_PERIOD, durationSeconds, normMount, provisionTransitLink, TransitLinkOptions } from "../core/steps/transit-link";
 import { defineDynamicResource } from "./dynamic-resource";
 import { clusterIdentity, nodeAccess, NodeAccess, NodeAccessArgs, withNodes } from "./node-access";
 import { stateNow } from "./live-state";
@@ -64,8 +64,6 @@ export interface TransitLinkArgs {
   displayName?: pulumi.Input<string>;
   /** Create the key when missing (default true; false on a helper, whose key is restored from a backup). */
   createKey?: pulumi.Input<boolean>;
-  /** The seal token may only decrypt with the key (default false). */
-  decryptOnly?: pulumi.Input<boolean>;
   /**
    * Renew the token whenever a `pulumi up` finds it below half its period (default false).
    * For a token no seal renews while it waits: the helper's emergency token.
@@ -136,10 +134,9 @@ function withDefaults(news: TransitLinkInputs): TransitLinkInputs {
     ...news,
     policyName:
       news.policyName ?? (typeof news.keyName === "string" && !isUnknown(news.keyName) ? `${news.keyName}-seal` : news.policyName),
-    tokenPeriod: news.tokenPeriod ?? "720h",
+    tokenPeriod: news.tokenPeriod ?? DEFAULT_TOKEN_PERIOD,
     allowBackup: news.allowBackup ?? false,
     createKey: news.createKey ?? true,
-    decryptOnly: news.decryptOnly ?? false,
     keepAlive: news.keepAlive ?? false,
     revokeTokenOnDelete: news.revokeTokenOnDelete ?? false,
   };
@@ -176,7 +173,6 @@ async function provision(
       tokenPeriod: inputs.tokenPeriod,
       displayName: inputs.displayName,
       createKey: inputs.createKey,
-      decryptOnly: inputs.decryptOnly,
       existing,
     });
     let h = link.health;
@@ -285,7 +281,6 @@ const declared = defineDynamicResource<TransitLinkInputs, TransitLinkOutputs, Tr
     tokenPeriod,
     displayName: optionalString,
     createKey: optionalBoolean,
-    decryptOnly: optionalBoolean,
     keepAlive: optionalBoolean,
     revokeTokenOnDelete: optionalBoolean,
   },

@@ -38,8 +38,8 @@ export interface SealGrant {
   backup: boolean;
   /** The key is restored here from a backup (the helper). */
   restore: boolean;
-  /** The sealed cluster may only decrypt with the key (no encrypt). */
-  decryptOnly?: boolean;
+  /** The seal tokens' period (their role's: see sealTokenRole). */
+  tokenPeriod: string;
 }
 
 export interface OperatorTokenOptions {
@@ -70,7 +70,7 @@ export class OperatorTokenLostError extends VaultOpError {
 const path = (p: string, caps: string[]) => `path "${p}" {\n  capabilities = [${caps.map((c) => `"${c}"`).join(", ")}]\n}`;
 
 /** The seal policy a grant's role hands out. */
-export const grantPolicy = (g: SealGrant) => sealPolicy(g.mountPath, g.keyName, { decryptOnly: g.decryptOnly });
+export const grantPolicy = (g: SealGrant) => sealPolicy(g.mountPath, g.keyName);
 
 /**
  * Every path the providers use on a cluster, and nothing else. `sudo` where the server
@@ -101,7 +101,7 @@ export function operatorPolicy(o: OperatorTokenOptions): string {
       path(`${m}/keys/${g.keyName}/config`, ["update"]),
       path(`sys/policies/acl/${g.policyName}`, ["read"]),
       path(`auth/token/roles/${g.policyName}`, ["read"]),
-      // sudo: a role's token gets a period only from a caller with sudo on its create path.
+      // The role fixes the policy and the orphan flag; sudo lets the call give the token its period.
       path(`auth/token/create/${g.policyName}`, ["update", "sudo"]),
     );
     if (g.backup) rules.push(path(`${m}/backup/${g.keyName}`, ["read"]));

@@ -25,8 +25,6 @@ export interface TransitLinkOptions {
   displayName?: string;
   /** Create the key when missing (false on a helper, whose key is restored from a backup). */
   createKey?: boolean;
-  /** The seal token may only decrypt with the key (sealPolicy's decryptOnly). */
-  decryptOnly?: boolean;
   /** A token from an earlier run: reused when it is still alive and right, so re-runs change nothing. */
   existing?: { token: string; accessor: string };
 }
@@ -57,24 +55,34 @@ export function keyNameProblem(name: string): string | undefined {
 }
 
 /**
- * The least-privilege policy a seal token needs: encrypt and decrypt with one key, or only
- * decrypt (`decryptOnly`) for a seal that must never wrap anything new with it.
+ * The least-privilege policy a seal token needs: encrypt and decrypt with one key. Not
+ * decrypt only, even for the helper's emergency token: the transit seal encrypts a probe
+ * value when the server starts, and a node that may not exits (test/real/emergency-decrypt-only.test.ts).
  */
-export function sealPolicy(mountPath: string, keyName: string, o: { decryptOnly?: boolean } = {}): string {
+export function sealPolicy(mountPath: string, keyName: string): string {
   const m = normMount(mountPath);
   return [
-    o.decryptOnly
-      ? `# Lets a transit seal unwrap its barrier keys with ${m}/${keyName}, nothing else.`
-      : `# Lets a transit seal wrap and unwrap its barrier keys with ${m}/${keyName}, nothing else.`,
-    ...(o.decryptOnly ? [] : [`path "${m}/encrypt/${keyName}" {\n  capabilities = ["update"]\n}`]),
+    `# Lets a transit seal wrap and unwrap its barrier keys with ${m}/${keyName}, nothing else.`,
+    `path "${m}/encrypt/${keyName}" {\n  capabilities = ["update"]\n}`,
     `path "${m}/decrypt/${keyName}" {\n  capabilities = ["update"]\n}`,
     "",
   ].join("\n");
 }
 
-/** The token role that mints seal tokens for `grant`: orphans with the seal policy and nothing else. */
-export function sealTokenRole(grant: { policyName: string }): Record<string, unknown> {
-  return { allowed_policies: [grant.policyName], orphan: true, renewable: true, token_type: "service" };
+/**
+ * The token role that mints a link's seal tokens: orphans with the seal policy and nothing
+ * else, and the link's period. The period must be the role's: a token made from a role is
+ * renewed with the role's period (OpenBao's token store, authRenew), so a role without one
+ * would hand out tokens that die at the max TTL however often the seal renews them.
+ */
+export function sealTokenRole(grant: { policyName: string; tokenPeriod: string }): Record<string, unknown> {
+  return {
+    allowed_policies: [grant.policyName],
+    orphan: true,
+    renewable: true,
+    token_type: "service",
+    token_period: durationSeconds(grant.tokenPeriod),
+  };
 }
 
 /** Writes the policy unless it reads back as `policy` already (a token that may only read it gets through when nothing changed). */
@@ -90,8 +98,8 @@ export async function ensurePolicy(admin: VaultClient, name: string, policy: str
   await admin.request("PUT", `sys/policies/acl/${name}`, { body: { policy } });
 }
 
-/** Writes the seal token role unless it already hands out exactly the seal policy as orphans. */
-export async function ensureSealTokenRole(admin: VaultClient, grant: { policyName: string }): Promise<void> {
+/** Writes the seal token role unless it already hands out exactly the seal policy, as orphans, with the link's period. */
+export async function ensureSealTokenRole(admin: VaultClient, grant: { policyName: string; tokenPeriod: string }): Promise<void> {
   const want = sealTokenRole(grant);
   const now = await admin
     .read<{ data: Record<string, unknown> }>(`auth/token/roles/${grant.policyName}`)
@@ -104,9 +112,13 @@ export async function ensureSealTokenRole(admin: VaultClient, grant: { policyNam
     now !== undefined &&
     JSON.stringify(now.allowed_policies) === JSON.stringify(want.allowed_policies) &&
     now.orphan === true &&
-    now.renewable === true;
+    now.renewable === true &&
+    now.token_period === want.token_period;
   if (!same) await admin.write(`auth/token/roles/${grant.policyName}`, want);
 }
+
+/** A seal token's period unless configured: a month of a sealed cluster being gone before its token dies. */
+export const DEFAULT_TOKEN_PERIOD = "720h";
 
 /** Parses "720h", "30m", "3600s" or "3600" into seconds. */
 export function durationSeconds(d: string, key = "tokenPeriod"): number {
@@ -167,7 +179,7 @@ export async function provisionTransitLink(admin: VaultClient, o: TransitLinkOpt
   const badName = keyNameProblem(o.keyName);
   if (badName) throw new InputError("keyName", badName);
   const policyName = o.policyName ?? `${o.keyName}-seal`;
-  const period = o.tokenPeriod ?? "720h";
+  const period = o.tokenPeriod ?? DEFAULT_TOKEN_PERIOD;
   const periodSeconds = durationSeconds(period);
   if (periodSeconds <= 0)
     throw new InputError(
@@ -196,8 +208,8 @@ export async function provisionTransitLink(admin: VaultClient, o: TransitLinkOpt
 
   // Written only when missing or different: the operator token may read them, never write them
   // (operator-token.ts writes them with the root token before revoking it).
-  await ensurePolicy(admin, policyName, sealPolicy(mount, o.keyName, { decryptOnly: o.decryptOnly }));
-  await ensureSealTokenRole(admin, { policyName });
+  await ensurePolicy(admin, policyName, sealPolicy(mount, o.keyName));
+  await ensureSealTokenRole(admin, { policyName, tokenPeriod: period });
 
   let existingHealth: TokenHealth | undefined;
   if (o.existing) {
@@ -220,8 +232,9 @@ export async function provisionTransitLink(admin: VaultClient, o: TransitLinkOpt
     }
   }
 
-  // Through the link's token role (orphans with the seal policy only); a period needs sudo on
-  // its create path. The default policy lets the seal renew itself.
+  // Through the link's token role: an orphan with the seal policy only. The period is given
+  // too (sudo on the create path): the role's renews it, but only the token's own shows in its
+  // lookup. The default policy lets the seal renew itself.
   const created = await admin.write<{ auth: { client_token: string; accessor: string } }>(`auth/token/create/${policyName}`, {
     policies: [policyName],
     period,

@@ -187,7 +187,7 @@ const bad: [string, Record<string, unknown>, string, string | RegExp][] = [
   // The same key-name and mount rules as TransitLink's and TransitKeyBackup's (provider-inputs.ts).
   ["TransitKeyRestore", { keyName: "a/b" }, "keyName", `"a/b" may only hold letters, digits, '.', '_' and '-'`],
   ["TransitKeyRestore", { mountPath: "/" }, "mountPath", "must name a mount, e.g. transit"],
-  ["TransitKeyRestore", { token: undefined }, "token", "must be the helper's root token (got nothing)"],
+  ["TransitKeyRestore", { token: undefined }, "token", "must be the helper's operator token (or root token) (got nothing)"],
   ["TransitKeyRestore", { failOnDrift: "no" }, "failOnDrift", "must be true or false, got a string"],
   ["TransitKeyRestore", { backup: "" }, "backup", "must be the primary stack's transitKeyBackup output"],
   ["TransitKeyRestore", { latestVersion: 0 }, "latestVersion", "from 1 up, got 0"],

@@ -16,6 +16,7 @@ type Providers = {
   restore: typeof import("../../providers/transit-key-restore");
   rollout: typeof import("../../providers/seal-rollout");
   audit: typeof import("../../providers/audit-device");
+  operator: typeof import("../../providers/operator-token");
 };
 let m: Providers;
 const secretOutputs = new Map<string, string[]>();
@@ -45,6 +46,7 @@ beforeAll(async () => {
     restore: await import("../../providers/transit-key-restore"),
     rollout: await import("../../providers/seal-rollout"),
     audit: await import("../../providers/audit-device"),
+    operator: await import("../../providers/operator-token"),
   };
 });
 
@@ -93,18 +95,20 @@ test("each resource registers its type, version and provider, and keeps its secr
   });
   new m.rollout.SealRollout("vault-rollout", { nodes: nodes("vault"), sealDigest: "d", adminToken: "r" });
   new m.audit.AuditDevice("vault-audit", { nodes: nodes("vault"), adminToken: "r" });
+  new m.operator.OperatorToken("vault-operator-token", { nodes: nodes("vault"), rootToken: init.rootToken, flavour: "openbao", seals: [] });
   await settle();
 
   const expected: Record<string, [string, string[]]> = {
     "vault-unlock-init": ["VaultInit", ["keys", "rootToken", "adopt", "nodes"]],
     "vault-unlock-unseal": ["Unseal", ["keys", "nodes"]],
-    "seal-of-vault": ["TransitLink", ["token", "rootToken", "nodes"]],
-    "vault-unlock-migration": ["SealMigration", ["keys", "rootToken", "toToken", "fromToken", "nodes", "supersededTokens"]],
+    "seal-of-vault": ["TransitLink", ["token", "adminToken", "nodes"]],
+    "vault-unlock-migration": ["SealMigration", ["keys", "adminToken", "toToken", "fromToken", "nodes", "supersededTokens"]],
     "key-backup": ["TransitKeyBackup", ["backup", "token", "nodes"]],
     "key-restore": ["TransitKeyRestore", ["backup", "token", "nodes"]],
-    // supersededTokens carries the unsealer's root token; the accessors it revokes (revokedAccessors) are plain.
-    "vault-rollout": ["SealRollout", ["rootToken", "nodes", "supersededTokens"]],
-    "vault-audit": ["AuditDevice", ["rootToken", "nodes"]],
+    // supersededTokens carries the unsealer's operator token; the accessors it revokes (revokedAccessors) are plain.
+    "vault-rollout": ["SealRollout", ["adminToken", "nodes", "supersededTokens"]],
+    "vault-audit": ["AuditDevice", ["adminToken", "nodes"]],
+    "vault-operator-token": ["OperatorToken", ["token", "rootToken", "nodes"]],
   };
   for (const [name, [type, secrets]] of Object.entries(expected)) {
     const r = registered.find((x) => x.name === name)!;
@@ -131,7 +135,7 @@ test("a key, token or backup given as a plain value is still a secret input, so 
   new m.unseal.Unseal("plain-unseal", { nodes: plainNodes, keys: ["k1", "k2"] });
   await settle();
   const secretInputs = (name: string) => [...registered.find((x) => x.name === name)!.secretPaths].sort();
-  expect(secretInputs("plain-rollout")).toEqual(["nodes", "rootToken"]);
+  expect(secretInputs("plain-rollout")).toEqual(["adminToken", "nodes"]);
   expect(secretInputs("plain-restore")).toEqual(["backup", "nodes", "token"]);
   expect(secretInputs("plain-unseal")).toEqual(["keys", "nodes"]);
 });

@@ -87,8 +87,8 @@ test("read records a revoked token; diff asks for an update, which issues a new 
   expect(await provider.diff!(created.id, read0.outs, inputs)).toEqual({ changes: false, replaces: [], deleteBeforeReplace: false });
 
   // A root token the unsealer refuses is a problem to fix, not "no change": the diff says so.
-  const refused = { ...inputs, rootToken: "not-the-root-token" };
-  await expect(provider.diff!(created.id, { ...read0.outs, adminToken: refused.rootToken }, refused)).rejects.toThrow(/HTTP 403/);
+  const refused = { ...inputs, adminToken: "not-the-root-token" };
+  await expect(provider.diff!(created.id, { ...read0.outs, adminToken: refused.adminToken }, refused)).rejects.toThrow(/HTTP 403/);
 
   await admin.write("auth/token/revoke-accessor", { accessor: created.outs.accessor });
   // No refresh needed: diff itself finds the token gone.
@@ -173,7 +173,7 @@ test("a root token the unsealer no longer knows fails the read with TokenGoneErr
   const made = await create(provider, { ...inputs, keyName: "gone-root-key" });
   const child = await admin.write<{ auth: { client_token: string; accessor: string } }>("auth/token/create", { policies: ["root"] });
   await admin.write("auth/token/revoke-accessor", { accessor: child.body.auth.accessor });
-  const withGoneRoot = { ...made, outs: { ...made.outs, rootToken: child.body.auth.client_token } };
+  const withGoneRoot = { ...made, outs: { ...made.outs, adminToken: child.body.auth.client_token } };
   const e = await provider.read!(withGoneRoot.id, withGoneRoot.outs).then(
     () => undefined,
     (err: unknown) => err,

@@ -29,14 +29,14 @@ async function deploy() {
 }
 
 describe("HelperBackup", () => {
-  it("is a one-node Shamir VaultCluster, its init, unseal, audit device, key copy and emergency link, in that order", async () => {
+  it("is a one-node Shamir VaultCluster, its init, unseal, operator token, audit device, key copy and emergency link, in that order", async () => {
     const h = await deploy();
     expect(registered.filter((r) => !r.custom).map((r) => `${r.type} ${r.name}`)).toEqual([
       "vault-mutual-unseal:index:HelperBackup helper",
       "vault-mutual-unseal:index:VaultCluster helper-vault",
     ]);
     const dynamic = registered.filter((r) => r.type.startsWith("pulumi-nodejs:dynamic")).map((r) => r.name);
-    expect(dynamic).toEqual(["helper-init", "helper-unseal", "helper-audit", "helper-key-copy", "helper-emergency-link"]);
+    expect(dynamic).toEqual(["helper-init", "helper-unseal", "helper-operator-token", "helper-audit", "helper-key-copy", "helper-emergency-link"]);
     for (const r of k8sObjects()) validateK8s(r);
     expect(
       k8sObjects()

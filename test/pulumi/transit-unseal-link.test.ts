@@ -67,7 +67,7 @@ describe("TransitUnsealLink", () => {
       tokenPeriod: "720h",
       displayName: "seal-of-vault",
     });
-    expect(link.secretPaths).toEqual(expect.arrayContaining(["rootToken", "nodes"]));
+    expect(link.secretPaths).toEqual(expect.arrayContaining(["adminToken", "nodes"]));
     const cm = one("ConfigMap", "vault-seal").inputs;
     expect(Object.keys(cm.data).sort()).toEqual(["peer-address", "peer-server-name", "seal.hcl"]);
     expect(cm.data["seal.hcl"]).toMatch(

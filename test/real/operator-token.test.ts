@@ -32,7 +32,14 @@ let root: string;
 let options: OperatorTokenOptions;
 let operator: Awaited<ReturnType<typeof ensureOperatorToken>>;
 
-const GRANT = { mountPath: "transit", keyName: "autounseal", policyName: "autounseal-seal-of-vault", backup: true, restore: false };
+const GRANT = {
+  mountPath: "transit",
+  keyName: "autounseal",
+  policyName: "autounseal-seal-of-vault",
+  backup: true,
+  restore: false,
+  tokenPeriod: "720h",
+};
 const client = (token?: string): VaultClient => cluster.client(cluster.nodeIds()[0], token);
 
 async function refusal(p: Promise<unknown>): Promise<VaultApiError> {

@@ -6,7 +6,7 @@
  * plaintext keys open nothing afterwards, the operators' decrypted shares do (break-glass). A
  * second run rotates nothing again.
  */
-import { breakGlassPolicy, generateRoot } from "../../core/steps/recovery-keys";
+import { generateRoot } from "../../core/steps/recovery-keys";
 import { activeClient } from "../../core/steps/node-state";
 import { Topology } from "../../lab/topology";
 import { LocalCluster } from "../../adapters/local/local-cluster";
@@ -26,14 +26,8 @@ beforeAll(async () => {
 });
 afterAll(() => t?.destroy());
 
-/** A break-glass token on `cluster` (root generation only), made with its root token. */
-async function breakGlassClient(cluster: LocalCluster, rootToken: string) {
-  const admin = await activeClient(cluster, rootToken);
-  await admin.request("PUT", "sys/policies/acl/break-glass", { body: { policy: breakGlassPolicy(t.opts.flavour) } });
-  const token = (await admin.write<{ auth: { client_token: string } }>("auth/token/create-orphan", { policies: ["break-glass"] })).body.auth
-    .client_token;
-  return activeClient(cluster, token);
-}
+/** Break-glass after the bootstrap: no root token is left, and on OpenBao the operator token may run generate-root (with the keys). */
+const breakGlassClient = (cluster: LocalCluster, operatorToken: string) => activeClient(cluster, operatorToken);
 
 test("vault-unlock, migrated to transit, holds recovery keys that only the operators can decrypt; the plaintext ones in the state open nothing", async () => {
   const rotation = t.records["vault-unlock-recovery-keys"].outs;
