@@ -97,6 +97,9 @@ const UNREACHABLE_CODES = new Set([
   "EPIPE",
 ]);
 
+/** The body of an answer, whether the server wraps it in `data` (OpenBao's logical paths) or not. */
+export const bodyOf = <T>(b: T & { data?: T }): T => b.data ?? b;
+
 export class VaultClient {
   readonly address: string;
   private readonly url: URL;

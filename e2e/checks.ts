@@ -10,8 +10,21 @@ import * as path from "path";
 import * as k8s from "@kubernetes/client-node";
 import * as yaml from "js-yaml";
 import { vaultNames } from "../adapters/kubernetes/names";
+import { decodeRootToken, GENERATE_ROOT, GenerateRootStatus } from "../core/steps/recovery-keys";
+import { bodyOf } from "../core/vault-client";
 import { CLUSTERS, KUBECONFIG_FILE, nodeDir, nodeName as layoutNodeName } from "./kube/layout";
-import { initOf, NAMESPACES, outputsOf, primaryConfig, helperConfig, runStack, RunResult, StackName, STATE_DIR } from "./deployment";
+import {
+  initOf,
+  NAMESPACES,
+  operatorTokenOf,
+  outputsOf,
+  primaryConfig,
+  helperConfig,
+  runStack,
+  RunResult,
+  StackName,
+  STATE_DIR,
+} from "./deployment";
 import {
   adminApi,
   adminKubectl,
@@ -53,15 +66,64 @@ async function everyPodUnsealed(what: string, sealType = "transit"): Promise<voi
   }
 }
 
-/** The probe secret, through vault's Service with vault's root token. */
-function secretThroughService(method: "GET" | "POST", value?: string): { status: number; body: unknown } {
+type PairCluster = "vault" | "vault-unlock";
+
+/** A call through `cluster`'s active Service (with the transit client certificate, which vault-unlock requires). */
+async function throughActive(cluster: PairCluster, token: string, method: "GET" | "POST" | "DELETE", apiPath: string, body?: unknown) {
+  return throughService({
+    context: "primary",
+    namespace: cluster === "vault" ? NAMESPACES.vault : NAMESPACES.vaultUnlock,
+    service: vaultNames(cluster).services.active,
+    caPem: String(outputsOf("primary").caCertPem),
+    client: cluster === "vault" ? undefined : await vaultClientCert(),
+    token,
+    method,
+    path: apiPath,
+    body,
+  });
+}
+
+const breakGlassTokens = new Map<PairCluster, string>();
+
+/**
+ * An admin token for `cluster`, the way the README's break-glass makes one: the bootstrap
+ * revoked the root token, so generate-root with the init's keys (the e2e sets no PGP keys) and,
+ * on OpenBao, the cluster's operator token, which may run it. Made once per run.
+ */
+async function breakGlassRoot(cluster: PairCluster): Promise<string> {
+  const made = breakGlassTokens.get(cluster);
+  if (made) return made;
+  const operator = operatorTokenOf("primary", `${cluster}-operator-token`);
+  const base = GENERATE_ROOT.openbao;
+  const call = async (method: "GET" | "POST" | "DELETE", p: string, body?: unknown) => {
+    const r = await throughActive(cluster, operator, method, `${base}/${p}`, body);
+    if (r.status >= 300) throw new Error(`break-glass on ${cluster}: ${method} ${base}/${p}: HTTP ${r.status} ${JSON.stringify(r.body)}`);
+    return bodyOf((r.body || {}) as GenerateRootStatus & { data?: GenerateRootStatus });
+  };
+  // An attempt left by an earlier run that stopped half-way is cancelled first.
+  if ((await call("GET", "attempt")).started) await call("DELETE", "attempt");
+  const attempt = await call("POST", "attempt", {});
+  for (const key of initOf("primary", `${cluster}-init`).keys) {
+    const r = await call("POST", "update", { key, nonce: attempt.nonce });
+    const encoded = r.encoded_token || r.encoded_root_token;
+    if (r.complete && encoded) {
+      const token = decodeRootToken(encoded, attempt.otp!);
+      breakGlassTokens.set(cluster, token);
+      return token;
+    }
+  }
+  throw new Error(`break-glass on ${cluster}: the init's keys did not complete root generation`);
+}
+
+/** The probe secret, through vault's Service with a break-glass root token of vault. */
+async function secretThroughService(method: "GET" | "POST", value?: string): Promise<{ status: number; body: unknown }> {
   const out = outputsOf("primary");
   return throughService({
     context: "primary",
     namespace: NAMESPACES.vault,
     service: "vault",
     caPem: String(out.caCertPem),
-    token: initOf("primary", "vault-init").rootToken,
+    token: await breakGlassRoot("vault"),
     method,
     path: `${KV}/probe`,
     body: value === undefined ? undefined : { value },
@@ -71,8 +133,8 @@ function secretThroughService(method: "GET" | "POST", value?: string): { status:
 /** The probe secret's value (test data, not a secret), kept with the state so that a later `--only` run can check it. */
 const probeFile = () => path.join(STATE_DIR, "probe-value");
 
-export function assertSecretIntact(what: string): void {
-  const r = secretThroughService("GET");
+export async function assertSecretIntact(what: string): Promise<void> {
+  const r = await secretThroughService("GET");
   const got = (r.body as { data?: { value?: string } })?.data?.value;
   if (r.status !== 200 || got !== fs.readFileSync(probeFile(), "utf8"))
     throw new Error(`${what}: the secret written through vault's Service is not there (HTTP ${r.status})`);
@@ -107,6 +169,36 @@ async function clientCertsEnforced(): Promise<void> {
   }
 }
 
+/** No standing root token: each init's root token is refused (revoked), each operator token accepted. */
+async function rootTokensRevoked(): Promise<void> {
+  const t = await deploymentTargets();
+  for (const [target, stack, prefix] of [
+    [t.vault, "primary", "vault"],
+    [t.vaultUnlock, "primary", "vault-unlock"],
+    [t.helper, "helper", "helper"],
+  ] as const) {
+    const lookup = (token: string) =>
+      throughService({
+        context: target.context,
+        namespace: target.namespace,
+        service: vaultNames(target.cluster).services.unsealed,
+        caPem: target.caPem,
+        token,
+        method: "GET",
+        path: "auth/token/lookup-self",
+        client: target.client,
+      }).status;
+    const [root, operator] = [
+      lookup(initOf(stack, `${prefix}-init`).rootToken),
+      lookup(operatorTokenOf(stack, `${prefix}-operator-token`)),
+    ];
+    if (root !== 403 || operator !== 200)
+      throw new Error(
+        `${target.cluster}: its init's root token answers HTTP ${root} (expected 403: revoked), its operator token ${operator} (expected 200)`,
+      );
+  }
+}
+
 /** 1. Both programs, once each, on empty clusters. */
 export async function bootstrap(): Promise<Figures> {
   const primary = await runStack("primary", primaryConfig());
@@ -124,6 +216,7 @@ export async function bootstrap(): Promise<Figures> {
       throw new Error(`namespace ${ns} does not enforce Pod Security restricted (labels: ${JSON.stringify(labels)})`);
   }
   await clientCertsEnforced();
+  await rootTokensRevoked();
   const unlockType = outputsOf("primary").vaultUnlockSealType;
   if (unlockType !== "transit") throw new Error(`vault-unlock was not migrated Shamir → transit (seal type output: ${String(unlockType)})`);
   const h = outputsOf("helper");
@@ -134,7 +227,7 @@ export async function bootstrap(): Promise<Figures> {
     namespace: NAMESPACES.vault,
     service: "vault",
     caPem: String(out.caCertPem),
-    token: initOf("primary", "vault-init").rootToken,
+    token: await breakGlassRoot("vault"),
     method: "POST",
     path: `sys/mounts/${KV}`,
     body: { type: "kv" },
@@ -143,9 +236,9 @@ export async function bootstrap(): Promise<Figures> {
     throw new Error(`enabling a kv mount through vault's Service: HTTP ${mount.status} ${JSON.stringify(mount.body)}`);
   const probeValue = randomBytes(12).toString("hex");
   fs.writeFileSync(probeFile(), probeValue);
-  const w = secretThroughService("POST", probeValue);
+  const w = await secretThroughService("POST", probeValue);
   if (w.status !== 204) throw new Error(`writing a secret through vault's Service: HTTP ${w.status} ${JSON.stringify(w.body)}`);
-  assertSecretIntact("right after writing it");
+  await assertSecretIntact("right after writing it");
   return {
     "primary program (s)": seconds(primary.ms),
     "helper program (s)": seconds(helper.ms),
@@ -228,7 +321,7 @@ export async function autoUnseal(): Promise<Figures> {
     await deletePods(target.context, target.namespace, pods);
     await waitUnsealed(target, { sealType: "transit", replacedFrom: pods });
     figures[`${target.cluster}: all pods deleted → all Ready and unsealed (s)`] = seconds(Date.now() - t0);
-    assertSecretIntact(`after every pod of ${target.cluster} was deleted`);
+    await assertSecretIntact(`after every pod of ${target.cluster} was deleted`);
   }
   return figures;
 }
@@ -296,7 +389,7 @@ export async function deadlockRunbook(label = ""): Promise<Figures> {
   await waitUnsealed(t.vault, { sealType: "transit", timeoutMs: 180_000 });
   await waitUnsealed(t.vaultUnlock, { sealType: "transit", timeoutMs: 180_000 });
   const serving = Date.now();
-  assertSecretIntact("after the emergency switch");
+  await assertSecretIntact("after the emergency switch");
   // Step 4: back onto vault-unlock.
   const off = await runStack("primary", primaryConfig({ emergency: false }));
   mustSucceed("primary", off, "runbook step 4 (emergency: false)");
@@ -305,7 +398,7 @@ export async function deadlockRunbook(label = ""): Promise<Figures> {
   await waitUnsealed(t.vaultUnlock, { sealType: "transit", timeoutMs: 60_000 });
   const sealAddress = String(outputsOf("primary").vaultSealAddress);
   if (!sealAddress.includes("vault-unlock")) throw new Error(`after emergency: false vault's seal still points at ${sealAddress}`);
-  assertSecretIntact("after switching back");
+  await assertSecretIntact("after switching back");
   return {
     [`${label}helper unsealed by hand (s)`]: seconds(unsealedHelper - t0),
     [`${label}emergency run → both serving (s)`]: seconds(serving - unsealedHelper),
@@ -372,7 +465,7 @@ export async function containerKilledWhilePeerDown(): Promise<Figures> {
   await waitUnsealed(t.vaultUnlock, { sealType: "transit" });
   const unlockBack = Date.now();
   await waitUnsealed(t.vault, { sealType: "transit" });
-  assertSecretIntact("after vault-0's server was killed while vault-unlock was down");
+  await assertSecretIntact("after vault-0's server was killed while vault-unlock was down");
   const p = (await podsOf("primary", NAMESPACES.vault, "vault")).find((x) => x.name === vaultNames("vault").pod(0))!;
   return {
     [`vault-0 restarts after ${waitMs / 1000} s with its peer down`]: p.restarts,
@@ -404,7 +497,7 @@ export async function keyRotation(): Promise<Figures> {
     service: vaultNames("vault-unlock").services.unsealed,
     caPem: String(out.caCertPem),
     client: await vaultClientCert(),
-    token: initOf("primary", "vault-unlock-init").rootToken,
+    token: await breakGlassRoot("vault-unlock"),
     method: "POST",
     path: "transit/keys/autounseal/rotate",
     body: {},
@@ -430,7 +523,8 @@ export async function keyRotation(): Promise<Figures> {
     namespace: NAMESPACES.vault,
     service: vaultNames("vault").services.active,
     caPem: String(out.caCertPem),
-    token: initOf("primary", "vault-init").rootToken,
+    // The operator token may step down (the providers' rollouts do).
+    token: operatorTokenOf("primary", "vault-operator-token"),
     method: "POST",
     path: "sys/step-down",
     body: {},

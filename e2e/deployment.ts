@@ -134,14 +134,25 @@ export function outputsOf(stack: StackName, stateDir = STATE_DIR): Record<string
   return Object.fromEntries(Object.entries(stateOf(stack, stateDir).outputs).map(([k, v]) => [k, v.value]));
 }
 
+/** One resource's outputs in a stack's state, secrets included (never print these). */
+function resourceOutputsOf(stack: StackName, name: string, stateDir: string): Record<string, unknown> {
+  const found = Object.values(stateOf(stack, stateDir).resources).filter((r) => r.name === name && r.custom);
+  if (found.length !== 1) throw new Error(`stack ${stack} has ${found.length} resources named ${name} in its state, not one`);
+  return found[0].outputs as Record<string, unknown>;
+}
+
 /**
- * The root token and keys of one init resource (`vault-init`, `vault-unlock-init`,
- * `helper-init`), read from the state as an operator reads them from `pulumi stack export
- * --show-secrets` (README "Secrets: what, where, who can read"): no stack outputs them.
+ * The keys (and the revoked root token) of one init resource (`vault-init`,
+ * `vault-unlock-init`, `helper-init`), read from the state as an operator reads them from
+ * `pulumi stack export --show-secrets` (README "Secrets: what, where, who can read"): no stack
+ * outputs them.
  */
 export function initOf(stack: StackName, initName: string, stateDir = STATE_DIR): { rootToken: string; keys: string[] } {
-  const found = Object.values(stateOf(stack, stateDir).resources).filter((r) => r.name === initName && r.custom);
-  if (found.length !== 1) throw new Error(`stack ${stack} has ${found.length} resources named ${initName} in its state, not one`);
-  const { rootToken, keys } = found[0].outputs as { rootToken: string; keys: string[] };
+  const { rootToken, keys } = resourceOutputsOf(stack, initName, stateDir) as { rootToken: string; keys: string[] };
   return { rootToken, keys };
+}
+
+/** A cluster's operator token (`vault-operator-token`, …), from the state the same way. */
+export function operatorTokenOf(stack: StackName, name: string, stateDir = STATE_DIR): string {
+  return String(resourceOutputsOf(stack, name, stateDir).token);
 }

@@ -215,7 +215,7 @@ export function throughService(o: {
   service: string;
   caPem: string;
   token: string;
-  method: "GET" | "POST";
+  method: "GET" | "POST" | "DELETE";
   path: string;
   body?: unknown;
   /** Presented when given (vault-unlock and the helper serve no client without one). */

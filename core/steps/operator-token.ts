@@ -5,10 +5,11 @@
  * the recovery keys (recovery-keys.ts generateRoot).
  *
  * The token is an orphan periodic token whose policy lists exactly the paths the providers
- * use on that cluster (`operatorPolicy`). It cannot write policies or token roles, so it can
- * never make itself more than it is: the seal policies and token roles of the cluster's
- * transit links are written here, once, with the root token; the links then mint seal tokens
- * through those roles (allowed policies: the seal policy only) and only read the policies.
+ * use on that cluster (`operatorPolicy`). It cannot write policies, and a link's token role
+ * only with the seal policy as its one allowed policy (`allowed_parameters`), so it can never
+ * make itself more than it is: the seal policies and token roles of the cluster's transit
+ * links are written here, once, with the root token; the links then mint seal tokens through
+ * those roles and only read the policies (a new period rewrites the role).
  *
  * Crash-safe without a checkpoint in the middle: the token's ID is derived from the root
  * token (an HMAC), so a run that dies after creating the token, or after revoking the root,
@@ -88,6 +89,8 @@ export function operatorPolicy(o: OperatorTokenOptions): string {
     path(rotation.init, ["create", "read", "update", "delete", "sudo"]),
     path(rotation.update, ["create", "update", "sudo"]),
     path(rotation.backup, ["read", "delete", "sudo"]),
+    // Its own policy, to tell whether a change of the links needs a wider one.
+    path(`sys/policies/acl/${OPERATOR_POLICY}`, ["read"]),
     path("auth/token/lookup-accessor", ["update"]),
     path("auth/token/renew-accessor", ["update"]),
     path("auth/token/revoke-accessor", ["update"]),
@@ -100,7 +103,10 @@ export function operatorPolicy(o: OperatorTokenOptions): string {
       path(`${m}/keys/${g.keyName}`, ["create", "read", "update"]),
       path(`${m}/keys/${g.keyName}/config`, ["update"]),
       path(`sys/policies/acl/${g.policyName}`, ["read"]),
-      path(`auth/token/roles/${g.policyName}`, ["read"]),
+      // The role may be rewritten (a new period) but only as a seal role: its one policy, orphans.
+      `path "auth/token/roles/${g.policyName}" {\n  capabilities = ["create", "read", "update"]\n  allowed_parameters = {\n` +
+        `    "allowed_policies" = [["${g.policyName}"], "${g.policyName}"]\n    "orphan" = [true]\n    "renewable" = [true]\n` +
+        `    "token_type" = ["service"]\n    "token_period" = []\n  }\n}`,
       // The role fixes the policy and the orphan flag; sudo lets the call give the token its period.
       path(`auth/token/create/${g.policyName}`, ["update", "sudo"]),
     );

@@ -15,7 +15,7 @@
  */
 import * as openpgp from "openpgp";
 import { InputError, throwProblems, VaultApiError } from "../errors";
-import { VaultClient } from "../vault-client";
+import { bodyOf, VaultClient } from "../vault-client";
 
 /** Which API the server speaks: OpenBao's `sys/rotate/recovery/*` or Vault's `sys/rekey-recovery-key/*`. */
 export type RecoveryApiFlavour = "openbao" | "vault";
@@ -153,7 +153,7 @@ export async function rotateRecoveryKeys(admin: VaultClient, o: RecoveryKeyRotat
   );
 }
 
-interface GenerateRootStatus {
+export interface GenerateRootStatus {
   started: boolean;
   nonce?: string;
   otp?: string;
@@ -186,7 +186,7 @@ export class RootGenerationInProgressError extends Error {
  * OpenBao break-glass takes an operator token with that policy as well as the keys (or, for a
  * listener that sets `disable_unauthed_generate_root_endpoints = false`, the old paths).
  */
-const GENERATE_ROOT: Record<RecoveryApiFlavour, string> = { openbao: "sys/generate-root-token", vault: "sys/generate-root" };
+export const GENERATE_ROOT: Record<RecoveryApiFlavour, string> = { openbao: "sys/generate-root-token", vault: "sys/generate-root" };
 
 /**
  * The policy of an OpenBao break-glass token: root generation and nothing else. Useless
@@ -196,9 +196,6 @@ const GENERATE_ROOT: Record<RecoveryApiFlavour, string> = { openbao: "sys/genera
 export function breakGlassPolicy(flavour: RecoveryApiFlavour): string {
   return `# Root generation only: the recovery keys are what it takes.\npath "${GENERATE_ROOT[flavour]}/*" {\n  capabilities = ["read", "update", "delete", "sudo"]\n}\n`;
 }
-
-/** The body of an answer, whether the server wraps it in `data` (OpenBao's logical paths) or not. */
-const bodyOf = <T>(b: T & { data?: T }): T => b.data ?? b;
 
 /**
  * Break-glass: a new root token from the recovery keys (auto-unsealed cluster) or unseal keys

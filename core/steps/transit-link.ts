@@ -5,7 +5,7 @@
  * reaches a max TTL (the article's 32-day failure) as long as the seal renews it.
  */
 import { InputError, TokenGoneError, VaultApiError } from "../errors";
-import { VaultClient } from "../vault-client";
+import { bodyOf, VaultClient } from "../vault-client";
 import { tokenHealth, TokenHealth } from "./token-health";
 
 export interface TransitLinkOptions {
@@ -130,8 +130,7 @@ export function durationSeconds(d: string, key = "tokenPeriod"): number {
 /** Mounts transit at `mountPath` unless something is mounted there already (which must be transit). */
 export async function ensureTransitMount(admin: VaultClient, mountPath: string): Promise<void> {
   const m = normMount(mountPath);
-  const mounts = (await admin.read<{ data?: Record<string, { type: string }> } & Record<string, unknown>>("sys/mounts")).body;
-  const table = (mounts.data ?? mounts) as Record<string, { type?: string }>;
+  const table = bodyOf((await admin.read<Record<string, { type?: string }>>("sys/mounts")).body);
   const existing = table[`${m}/`];
   if (existing) {
     if (existing.type !== "transit")

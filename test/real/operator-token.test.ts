@@ -118,7 +118,7 @@ test("the operator token provisions the transit link: the seal token it mints th
   expect((await admin.read<{ data: { backup: string } }>("transit/backup/autounseal")).body.data.backup).not.toBe("");
 });
 
-test("the operator token cannot write a policy, a token role, or mint a token with any other policy: it cannot make itself root", async () => {
+test("the operator token cannot write a policy, widen the seal token role, or mint a token with any other policy: it cannot make itself root", async () => {
   const admin = client(operator.token);
   expect(
     (
@@ -135,10 +135,29 @@ test("the operator token cannot write a policy, a token role, or mint a token wi
     ).status,
   ).toBe(403);
   expect((await refusal(admin.write(`auth/token/roles/${GRANT.policyName}`, { allowed_policies: ["root"] }))).status).toBe(403);
+  expect(
+    (await refusal(admin.write(`auth/token/roles/${GRANT.policyName}`, { allowed_policies: [GRANT.policyName, OPERATOR_POLICY] }))).status,
+  ).toBe(403);
+  expect((await refusal(admin.write(`auth/token/roles/${GRANT.policyName}`, { allowed_policies_glob: ["*"] }))).status).toBe(403);
+  expect((await refusal(admin.write("auth/token/roles/another-role", { allowed_policies: [GRANT.policyName] }))).status).toBe(403);
   expect((await refusal(admin.write("auth/token/create-orphan", { policies: [OPERATOR_POLICY] }))).status).toBe(403);
   const e = await refusal(admin.write(`auth/token/create/${GRANT.policyName}`, { policies: ["root"] }));
   expect(e.status).toBe(400);
   expect((await refusal(admin.write("sys/mounts/kv", { type: "kv" }))).status).toBe(403);
+});
+
+test("a new token period reaches the seal token role with the operator token alone, and the next seal token gets it", async () => {
+  const admin = client(operator.token);
+  const link = await provisionTransitLink(admin, {
+    mountPath: "transit",
+    keyName: "autounseal",
+    policyName: GRANT.policyName,
+    allowBackup: true,
+    tokenPeriod: "24h",
+  });
+  expect(link.health.periodSeconds).toBe(24 * 3600);
+  const role = (await admin.read<{ data: { token_period: number } }>(`auth/token/roles/${GRANT.policyName}`)).body.data;
+  expect(role.token_period).toBe(24 * 3600);
 });
 
 test("keepOperatorToken renews the token when below half its period and leaves it alone above", async () => {
