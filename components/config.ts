@@ -107,6 +107,37 @@ const zoneSpread = z.enum(["none", "preferred", "required"]).default("none");
 /** false: the namespaces exist already (made by the platform team) and the stack only uses them. */
 const createNamespaces = z.boolean().default(true);
 
+/**
+ * The keys and root token of an earlier init, to take over a cluster that is initialized
+ * already (VaultInit's `adopt`), e.g. after its Pulumi state was lost. Secret: set it with
+ * `pulumi config set --secret --path 'vault.adopt.rootToken' <token>` and
+ * `pulumi config set --secret --path 'vault.adopt.keys[0]' <key>` (one per key; helper: `adopt.…`).
+ * The messages never quote its values.
+ */
+const ADOPT_HOW = "set them with pulumi config set --secret --path";
+const adopt = z
+  .object(
+    {
+      keys: z
+        .array(
+          z
+            .string({ error: "must be a key (base64 text) from the earlier init" })
+            .min(1, "must be a key (base64 text) from the earlier init"),
+          {
+            error: `must be the list of keys from the earlier init (${ADOPT_HOW} '<cluster>.adopt.keys[0]' <key>, one per key)`,
+          },
+        )
+        .min(1, "needs the keys from the earlier init (at least the threshold)"),
+      rootToken: z
+        .string({ error: `must be the root token from the earlier init (${ADOPT_HOW} '<cluster>.adopt.rootToken' <token>)` })
+        .min(1, "must be the root token from the earlier init"),
+    },
+    { error: `must be { keys, rootToken } from the earlier init (${ADOPT_HOW} '<cluster>.adopt.rootToken' and '<cluster>.adopt.keys[i]')` },
+  )
+  .strict();
+
+export type AdoptConfig = z.infer<typeof adopt>;
+
 /** Where one Vault cluster of the pair runs. */
 const clusterPlacement = z
   .object({
@@ -121,6 +152,8 @@ const clusterPlacement = z
     transitAddress: httpsUrl.optional(),
     /** How transitAddress reaches it; default LoadBalancer when the two run in different Kubernetes clusters. */
     expose: expose.optional(),
+    /** Keys and root token of an earlier init of this cluster, to take it over (secret config). */
+    adopt: adopt.optional(),
   })
   .strict();
 
@@ -223,6 +256,8 @@ export const helperSchema = z
     peerCidrs: z.array(cidr).min(1).optional(),
     /** The primary stack, as organization/project/stack, for its outputs (the key backup, the helper's certificate and namespace). */
     primaryStack: stackName,
+    /** Keys and root token of an earlier init of the helper, to take it over (secret config). */
+    adopt: adopt.optional(),
   })
   .strict();
 

@@ -64,6 +64,8 @@ export interface HelperBackupArgs {
   /** kubeconfig content for the providers' port-forwards (secret). */
   kubeconfig: Input<string>;
   context?: Input<string>;
+  /** The keys and root token of an earlier init of the helper, to take it over (secret; VaultInit's adopt). */
+  adopt?: Input<{ keys: string[]; rootToken: string }>;
   /** Shamir split of the helper's unseal keys; default 3 / 2. */
   keyShares?: number;
   keyThreshold?: number;
@@ -154,7 +156,13 @@ export class HelperBackup extends pulumi.ComponentResource {
         case "init":
           init = new VaultInit(
             step.name,
-            { nodes, kind: step.keys, shares: args.keyShares ?? 3, threshold: args.keyThreshold ?? 2 },
+            {
+              nodes,
+              kind: step.keys,
+              shares: args.keyShares ?? 3,
+              threshold: args.keyThreshold ?? 2,
+              adopt: args.adopt && pulumi.secret(args.adopt),
+            },
             { ...after(step), protect: step.protect },
           );
           // Secret wherever they travel (mocks and older engines ignore additionalSecretOutputs).

@@ -275,9 +275,17 @@ export class MutualUnsealPair extends pulumi.ComponentResource {
         }
         case "init": {
           const role = roleOf(step.cluster);
+          // The keys of an earlier init (secret config), to take an initialized cluster over.
+          const adopt = placement[role].adopt;
           const init = new VaultInit(
             step.name,
-            { nodes: nodes[role], kind: step.keys, shares: cfg.keyShares, threshold: cfg.keyThreshold },
+            {
+              nodes: nodes[role],
+              kind: step.keys,
+              shares: cfg.keyShares,
+              threshold: cfg.keyThreshold,
+              adopt: adopt && pulumi.secret(adopt),
+            },
             { parent: this, dependsOn: after(step), protect: step.protect },
           );
           inits[role] = init;

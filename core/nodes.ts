@@ -37,6 +37,20 @@ export interface NodeControl {
   drain?(nodeId: string): Promise<void>;
   /** Puts a drained node back into client traffic: when its step-down failed and it stays active. */
   undrain?(nodeId: string): Promise<void>;
+  /**
+   * The init record (core/steps/init.ts): the init's answer (keys, root token), kept where
+   * only the deployer can read it (a Kubernetes Secret, a 0600 file) from the moment sys/init
+   * answers until the answer is known to be in the Pulumi checkpoint. Required, so no adapter
+   * silently brings back the window in which a crash loses the keys for good.
+   * `saveInitRecord` creates or replaces it; its text is secret and never logged.
+   */
+  saveInitRecord(record: string): Promise<void>;
+  /** The record's text; undefined when there is none. */
+  loadInitRecord(): Promise<string | undefined>;
+  /** Deletes the record; nothing to do when there is none. */
+  forgetInitRecord(): Promise<void>;
+  /** Where the record lives, for messages (e.g. "Secret vault/vault-init-record"). */
+  initRecordLocation(): string;
 }
 
 /** A digest of seal settings (key order ignored), to tell which nodes run them without keeping the token around. */

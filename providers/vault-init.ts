@@ -9,13 +9,18 @@
  *   try to init again;
  * - only a different cluster (another namespace/StatefulSet, another local cluster) replaces
  *   the resource; a new kubeconfig, port or replica count is an update that changes nothing;
+ * - create writes the init's answer to the cluster's init record (NodeControl.saveInitRecord)
+ *   right after sys/init answers; a create that finds the cluster initialized and no `adopt`
+ *   takes the keys from that record, checked as `adopt` is (`adopted` stays false: the keys
+ *   come from this resource's own init, whose checkpoint was lost). `forgetInitRecord` deletes
+ *   it once the outputs are checkpointed; an update deletes one holding the checkpointed keys;
  * - delete forgets the keys and touches nothing on the server. Give the resource
  *   `protect: true` (or keep the keys elsewhere): without them a Shamir cluster cannot be
  *   unsealed after a restart.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { AlreadyInitializedError, InputError, VaultOpError } from "../core/errors";
-import { initCluster, initProblems } from "../core/steps/init";
+import { initAndRecord, initProblems, InitResult, recordedInit } from "../core/steps/init";
 import { SealStatus } from "../core/vault-client";
 import { waitFor } from "../core/wait";
 import { VaultClient } from "../core/vault-client";
@@ -71,7 +76,10 @@ export interface VaultInitOutputs extends VaultInitInputs {
   /** Unseal keys (shamir) or recovery keys (recovery), base64 (PGP-encrypted when pgpKeys were given). */
   keys: string[];
   rootToken: string;
-  /** True when the keys came from `adopt` rather than from an init by this resource. */
+  /**
+   * True when the keys came from `adopt` rather than from an init by this resource. Keys taken
+   * from the init record are this resource's own init (its checkpoint was lost): false.
+   */
   adopted: boolean;
 }
 
@@ -159,6 +167,26 @@ async function verifyAdopt(client: VaultClient, inputs: VaultInitInputs, adopt: 
   }
 }
 
+/** verifyAdopt for the keys of an init record, its errors naming the record (whose keys the operator never saw). */
+async function verifyRecord(client: VaultClient, where: string, inputs: VaultInitInputs, recorded: InitResult): Promise<void> {
+  if (recorded.kind !== inputs.kind)
+    throw new InputError(
+      "kind",
+      `${client.address} was initialized with kind "${recorded.kind}" (its init record, ${where}), not "${inputs.kind}": set kind to "${recorded.kind}"`,
+    );
+  try {
+    await verifyAdopt(client, inputs, { keys: recorded.keys, rootToken: recorded.rootToken });
+  } catch (e) {
+    if (e instanceof InputError)
+      throw new InputError(
+        e.key.replace(/^adopt\./, "initRecord."),
+        `${reasonOf(e)} (keys and root token from the init record ${where}, left by an init whose Pulumi state was never saved). ` +
+          `If the record is stale, delete it and pass the cluster's keys and root token as adopt`,
+      );
+    throw e;
+  }
+}
+
 async function create(inputs: VaultInitInputs): Promise<pulumi.dynamic.CreateResult<VaultInitOutputs>> {
   return withNodes(inputs.nodes, async (nodes) => {
     const client = nodes.client(nodes.nodeIds()[0]);
@@ -175,23 +203,38 @@ async function create(inputs: VaultInitInputs): Promise<pulumi.dynamic.CreateRes
       { timeoutMs: inputs.startTimeoutMs ?? 300_000, intervalMs: 1000 },
     );
     if (status.initialized) {
-      if (!inputs.adopt) {
-        const refused = new AlreadyInitializedError(client.address);
-        refused.message += ` To manage this cluster with this resource anyway, pass those keys and root token as adopt: { keys, rootToken }.`;
-        throw refused;
+      if (inputs.adopt) {
+        await verifyAdopt(client, inputs, inputs.adopt);
+        return { id, outs: { ...inputs, keys: inputs.adopt.keys, rootToken: inputs.adopt.rootToken, adopted: true } };
       }
-      await verifyAdopt(client, inputs, inputs.adopt);
-      return { id, outs: { ...inputs, keys: inputs.adopt.keys, rootToken: inputs.adopt.rootToken, adopted: true } };
+      // An earlier create of this resource whose outputs never reached the checkpoint left its answer behind.
+      const recorded = await recordedInit(nodes);
+      if (recorded) {
+        await verifyRecord(client, nodes.initRecordLocation(), inputs, recorded);
+        return { id, outs: { ...inputs, keys: recorded.keys, rootToken: recorded.rootToken, adopted: false } };
+      }
+      const refused = new AlreadyInitializedError(client.address);
+      refused.message +=
+        ` No init record is left either (${nodes.initRecordLocation()}).` +
+        ` To manage this cluster with this resource anyway, pass those keys and root token as adopt: { keys, rootToken }.`;
+      throw refused;
     }
     if (inputs.adopt)
       throw new InputError("adopt", `${client.address} is not initialized, so there is nothing to adopt: remove adopt to initialize it`);
-    const result = await initCluster(client, {
+    const result = await initAndRecord(nodes, client, {
       kind: inputs.kind,
       shares: inputs.shares,
       threshold: inputs.threshold,
       pgpKeys: inputs.pgpKeys,
       rootTokenPgpKey: inputs.rootTokenPgpKey,
     });
+    if (result.recordError) {
+      // The answer still goes to the checkpoint, as before records existed; only the crash window is back. Never the keys in the text.
+      process.stderr.write(
+        `warning: ${clusterIdentity(inputs.nodes)} is initialized but its init record could not be written to ${nodes.initRecordLocation()} ` +
+          `(${result.recordError.message}): if this run dies before Pulumi saves its state, the keys are lost. Check the deployer's access to Secrets (docs/deployer-rbac.yaml).\n`,
+      );
+    }
     return { id, outs: { ...inputs, keys: result.keys, rootToken: result.rootToken, adopted: false } };
   });
 }
@@ -200,6 +243,9 @@ async function update(_id: string, olds: VaultInitOutputs, news: VaultInitInputs
   const f = new Failures();
   fixedAtInitProblems(olds, news, f);
   if (f.list.length > 0) throw new InputError(f.list[0].property, f.list[0].reason);
+  // Update runs on keys read from the checkpoint: a record still holding exactly those is a
+  // copy nobody needs (the step meant to forget it did not run). Best effort: an update never fails for it.
+  await forgetCheckpointedRecord(olds);
   // A changed adopt (e.g. keys rekeyed outside Pulumi) replaces the stored keys once the cluster agrees.
   if (news.adopt && !sameValue(olds.adopt, news.adopt)) {
     const adopt = news.adopt;
@@ -207,6 +253,28 @@ async function update(_id: string, olds: VaultInitOutputs, news: VaultInitInputs
     return { outs: { ...news, keys: adopt.keys, rootToken: adopt.rootToken, adopted: true } };
   }
   return { outs: { ...news, keys: olds.keys, rootToken: olds.rootToken, adopted: olds.adopted ?? false } };
+}
+
+/** Deletes the record of `olds`'s cluster when it holds exactly the checkpointed keys and root token; never throws. */
+async function forgetCheckpointedRecord(olds: VaultInitOutputs): Promise<void> {
+  try {
+    await withNodes(olds.nodes, async (nodes) => {
+      const recorded = await recordedInit(nodes);
+      if (recorded && recorded.rootToken === olds.rootToken && sameValue(recorded.keys, olds.keys)) await nodes.forgetInitRecord();
+    });
+  } catch {
+    // Unreachable now, or a record that does not decode: left for forgetInitRecord.
+  }
+}
+
+/**
+ * Deletes the cluster's init record. Call it from a step that runs only once VaultInit's
+ * outputs are in the Pulumi checkpoint (a resource that takes them as inputs is created after
+ * the engine has saved them): from then on the state holds the keys and the record is only a
+ * second copy. Idempotent: no record, nothing to do.
+ */
+export async function forgetInitRecord(nodes: NodeAccess): Promise<void> {
+  await withNodes(nodes, (n) => n.forgetInitRecord());
 }
 
 /** Forgets the keys; never touches the cluster. */

@@ -105,6 +105,7 @@ export function helperProgram() {
       context: cfg.context,
       keyShares: cfg.keyShares,
       keyThreshold: cfg.keyThreshold,
+      adopt: cfg.adopt && pulumi.secret(cfg.adopt),
       backup: need<string>("transitKeyBackup", RUN_PRIMARY),
       latestVersion: need<number>("transitKeyLatestVersion", RUN_PRIMARY),
       revokeTokenOnDelete: cfg.revokeSealTokensOnDelete,

@@ -17,6 +17,7 @@ import { VaultClient } from "../../core/vault-client";
 import { sleep, waitFor } from "../../core/wait";
 import { DEFAULT_DRAIN_SECONDS, DEFAULT_RESTART_TIMEOUT_MS, DEFAULT_SEAL_GRACE_SECONDS, assertValidAccess, podNames } from "./access";
 import { KubernetesApiError, kubernetesApiError, statusOf } from "./api-error";
+import { INIT_RECORD_KEY, vaultNames } from "./names";
 import { KubernetesAccess, SERVING_LABEL } from "./options";
 import { PodCannotStartError, PodRestartError, PodView, classifyPod, describePod, hintsFor, needsAChange } from "./pod-status";
 import { ForwardedVaultClient, PodTunnel } from "./port-forward";
@@ -219,6 +220,56 @@ export class KubernetesCluster implements NodeControl {
       throw e;
     }
     return runningDigest(stored.history, sealSettingsDigest(stored.settings), view, this.graceMs);
+  }
+
+  private get initRecordSecret(): string {
+    return vaultNames(this.access.statefulSet).initRecordSecret;
+  }
+
+  initRecordLocation(): string {
+    return this.where("Secret", this.initRecordSecret);
+  }
+
+  /**
+   * Creates the init record Secret, or replaces one left by an earlier init of a cluster of the
+   * same name (its data were wiped since). A Secret, never a ConfigMap: it holds the keys. The
+   * servers' Role grants no access to Secrets; the deployer's (docs/deployer-rbac.yaml) does.
+   */
+  async saveInitRecord(record: string): Promise<void> {
+    const name = this.initRecordSecret;
+    const body: k8s.V1Secret = {
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name, namespace: this.access.namespace, labels: this.placement.labels },
+      type: "Opaque",
+      data: { [INIT_RECORD_KEY]: Buffer.from(record, "utf8").toString("base64") },
+    };
+    try {
+      await this.api.createNamespacedSecret(this.access.namespace, body);
+    } catch (e) {
+      if (statusOf(e) !== 409) throw this.apiError(`create ${this.initRecordLocation()}`, e);
+      try {
+        await this.api.replaceNamespacedSecret(name, this.access.namespace, body);
+      } catch (e2) {
+        throw this.apiError(`update ${this.initRecordLocation()}`, e2);
+      }
+    }
+  }
+
+  async loadInitRecord(): Promise<string | undefined> {
+    const read = await this.read(this.initRecordLocation(), () =>
+      this.api.readNamespacedSecret(this.initRecordSecret, this.access.namespace),
+    );
+    const data = read.body?.data?.[INIT_RECORD_KEY];
+    return data === undefined ? undefined : Buffer.from(data, "base64").toString("utf8");
+  }
+
+  async forgetInitRecord(): Promise<void> {
+    try {
+      await this.api.deleteNamespacedSecret(this.initRecordSecret, this.access.namespace);
+    } catch (e) {
+      if (statusOf(e) !== 404) throw this.apiError(`delete ${this.initRecordLocation()}`, e);
+    }
   }
 
   /**

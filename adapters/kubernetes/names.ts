@@ -9,6 +9,9 @@
 /** Key of the transit token in the token Secret: the pod template's secretKeyRef and the adapter read it there. */
 export const TRANSIT_TOKEN_KEY = "token";
 
+/** Key of the init record's JSON in the init record Secret. */
+export const INIT_RECORD_KEY = "record";
+
 /** Name of the volume claim template of a Raft cluster's data (PVCs `data-<pod>`), and of Consul's. */
 export const DATA_VOLUME_CLAIM = "data";
 
@@ -36,6 +39,8 @@ export function vaultNames(clusterName: string) {
     sealConfigMap: `${cn}-seal`,
     /** The optional Secret holding the transit token under TRANSIT_TOKEN_KEY. */
     transitTokenSecret: `${cn}-transit-token`,
+    /** The init record (keys and root token of an init not yet known to be checkpointed), under INIT_RECORD_KEY; written by the node adapter. */
+    initRecordSecret: `${cn}-init-record`,
     /** The Consul client agent sidecar's config and certificate (Consul storage only). */
     consulAgentConfigMap: `${cn}-consul-agent`,
     consulTlsSecret: `${cn}-consul-tls`,

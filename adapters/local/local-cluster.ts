@@ -324,6 +324,35 @@ export class LocalCluster implements NodeControl {
     );
   }
 
+  /** The init record's file: in the first node's folder (where init runs), 0600, removed with the cluster by destroy(). */
+  private get initRecordFile(): string {
+    return path.join(this.nodes[0].dir, "init-record.json");
+  }
+
+  initRecordLocation(): string {
+    return `file ${this.initRecordFile}`;
+  }
+
+  async saveInitRecord(record: string): Promise<void> {
+    // Written aside, then renamed: a crash mid-write never leaves half a record.
+    const aside = `${this.initRecordFile}.new`;
+    writePrivateFile(aside, record);
+    fs.renameSync(aside, this.initRecordFile);
+  }
+
+  async loadInitRecord(): Promise<string | undefined> {
+    try {
+      return fs.readFileSync(this.initRecordFile, "utf8");
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw e;
+    }
+  }
+
+  async forgetInitRecord(): Promise<void> {
+    fs.rmSync(this.initRecordFile, { force: true });
+  }
+
   /** Stops every process and removes the nodes' folders. */
   async destroy(): Promise<void> {
     await this.stopAll("SIGKILL");

@@ -3,6 +3,7 @@
  * and refuses to touch an initialized cluster.
  */
 import { AlreadyInitializedError, InputError, throwProblems, VaultApiError } from "../errors";
+import { NodeControl } from "../nodes";
 import { VaultClient } from "../vault-client";
 
 export interface InitOptions {
@@ -77,5 +78,67 @@ export async function initCluster(client: VaultClient, o: InitOptions): Promise<
     // A concurrent init elsewhere wins the race: report it the same way.
     if (e instanceof VaultApiError && e.mentions("already initialized")) throw new AlreadyInitializedError(client.address);
     throw e;
+  }
+}
+
+/**
+ * The init record: the init's answer, kept by the node adapter (NodeControl.saveInitRecord)
+ * from the moment sys/init answers until the answer is known to be in the Pulumi checkpoint.
+ * Without it, a crash between the two leaves an initialized cluster whose keys nobody has.
+ */
+export const INIT_RECORD_FORMAT = 1;
+
+/** The record's text: JSON of the init's answer. Secret: it holds the keys and the root token. */
+export function encodeInitRecord(r: InitResult): string {
+  return JSON.stringify({ format: INIT_RECORD_FORMAT, kind: r.kind, keys: r.keys, rootToken: r.rootToken });
+}
+
+/** The answer a record holds; InputError("initRecord") when it is not one (never quoting it: it holds secrets). */
+export function decodeInitRecord(text: string, where: string): InitResult {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    v = undefined;
+  }
+  const r = (typeof v === "object" && v !== null ? v : {}) as Record<string, unknown>;
+  const keysOk = Array.isArray(r.keys) && r.keys.every((k) => typeof k === "string" && k !== "");
+  if (
+    r.format !== INIT_RECORD_FORMAT ||
+    (r.kind !== "shamir" && r.kind !== "recovery") ||
+    !keysOk ||
+    typeof r.rootToken !== "string" ||
+    r.rootToken === ""
+  )
+    throw new InputError(
+      "initRecord",
+      `${where} is not an init record this code wrote (format ${INIT_RECORD_FORMAT}: kind, keys, rootToken): pass the keys and root token as adopt, then delete it`,
+    );
+  return { kind: r.kind, keys: r.keys as string[], rootToken: r.rootToken };
+}
+
+/** The init answer the cluster's adapter still keeps, if any. */
+export async function recordedInit(nodes: NodeControl): Promise<InitResult | undefined> {
+  const text = await nodes.loadInitRecord();
+  return text === undefined ? undefined : decodeInitRecord(text, nodes.initRecordLocation());
+}
+
+/**
+ * Init, then the record of its answer before anything else can fail: from here on a lost
+ * checkpoint costs nothing, the next create adopts from the record. A record that cannot be
+ * written does not lose the answer either: it is returned (to the checkpoint, as before the
+ * record existed) and `recordError` says why there is no record.
+ */
+export async function initAndRecord(
+  nodes: NodeControl,
+  client: VaultClient,
+  o: InitOptions,
+): Promise<InitResult & { recordError?: Error }> {
+  const result = await initCluster(client, o);
+  try {
+    await nodes.saveInitRecord(encodeInitRecord(result));
+    return result;
+  } catch (e) {
+    return { ...result, recordError: e as Error };
   }
 }

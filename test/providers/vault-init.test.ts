@@ -5,7 +5,7 @@
  */
 import { LocalCluster } from "../../adapters/local/local-cluster";
 import { unsealCluster, waitClusterUnsealed } from "../../core/steps/unseal";
-import { VaultInitInputs, VaultInitOutputs, vaultInitProvider as provider } from "../../providers/vault-init";
+import { forgetInitRecord, VaultInitInputs, VaultInitOutputs, vaultInitProvider as provider } from "../../providers/vault-init";
 import { Lab, newLab } from "../support/servers";
 import { sealTowards, Unsealer, unsealer } from "../support/pair";
 import { checkNew, create, LocalAccess, State, update } from "./harness";
@@ -48,7 +48,9 @@ describe("shamir", () => {
     expect(self.body.data.policies).toContain("root");
   });
 
-  test("a second create refuses with the core's message and points at adopt", async () => {
+  test("once its init record is forgotten, a second create refuses with the core's message and points at adopt", async () => {
+    // With the record still there, a second create takes its keys (test/real/init-record.test.ts).
+    await forgetInitRecord(inputs.nodes);
     const err = await provider.create(inputs).catch((e: Error) => e);
     expect(err).toBeInstanceOf(Error);
     expect((err as Error).message).toContain("is already initialized: refusing to init again");

@@ -139,6 +139,10 @@ describe("a look that does not answer in time is cancelled", () => {
       appliedSeal: async () => ({ stanzas: [] }),
       applySeal: async () => undefined,
       runningSealDigest: async () => undefined,
+      saveInitRecord: async () => undefined,
+      loadInitRecord: async () => undefined,
+      forgetInitRecord: async () => undefined,
+      initRecordLocation: () => "nowhere",
       restart: async () => {
         throw new Error("not restarted in this test");
       },
