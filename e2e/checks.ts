@@ -199,6 +199,33 @@ async function rootTokensRevoked(): Promise<void> {
   }
 }
 
+/**
+ * The init records: each init wrote its answer to a Secret before returning (a lost checkpoint
+ * loses no key) and each operator-token step deleted it once the state held the keys.
+ */
+async function initRecordsWrittenAndGone(runs: Record<StackName, RunResult>): Promise<void> {
+  for (const [stack, r] of Object.entries(runs))
+    if (/init record could not be written/.test(r.log)) throw new Error(`the ${stack} run could not write an init record:\n${r.log}`);
+  for (const [context, ns, cluster] of [
+    ["primary", NAMESPACES.vault, "vault"],
+    ["primary", NAMESPACES.vaultUnlock, "vault-unlock"],
+    ["helper", NAMESPACES.helper, "vault-helper"],
+  ] as const) {
+    const name = vaultNames(cluster).initRecordSecret;
+    const left = await adminApi(context)
+      .readNamespacedSecret(name, ns)
+      .then(
+        () => true,
+        (e: { response?: { statusCode?: number } }) => {
+          if (e.response?.statusCode === 404) return false;
+          throw e;
+        },
+      );
+    if (left)
+      throw new Error(`the init record ${ns}/${name} is still there after the bootstrap: its operator-token step did not delete it`);
+  }
+}
+
 /** 1. Both programs, once each, on empty clusters. */
 export async function bootstrap(): Promise<Figures> {
   const primary = await runStack("primary", primaryConfig());
@@ -217,6 +244,7 @@ export async function bootstrap(): Promise<Figures> {
   }
   await clientCertsEnforced();
   await rootTokensRevoked();
+  await initRecordsWrittenAndGone({ primary, helper });
   const unlockType = outputsOf("primary").vaultUnlockSealType;
   if (unlockType !== "transit") throw new Error(`vault-unlock was not migrated Shamir → transit (seal type output: ${String(unlockType)})`);
   const h = outputsOf("helper");

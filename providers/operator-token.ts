@@ -4,8 +4,9 @@
  * cluster authenticates with this token; none holds a root token.
  *
  * - create makes the policy, the seal policies and token roles of the cluster's links, and
- *   the token, then revokes the root token. A crash anywhere is finished by the next run
- *   (the token's ID is derived from the root token).
+ *   the token, then revokes the root token, and deletes the init record (VaultInit's copy of
+ *   the init's answer, there for a lost checkpoint). A crash anywhere is finished by the next
+ *   run (the token's ID is derived from the root token).
  * - Each `pulumi up` looks at the token (the diff's live look, providers/live-state.ts) and
  *   renews it below half its 768h period: a deployment left alone for more than a month
  *   loses it, and getting it back is break-glass (the error says how).
@@ -81,6 +82,9 @@ function sealsProblems(v: unknown, path: string, f: Failures): void {
 async function create(inputs: OperatorTokenInputs): Promise<pulumi.dynamic.CreateResult<OperatorTokenOutputs>> {
   return withNodes(inputs.nodes, async (nodes) => {
     const t = await ensureOperatorToken(await activeClient(nodes), inputs.rootToken, inputs);
+    // The init's outputs are this step's inputs, so the engine has checkpointed them: the
+    // init record (VaultInit's copy for a lost checkpoint) is a second copy now, and goes.
+    await nodes.forgetInitRecord();
     return { id: `operator-token:${clusterIdentity(inputs.nodes)}`, outs: { ...inputs, ...pick(t) } };
   });
 }

@@ -74,6 +74,7 @@ const tsLoaded = () => Boolean(require("module")._extensions[".ts"]);
   const { registerLocalCluster } = require(path.join(root, "providers/node-access"));
   const { VaultClient } = require(path.join(root, "core/vault-client"));
   const t = JSON.parse(process.env.TARGET);
+  let record;
   registerLocalCluster(good.nodes.cluster, {
     name: good.nodes.cluster,
     nodeIds: () => ["n0"],
@@ -82,6 +83,10 @@ const tsLoaded = () => Boolean(require("module")._extensions[".ts"]);
     applySeal: async () => { throw new Error("not here"); },
     runningSealDigest: async () => undefined,
     restart: async () => { throw new Error("not here"); },
+    saveInitRecord: async (r) => { record = r; },
+    loadInitRecord: async () => record,
+    forgetInitRecord: async () => { record = undefined; },
+    initRecordLocation: () => "this process's memory",
   });
   const created = await provider.create((await provider.check({}, good)).inputs);
   out.created = { id: created.id, keys: created.outs.keys, rootToken: created.outs.rootToken };

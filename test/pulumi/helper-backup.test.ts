@@ -36,7 +36,14 @@ describe("HelperBackup", () => {
       "vault-mutual-unseal:index:VaultCluster helper-vault",
     ]);
     const dynamic = registered.filter((r) => r.type.startsWith("pulumi-nodejs:dynamic")).map((r) => r.name);
-    expect(dynamic).toEqual(["helper-init", "helper-unseal", "helper-operator-token", "helper-audit", "helper-key-copy", "helper-emergency-link"]);
+    expect(dynamic).toEqual([
+      "helper-init",
+      "helper-unseal",
+      "helper-operator-token",
+      "helper-audit",
+      "helper-key-copy",
+      "helper-emergency-link",
+    ]);
     for (const r of k8sObjects()) validateK8s(r);
     expect(
       k8sObjects()

@@ -10,6 +10,7 @@ import { AlreadyInitializedError } from "../../core/errors";
 import { NodeControl } from "../../core/nodes";
 import { encodeInitRecord, initCluster } from "../../core/steps/init";
 import { unsealCluster } from "../../core/steps/unseal";
+import { operatorTokenProvider } from "../../providers/operator-token";
 import { forgetInitRecord, VaultInitInputs, vaultInitProvider as provider } from "../../providers/vault-init";
 import { checkNew, create, LocalAccess, update } from "../providers/harness";
 import { Lab, newLab } from "../support/servers";
@@ -167,4 +168,23 @@ test("when the record cannot be written, create still returns the keys (for the 
   expect(warning).toContain("its init record could not be written to file ");
   expect(warning).toContain("secrets is forbidden");
   for (const secret of [...created.outs.keys, created.outs.rootToken]) expect(warning).not.toContain(secret);
+});
+
+test("the operator-token step, the first to take the init's outputs, deletes the record once the operator token exists", async () => {
+  const { c, inputs } = await freshCluster("rec-operator");
+  const init = await create(provider, inputs);
+  expect(await c.loadInitRecord()).toBeDefined();
+  await unsealCluster(c, init.outs.keys.slice(0, 2));
+  const made = await create(
+    operatorTokenProvider,
+    await checkNew(operatorTokenProvider, {
+      version: 1,
+      nodes: inputs.nodes,
+      rootToken: init.outs.rootToken,
+      flavour: lab.flavour,
+      seals: [],
+    }),
+  );
+  expect(made.outs.token).not.toBe("");
+  expect(await c.loadInitRecord()).toBeUndefined();
 });
