@@ -40,6 +40,8 @@ const GRANT = {
   restore: false,
   tokenPeriod: "720h",
 };
+/** The link the grant is for, as TransitLink provisions it. */
+const LINK = { mountPath: GRANT.mountPath, keyName: GRANT.keyName, policyName: GRANT.policyName, allowBackup: true };
 const client = (token?: string): VaultClient => cluster.client(cluster.nodeIds()[0], token);
 
 async function refusal(p: Promise<unknown>): Promise<VaultApiError> {
@@ -91,12 +93,7 @@ test("a second run with the same (now revoked) root token finds the same operato
 
 test("the operator token provisions the transit link: the seal token it mints through the role can encrypt and decrypt with the key and nothing else", async () => {
   const admin = client(operator.token);
-  const link = await provisionTransitLink(admin, {
-    mountPath: "transit",
-    keyName: "autounseal",
-    policyName: GRANT.policyName,
-    allowBackup: true,
-  });
+  const link = await provisionTransitLink(admin, LINK);
   expect(link.tokenCreated).toBe(true);
   expect(link.health.orphan).toBe(true);
   expect(link.health.policies).toContain(GRANT.policyName);
@@ -107,13 +104,7 @@ test("the operator token provisions the transit link: the seal token it mints th
   );
   expect((await refusal(seal.read("transit/keys/autounseal"))).status).toBe(403);
   // And again: the existing token is kept, the policy and role only read.
-  const again = await provisionTransitLink(admin, {
-    mountPath: "transit",
-    keyName: "autounseal",
-    policyName: GRANT.policyName,
-    allowBackup: true,
-    existing: { token: link.token, accessor: link.accessor },
-  });
+  const again = await provisionTransitLink(admin, { ...LINK, existing: { token: link.token, accessor: link.accessor } });
   expect(again.tokenCreated).toBe(false);
   expect((await admin.read<{ data: { backup: string } }>("transit/backup/autounseal")).body.data.backup).not.toBe("");
 });
@@ -148,13 +139,7 @@ test("the operator token cannot write a policy, widen the seal token role, or mi
 
 test("a new token period reaches the seal token role with the operator token alone, and the next seal token gets it", async () => {
   const admin = client(operator.token);
-  const link = await provisionTransitLink(admin, {
-    mountPath: "transit",
-    keyName: "autounseal",
-    policyName: GRANT.policyName,
-    allowBackup: true,
-    tokenPeriod: "24h",
-  });
+  const link = await provisionTransitLink(admin, { ...LINK, tokenPeriod: "24h" });
   expect(link.health.periodSeconds).toBe(24 * 3600);
   const role = (await admin.read<{ data: { token_period: number } }>(`auth/token/roles/${GRANT.policyName}`)).body.data;
   expect(role.token_period).toBe(24 * 3600);

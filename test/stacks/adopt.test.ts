@@ -2,7 +2,7 @@
  * `adopt` from the stack config reaches only the init it names, as a secret input: the
  * primary's vault.adopt and vaultUnlock.adopt, the helper's adopt (stack programs under mocks).
  */
-import { CERT, KUBECONFIG, StackRun, runStack } from "./stack-mocks";
+import { HELPER_CONFIG, KUBECONFIG, PRIMARY_OUTPUTS, StackRun, runStack } from "./stack-mocks";
 
 const VAULT_ADOPT = { keys: ["dmF1bHQta2V5LTE=", "dmF1bHQta2V5LTI="], rootToken: "s.vault-root-of-the-earlier-init" };
 const UNLOCK_ADOPT = { keys: ["dW5sb2NrLWtleQ=="], rootToken: "s.unlock-root-of-the-earlier-init" };
@@ -15,24 +15,7 @@ const PRIMARY = {
   kubeconfig: KUBECONFIG,
 };
 
-const HELPER = {
-  flavour: "vault",
-  storage: "raft",
-  context: "backup-cluster",
-  primaryStack: "acme/vault-mutual-unseal/primary",
-  kubeconfig: KUBECONFIG,
-  expose: { type: "LoadBalancer", sourceRanges: ["198.51.100.0/24"] },
-};
-const PRIMARY_OUTPUTS = {
-  helperTls: { caCertPem: CERT("primary-ca"), certPem: CERT("helper"), keyPem: "HELPER-SERVER-KEY" },
-  helperOperatorTls: { caCertPem: CERT("primary-ca"), certPem: CERT("helper-operator"), keyPem: "HELPER-OPERATOR-KEY" },
-  helperServerName: "vault-helper.example.internal",
-  helperNamespace: "vault-helper",
-  transitKeyBackup: "BACKUP-OF-THE-KEY",
-  transitKeyLatestVersion: 3,
-  transitMount: "transit/",
-  transitKeyName: "autounseal",
-};
+const HELPER = HELPER_CONFIG;
 
 const named = (run: StackRun, name: string) => {
   const r = run.registered.find((x) => x.name === name);

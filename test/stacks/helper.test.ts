@@ -4,26 +4,9 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { TLS_OFF, kindName, strings, validateK8s } from "../pulumi/harness";
-import { CERT, KUBECONFIG, StackRun, resolved, runStack, SECRET_STACK_OUTPUTS } from "./stack-mocks";
+import { CERT, HELPER_CONFIG, PRIMARY_OUTPUTS, StackRun, resolved, runStack, SECRET_STACK_OUTPUTS } from "./stack-mocks";
 
-const HELPER = {
-  flavour: "vault",
-  storage: "raft",
-  context: "backup-cluster",
-  primaryStack: "acme/vault-mutual-unseal/primary",
-  kubeconfig: KUBECONFIG,
-  expose: { type: "LoadBalancer", sourceRanges: ["198.51.100.0/24"] },
-};
-const PRIMARY_OUTPUTS = {
-  helperTls: { caCertPem: CERT("primary-ca"), certPem: CERT("helper"), keyPem: "HELPER-SERVER-KEY" },
-  helperOperatorTls: { caCertPem: CERT("primary-ca"), certPem: CERT("helper-operator"), keyPem: "HELPER-OPERATOR-KEY" },
-  helperServerName: "vault-helper.example.internal",
-  helperNamespace: "vault-helper",
-  transitKeyBackup: "BACKUP-OF-THE-KEY",
-  transitKeyLatestVersion: 3,
-  transitMount: "transit/",
-  transitKeyName: "autounseal",
-};
+const HELPER = HELPER_CONFIG;
 
 describe("helper stack", () => {
   let run: StackRun;

@@ -145,3 +145,23 @@ export async function resolved<T>(o: unknown): Promise<{ value: T; secret: boole
   const value = await new Promise<T>((resolve) => out.apply((v) => resolve(v)));
   return { value, secret };
 }
+
+/** The helper stack's config and the primary outputs it reads, shared by the helper stack tests. */
+export const HELPER_CONFIG = {
+  flavour: "vault",
+  storage: "raft",
+  context: "backup-cluster",
+  primaryStack: "acme/vault-mutual-unseal/primary",
+  kubeconfig: KUBECONFIG,
+  expose: { type: "LoadBalancer", sourceRanges: ["198.51.100.0/24"] },
+};
+export const PRIMARY_OUTPUTS = {
+  helperTls: { caCertPem: CERT("primary-ca"), certPem: CERT("helper"), keyPem: "HELPER-SERVER-KEY" },
+  helperOperatorTls: { caCertPem: CERT("primary-ca"), certPem: CERT("helper-operator"), keyPem: "HELPER-OPERATOR-KEY" },
+  helperServerName: "vault-helper.example.internal",
+  helperNamespace: "vault-helper",
+  transitKeyBackup: "BACKUP-OF-THE-KEY",
+  transitKeyLatestVersion: 3,
+  transitMount: "transit/",
+  transitKeyName: "autounseal",
+};

@@ -3,8 +3,9 @@
  * and root token of an earlier init, from secret config. Table tests: each bad input, the
  * key path and message it gets, and never its value in the message.
  */
-import { ConfigError, parseHelperConfig, parsePrimaryConfig, PRIMARY_TEXT_KEYS } from "../../components/config";
+import { parseHelperConfig, parsePrimaryConfig, PRIMARY_TEXT_KEYS } from "../../components/config";
 import { configValues } from "../../stacks/read-config";
+import { problems } from "../support/config-problems";
 
 const primary = {
   flavour: "openbao",
@@ -22,16 +23,6 @@ const helper = {
 };
 
 const good = { keys: ["a2V5LTE=", "a2V5LTI="], rootToken: "s.root-of-the-earlier-init" };
-
-function problems(f: () => unknown): string[] {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof ConfigError) return e.problems.map((p) => `${p.key}: ${p.message}`);
-    throw e;
-  }
-  throw new Error("expected a ConfigError");
-}
 
 describe("adopt in the primary stack config", () => {
   test("vault.adopt and vaultUnlock.adopt are read per cluster; absent means none", () => {

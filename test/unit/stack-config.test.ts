@@ -6,7 +6,6 @@ import * as fs from "fs";
 import * as yaml from "js-yaml";
 import * as path from "path";
 import {
-  ConfigError,
   HELPER_TEXT_KEYS,
   PRIMARY_TEXT_KEYS,
   exposeArgs,
@@ -15,6 +14,7 @@ import {
   parsePrimaryConfig,
 } from "../../components/config";
 import { configValues } from "../../stacks/read-config";
+import { problems } from "../support/config-problems";
 
 const primary = {
   flavour: "vault",
@@ -23,16 +23,6 @@ const primary = {
   vaultUnlock: { context: "prod", namespace: "vault-unlock" },
   helperAddress: "https://vault-helper.example.internal:8200",
 };
-
-function problems(f: () => unknown): string[] {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof ConfigError) return e.problems.map((p) => `${p.key}: ${p.message}`);
-    throw e;
-  }
-  throw new Error("expected a ConfigError");
-}
 
 /** vault and vault-unlock in two Kubernetes clusters, reaching each other at these addresses; `unlock` adds to vault-unlock's placement. */
 const twoClusters = (unlock: Record<string, unknown> = {}) => ({
