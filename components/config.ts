@@ -213,7 +213,7 @@ export const primarySchema = z
     vaultUnlock: unlockPlacement,
     /** Public host name of `vault`'s Ingress (vault-unlock has none). */
     ingressHost: z.string().min(1).optional(),
-    /** Secret (in vault's namespace) with the certificate the Ingress presents; default `vault-tls`, vault's own certificate, which names ingressHost. */
+    /** Secret (in vault's namespace) with the certificate the Ingress presents; default `vault-edge-tls`, issued by the stack's edge CA for ingressHost. */
     ingressTlsSecret: z.string().min(1).optional(),
     /**
      * Where `vault`'s emergency seal reaches the helper (the address of the helper stack's

@@ -45,7 +45,7 @@ import type { PrimaryConfig } from "./config";
 import { exposeArgs } from "./config";
 import { activeServerName, clusterAccess } from "./cluster-access";
 import { consulCertSpecs, consulClusterOf, consulStorage } from "./consul-storage";
-import { Pki, ServerCertSpec, TlsBundle } from "./pki";
+import { Pki, ServerCertSpec, TlsBundle, tlsSecretData } from "./pki";
 import { hostOf, TransitUnsealLink } from "./transit-unseal-link";
 import {
   API_PORT,
@@ -80,6 +80,8 @@ export class MutualUnsealPair extends pulumi.ComponentResource {
   readonly vaultAddress: pulumi.Output<string>;
   readonly vaultUnlockAddress: pulumi.Output<string>;
   readonly caCertPem: pulumi.Output<string>;
+  /** The CA of the Ingress's certificate (edge clients trust this one), when the pair made it (ingressHost without ingressTlsSecret). */
+  edgeCaCertPem?: pulumi.Output<string>;
   /** The providers' tokens on each cluster (secret): their root tokens are revoked at bootstrap. */
   readonly vaultOperatorToken: pulumi.Output<string>;
   readonly vaultRecoveryKeys: pulumi.Output<string[]>;
@@ -150,9 +152,8 @@ export class MutualUnsealPair extends pulumi.ComponentResource {
     for (const role of ["vault", "vaultUnlock"] as const) {
       const cn = names[role];
       const c = placement[role];
-      const extra = [c.transitAddress && hostOf(c.transitAddress), role === "vault" ? cfg.ingressHost : undefined].filter(
-        (x): x is string => Boolean(x),
-      );
+      // Not the Ingress host: the edge has its own CA and certificate (below), so the Ingress never holds an internal key.
+      const extra = [c.transitAddress && hostOf(c.transitAddress)].filter((x): x is string => Boolean(x));
       servers[cn] = vaultCertSpec(cn, c.namespace, extra, { requireClientCert: REQUIRES_CLIENT_CERT[role] });
       if (consul) {
         const specs = consulCertSpecs(cn, c.namespace);
@@ -262,10 +263,13 @@ export class MutualUnsealPair extends pulumi.ComponentResource {
                       peerCidrs: cfg.vaultUnlock.peerCidrs,
                     }
                   : undefined,
-              // TLS at the edge too: by default vault's own certificate, which names ingressHost.
+              // TLS at the edge too: by default a certificate of the edge CA for ingressHost (edgeTls below).
               ingress:
                 role === "vault" && cfg.ingressHost
-                  ? { host: cfg.ingressHost, tlsSecretName: cfg.ingressTlsSecret ?? vaultNames(names.vault).tlsSecret }
+                  ? {
+                      host: cfg.ingressHost,
+                      tlsSecretName: cfg.ingressTlsSecret ?? this.edgeTls(cfg, ns.vault, providerFor(cfg.vault.context)),
+                    }
                   : undefined,
             },
             { ...on(role), dependsOn: after(step) },
@@ -454,6 +458,27 @@ export class MutualUnsealPair extends pulumi.ComponentResource {
       serverName: activeServerName(cn, c.namespace),
       client: pki.clientBundle("operator"),
     });
+  }
+
+  /**
+   * The Ingress's certificate when the operator brings none (ingressTlsSecret): its own CA
+   * (a trust domain of its own: a client that trusts the edge trusts nothing inside) and a
+   * server certificate for ingressHost only, in the Secret the Ingress names. Returns its name.
+   */
+  private edgeTls(cfg: PrimaryConfig, namespace: pulumi.Output<string>, provider: k8s.Provider): string {
+    const name = vaultNames(CLUSTER_NAMES.vault).edgeTlsSecret;
+    const edge = new Pki(
+      "edge-pki",
+      { caCommonName: "vault-mutual-unseal edge CA", servers: { edge: { namespace, services: [], extraDnsNames: [cfg.ingressHost!] } } },
+      { parent: this },
+    );
+    new k8s.core.v1.Secret(
+      name,
+      { metadata: { name, namespace }, type: "kubernetes.io/tls", stringData: tlsSecretData(edge.serverBundle("edge")) },
+      { parent: this, provider },
+    );
+    this.edgeCaCertPem = edge.caCertPem;
+    return name;
   }
 
   /** A link step as a TransitUnsealLink: the TransitLink on the unsealer and the seal objects in the sealed cluster's namespace. */

@@ -28,6 +28,8 @@ export function primaryProgram() {
     vaultAddress: pair.vaultAddress,
     vaultUnlockAddress: pair.vaultUnlockAddress,
     vaultIngressHost: cfg.ingressHost,
+    /** The CA of the Ingress's certificate, when the stack issued it (no ingressTlsSecret). */
+    vaultIngressCaCertPem: pair.edgeCaCertPem,
     caCertPem: pair.caCertPem,
     vaultUnlockSealType: pair.vaultUnlockSealType,
     transitMount: TRANSIT_MOUNT,

@@ -39,6 +39,8 @@ export function vaultNames(clusterName: string) {
     sealConfigMap: `${cn}-seal`,
     /** The optional Secret holding the transit token under TRANSIT_TOKEN_KEY. */
     transitTokenSecret: `${cn}-transit-token`,
+    /** The Ingress's certificate (kubernetes.io/tls), from the edge CA: never the internal server key. */
+    edgeTlsSecret: `${cn}-edge-tls`,
     /** The init record (keys and root token of an init not yet known to be checkpointed), under INIT_RECORD_KEY; written by the node adapter. */
     initRecordSecret: `${cn}-init-record`,
     /** The Consul client agent sidecar's config and certificate (Consul storage only). */

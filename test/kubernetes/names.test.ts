@@ -28,6 +28,7 @@ describe("vaultNames", () => {
       transitTlsSecret: "vault-unlock-transit-tls",
       sealConfigMap: "vault-unlock-seal",
       transitTokenSecret: "vault-unlock-transit-token",
+      edgeTlsSecret: "vault-unlock-edge-tls",
       initRecordSecret: "vault-unlock-init-record",
       consulAgentConfigMap: "vault-unlock-consul-agent",
       consulTlsSecret: "vault-unlock-consul-tls",

@@ -54,6 +54,7 @@ describe("primary stack", () => {
       "ConsulCluster consul-vault",
       "ConsulCluster consul-vault-unlock",
       "MutualUnsealPair pair",
+      "Pki edge-pki",
       "Pki pki",
       "TransitUnsealLink seal-of-vault",
       "TransitUnsealLink seal-of-vault-unlock",
@@ -132,6 +133,7 @@ describe("primary stack", () => {
           "Secret consul-vault-gossip",
           "Secret consul-vault-tls",
           "Secret vault-consul-tls",
+          "Secret vault-edge-tls",
           "Secret vault-tls",
           "Secret vault-transit-tls",
           "Secret vault-transit-token",
@@ -312,11 +314,18 @@ describe("primary stack", () => {
       expect(named(revoking, link).inputs.revokeTokenOnDelete).toBe(true);
   });
 
-  it("serves the Ingress with TLS (vault's own certificate, which names the host) and never waits on Services of sealed pods", () => {
+  it("serves the Ingress with TLS from an edge CA of its own, never vault's internal key, and never waits on Services of sealed pods", () => {
     expect(object(run, "Ingress", "vault", "vault").inputs.spec.tls).toEqual([
-      { hosts: ["vault.example.internal"], secretName: "vault-tls" },
+      { hosts: ["vault.example.internal"], secretName: "vault-edge-tls" },
     ]);
-    expect(named(run, "pki-server-vault-csr").inputs.dnsNames).toContain("vault.example.internal");
+    // The edge certificate names the host and nothing inside; vault's own certificate does not name the host.
+    expect(named(run, "edge-pki-server-edge-csr").inputs.dnsNames).toEqual(["vault.example.internal", "localhost"]);
+    expect(named(run, "pki-server-vault-csr").inputs.dnsNames).not.toContain("vault.example.internal");
+    const edgeSecret = object(run, "Secret", "vault-edge-tls", "vault");
+    expect(edgeSecret.inputs.type).toBe("kubernetes.io/tls");
+    expect(edgeSecret.secretPaths).toContain("stringData");
+    // Another CA: a client trusting the edge trusts nothing inside.
+    expect(named(run, "edge-pki-ca").inputs.subject).not.toEqual(named(run, "pki-ca").inputs.subject);
     for (const [ns, kind, name] of [
       ["vault", "Service", "vault-active"],
       ["vault", "Service", "vault-standby"],
