@@ -95,7 +95,7 @@ ${MOCKS}  const vmu = require(${JSON.stringify(PACKAGE)});
       caPem: "-----BEGIN CERTIFICATE-----\\nMIIB\\n-----END CERTIFICATE-----\\n",
       serverName: "vault-unlock-active.vault-unlock.svc",
     }),
-    unsealerRootToken: pulumi.secret("root-token"),
+    unsealerAdminToken: pulumi.secret("operator-token"),
     unsealerAddress: "https://vault-unlock.vault-unlock.svc:8200",
     sealedNamespace: "vault",
     sealedClusterName: "vault",
@@ -262,7 +262,7 @@ test("its serialized TransitLink, run as the host runs it, loads the provider fr
 test("a program outside the project declares the whole MutualUnsealPair, and every provider it stores loads from the program's node_modules", async () => {
   const declared = await runNode("pair.js", program);
   expect(declared.error).toBeUndefined();
-  const types = ["AuditDevice", "SealMigration", "SealRollout", "TransitKeyBackup", "TransitLink", "Unseal", "VaultInit"];
+  const types = ["AuditDevice", "OperatorToken", "SealMigration", "SealRollout", "TransitKeyBackup", "TransitLink", "Unseal", "VaultInit"];
   expect(declared.dynamic).toEqual(types.map((t) => `pulumi-nodejs:dynamic/vault-mutual-unseal:${t}`));
   const out = await runNode("pair-host.js", program);
   expect(out.error).toBeUndefined();
