@@ -51,14 +51,14 @@ export interface HelperBackupArgs {
    * NetworkPolicy admits these and the helper's own pods, nothing else. Not empty.
    */
   peerCidrs: Input<string[]>;
-  /** The helper's server certificate, issued by the primary's CA (which `vault`'s seal trusts). */
+  /** The helper's server certificate, from the helper's own CA (the primary stack issues it: `vault`'s emergency seal trusts that CA). */
   tls: Input<TlsBundle>;
   /** A name in that certificate, checked by the providers' port-forwards and by `vault`'s emergency seal. */
   serverName: Input<string>;
   /**
    * The providers' client certificate, from the same CA (the primary's `helperOperatorTls`):
-   * the helper serves only clients with one (REQUIRES_CLIENT_CERT), `vault`'s emergency seal
-   * presents its transit client certificate.
+   * the helper serves only clients with one (REQUIRES_CLIENT_CERT); `vault`'s emergency seal
+   * presents the one that CA issued to it.
    */
   operatorTls: Input<TlsBundle>;
   /** kubeconfig content for the providers' port-forwards (secret). */

@@ -68,8 +68,11 @@ export interface MutualUnsealPairArgs {
   emergencyToken?: pulumi.Input<string>;
 }
 
+/** The client certificate a cluster's seal presents to its unsealer (issued by the unsealer's CA). */
+const transitClient = (sealedCluster: string) => `transit-${sealedCluster}`;
+
 /**
- * The helper's server certificate, issued by the pair's CA (which vault's emergency seal
+ * The helper's server certificate, issued by the helper's CA (which vault's emergency seal
  * trusts): the host vault's emergency seal dials, its Services and its pods for Raft.
  */
 export function helperCertSpec(namespace: string, host: string): ServerCertSpec {
@@ -79,7 +82,10 @@ export function helperCertSpec(namespace: string, host: string): ServerCertSpec 
 export class MutualUnsealPair extends pulumi.ComponentResource {
   readonly vaultAddress: pulumi.Output<string>;
   readonly vaultUnlockAddress: pulumi.Output<string>;
-  readonly caCertPem: pulumi.Output<string>;
+  /** The CA of `vault`'s server certificate (its clients trust this one). */
+  readonly vaultCaCertPem: pulumi.Output<string>;
+  /** The CA of `vault-unlock`'s server certificate. */
+  readonly vaultUnlockCaCertPem: pulumi.Output<string>;
   /** The CA of the Ingress's certificate (edge clients trust this one), when the pair made it (ingressHost without ingressTlsSecret). */
   edgeCaCertPem?: pulumi.Output<string>;
   /** The providers' tokens on each cluster (secret): their root tokens are revoked at bootstrap. */
@@ -148,35 +154,53 @@ export class MutualUnsealPair extends pulumi.ComponentResource {
           ).metadata.name
         : pulumi.output(c.namespace);
     }
-    const servers: Record<string, ServerCertSpec> = {};
+    // A trust domain per Vault cluster: its CA signs its server certificate and the client
+    // certificates of those who may call it (this stack's providers, the seal of the cluster it
+    // unseals), nothing else. So what one cluster accepts is worth nothing at the other, and a
+    // leaked seal certificate opens only the one unsealer it was made for.
+    const pkis = {} as Record<"vault" | "vaultUnlock", Pki>;
     for (const role of ["vault", "vaultUnlock"] as const) {
       const cn = names[role];
       const c = placement[role];
+      const sealed = names[role === "vault" ? "vaultUnlock" : "vault"];
       // Not the Ingress host: the edge has its own CA and certificate (below), so the Ingress never holds an internal key.
       const extra = [c.transitAddress && hostOf(c.transitAddress)].filter((x): x is string => Boolean(x));
-      servers[cn] = vaultCertSpec(cn, c.namespace, extra, { requireClientCert: REQUIRES_CLIENT_CERT[role] });
+      const servers: Record<string, ServerCertSpec> = {
+        [cn]: vaultCertSpec(cn, c.namespace, extra, { requireClientCert: REQUIRES_CLIENT_CERT[role] }),
+      };
       if (consul) {
         const specs = consulCertSpecs(cn, c.namespace);
         servers[consulClusterOf(cn)] = specs.server;
         servers[`consul-agent-${cn}`] = specs.agent;
       }
-    }
-    // The helper's certificate comes from this CA, which vault's seal trusts; the helper stack reads it.
-    if (cfg.helperAddress) servers.helper = helperCertSpec(cfg.helperNamespace, hostOf(cfg.helperAddress));
-    const pki = new Pki(
-      "pki",
-      {
-        servers,
-        clients: {
-          [`transit-${names.vault}`]: { commonName: `${names.vault} transit seal` },
-          [`transit-${names.vaultUnlock}`]: { commonName: `${names.vaultUnlock} transit seal` },
-          // The providers' port-forwards to clusters that require a client certificate: this stack's, and the helper stack's.
-          operator: { commonName: "vault-mutual-unseal primary providers" },
-          ...(cfg.helperAddress ? { "helper-operator": { commonName: "vault-mutual-unseal helper providers" } } : {}),
+      pkis[role] = new Pki(
+        `${cn}-pki`,
+        {
+          caCommonName: `vault-mutual-unseal ${cn} CA`,
+          servers,
+          clients: {
+            [transitClient(sealed)]: { commonName: `${sealed} transit seal` },
+            operator: { commonName: "vault-mutual-unseal primary providers" },
+          },
         },
-      },
-      { parent: this },
-    );
+        { parent: this },
+      );
+    }
+    // The helper's trust domain, issued here because vault's emergency seal must trust it; the helper stack reads its bundles.
+    const helperPki = cfg.helperAddress
+      ? new Pki(
+          "helper-pki",
+          {
+            caCommonName: `vault-mutual-unseal ${names.helper} CA`,
+            servers: { helper: helperCertSpec(cfg.helperNamespace, hostOf(cfg.helperAddress)) },
+            clients: {
+              [transitClient(names.vault)]: { commonName: `${names.vault} emergency seal` },
+              "helper-operator": { commonName: "vault-mutual-unseal helper providers" },
+            },
+          },
+          { parent: this },
+        )
+      : undefined;
 
     const storage = (role: "vault" | "vaultUnlock"): VaultStorageArgs => {
       const cn = names[role];
@@ -189,15 +213,15 @@ export class MutualUnsealPair extends pulumi.ComponentResource {
           replicas: cfg.consulReplicas,
           storageClassName: cfg.storageClass,
           zoneSpread: cfg.zoneSpread,
-          serverTls: pki.serverBundle(consulClusterOf(cn)),
-          agentTls: pki.serverBundle(`consul-agent-${cn}`),
+          serverTls: pkis[role].serverBundle(consulClusterOf(cn)),
+          agentTls: pkis[role].serverBundle(`consul-agent-${cn}`),
         },
         on(role),
       );
     };
     const nodes: Record<"vault" | "vaultUnlock", NodeAccessArgs> = {
-      vault: this.access(kubeconfig, names.vault, cfg.vault, cfg.replicas, pki),
-      vaultUnlock: this.access(kubeconfig, names.vaultUnlock, cfg.vaultUnlock, cfg.replicas, pki),
+      vault: this.access(kubeconfig, names.vault, cfg.vault, cfg.replicas, pkis.vault),
+      vaultUnlock: this.access(kubeconfig, names.vaultUnlock, cfg.vaultUnlock, cfg.replicas, pkis.vaultUnlock),
     };
     // Where each cluster's peer seal reaches it: the Service of its unsealed nodes, or transitAddress across Kubernetes clusters.
     const transitAddress = (role: "vault" | "vaultUnlock") => {
@@ -250,7 +274,7 @@ export class MutualUnsealPair extends pulumi.ComponentResource {
               image: cfg.image,
               replicas: cfg.replicas,
               storage: storage(role),
-              tls: pki.serverBundle(names[role]),
+              tls: pkis[role].serverBundle(names[role]),
               zoneSpread: cfg.zoneSpread,
               expose: exposeOf(c),
               requireClientCert: REQUIRES_CLIENT_CERT[role],
@@ -337,7 +361,8 @@ export class MutualUnsealPair extends pulumi.ComponentResource {
             unsealerAddress: transitAddress(roleOf(step.unsealer)),
             sealedNamespace: ns[roleOf(step.sealed)],
             sealedClusterName: names[roleOf(step.sealed)],
-            transitTls: pki.clientBundle(`transit-${names[roleOf(step.sealed)]}`),
+            transitTls: pkis[roleOf(step.unsealer)].clientBundle(transitClient(names[roleOf(step.sealed)])),
+            emergencyTls: step.sealed === "vault" ? helperPki?.clientBundle(transitClient(names.vault)) : undefined,
             emergencyToken: step.sealed === "vault" ? args.emergencyToken : undefined,
             opts: { ...on(roleOf(step.sealed)), dependsOn: after(step) },
           });
@@ -421,7 +446,8 @@ export class MutualUnsealPair extends pulumi.ComponentResource {
     const sealOfUnlock = links.get(stepOf(plan, "link", { name: `seal-of-${names.vaultUnlock}` }).name)!;
     this.vaultAddress = clusters.vault.address;
     this.vaultUnlockAddress = clusters.vaultUnlock.address;
-    this.caCertPem = pki.caCertPem;
+    this.vaultCaCertPem = pkis.vault.caCertPem;
+    this.vaultUnlockCaCertPem = pkis.vaultUnlock.caCertPem;
     this.vaultOperatorToken = operators.vault.token;
     this.vaultRecoveryKeys = pulumi.secret(inits.vault.keys);
     this.vaultUnlockOperatorToken = operators.vaultUnlock.token;
@@ -432,8 +458,8 @@ export class MutualUnsealPair extends pulumi.ComponentResource {
     this.transitKeyLatestVersion = backup!.latestVersion;
     this.sealOfVaultTokenAccessor = sealOfVault.accessor;
     this.sealOfVaultUnlockTokenAccessor = sealOfUnlock.accessor;
-    this.helperTls = cfg.helperAddress ? pki.serverBundle("helper") : undefined;
-    this.helperOperatorTls = cfg.helperAddress ? pki.clientBundle("helper-operator") : undefined;
+    this.helperTls = helperPki?.serverBundle("helper");
+    this.helperOperatorTls = helperPki?.clientBundle("helper-operator");
     this.vaultSealAddress = sealOfVault.activeSeal.apply((s) => s.address);
     if (cfg.recoveryPgpKeys)
       this.recoveryKeysEncrypted = Object.fromEntries(
@@ -446,7 +472,7 @@ export class MutualUnsealPair extends pulumi.ComponentResource {
     });
   }
 
-  /** How the providers reach one cluster's pods: port-forwards through the API server, TLS checked against the pair's CA. */
+  /** How the providers reach one cluster's pods: port-forwards through the API server, TLS checked against the cluster's CA. */
   private access(kubeconfig: pulumi.Input<string>, cn: string, c: Placement, replicas: number, pki: Pki): NodeAccessArgs {
     return clusterAccess({
       kubeconfig,
@@ -492,6 +518,7 @@ export class MutualUnsealPair extends pulumi.ComponentResource {
       sealedNamespace: pulumi.Output<string>;
       sealedClusterName: string;
       transitTls: pulumi.Output<TlsBundle>;
+      emergencyTls?: pulumi.Output<TlsBundle>;
       emergencyToken?: pulumi.Input<string>;
       opts: pulumi.ComponentResourceOptions;
     },
@@ -517,6 +544,7 @@ export class MutualUnsealPair extends pulumi.ComponentResource {
         sealedNamespace: o.sealedNamespace,
         sealedClusterName: o.sealedClusterName,
         transitTls: o.transitTls,
+        emergencyTls: o.emergencyTls,
         bornSealed: step.bornSealed,
         redirect,
       },

@@ -55,9 +55,16 @@ export interface TlsBundle {
   keyPem: string;
 }
 
-/** The Secret data of a TLS bundle (secret), under the names every container here reads (`kubernetes.io/tls` plus `ca.crt`). */
-export function tlsSecretData(tls: pulumi.Input<TlsBundle>): pulumi.Input<Record<string, pulumi.Input<string>>> {
-  return pulumi.secret(pulumi.output(tls).apply((t) => ({ "ca.crt": t.caCertPem, "tls.crt": t.certPem, "tls.key": t.keyPem })));
+/**
+ * The keys of a TLS bundle in a Secret, the names every container here reads (`kubernetes.io/tls`
+ * plus `ca.crt`); with a prefix, a second bundle in the same Secret (the emergency seal's).
+ */
+export const tlsSecretKeys = (prefix = "") => ({ ca: `${prefix}ca.crt`, cert: `${prefix}tls.crt`, key: `${prefix}tls.key` });
+
+/** The Secret data of a TLS bundle (secret), under tlsSecretKeys(prefix). */
+export function tlsSecretData(tls: pulumi.Input<TlsBundle>, prefix = ""): pulumi.Output<Record<string, string>> {
+  const k = tlsSecretKeys(prefix);
+  return pulumi.secret(pulumi.output(tls).apply((t) => ({ [k.ca]: t.caCertPem, [k.cert]: t.certPem, [k.key]: t.keyPem })));
 }
 
 /** Names every server certificate carries so in-pod CLIs and probes work over loopback. */

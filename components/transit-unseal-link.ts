@@ -27,7 +27,7 @@
  * On the sealed side, in the sealed cluster's namespace (names as VaultCluster's pod
  * template references them, all optional there, so the StatefulSet never changes for them):
  * - `transitTlsSecret` (names from vaultNames, adapters/kubernetes/names.ts): the unsealer's
- *   CA and this cluster's client certificate;
+ *   CA and this cluster's client certificate, and with `emergencyTls` the helper's;
  * - with `bornSealed`: `sealConfigMap` (ConfigMap, `sealConfigMapContent`) and
  *   `transitTokenSecret` (Secret, key TRANSIT_TOKEN_KEY). The sealed cluster must be created
  *   after them (`dependsOn: link.sealObjects`) so its pods start on this seal. `vault` takes
@@ -50,7 +50,7 @@ import { Flavour } from "../core/render/server-config";
 import { NodeAccessArgs } from "../providers/node-access";
 import { TransitLink } from "../providers/transit-link";
 import { TlsBundle, tlsSecretData } from "./pki";
-import { transitSealTo } from "./vault-config";
+import { EMERGENCY_TLS_FILES, EMERGENCY_TLS_PREFIX, transitSealTo } from "./vault-config";
 import { DEFAULT_TOKEN_PERIOD } from "../core/steps/transit-link";
 
 type Input<T> = pulumi.Input<T>;
@@ -78,8 +78,15 @@ export interface TransitUnsealLinkArgs {
   /** The sealed cluster: its namespace and VaultCluster clusterName. */
   sealedNamespace: Input<string>;
   sealedClusterName: string;
-  /** The unsealer's CA and the sealed cluster's transit client certificate (secret). */
+  /** The unsealer's CA and the sealed cluster's transit client certificate, which that CA issued (secret). */
   transitTls: Input<TlsBundle>;
+  /**
+   * The helper's CA and the client certificate it issued to the sealed cluster (secret), for
+   * `redirect`: written beside `transitTls` in the same Secret now, so that the emergency
+   * switch changes only the seal settings (the Secret stays as it is). Without it the
+   * redirect uses `transitTls` (a helper in the unsealer's trust domain).
+   */
+  emergencyTls?: Input<TlsBundle>;
   /** The sealed cluster starts on this seal: write its seal ConfigMap and token Secret here. */
   bornSealed: boolean;
   /**
@@ -146,10 +153,12 @@ export class TransitUnsealLink extends pulumi.ComponentResource {
     this.supersededAccessors = link.supersededAccessors;
     this.tokenTtlSeconds = link.ttlSeconds;
 
-    const stanza = (address: Input<string>, serverName?: Input<string>) =>
-      pulumi.all([address, serverName]).apply(([a, s]) => transitSealTo(a, { serverName: s ?? hostOf(a), keyName, mountPath }));
+    const stanza = (address: Input<string>, serverName?: Input<string>, tlsFiles?: typeof EMERGENCY_TLS_FILES) =>
+      pulumi.all([address, serverName]).apply(([a, s]) => transitSealTo(a, { serverName: s ?? hostOf(a), keyName, mountPath, tlsFiles }));
     this.seal = stanza(args.unsealerAddress, args.unsealerServerName);
-    this.activeSeal = args.redirect ? stanza(args.redirect.address, args.redirect.serverName) : this.seal;
+    this.activeSeal = args.redirect
+      ? stanza(args.redirect.address, args.redirect.serverName, args.emergencyTls ? EMERGENCY_TLS_FILES : undefined)
+      : this.seal;
     const activeToken = pulumi.secret(args.redirect ? pulumi.output(args.redirect.token) : link.token);
     this.sealDigest = pulumi.all([this.activeSeal, activeToken]).apply(([s, t]) => sealSettingsDigest({ stanzas: [s], transitToken: t }));
 
@@ -158,7 +167,11 @@ export class TransitUnsealLink extends pulumi.ComponentResource {
       {
         metadata: meta(names.transitTlsSecret),
         type: "kubernetes.io/tls",
-        stringData: tlsSecretData(args.transitTls),
+        stringData: args.emergencyTls
+          ? pulumi
+              .all([tlsSecretData(args.transitTls), tlsSecretData(args.emergencyTls, EMERGENCY_TLS_PREFIX)])
+              .apply(([unsealer, helper]) => ({ ...unsealer, ...helper }))
+          : tlsSecretData(args.transitTls),
       },
       child,
     );

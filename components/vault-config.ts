@@ -8,6 +8,7 @@ import { renderBlock } from "../core/render/hcl";
 import { SealStanza, TransitSeal } from "../core/render/seal";
 import { ConsulStorage, Flavour, RaftStorage, ServerConfig, renderServerConfig } from "../core/render/server-config";
 import { CONSUL_HTTPS_PORT } from "./consul-cluster";
+import { tlsSecretKeys } from "./pki";
 
 export const API_PORT = 8200;
 export const CLUSTER_PORT = 8201;
@@ -21,22 +22,36 @@ export const VAULT_DIRS = {
   data: "/vault/data",
   tmp: "/tmp",
 };
-/** The transit seal's TLS files, from the Secret made of `transitTls`. */
-export const TRANSIT_TLS_FILES = {
-  tlsCaCert: `${VAULT_DIRS.transitTls}/ca.crt`,
-  tlsClientCert: `${VAULT_DIRS.transitTls}/tls.crt`,
-  tlsClientKey: `${VAULT_DIRS.transitTls}/tls.key`,
+const tlsFilesOf = (prefix: string) => {
+  const k = tlsSecretKeys(prefix);
+  return {
+    tlsCaCert: `${VAULT_DIRS.transitTls}/${k.ca}`,
+    tlsClientCert: `${VAULT_DIRS.transitTls}/${k.cert}`,
+    tlsClientKey: `${VAULT_DIRS.transitTls}/${k.key}`,
+  };
 };
 
-/** A transit seal towards `address` using the mounted transit TLS files. */
-export function transitSealTo(address: string, o: { serverName?: string; keyName?: string; mountPath?: string } = {}): TransitSeal {
+/** The transit seal's TLS files towards its unsealer: the unsealer's CA and the client certificate that CA issued. */
+export const TRANSIT_TLS_FILES = tlsFilesOf("");
+/**
+ * Towards the helper (the emergency seal), in the same Secret: the helper is a trust domain of
+ * its own, so its CA and the client certificate it accepts differ from the unsealer's.
+ */
+export const EMERGENCY_TLS_PREFIX = "emergency-";
+export const EMERGENCY_TLS_FILES = tlsFilesOf(EMERGENCY_TLS_PREFIX);
+
+/** A transit seal towards `address` using the mounted transit TLS files (`tlsFiles`: the emergency ones towards the helper). */
+export function transitSealTo(
+  address: string,
+  o: { serverName?: string; keyName?: string; mountPath?: string; tlsFiles?: typeof TRANSIT_TLS_FILES } = {},
+): TransitSeal {
   return {
     type: "transit",
     address,
     keyName: o.keyName ?? "autounseal",
     mountPath: o.mountPath ?? "transit/",
     tlsServerName: o.serverName,
-    ...TRANSIT_TLS_FILES,
+    ...(o.tlsFiles ?? TRANSIT_TLS_FILES),
   };
 }
 

@@ -39,6 +39,12 @@ function peerGateScript(cli: string, env: string): string {
     `  if [ -z "$dir" ]; then echo "peer gate: no transit seal configured, nothing to wait for"; exit 0; fi`,
     `  ${env}ADDR="$(cat "$dir/peer-address" || true)"; export ${env}ADDR`,
     `  ${env}TLS_SERVER_NAME="$(cat "$dir/peer-server-name" 2>/dev/null || true)"; export ${env}TLS_SERVER_NAME`,
+    // The seal's TLS files when it names them (towards the helper: its own CA and client certificate), else the defaults in the env.
+    ...[
+      ["CACERT", "peer-ca-cert"],
+      ["CLIENT_CERT", "peer-client-cert"],
+      ["CLIENT_KEY", "peer-client-key"],
+    ].map(([v, file]) => `  if [ -s "$dir/${file}" ]; then ${env}${v}="$(cat "$dir/${file}")"; export ${env}${v}; fi`),
     `  if ${cli} status >/dev/null; then echo "peer gate: transit peer $${env}ADDR is unsealed"; exit 0; fi`,
     `  if [ "$last" != "$${env}ADDR" ]; then echo "peer gate: waiting until transit peer $${env}ADDR is unsealed"; last="$${env}ADDR"; fi`,
     "  sleep 1",

@@ -36,7 +36,6 @@ import {
   sealStatuses,
   Target,
   throughService,
-  vaultClientCert,
   waitUnsealed,
   isUnsealed,
 } from "./observe";
@@ -68,14 +67,15 @@ async function everyPodUnsealed(what: string, sealType = "transit"): Promise<voi
 
 type PairCluster = "vault" | "vault-unlock";
 
-/** A call through `cluster`'s active Service (with the transit client certificate, which vault-unlock requires). */
+/** A call through `cluster`'s active Service (with a client certificate of its CA, which vault-unlock requires). */
 async function throughActive(cluster: PairCluster, token: string, method: "GET" | "POST" | "DELETE", apiPath: string, body?: unknown) {
+  const t = (await deploymentTargets())[cluster === "vault" ? "vault" : "vaultUnlock"];
   return throughService({
     context: "primary",
-    namespace: cluster === "vault" ? NAMESPACES.vault : NAMESPACES.vaultUnlock,
+    namespace: t.namespace,
     service: vaultNames(cluster).services.active,
-    caPem: String(outputsOf("primary").caCertPem),
-    client: cluster === "vault" ? undefined : await vaultClientCert(),
+    caPem: t.caPem,
+    client: cluster === "vault" ? undefined : t.client,
     token,
     method,
     path: apiPath,
@@ -122,7 +122,7 @@ async function secretThroughService(method: "GET" | "POST", value?: string): Pro
     context: "primary",
     namespace: NAMESPACES.vault,
     service: "vault",
-    caPem: String(out.caCertPem),
+    caPem: String(out.vaultCaCertPem),
     token: await breakGlassRoot("vault"),
     method,
     path: `${KV}/probe`,
@@ -141,11 +141,34 @@ export async function assertSecretIntact(what: string): Promise<void> {
 }
 
 /**
- * vault-unlock and the helper answer only a client with a certificate from the pair's CA
- * (the handshake fails without one: curl's status 0); vault answers its users without one.
+ * vault-unlock and the helper answer only a client with a certificate from their own CA (the
+ * handshake fails without one: curl's status 0), so a certificate another cluster accepts is
+ * refused there too; vault answers its users without one.
  */
 async function clientCertsEnforced(): Promise<void> {
   const t = await deploymentTargets();
+  // Each cluster's CA is its own; the other clusters' client certificates are refused.
+  if (new Set([t.vault.caPem, t.vaultUnlock.caPem, t.helper.caPem]).size !== 3)
+    throw new Error("vault, vault-unlock and the helper do not each have a CA of their own");
+  for (const [target, foreign] of [
+    [t.vaultUnlock, t.helper.client],
+    [t.helper, t.vaultUnlock.client],
+  ] as const) {
+    const status = throughService({
+      context: target.context,
+      namespace: target.namespace,
+      service: vaultNames(target.cluster).services.unsealed,
+      caPem: target.caPem,
+      token: "",
+      method: "GET",
+      path: "sys/health?standbyok=true",
+      client: foreign,
+    }).status;
+    if (status !== 0)
+      throw new Error(
+        `${target.cluster} answered HTTP ${status} to a client certificate of another cluster's CA (expected the handshake refused)`,
+      );
+  }
   for (const target of [t.vault, t.vaultUnlock, t.helper]) {
     const health = (client?: typeof target.client) =>
       throughService({
@@ -254,7 +277,7 @@ export async function bootstrap(): Promise<Figures> {
     context: "primary",
     namespace: NAMESPACES.vault,
     service: "vault",
-    caPem: String(out.caCertPem),
+    caPem: String(out.vaultCaCertPem),
     token: await breakGlassRoot("vault"),
     method: "POST",
     path: `sys/mounts/${KV}`,
@@ -523,8 +546,8 @@ export async function keyRotation(): Promise<Figures> {
     context: "primary",
     namespace: NAMESPACES.vaultUnlock,
     service: vaultNames("vault-unlock").services.unsealed,
-    caPem: String(out.caCertPem),
-    client: await vaultClientCert(),
+    caPem: String(out.vaultUnlockCaCertPem),
+    client: (await deploymentTargets()).vaultUnlock.client,
     token: await breakGlassRoot("vault-unlock"),
     method: "POST",
     path: "transit/keys/autounseal/rotate",
@@ -550,7 +573,7 @@ export async function keyRotation(): Promise<Figures> {
     context: "primary",
     namespace: NAMESPACES.vault,
     service: vaultNames("vault").services.active,
-    caPem: String(out.caCertPem),
+    caPem: String(out.vaultCaCertPem),
     // The operator token may step down (the providers' rollouts do).
     token: operatorTokenOf("primary", "vault-operator-token"),
     method: "POST",

@@ -12,6 +12,8 @@ import * as k8s from "@kubernetes/client-node";
 import { KubernetesCluster } from "../adapters/kubernetes/kubernetes-cluster";
 import { activeServiceHost, vaultNames } from "../adapters/kubernetes/names";
 import type { SealStatus } from "../core/vault-client";
+import { tlsSecretKeys } from "../components/pki";
+import { EMERGENCY_TLS_PREFIX } from "../components/vault-config";
 import { NAMESPACES } from "./deployment";
 import { CLUSTERS, KUBECONFIG_FILE, netnsPath } from "./kube/layout";
 import { run, sleep } from "./kube/processes";
@@ -75,11 +77,13 @@ export interface Target {
   namespace: string;
   cluster: string;
   replicas: number;
+  /** The cluster's own CA (each Vault cluster is a trust domain of its own). */
   caPem: string;
   /**
-   * A client certificate from the same CA, for the clusters that serve no client without one
-   * (vault-unlock, the helper): `vault`'s transit client certificate, from its Secret, as a
-   * user allowed to read Secrets in vault's namespace would present it.
+   * A client certificate the cluster accepts (from its CA), for the clusters that serve no
+   * client without one (vault-unlock, the helper): the seal certificate of the cluster it
+   * unseals, from that cluster's transit TLS Secret, as a user allowed to read Secrets there
+   * would present it.
    */
   client: ClientCert;
 }
@@ -89,26 +93,47 @@ export interface ClientCert {
   keyPem: string;
 }
 
-/** vault's transit client certificate and key, read from its Secret. */
-export async function vaultClientCert(): Promise<ClientCert> {
-  const secret = (await adminApi("primary").readNamespacedSecret(vaultNames("vault").transitTlsSecret, NAMESPACES.vault)).body;
-  const field = (k: string) => Buffer.from(secret.data?.[k] ?? "", "base64").toString("utf8");
-  return { certPem: field("tls.crt"), keyPem: field("tls.key") };
+/** The fields of a Secret as text; none when it does not exist (yet: a program failed before making it). */
+async function secretText(context: "primary" | "helper", namespace: string, name: string): Promise<(key: string) => string> {
+  let data: Record<string, string> = {};
+  try {
+    data = (await adminApi(context).readNamespacedSecret(name, namespace)).body.data ?? {};
+  } catch (e) {
+    if ((e as { statusCode?: number }).statusCode !== 404) throw e;
+  }
+  return (key) => Buffer.from(data[key] ?? "", "base64").toString("utf8");
 }
 
 /**
- * The three clusters of the deployment. The CA comes from the cluster itself (`vault-unlock`'s
- * TLS Secret: the primary's CA issued every server certificate, the helper's too), so pods
- * can be described even when a program failed before recording its outputs.
+ * The client certificate a cluster's seal presents, from its transit TLS Secret: towards its
+ * unsealer (`prefix` ""), or towards the helper (`vault`'s, EMERGENCY_TLS_PREFIX).
+ */
+export async function sealClientCert(cluster: "vault" | "vault-unlock", prefix = ""): Promise<ClientCert> {
+  const ns = cluster === "vault" ? NAMESPACES.vault : NAMESPACES.vaultUnlock;
+  const field = await secretText("primary", ns, vaultNames(cluster).transitTlsSecret);
+  const k = tlsSecretKeys(prefix);
+  return { certPem: field(k.cert), keyPem: field(k.key) };
+}
+
+/**
+ * The three clusters of the deployment. Each CA comes from the cluster itself (its TLS
+ * Secret), so pods can be described even when a program failed before recording its outputs.
  */
 export async function deploymentTargets(): Promise<{ vault: Target; vaultUnlock: Target; helper: Target }> {
-  const secret = (await adminApi("primary").readNamespacedSecret(vaultNames("vault-unlock").tlsSecret, NAMESPACES.vaultUnlock)).body;
-  const caPem = Buffer.from(secret.data?.["ca.crt"] ?? "", "base64").toString("utf8");
-  const client = await vaultClientCert();
+  const caOf = async (context: "primary" | "helper", namespace: string, cluster: string) =>
+    (await secretText(context, namespace, vaultNames(cluster).tlsSecret))(tlsSecretKeys().ca);
+  const target = async (context: "primary" | "helper", namespace: string, cluster: string, replicas: number, client: ClientCert) => ({
+    context,
+    namespace,
+    cluster,
+    replicas,
+    caPem: await caOf(context, namespace, cluster),
+    client,
+  });
   return {
-    vault: { context: "primary", namespace: NAMESPACES.vault, cluster: "vault", replicas: 3, caPem, client },
-    vaultUnlock: { context: "primary", namespace: NAMESPACES.vaultUnlock, cluster: "vault-unlock", replicas: 3, caPem, client },
-    helper: { context: "helper", namespace: NAMESPACES.helper, cluster: "vault-helper", replicas: 1, caPem, client },
+    vault: await target("primary", NAMESPACES.vault, "vault", 3, await sealClientCert("vault-unlock")),
+    vaultUnlock: await target("primary", NAMESPACES.vaultUnlock, "vault-unlock", 3, await sealClientCert("vault")),
+    helper: await target("helper", NAMESPACES.helper, "vault-helper", 1, await sealClientCert("vault", EMERGENCY_TLS_PREFIX)),
   };
 }
 

@@ -1,9 +1,10 @@
 /**
  * The helper stack: the backup unsealer in a second Kubernetes cluster (HelperBackup),
  * holding a copy of the transit key that unseals `vault`, restored from the primary stack's
- * outputs read through a StackReference. Its server certificate comes from the primary's CA
- * (the primary's `helperTls` output), so `vault`'s emergency seal trusts it and it trusts
- * `vault`'s transit client certificate. With Consul storage it gets its own Consul cluster,
+ * outputs read through a StackReference. Its server certificate comes from a CA of its own
+ * that the primary stack holds (the primary's `helperTls` output), so `vault`'s emergency seal
+ * trusts it, and it accepts only the client certificates that CA issued: `vault`'s emergency
+ * seal's and this stack's providers'. With Consul storage it gets its own Consul cluster,
  * whose internal TLS uses a CA of its own.
  *
  * Outputs the emergency seal token that the primary stack reads when `emergency: true`, and
@@ -50,7 +51,7 @@ export function helperProgram() {
   const provider = new k8s.Provider(`k8s-${cfg.context.replace(/[^A-Za-z0-9-]/g, "-")}`, { kubeconfig, context: cfg.context });
   const opts = { providers: { kubernetes: provider } };
   const primary = new pulumi.StackReference(cfg.primaryStack);
-  // The primary issued the helper's certificate for its Services in this namespace.
+  // The primary issued the helper's certificate (from the helper's CA) for its Services in this namespace.
   const need = primaryOutputs(primary, cfg.primaryStack);
   const namespace = need<string>("helperNamespace", RUN_PRIMARY);
   const ns = cfg.createNamespaces
@@ -63,7 +64,7 @@ export function helperProgram() {
 
   let storage: VaultStorageArgs = { type: "raft", storageClassName: cfg.storageClass };
   if (cfg.storage === "consul") {
-    // Consul's internal TLS has a CA of its own: the primary's CA is only for what vault's seal checks.
+    // Consul's internal TLS has a CA of its own: the helper's CA is only for who may call the helper.
     const specs = consulCertSpecs(HELPER_CLUSTER, namespace);
     const pki = new Pki("helper-consul-pki", {
       caCommonName: "vault-mutual-unseal helper Consul CA",

@@ -30,7 +30,9 @@ export function primaryProgram() {
     vaultIngressHost: cfg.ingressHost,
     /** The CA of the Ingress's certificate, when the stack issued it (no ingressTlsSecret). */
     vaultIngressCaCertPem: pair.edgeCaCertPem,
-    caCertPem: pair.caCertPem,
+    /** The CA of vault's server certificate, for its clients inside the cluster (each Vault cluster has its own CA). */
+    vaultCaCertPem: pair.vaultCaCertPem,
+    vaultUnlockCaCertPem: pair.vaultUnlockCaCertPem,
     vaultUnlockSealType: pair.vaultUnlockSealType,
     transitMount: TRANSIT_MOUNT,
     transitKeyName: TRANSIT_KEY,

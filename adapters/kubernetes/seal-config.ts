@@ -14,7 +14,14 @@ import { Flavour } from "../../core/render/server-config";
 export function peerGateData(stanzas: SealStanza[]): Record<string, string> {
   const seal = stanzas.find((s) => !s.disabled);
   if (!seal) return {};
-  return { "peer-address": seal.address, ...(seal.tlsServerName ? { "peer-server-name": seal.tlsServerName } : {}) };
+  // The gate checks the peer with the seal's own TLS files, which differ towards the helper (its own CA).
+  const optional: [string, string | undefined][] = [
+    ["peer-server-name", seal.tlsServerName],
+    ["peer-ca-cert", seal.tlsCaCert],
+    ["peer-client-cert", seal.tlsClientCert],
+    ["peer-client-key", seal.tlsClientKey],
+  ];
+  return { "peer-address": seal.address, ...Object.fromEntries(optional.filter((e): e is [string, string] => Boolean(e[1]))) };
 }
 
 /** Data of the optional seal ConfigMap for a seal applied after the cluster exists (rendered by the core). */

@@ -69,7 +69,14 @@ describe("TransitUnsealLink", () => {
     });
     expect(link.secretPaths).toEqual(expect.arrayContaining(["adminToken", "nodes"]));
     const cm = one("ConfigMap", "vault-seal").inputs;
-    expect(Object.keys(cm.data).sort()).toEqual(["peer-address", "peer-server-name", "seal.hcl"]);
+    expect(Object.keys(cm.data).sort()).toEqual([
+      "peer-address",
+      "peer-ca-cert",
+      "peer-client-cert",
+      "peer-client-key",
+      "peer-server-name",
+      "seal.hcl",
+    ]);
     expect(cm.data["seal.hcl"]).toMatch(
       /seal "transit" \{[\s\S]*address = "https:\/\/vault-unlock-active\.vault-unlock\.svc:8200"[\s\S]*tls_server_name = "vault-unlock-active\.vault-unlock\.svc"/,
     );
@@ -114,6 +121,42 @@ describe("TransitUnsealLink", () => {
           redirect: { address: "https://h:8200", token: "t" },
         }),
     ).toThrow(/redirect needs bornSealed/);
+  });
+
+  it("emergencyTls: the helper's CA and client certificate sit beside the unsealer's in the one Secret, whichever the seal points at; the redirect's stanza and peer gate use them", async () => {
+    const HELPER_TLS = { caCertPem: "HELPER-CA-PEM", certPem: "HELPER-CLIENT-PEM", keyPem: "HELPER-CLIENT-KEY" };
+    const bothBundles = {
+      "ca.crt": "CA-PEM",
+      "tls.crt": "CLIENT-PEM",
+      "tls.key": "CLIENT-KEY",
+      "emergency-ca.crt": "HELPER-CA-PEM",
+      "emergency-tls.crt": "HELPER-CLIENT-PEM",
+      "emergency-tls.key": "HELPER-CLIENT-KEY",
+    };
+    const normal = await deploy({ emergencyTls: pulumi.secret(HELPER_TLS) });
+    expect(one("Secret", "vault-transit-tls").inputs.stringData).toEqual(bothBundles);
+    expect(one("Secret", "vault-transit-tls").secretPaths).toContain("stringData");
+    expect(await value(normal.activeSeal)).toMatchObject({
+      tlsCaCert: "/vault/transit-tls/ca.crt",
+      tlsClientCert: "/vault/transit-tls/tls.crt",
+    });
+
+    registered.splice(0);
+    const redirected = await deploy({
+      emergencyTls: pulumi.secret(HELPER_TLS),
+      redirect: { address: "https://vault-helper.example.internal:8200", token: pulumi.secret("HELPER-TOKEN") },
+    });
+    expect(one("Secret", "vault-transit-tls").inputs.stringData).toEqual(bothBundles);
+    expect(await value(redirected.activeSeal)).toMatchObject({
+      address: "https://vault-helper.example.internal:8200",
+      tlsCaCert: "/vault/transit-tls/emergency-ca.crt",
+      tlsClientCert: "/vault/transit-tls/emergency-tls.crt",
+      tlsClientKey: "/vault/transit-tls/emergency-tls.key",
+    });
+    const cm = one("ConfigMap", "vault-seal").inputs.data;
+    expect(cm["seal.hcl"]).toContain('tls_ca_cert = "/vault/transit-tls/emergency-ca.crt"');
+    expect(cm["peer-ca-cert"]).toBe("/vault/transit-tls/emergency-ca.crt");
+    expect(cm["peer-client-key"]).toBe("/vault/transit-tls/emergency-tls.key");
   });
 
   it("the stanza annotation is what the node adapter reads back", async () => {

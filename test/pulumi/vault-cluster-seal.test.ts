@@ -179,6 +179,9 @@ describe("VaultCluster seal and config", () => {
       "seal.hcl": renderFile({}, [sealBlock(seal)]),
       "peer-address": "https://vault-active.vault.svc:8200",
       "peer-server-name": "vault-active.vault.svc",
+      "peer-ca-cert": "/vault/transit-tls/ca.crt",
+      "peer-client-cert": "/vault/transit-tls/tls.crt",
+      "peer-client-key": "/vault/transit-tls/tls.key",
     });
     expect(() => lateSealConfigData("vault", [{ ...seal, tokenEnv: "HELPER_TOKEN" }])).toThrow("seals[0].tokenEnv");
     expect(lateSealConfigData("openbao", [{ ...seal, tokenEnv: "HELPER_TOKEN" }])["seal.hcl"]).toContain('token = "env://HELPER_TOKEN"');

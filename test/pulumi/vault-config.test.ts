@@ -5,10 +5,17 @@ import { blockOf, blocksOf, readHcl } from "../unit/hcl-reader";
 const base = { flavour: "vault" as const, clusterName: "vault", namespace: "vault", replicas: 3, storage: { type: "raft" as const } };
 
 describe("vaultConfigMapData", () => {
-  it("with a seal rendered into server.hcl, writes the peer gate's address and server name beside it", () => {
+  it("with a seal rendered into server.hcl, writes the peer gate's address, server name and TLS files beside it", () => {
     const seal = transitSealTo("https://vault-unlock.vault-unlock.svc:8200", { serverName: "vault-unlock-active.vault-unlock.svc" });
     const data = vaultConfigMapData({ ...base, seals: [seal] });
-    expect(Object.keys(data).sort()).toEqual(["peer-address", "peer-server-name", "server.hcl"]);
+    expect(Object.keys(data).sort()).toEqual([
+      "peer-address",
+      "peer-ca-cert",
+      "peer-client-cert",
+      "peer-client-key",
+      "peer-server-name",
+      "server.hcl",
+    ]);
     expect(data["peer-address"]).toBe("https://vault-unlock.vault-unlock.svc:8200");
     expect(data["peer-server-name"]).toBe("vault-unlock-active.vault-unlock.svc");
     expect(data["server.hcl"]).toContain('seal "transit"');

@@ -27,6 +27,7 @@ beforeEach(() => {
       "#!/bin/sh",
       `n=$(cat "${root}/calls" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "${root}/calls"`,
       `echo "$* | addr=$VAULT_ADDR | name=$VAULT_TLS_SERVER_NAME" >> "${root}/log"`,
+      `echo "ca=$VAULT_CACERT cert=$VAULT_CLIENT_CERT key=$VAULT_CLIENT_KEY" >> "${root}/tls"`,
       `[ "$1" = server ] && exit 0`,
       `if [ "$n" -ge "$(cat "${root}/okAfter")" ] || [ "$VAULT_ADDR" = "$(cat "${root}/okAddr" 2>/dev/null)" ]; then exit 0; fi`,
       `if [ -s "${root}/switchTo" ]; then cp "${root}/switchTo" "${root}/vault/config/peer-address"; fi`,
@@ -100,6 +101,19 @@ describe("pod scripts", () => {
       "peer gate: waiting until transit peer https://vault-unlock-active.vault-unlock.svc:8200 is unsealed",
       "peer gate: transit peer https://helper.example.org:8200 is unsealed",
     ]);
+  });
+
+  it("peer gate: checks the peer with the TLS files the seal names (the helper's own CA and client certificate)", async () => {
+    const { gate } = await scripts();
+    writeFileSync(join(root, "okAfter"), "1");
+    writeFileSync(join(root, "vault/seal/peer-address"), "https://helper.example.org:8200");
+    writeFileSync(join(root, "vault/seal/peer-ca-cert"), "/vault/transit-tls/emergency-ca.crt");
+    writeFileSync(join(root, "vault/seal/peer-client-cert"), "/vault/transit-tls/emergency-tls.crt");
+    writeFileSync(join(root, "vault/seal/peer-client-key"), "/vault/transit-tls/emergency-tls.key");
+    expect(run(gate).status).toBe(0);
+    expect(readFileSync(join(root, "tls"), "utf8").trim()).toBe(
+      "ca=/vault/transit-tls/emergency-ca.crt cert=/vault/transit-tls/emergency-tls.crt key=/vault/transit-tls/emergency-tls.key",
+    );
   });
 
   it("peer gate: a Shamir pod (no transit seal) passes at once without calling the CLI", async () => {

@@ -4,7 +4,7 @@
  * emergency switch, and refusal of a bad config before any resource.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { Registered, TLS_OFF, kindName, strings, validateK8s } from "../pulumi/harness";
+import { FAKE_CERT, Registered, TLS_OFF, kindName, strings, validateK8s } from "../pulumi/harness";
 import { pairPlan } from "../../core/pair-plan";
 import { blockOf, readHcl } from "../unit/hcl-reader";
 import { KUBECONFIG, StackRun, resolved, runStack, SECRET_STACK_OUTPUTS } from "./stack-mocks";
@@ -55,7 +55,9 @@ describe("primary stack", () => {
       "ConsulCluster consul-vault-unlock",
       "MutualUnsealPair pair",
       "Pki edge-pki",
-      "Pki pki",
+      "Pki helper-pki",
+      "Pki vault-pki",
+      "Pki vault-unlock-pki",
       "TransitUnsealLink seal-of-vault",
       "TransitUnsealLink seal-of-vault-unlock",
       "VaultCluster vault",
@@ -255,12 +257,12 @@ describe("primary stack", () => {
     expect(nodes.tls).toEqual({
       caPem: expect.stringContaining("BEGIN CERTIFICATE"),
       serverName: "vault-active.vault.svc",
-      certPem: expect.stringContaining("pki-client-operator-cert"),
-      keyPem: expect.stringContaining("pki-client-operator-key"),
+      certPem: expect.stringContaining("vault-pki-client-operator-cert"),
+      keyPem: expect.stringContaining("vault-pki-client-operator-key"),
     });
   });
 
-  it("serves on vault-unlock only clients with a certificate from the pair's CA, its probes and Raft joins presenting the pod's own; vault stays open to its users' clients", () => {
+  it("serves on vault-unlock only clients with a certificate from its own CA, its probes and Raft joins presenting the pod's own; vault stays open to its users' clients", () => {
     const listener = (cluster: string) =>
       blockOf(readHcl(object(run, "ConfigMap", `${cluster}-config`, cluster).inputs.data["server.hcl"]), "listener").attrs;
     expect(listener("vault-unlock")).toMatchObject({ tls_client_ca_file: "/vault/tls/ca.crt", tls_require_and_verify_client_cert: true });
@@ -279,13 +281,44 @@ describe("primary stack", () => {
     );
     expect(container("vault").readinessProbe.httpGet).toMatchObject({ path: "/v1/sys/health?standbyok=true", scheme: "HTTPS" });
     const cert = run.registered.find(
-      (r) => r.type === "tls:index/locallySignedCert:LocallySignedCert" && r.name === "pki-server-vault-unlock-cert",
+      (r) => r.type === "tls:index/locallySignedCert:LocallySignedCert" && r.name === "vault-unlock-pki-server-vault-unlock-cert",
     );
     expect(cert?.inputs.allowedUses).toContain("client_auth");
     const vaultCert = run.registered.find(
-      (r) => r.type === "tls:index/locallySignedCert:LocallySignedCert" && r.name === "pki-server-vault-cert",
+      (r) => r.type === "tls:index/locallySignedCert:LocallySignedCert" && r.name === "vault-pki-server-vault-cert",
     );
     expect(vaultCert?.inputs.allowedUses).not.toContain("client_auth");
+  });
+
+  it("gives vault, vault-unlock and the helper a CA each: a cluster's server certificate and every client certificate it accepts come from its CA, and vault's emergency seal presents the helper's", async () => {
+    const issuer = (cert: string) => named(run, cert).inputs.caCertPem;
+    const ca = (pki: string) => FAKE_CERT(`${pki}-ca`);
+    expect(new Set([ca("vault-pki"), ca("vault-unlock-pki"), ca("helper-pki")]).size).toBe(3);
+    // Who may call each cluster: its providers, and the seal of the cluster it unseals.
+    for (const [pki, certs] of [
+      ["vault-pki", ["server-vault", "client-operator", "client-transit-vault-unlock"]],
+      ["vault-unlock-pki", ["server-vault-unlock", "client-operator", "client-transit-vault"]],
+      ["helper-pki", ["server-helper", "client-helper-operator", "client-transit-vault"]],
+    ] as const)
+      for (const c of certs) expect([c, issuer(`${pki}-${c}-cert`)]).toEqual([c, ca(pki)]);
+    // vault's seal: towards vault-unlock with vault-unlock's CA and certificate, towards the helper with the helper's, in one Secret.
+    const transit = (cluster: string) => object(run, "Secret", `${cluster}-transit-tls`, cluster).inputs.stringData;
+    expect(transit("vault")).toEqual({
+      "ca.crt": ca("vault-unlock-pki"),
+      "tls.crt": FAKE_CERT("vault-unlock-pki-client-transit-vault-cert"),
+      "tls.key": expect.any(String),
+      "emergency-ca.crt": ca("helper-pki"),
+      "emergency-tls.crt": FAKE_CERT("helper-pki-client-transit-vault-cert"),
+      "emergency-tls.key": expect.any(String),
+    });
+    expect(transit("vault-unlock")).toMatchObject({
+      "ca.crt": ca("vault-pki"),
+      "tls.crt": FAKE_CERT("vault-pki-client-transit-vault-unlock-cert"),
+    });
+    // The listener that checks client certificates trusts the cluster's own CA only.
+    expect(object(run, "Secret", "vault-unlock-tls", "vault-unlock").inputs.stringData["ca.crt"]).toBe(ca("vault-unlock-pki"));
+    for (const out of ["helperTls", "helperOperatorTls"])
+      expect((await resolved<{ caCertPem: string }>(run.outputs![out])).value.caCertPem).toBe(ca("helper-pki"));
   });
 
   it("has the step that moves each cluster onto its link's token revoke the link's superseded tokens, on the link's unsealer", () => {
@@ -320,12 +353,12 @@ describe("primary stack", () => {
     ]);
     // The edge certificate names the host and nothing inside; vault's own certificate does not name the host.
     expect(named(run, "edge-pki-server-edge-csr").inputs.dnsNames).toEqual(["vault.example.internal", "localhost"]);
-    expect(named(run, "pki-server-vault-csr").inputs.dnsNames).not.toContain("vault.example.internal");
+    expect(named(run, "vault-pki-server-vault-csr").inputs.dnsNames).not.toContain("vault.example.internal");
     const edgeSecret = object(run, "Secret", "vault-edge-tls", "vault");
     expect(edgeSecret.inputs.type).toBe("kubernetes.io/tls");
     expect(edgeSecret.secretPaths).toContain("stringData");
     // Another CA: a client trusting the edge trusts nothing inside.
-    expect(named(run, "edge-pki-ca").inputs.subject).not.toEqual(named(run, "pki-ca").inputs.subject);
+    expect(named(run, "edge-pki-ca").inputs.subject).not.toEqual(named(run, "vault-pki-ca").inputs.subject);
     for (const [ns, kind, name] of [
       ["vault", "Service", "vault-active"],
       ["vault", "Service", "vault-standby"],
@@ -338,7 +371,7 @@ describe("primary stack", () => {
   });
 
   it("issues the helper's certificate for the host vault dials, its Services and its pods in the helper's namespace", () => {
-    expect(named(run, "pki-server-helper-csr").inputs.dnsNames).toEqual(
+    expect(named(run, "helper-pki-server-helper-csr").inputs.dnsNames).toEqual(
       expect.arrayContaining([
         "vault-helper.example.internal",
         "vault-helper-active.vault-helper.svc",
@@ -454,7 +487,7 @@ describe("primary stack, two Kubernetes clusters", () => {
     expect(object(run, "Service", "vault-external", "vault").inputs.spec.type).toBe("LoadBalancer");
     // vault's seal dials vault-unlock's address, whose host its certificate names.
     expect(object(run, "ConfigMap", "vault-seal", "vault").inputs.data["peer-address"]).toBe("https://vault-unlock.dc2.example:8200");
-    expect(named(run, "pki-server-vault-unlock-csr").inputs.dnsNames).toContain("vault-unlock.dc2.example");
+    expect(named(run, "vault-unlock-pki-server-vault-unlock-csr").inputs.dnsNames).toContain("vault-unlock.dc2.example");
   });
 
   it("admits vault's traffic to vault-unlock from the configured ranges", () => {
