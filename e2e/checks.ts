@@ -147,6 +147,18 @@ export async function assertSecretIntact(what: string): Promise<void> {
  */
 async function clientCertsEnforced(): Promise<void> {
   const t = await deploymentTargets();
+  const health = (target: Target, client?: Target["client"]) =>
+    throughService({
+      context: target.context,
+      namespace: target.namespace,
+      service: vaultNames(target.cluster).services.unsealed,
+      caPem: target.caPem,
+      token: "",
+      method: "GET",
+      // A standby answers 429 without standbyok; the Service may pick one.
+      path: "sys/health?standbyok=true",
+      client,
+    }).status;
   // Each cluster's CA is its own; the other clusters' client certificates are refused.
   if (new Set([t.vault.caPem, t.vaultUnlock.caPem, t.helper.caPem]).size !== 3)
     throw new Error("vault, vault-unlock and the helper do not each have a CA of their own");
@@ -154,35 +166,14 @@ async function clientCertsEnforced(): Promise<void> {
     [t.vaultUnlock, t.helper.client],
     [t.helper, t.vaultUnlock.client],
   ] as const) {
-    const status = throughService({
-      context: target.context,
-      namespace: target.namespace,
-      service: vaultNames(target.cluster).services.unsealed,
-      caPem: target.caPem,
-      token: "",
-      method: "GET",
-      path: "sys/health?standbyok=true",
-      client: foreign,
-    }).status;
+    const status = health(target, foreign);
     if (status !== 0)
       throw new Error(
         `${target.cluster} answered HTTP ${status} to a client certificate of another cluster's CA (expected the handshake refused)`,
       );
   }
   for (const target of [t.vault, t.vaultUnlock, t.helper]) {
-    const health = (client?: typeof target.client) =>
-      throughService({
-        context: target.context,
-        namespace: target.namespace,
-        service: vaultNames(target.cluster).services.unsealed,
-        caPem: target.caPem,
-        token: "",
-        method: "GET",
-        // A standby answers 429 without standbyok; the Service may pick one.
-        path: "sys/health?standbyok=true",
-        client,
-      }).status;
-    const [without, withCert] = [health(), health(target.client)];
+    const [without, withCert] = [health(target), health(target, target.client)];
     const requires = target.cluster !== "vault";
     if (withCert !== 200 || (requires ? without !== 0 : without !== 200))
       throw new Error(
